@@ -1,0 +1,94 @@
+/* asr.h - the shared PocketSphinx decoder pool.
+ *
+ * Many legs, few decoders. The pool owns `workers` threads, each with one
+ * ps_decoder_t (acoustic model, dictionary and LM loaded once per decoder,
+ * never per leg). A leg gets a cw_asr_stream_t; its front end writes only the
+ * speech the VAD found, as utterances (begin / write / end). The scheduler
+ * binds a waiting utterance to a free decoder: complete utterances first
+ * (oldest end first), otherwise the oldest utterance still in progress, which
+ * is then decoded as it arrives with partial hypotheses. Utterances of one leg
+ * are decoded in order and never concurrently.
+ *
+ * Results are delivered through the pool's callback on a worker thread.
+ * Memory per stream is its backlog ring (backlog_s of 16 kHz int16).
+ *
+ * Thread rules: pool new/destroy on one thread. A stream's begin/write/end/
+ * close are called by one producer thread (the leg's); results arrive on
+ * worker threads. The pool's lock is never taken on an audio callback path
+ * (the front end runs on the ingest thread, not in the callback).
+ */
+#ifndef CALLWATCH_ASR_H
+#define CALLWATCH_ASR_H
+
+#include "callwatch/config.h"
+#include "callwatch/error.h"
+#include "callwatch/transcript.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CW_ASR_RATE 16000
+
+typedef struct cw_asr_pool cw_asr_pool_t;
+typedef struct cw_asr_stream cw_asr_stream_t;
+
+/* Called on a worker thread with each partial and final transcript of a
+ * stream. tr and its strings are valid only during the call. */
+typedef void (*cw_asr_result_fn)(void *stream_user, const cw_transcript_t *tr);
+
+/* Called once on a worker thread (or on the closing thread if nothing was
+ * pending) after cw_asr_stream_close() when the stream's last utterance has
+ * been delivered. The stream may be destroyed from then on. */
+typedef void (*cw_asr_drained_fn)(void *stream_user);
+
+/* Loads cfg->hmm/dict/lm into cfg->asr_workers decoders (0 = one per core)
+ * and starts the threads. Errors name the missing or bad model file. */
+cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err);
+
+/* Stops the workers (abandoning undelivered utterances) and frees. */
+void cw_asr_pool_destroy(cw_asr_pool_t **pool);
+
+int cw_asr_pool_workers(const cw_asr_pool_t *pool);
+
+typedef struct cw_asr_pool_stats {
+    uint64_t utterances_decoded;
+    uint64_t samples_decoded;         /* 16 kHz samples run through decoders */
+    uint64_t samples_dropped;         /* speech lost to full backlogs (live only) */
+    double decode_cpu_s;              /* wall time spent inside ps_process_raw / ps_end_utt */
+    int queued_utterances;            /* waiting for a decoder now */
+    int busy_decoders;
+} cw_asr_pool_stats_t;
+
+void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats);
+
+/* A new stream for one leg. leg is a cw_leg_id; user is passed to callbacks.
+ * blocking: true for offline analysis (write waits for room, nothing is ever
+ * dropped), false for live audio (write drops what does not fit and counts it). */
+cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, bool blocking,
+                                   cw_asr_result_fn on_result, cw_asr_drained_fn on_drained,
+                                   void *user, cw_error_t *err);
+
+/* Opens an utterance whose first sample is at start_sample of the leg's
+ * 16 kHz timeline (used for word times). Returns 0, or CW_ERR_BUSY when the
+ * stream's utterance table is full (live: the utterance is skipped and its
+ * samples counted as dropped). */
+int cw_asr_stream_begin(cw_asr_stream_t *s, int64_t start_sample);
+
+/* Appends samples to the open utterance. Returns samples accepted. */
+size_t cw_asr_stream_write(cw_asr_stream_t *s, const int16_t *samples, size_t n);
+
+/* Closes the open utterance: it becomes complete and is decoded to the end. */
+void cw_asr_stream_end(cw_asr_stream_t *s);
+
+/* No more utterances will come (ends an open one). on_drained follows. */
+void cw_asr_stream_close(cw_asr_stream_t *s);
+
+/* Samples dropped on this stream (backlog full). */
+uint64_t cw_asr_stream_dropped(const cw_asr_stream_t *s);
+
+/* Frees a stream. Only after on_drained was called, or after the pool was
+ * destroyed. NULLs *s. */
+void cw_asr_stream_destroy(cw_asr_stream_t **s);
+
+#endif

@@ -1,0 +1,58 @@
+/* call.h - one monitored call: a source, its legs, its events.
+ *
+ * A call pulls audio from its source, drives its legs, and turns their
+ * transcripts into events posted to the outbox: call_start first, then
+ * transcripts, then call_end once the source ended (or failed) and every
+ * utterance of every leg has been decoded.
+ *
+ * Driven by one thread (cw_call_pump); transcripts arrive on decoder-pool
+ * threads and are posted from there.
+ */
+#ifndef CALLWATCH_CALL_H
+#define CALLWATCH_CALL_H
+
+#include "callwatch/asr.h"
+#include "callwatch/config.h"
+#include "callwatch/error.h"
+#include "callwatch/outbox.h"
+#include "callwatch/source.h"
+
+#include <stdbool.h>
+
+typedef struct cw_call cw_call_t;
+
+typedef struct cw_call_opts {
+    const char *call_id;     /* NULL: generated, unique per process */
+    const char *line;        /* line name for call_start, may be NULL */
+    const char *agent_id;    /* may be NULL */
+    bool offline;            /* analysis: never drop audio, block for decoders */
+} cw_call_opts_t;
+
+/* Takes ownership of *source (NULLed). Posts call_start. */
+cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox,
+                       cw_source_t **source, const cw_call_opts_t *opts, cw_error_t *err);
+
+/* Moves available audio from the source through the legs. Returns the number
+ * of frames processed (0: nothing available now). When the source ends or
+ * fails, the legs are finished and the call becomes "ending"; the failure
+ * reason goes into call_end. */
+long cw_call_pump(cw_call_t *call);
+
+/* Ends the call now (shutdown): the source is closed, open utterances are
+ * finished. call_end follows with `reason`. */
+void cw_call_hangup(cw_call_t *call, const char *reason);
+
+/* True once call_end has been posted; the call may then be destroyed. */
+bool cw_call_done(const cw_call_t *call);
+
+/* True when the source has ended or failed (decoding may still be going on). */
+bool cw_call_ended(const cw_call_t *call);
+
+/* True if the call ended because its source failed (not a normal EOF). */
+bool cw_call_failed(const cw_call_t *call);
+
+const char *cw_call_id(const cw_call_t *call);
+
+void cw_call_destroy(cw_call_t **call);
+
+#endif

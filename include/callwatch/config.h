@@ -1,0 +1,120 @@
+/* config.h - the one callwatch configuration file (INI, parsed with inih).
+ *
+ * Every option has a default (see models/callwatch.ini, which documents all of
+ * them and is what `callwatch` reads when no --config is given). Options are
+ * declared once in a table in config.c, from which parsing, validation,
+ * defaults and `callwatch config --dump` are all derived.
+ *
+ * Sections:
+ *   [models]   hmm, dict, lm            PocketSphinx model paths
+ *   [asr]      workers, partial_interval_ms, backlog_s, max_utterance_s,
+ *              beam options ...
+ *   [vad]      threshold_db, margin_db, onset_ms, hangover_ms, preroll_ms
+ *   [capture]  frames_per_buffer, ring_s, stall_timeout_ms, retry_s
+ *   [bus]      endpoint, sndhwm
+ *   [line NAME] (repeatable) one monitored call position: device or
+ *              agent_device + customer_device or file; agent_channel,
+ *              customer_channel, sample_rate, agent_id
+ *
+ * Errors name the file, the line and the option:
+ *   "site.ini:14: [vad] hangover_ms = 'abc': not an integer"
+ *
+ * A cw_config_t is filled once at start-up by one thread and read-only after
+ * that, so any thread may read it afterwards.
+ */
+#ifndef CALLWATCH_CONFIG_H
+#define CALLWATCH_CONFIG_H
+
+#include "callwatch/error.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CW_PATH_MAX 1024
+#define CW_NAME_MAX 128
+#define CW_MAX_LINES 256
+
+typedef struct cw_line_config {
+    char name[CW_NAME_MAX];             /* from "[line NAME]" */
+    char device[CW_PATH_MAX];           /* PortAudio device: index or name (substring, case-insensitive); "" unset */
+    char agent_device[CW_PATH_MAX];     /* alternative: one mono device per leg */
+    char customer_device[CW_PATH_MAX];
+    char file[CW_PATH_MAX];             /* alternative: an audio file replayed in real time */
+    int agent_channel;                  /* channel of `device`/`file` carrying the agent, default 0 */
+    int customer_channel;               /* default 1 */
+    int sample_rate;                    /* Hz to open the device at; 0 = device's native rate */
+    char agent_id[CW_NAME_MAX];         /* who is on the agent leg; default = line name */
+    int config_lineno;                  /* line of the section header, for error messages */
+} cw_line_config_t;
+
+typedef struct cw_config {
+    char source_path[CW_PATH_MAX];      /* file it was read from, "(built-in defaults)" otherwise */
+
+    /* [models] */
+    char hmm[CW_PATH_MAX];              /* acoustic model directory */
+    char dict[CW_PATH_MAX];             /* pronunciation dictionary */
+    char lm[CW_PATH_MAX];               /* n-gram language model */
+
+    /* [asr] */
+    int asr_workers;                    /* decoder threads (one decoder each); 0 = one per core */
+    int asr_partial_interval_ms;        /* partial hypotheses this often while streaming; 0 = none */
+    double asr_backlog_s;               /* speech buffered per leg while waiting for a decoder */
+    double asr_max_utterance_s;         /* an utterance longer than this is cut */
+    double asr_min_confidence;          /* words below this posterior are dropped from transcripts (0 keeps all) */
+
+    /* [vad] */
+    double vad_threshold_db;            /* absolute floor, dBFS of a 10 ms frame */
+    double vad_margin_db;               /* above the tracked noise floor */
+    int vad_onset_ms;                   /* speech this long opens a segment */
+    int vad_hangover_ms;                /* silence this long closes it */
+    int vad_preroll_ms;                 /* audio kept before the onset */
+
+    /* [capture] */
+    int capture_frames_per_buffer;      /* PortAudio buffer size in frames; 0 = let PortAudio choose */
+    double capture_ring_s;              /* seconds of audio the callback ring holds */
+    int capture_stall_timeout_ms;       /* no audio this long = device gone */
+    double capture_retry_s;             /* how often a lost device is reopened */
+
+    /* [bus] */
+    char bus_endpoint[CW_PATH_MAX];     /* ZeroMQ PUB bind endpoint */
+    int bus_sndhwm;                     /* messages queued per subscriber before dropping */
+
+    cw_line_config_t lines[CW_MAX_LINES];
+    int n_lines;
+} cw_config_t;
+
+/* Allocates a config holding every default. NULL when out of memory. */
+cw_config_t *cw_config_new(void);
+
+/* Frees and NULLs *cfg; accepts NULL. */
+void cw_config_destroy(cw_config_t **cfg);
+
+/* Reads an INI file over the current values. Unknown sections or options,
+ * values that do not parse or are out of range, a missing file: returns a
+ * negative cw_status with a message naming the file, line and option.
+ * On error cfg may be partly updated; discard it. */
+int cw_config_load(cw_config_t *cfg, const char *path, cw_error_t *err);
+
+/* Same, from a string (tests); `origin` names it in messages. */
+int cw_config_load_string(cw_config_t *cfg, const char *text, const char *origin, cw_error_t *err);
+
+/* Sets one option as if read from a file ("section", "key", "value");
+ * origin names where it came from (e.g. "--set"). */
+int cw_config_set(cw_config_t *cfg, const char *section, const char *key,
+                  const char *value, const char *origin, cw_error_t *err);
+
+/* Checks cross-option rules that single options cannot (model files exist
+ * and are readable, each line names exactly one kind of source, channels
+ * differ, ...). Returns 0 or an error naming the option. */
+int cw_config_validate(const cw_config_t *cfg, cw_error_t *err);
+
+/* Writes every option with its current value as a valid INI file, each
+ * preceded by its one-line documentation. */
+void cw_config_dump(const cw_config_t *cfg, FILE *out);
+
+/* Path of the config callwatch ships (models/callwatch.ini): the
+ * CALLWATCH_CONFIG environment variable if set, else the installed or source
+ * tree models directory. Never NULL. */
+const char *cw_config_default_path(void);
+
+#endif

@@ -1,0 +1,45 @@
+/* leg.h - per-leg processing: native-rate audio in, speech to the recogniser.
+ *
+ * One leg = one speaker side of one call. cw_leg_push() takes float samples at
+ * the leg's native rate, resamples them to 16 kHz (resample.h), finds speech
+ * (vad.h) and hands only speech, as utterances, to the decoder pool stream
+ * (asr.h). Silence never reaches the recogniser.
+ *
+ * Not thread-safe: a leg is driven by one thread (the ingest thread). All
+ * buffers are allocated in cw_leg_new().
+ */
+#ifndef CALLWATCH_LEG_H
+#define CALLWATCH_LEG_H
+
+#include "callwatch/asr.h"
+#include "callwatch/config.h"
+#include "callwatch/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cw_leg cw_leg_t;
+
+/* in_rate_hz: native rate of the audio pushed. max_push: largest chunk
+ * cw_leg_push() receives. stream: the leg's decoder-pool stream (borrowed;
+ * the leg writes utterances to it and closes it in cw_leg_finish()). */
+cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t max_push,
+                     cw_asr_stream_t *stream, cw_error_t *err);
+
+void cw_leg_destroy(cw_leg_t **leg);
+
+/* Processes n samples (n <= max_push). Returns 0 or a negative cw_status. */
+int cw_leg_push(cw_leg_t *leg, const float *samples, size_t n, cw_error_t *err);
+
+/* End of audio: flushes the resampler, closes any open utterance and closes
+ * the stream. */
+int cw_leg_finish(cw_leg_t *leg, cw_error_t *err);
+
+/* Seconds of this leg's audio processed so far. */
+double cw_leg_seconds(const cw_leg_t *leg);
+
+/* Seconds of speech the VAD sent to the recogniser so far. */
+double cw_leg_speech_seconds(const cw_leg_t *leg);
+
+#endif

@@ -1,0 +1,50 @@
+/* outbox.h - the single exit of events: a bounded queue and the thread that
+ * writes them to the sinks, in the order they were posted.
+ *
+ * Any thread may post. Posting blocks while the queue is full (so analysis
+ * never loses an event); sinks themselves must not block for long (the bus
+ * drops for slow subscribers at its high-water mark).
+ */
+#ifndef CALLWATCH_OUTBOX_H
+#define CALLWATCH_OUTBOX_H
+
+#include "callwatch/error.h"
+#include "callwatch/event.h"
+#include "callwatch/sink.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cw_outbox cw_outbox_t;
+
+/* capacity: events queued before post blocks (>= 1). */
+cw_outbox_t *cw_outbox_new(size_t capacity, cw_error_t *err);
+
+/* Adds a sink before cw_outbox_start(); ownership passes to the outbox
+ * (*sink is NULLed). At most 8 sinks. */
+int cw_outbox_add_sink(cw_outbox_t *ob, cw_sink_t **sink, cw_error_t *err);
+
+/* Starts the writer thread. */
+int cw_outbox_start(cw_outbox_t *ob, cw_error_t *err);
+
+/* Queues *ev (ownership taken, *ev NULLed). Thread-safe. A NULL *ev is
+ * counted as a lost event (allocation failed upstream). */
+void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev);
+
+typedef struct cw_outbox_stats {
+    uint64_t posted;
+    uint64_t written;       /* events every sink accepted */
+    uint64_t write_errors;  /* sink writes that failed */
+    uint64_t lost;          /* NULL events posted */
+} cw_outbox_stats_t;
+
+void cw_outbox_get_stats(cw_outbox_t *ob, cw_outbox_stats_t *stats);
+
+/* First sink error message, "" if none. Valid until destroy. */
+const char *cw_outbox_last_error(cw_outbox_t *ob);
+
+/* Writes everything queued, stops the thread, destroys the sinks and frees;
+ * NULLs *ob. Accepts NULL. */
+void cw_outbox_destroy(cw_outbox_t **ob);
+
+#endif

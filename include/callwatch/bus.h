@@ -10,8 +10,8 @@
  * not two frames, has an over-long topic or a body that is not a JSON object
  * is skipped and counted, never fatal.
  *
- * One ZeroMQ context per process, created on first use; cw_bus_shutdown()
- * terminates it at exit (after every socket is destroyed).
+ * One ZeroMQ context per process, created on first use (thread-safe);
+ * cw_bus_shutdown() terminates it at exit (after every socket is destroyed).
  */
 #ifndef CALLWATCH_BUS_H
 #define CALLWATCH_BUS_H
@@ -21,28 +21,58 @@
 
 #include <stddef.h>
 
-/* Binds `endpoint` ("tcp://127.0.0.1:5556", "ipc:///run/cw.sock").
+/* Binds `endpoint` ("tcp://127.0.0.1:5556", "ipc:///run/cw.sock"; a port
+ * of "*" picks a free one, see cw_bus_publisher_endpoint()).
+ * sndhwm: messages queued per subscriber before new ones are dropped for it
+ * (>= 1). Writes never block: a subscriber whose queue is full misses the
+ * message (see cw_bus_publisher_dropped()). On destroy the socket lingers up to 1 s in
+ * cw_bus_shutdown() so the last events still leave.
+ * Create on any thread, then write from one thread only (the outbox thread).
  * An endpoint already in use: CW_ERR_BUSY, "cannot bind tcp://...: Address
- * already in use". A malformed endpoint: CW_ERR_INVALID. */
+ * already in use (is another callwatch running?)". A malformed endpoint,
+ * unknown transport or non-local address: CW_ERR_INVALID naming the
+ * endpoint. sndhwm < 1: CW_ERR_INVALID. */
 cw_sink_t *cw_bus_publisher_new(const char *endpoint, int sndhwm, cw_error_t *err);
+
+/* The endpoint actually bound (wildcard port resolved, "tcp://127.0.0.1:41234"),
+ * owned by the sink, valid until it is destroyed; NULL if sink is not a bus
+ * publisher. Any thread. */
+const char *cw_bus_publisher_endpoint(const cw_sink_t *sink);
+
+/* Messages dropped at the high-water mark since creation (0 if sink is not a
+ * bus publisher). Any thread. Note libzmq's PUB drops per slow subscriber
+ * without telling the sender, so this counts only what the socket refused. */
+unsigned long long cw_bus_publisher_dropped(const cw_sink_t *sink);
 
 typedef struct cw_bus_sub cw_bus_sub_t;
 
-/* Connects to endpoint and subscribes to topic_prefix ("" = everything). */
+/* Connects to endpoint and subscribes to topic_prefix ("" = everything, NULL
+ * likewise). The connection is made in the background (the publisher may
+ * come later); messages published before it is up are not seen. A subscriber
+ * is used by one thread. Messages over 16 MiB make libzmq drop the connection
+ * (it reconnects). Malformed endpoint: CW_ERR_INVALID. */
 cw_bus_sub_t *cw_bus_sub_new(const char *endpoint, const char *topic_prefix, cw_error_t *err);
 
-/* Waits up to timeout_ms (-1 forever) for one message. Returns 1 and fills
- * topic (NUL-terminated, truncated to topic_cap) and *json (malloc'd,
- * NUL-terminated, caller frees) ; 0 on timeout or when interrupted by a
- * signal; negative cw_status on a socket error. */
+/* Waits up to timeout_ms (-1 forever, 0 = only what is already there) for
+ * one well-formed message. Returns 1 and fills topic (NUL-terminated) and
+ * *json (malloc'd, NUL-terminated, a JSON object, caller frees); 0 on timeout
+ * or when interrupted by a signal (EINTR), with *json NULL; negative
+ * cw_status on a socket error. A message whose topic does not fit topic_cap
+ * with its NUL (use CW_TOPIC_MAX) is malformed: skipped, counted, and the
+ * wait goes on within the same timeout. */
 int cw_bus_sub_recv(cw_bus_sub_t *sub, char *topic, size_t topic_cap, char **json,
                     int timeout_ms, cw_error_t *err);
 
 /* Messages skipped as malformed since creation. */
 unsigned long cw_bus_sub_malformed(const cw_bus_sub_t *sub);
 
+/* Closes the socket, frees, NULLs *sub. Accepts NULL. */
 void cw_bus_sub_destroy(cw_bus_sub_t **sub);
 
+/* Terminates the process-wide context, waiting up to the publishers' linger
+ * (1 s) for queued messages. Call at exit after every publisher and
+ * subscriber is destroyed; if one is still open this does nothing (rather
+ * than hang). A later bus call creates a fresh context. */
 void cw_bus_shutdown(void);
 
 #endif

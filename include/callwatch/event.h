@@ -8,6 +8,16 @@
  *
  * An event is immutable after creation and owned by whoever holds the pointer;
  * ownership moves with cw_outbox_post().
+ *
+ * Numbers: the builders below round times (`t`, `t_start`, `t_end`,
+ * `duration_s`) to the millisecond and `conf` to 0.001; every real is printed
+ * with at most 10 significant digits, so 1.23 prints as 1.23. A non-finite
+ * number (NaN, inf) is written as 0. Strings that are not valid UTF-8 have
+ * each bad byte replaced by U+FFFD, so an event is always valid JSON.
+ *
+ * Every function here is thread-safe (no shared state); a builder returns
+ * NULL when out of memory or given an argument it cannot encode (said below),
+ * and cw_outbox_post() counts a NULL event as lost.
  */
 #ifndef CALLWATCH_EVENT_H
 #define CALLWATCH_EVENT_H
@@ -26,10 +36,13 @@ typedef struct cw_event {
     size_t json_len;
 } cw_event_t;
 
-/* Serialises obj (reference stolen, also on failure) under topic.
- * obj must hold a string "type". NULL when out of memory. */
+/* Serialises obj (reference stolen, also on failure) under topic, compact,
+ * in the object's insertion order. NULL when out of memory, when obj is not
+ * an object with a string "type" shorter than 32 bytes, or when topic is NULL
+ * or not shorter than CW_TOPIC_MAX. */
 cw_event_t *cw_event_from_json(const char *topic, json_t *obj);
 
+/* Frees *ev and NULLs it. Accepts NULL and a NULL *ev. */
 void cw_event_destroy(cw_event_t **ev);
 
 /* Metadata of a call for call_start. Strings may be NULL (omitted). */
@@ -41,13 +54,28 @@ typedef struct cw_call_meta {
     int has_leg[2];
 } cw_call_meta_t;
 
+/* Topic `call.<call_id>`. Fields: type, call_id, t, line, agent_id, source
+ * (each omitted when NULL), legs {"agent": {"rate_hz": N}, "customer": {...}}
+ * (only the legs with has_leg set; {} when meta is NULL), started_at (wall
+ * clock now, ISO-8601 UTC with milliseconds, "2024-05-01T12:34:56.789Z").
+ * NULL if call_id is NULL or the topic would not fit CW_TOPIC_MAX. */
 cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_meta_t *meta);
 
-/* reason: "eof", "hangup", "shutdown", "device_lost: <message>", ...
- * frames_dropped: audio frames lost on the way in (0 normally), per leg. */
+/* Topic `call.<call_id>`. Fields: type, call_id, t, reason, duration_s,
+ * frames_dropped {"agent": N, "customer": N}.
+ * reason: "eof", "hangup", "shutdown", "device_lost: <message>", ... (NULL is
+ * written as "unknown").
+ * frames_dropped: audio frames lost on the way in (0 normally), indexed by
+ * leg id (0 agent, 1 customer); NULL means none. */
 cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,
                               double duration_s, const unsigned long long frames_dropped[2]);
 
+/* Topic `transcript.<leg>.<call_id>`. Fields: type, call_id, t, leg
+ * ("agent"|"customer"), t_start, t_end, text (NULL is written as ""), words
+ * [{w, t_start, t_end, conf}] (one per tr->words, possibly []), final (bool),
+ * utterance (int). tr is only read during the call.
+ * NULL if call_id or tr is NULL, tr->leg is not 0 or 1, n_words > 0 with
+ * words NULL, or the topic would not fit CW_TOPIC_MAX. */
 cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcript_t *tr);
 
 #endif

@@ -17,34 +17,45 @@
 
 typedef struct cw_outbox cw_outbox_t;
 
-/* capacity: events queued before post blocks (>= 1). */
+/* capacity: events queued before post blocks (>= 1); the ring of pointers
+ * is allocated here, nothing is allocated per event. */
 cw_outbox_t *cw_outbox_new(size_t capacity, cw_error_t *err);
 
 /* Adds a sink before cw_outbox_start(); ownership passes to the outbox
- * (*sink is NULLed). At most 8 sinks. */
+ * (*sink is NULLed). At most 8 sinks; each event goes to them in the order
+ * they were added. On failure (CW_ERR_INVALID: started, full, NULL) *sink
+ * stays the caller's. Setup calls: one thread, before start. */
 int cw_outbox_add_sink(cw_outbox_t *ob, cw_sink_t **sink, cw_error_t *err);
 
-/* Starts the writer thread. */
+/* Starts the writer thread; from then on only it touches the sinks.
+ * CW_ERR_INVALID if already started, CW_ERR_INTERNAL if the thread cannot be
+ * created. Events posted before start wait in the queue. */
 int cw_outbox_start(cw_outbox_t *ob, cw_error_t *err);
 
-/* Queues *ev (ownership taken, *ev NULLed). Thread-safe. A NULL *ev is
- * counted as a lost event (allocation failed upstream). */
+/* Queues *ev (ownership taken, *ev NULLed). Thread-safe; blocks while the
+ * queue is full (before start, a full queue blocks until start). Events are
+ * written in the order the posts completed, so each thread's events keep
+ * their order. A NULL *ev is counted as a lost event (allocation failed
+ * upstream). Must not race with cw_outbox_destroy(). */
 void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev);
 
 typedef struct cw_outbox_stats {
-    uint64_t posted;
+    uint64_t posted;        /* non-NULL events queued */
     uint64_t written;       /* events every sink accepted */
     uint64_t write_errors;  /* sink writes that failed */
     uint64_t lost;          /* NULL events posted */
 } cw_outbox_stats_t;
 
+/* A consistent snapshot. Any thread. */
 void cw_outbox_get_stats(cw_outbox_t *ob, cw_outbox_stats_t *stats);
 
-/* First sink error message, "" if none. Valid until destroy. */
+/* First sink error message, "" if none. Any thread; the string never
+ * changes once set and is valid until destroy. */
 const char *cw_outbox_last_error(cw_outbox_t *ob);
 
 /* Writes everything queued, stops the thread, destroys the sinks and frees;
- * NULLs *ob. Accepts NULL. */
+ * NULLs *ob. Accepts NULL. If never started, the queue is written on the
+ * calling thread. Every poster must be done before this is called. */
 void cw_outbox_destroy(cw_outbox_t **ob);
 
 #endif

@@ -6,9 +6,10 @@
  *
  * Thread rules: exactly one thread may call the write side (cw_ring_write,
  * cw_ring_write_space) and exactly one thread the read side (cw_ring_read,
- * cw_ring_peek/advance, cw_ring_read_space). The write and read functions never
- * allocate, lock, log or block, so they are safe in an audio callback.
- * cw_ring_new/destroy/reset are not thread-safe.
+ * cw_ring_read_space). The write and read functions never allocate, lock, log
+ * or block, so they are safe in an audio callback. cw_ring_overruns and
+ * cw_ring_total_written may be called from any thread. cw_ring_new/destroy/
+ * reset are not thread-safe.
  */
 #ifndef CALLWATCH_RING_H
 #define CALLWATCH_RING_H

@@ -14,24 +14,41 @@
 
 typedef struct cw_sink cw_sink_t;
 
+/* A backend. The table must outlive every sink made from it (a static
+ * const). write returns 0 or a negative cw_status with err filled, must not
+ * keep ev, and must not block for long; destroy may be NULL. */
 typedef struct cw_sink_ops {
     const char *name;
     int (*write)(void *impl, const cw_event_t *ev, cw_error_t *err);
     void (*destroy)(void *impl);
 } cw_sink_ops_t;
 
-/* Wraps a backend; impl ownership passes to the sink. */
+/* Wraps a backend; impl ownership passes to the sink, also on failure (impl
+ * is then destroyed with ops->destroy). NULL if ops or ops->write is NULL or
+ * out of memory. */
 cw_sink_t *cw_sink_wrap(const cw_sink_ops_t *ops, void *impl);
 
+/* The impl of a sink wrapped with exactly this ops table, else NULL: how a
+ * backend (bus.c) finds its own state behind a cw_sink_t. Still owned by the
+ * sink. */
+void *cw_sink_impl(const cw_sink_t *sink, const cw_sink_ops_t *ops);
+
 /* JSON Lines: one event's JSON then '\n', flushed per event so a reader sees
- * it at once. `out` is borrowed (not closed). A failed write (EPIPE, disk
- * full) returns CW_ERR_IO. */
+ * it at once; the stream is locked (flockfile) for the line so lines from
+ * different writers never interleave. `out` is borrowed (not closed) and must
+ * outlive the sink. A failed write (EPIPE, disk full) returns CW_ERR_IO with
+ * strerror's text; the stream's error flag is cleared so later writes are
+ * tried again. NULL if out is NULL or out of memory. */
 cw_sink_t *cw_sink_jsonl_new(FILE *out);
 
+/* Writes one event (borrowed). 0 or a negative cw_status (CW_ERR_INVALID
+ * for a NULL sink or event). */
 int cw_sink_write(cw_sink_t *sink, const cw_event_t *ev, cw_error_t *err);
 
+/* The backend's name ("jsonl", "bus"); static, never NULL. */
 const char *cw_sink_name(const cw_sink_t *sink);
 
+/* Destroys the backend and the sink; NULLs *sink. Accepts NULL. */
 void cw_sink_destroy(cw_sink_t **sink);
 
 #endif

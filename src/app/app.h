@@ -1,0 +1,40 @@
+/* app.h - shared pieces of the callwatch command line (private to src/app).
+ *
+ * Subcommands return an exit status instead of exiting: main.c is the only
+ * place that calls exit(). Status: 0 success, 1 runtime failure (bad audio,
+ * device, bus), 2 usage or configuration error.
+ */
+#ifndef CALLWATCH_APP_H
+#define CALLWATCH_APP_H
+
+#include "callwatch/config.h"
+
+#include <signal.h>
+#include <stdbool.h>
+
+enum { APP_OK = 0, APP_FAILURE = 1, APP_USAGE = 2 };
+
+/* Set by SIGINT/SIGTERM: the subcommand winds down and returns. */
+extern volatile sig_atomic_t app_stop_requested;
+
+/* Installs the SIGINT/SIGTERM handlers and ignores SIGPIPE (a closed stdout
+ * becomes a write error, reported, instead of a silent death). */
+void app_install_signals(void);
+
+/* Loads `path`, or the shipped default config when path is NULL, then
+ * validates it. Prints the error and returns NULL on failure. */
+cw_config_t *app_load_config(const char *path, bool validate);
+
+/* "callwatch: " + message on stderr. */
+void app_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Strict integer parse of a command-line value; prints an error naming the flag. */
+bool app_parse_int(const char *flag, const char *text, long min, long max, long *out);
+
+int cmd_analyze(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_tap(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+#endif

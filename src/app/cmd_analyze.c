@@ -1,0 +1,251 @@
+/* cmd_analyze.c - `callwatch analyze`: recorded calls in, JSON Lines out. */
+#include "app.h"
+
+#include "callwatch/asr.h"
+#include "callwatch/call.h"
+#include "callwatch/outbox.h"
+#include "callwatch/sink.h"
+#include "callwatch/source.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_FILES 1024
+
+static void analyze_usage(FILE *out)
+{
+    fputs("usage: callwatch analyze [options] FILE...\n"
+          "\n"
+          "Transcribes recorded calls and prints the events (call_start, transcript,\n"
+          "call_end) as JSON Lines on stdout; diagnostics go to stderr. A stereo file is\n"
+          "one call (channel 0 agent, channel 1 customer); a mono file is one leg.\n"
+          "Reads WAV, FLAC and anything else libsndfile reads, at any sample rate,\n"
+          "8-bit u-law/a-law included.\n"
+          "\n"
+          "options:\n"
+          "  -c, --config FILE         configuration (default: the shipped models/callwatch.ini)\n"
+          "      --agent-channel N     channel carrying the agent (default 0)\n"
+          "      --customer-channel N  channel carrying the customer (default 1)\n"
+          "      --leg agent|customer  the file(s) are mono recordings of this leg\n"
+          "      --realtime            pace the audio at real time, like a live call\n"
+          "      --call-id ID          call id for the events (one file only; default: file name)\n"
+          "  -h, --help                this help\n",
+          out);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The file's name without directory and extension, as a readable call id. */
+static void call_id_from_path(const char *path, char *out, size_t cap)
+{
+    char copy[CW_PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    const char *base = basename(copy);
+    snprintf(out, cap, "%s", base);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out)
+        *dot = '\0';
+}
+
+int cmd_analyze(int argc, char **argv)
+{
+    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"agent-channel", required_argument, NULL, OPT_AGENT},
+        {"customer-channel", required_argument, NULL, OPT_CUSTOMER},
+        {"leg", required_argument, NULL, OPT_LEG},
+        {"realtime", no_argument, NULL, OPT_REALTIME},
+        {"call-id", required_argument, NULL, OPT_CALL_ID},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *call_id = NULL;
+    long agent_channel = 0, customer_channel = 1;
+    bool channels_given = false, realtime = false;
+    int mono_leg = -1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case OPT_AGENT:
+            if (!app_parse_int("--agent-channel", optarg, 0, 63, &agent_channel))
+                return APP_USAGE;
+            channels_given = true;
+            break;
+        case OPT_CUSTOMER:
+            if (!app_parse_int("--customer-channel", optarg, 0, 63, &customer_channel))
+                return APP_USAGE;
+            channels_given = true;
+            break;
+        case OPT_LEG:
+            if (strcmp(optarg, "agent") == 0) {
+                mono_leg = CW_LEG_AGENT;
+            } else if (strcmp(optarg, "customer") == 0) {
+                mono_leg = CW_LEG_CUSTOMER;
+            } else {
+                app_log("--leg '%s': expected 'agent' or 'customer'", optarg);
+                return APP_USAGE;
+            }
+            break;
+        case OPT_REALTIME: realtime = true; break;
+        case OPT_CALL_ID: call_id = optarg; break;
+        case 'h': analyze_usage(stdout); return APP_OK;
+        default: analyze_usage(stderr); return APP_USAGE;
+        }
+    }
+    int n_files = argc - optind;
+    if (n_files < 1) {
+        app_log("analyze: no audio file given");
+        analyze_usage(stderr);
+        return APP_USAGE;
+    }
+    if (n_files > MAX_FILES) {
+        app_log("analyze: at most %d files per run (got %d)", MAX_FILES, n_files);
+        return APP_USAGE;
+    }
+    if (channels_given && mono_leg >= 0) {
+        app_log("analyze: --leg is for mono files and cannot be combined with --agent-channel/--customer-channel");
+        return APP_USAGE;
+    }
+    if (agent_channel == customer_channel) {
+        app_log("analyze: --agent-channel and --customer-channel are both %ld", agent_channel);
+        return APP_USAGE;
+    }
+    if (call_id && n_files > 1) {
+        app_log("analyze: --call-id names one call, but %d files were given", n_files);
+        return APP_USAGE;
+    }
+
+    cw_config_t *cfg = app_load_config(config_path, true);
+    if (!cfg)
+        return APP_USAGE;
+
+    int status = APP_OK;
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_source_t **sources = calloc((size_t)n_files, sizeof *sources);
+    cw_call_t **calls = calloc((size_t)n_files, sizeof *calls);
+    cw_asr_pool_t *pool = NULL;
+    cw_outbox_t *outbox = NULL;
+    if (!sources || !calls) {
+        app_log("out of memory");
+        status = APP_FAILURE;
+        goto out;
+    }
+
+    /* Every file is opened before any work starts: a bad file among many is
+     * reported at once instead of after an hour of decoding. */
+    for (int i = 0; i < n_files; i++) {
+        cw_file_source_opts_t fo = {
+            .path = argv[optind + i],
+            .agent_channel = (int)agent_channel,
+            .customer_channel = (int)customer_channel,
+            .mono_leg = mono_leg,
+            .realtime = realtime,
+        };
+        sources[i] = cw_source_file_new(&fo, &err);
+        if (!sources[i]) {
+            app_log("%s", err.msg);
+            status = APP_FAILURE;
+            goto out;
+        }
+    }
+
+    app_install_signals();
+    pool = cw_asr_pool_new(cfg, &err);
+    if (!pool) {
+        app_log("%s", err.msg);
+        status = APP_USAGE;
+        goto out;
+    }
+    outbox = cw_outbox_new(4096, &err);
+    cw_sink_t *sink = cw_sink_jsonl_new(stdout);
+    if (!outbox || !sink || cw_outbox_add_sink(outbox, &sink, &err) != CW_OK ||
+        cw_outbox_start(outbox, &err) != CW_OK) {
+        cw_sink_destroy(&sink);
+        app_log("cannot start the event writer: %s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+
+    for (int i = 0; i < n_files; i++) {
+        char id[CW_NAME_MAX];
+        if (call_id) {
+            snprintf(id, sizeof id, "%s", call_id);
+        } else {
+            call_id_from_path(argv[optind + i], id, sizeof id);
+            for (int j = 0; j < i; j++) {
+                if (calls[j] && strcmp(cw_call_id(calls[j]), id) == 0) {
+                    size_t len = strlen(id);
+                    snprintf(id + len, sizeof id - len, "-%d", i + 1);
+                    break;
+                }
+            }
+        }
+        cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !realtime};
+        calls[i] = cw_call_new(cfg, pool, outbox, &sources[i], &co, &err);
+        if (!calls[i]) {
+            app_log("%s: %s", argv[optind + i], err.msg);
+            status = APP_FAILURE;
+            break;
+        }
+    }
+
+    /* One thread feeds every call; the decoder pool works in parallel. */
+    for (;;) {
+        bool all_done = true;
+        long moved = 0;
+        for (int i = 0; i < n_files; i++) {
+            if (!calls[i])
+                continue;
+            if (app_stop_requested && !cw_call_ended(calls[i]))
+                cw_call_hangup(calls[i], "interrupted");
+            moved += cw_call_pump(calls[i]);
+            if (!cw_call_done(calls[i]))
+                all_done = false;
+        }
+        if (all_done)
+            break;
+        if (moved == 0)
+            sleep_ms(realtime ? 10 : 2);
+    }
+    for (int i = 0; i < n_files; i++) {
+        if (calls[i] && cw_call_failed(calls[i])) {
+            app_log("%s: the call ended early; see its call_end event", argv[optind + i]);
+            status = APP_FAILURE;
+        }
+    }
+    if (app_stop_requested)
+        status = APP_FAILURE;
+
+out:
+    for (int i = 0; calls && i < n_files; i++)
+        cw_call_destroy(&calls[i]);
+    if (outbox) {
+        cw_outbox_stats_t st;
+        cw_outbox_get_stats(outbox, &st);
+        const char *last = cw_outbox_last_error(outbox);
+        if (last && last[0]) {
+            app_log("writing events failed: %s", last);
+            status = APP_FAILURE;
+        }
+    }
+    cw_outbox_destroy(&outbox);
+    cw_asr_pool_destroy(&pool);
+    for (int i = 0; sources && i < n_files; i++)
+        cw_source_destroy(&sources[i]);
+    free(sources);
+    free(calls);
+    cw_config_destroy(&cfg);
+    return status;
+}

@@ -1,0 +1,134 @@
+/* cmd_tap.c - `callwatch tap`: print what is on the bus. */
+#include "app.h"
+
+#include "callwatch/bus.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void tap_usage(FILE *out)
+{
+    fputs("usage: callwatch tap [options]\n"
+          "\n"
+          "Subscribes to a callwatch bus and prints each event's JSON on its own line.\n"
+          "\n"
+          "options:\n"
+          "  -c, --config FILE     take the endpoint from this configuration's [bus]\n"
+          "  -e, --endpoint EP     connect here (default: [bus] endpoint, tcp://127.0.0.1:5556)\n"
+          "  -t, --topic PREFIX    only topics starting with PREFIX (e.g. transcript.customer, alert.)\n"
+          "  -n, --count N         exit after N events (status 1 if fewer arrived before --timeout)\n"
+          "  -T, --timeout SEC     exit after SEC seconds\n"
+          "      --topics          print \"TOPIC<TAB>JSON\" instead of the JSON alone\n"
+          "  -h, --help            this help\n",
+          out);
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cmd_tap(int argc, char **argv)
+{
+    enum { OPT_TOPICS = 256 };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"endpoint", required_argument, NULL, 'e'},
+        {"topic", required_argument, NULL, 't'},  {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'}, {"topics", no_argument, NULL, OPT_TOPICS},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *endpoint = NULL, *topic = "";
+    long count = 0, timeout_s = 0;
+    bool print_topics = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:e:t:n:T:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'e': endpoint = optarg; break;
+        case 't': topic = optarg; break;
+        case 'n':
+            if (!app_parse_int("--count", optarg, 1, 1000000000L, &count))
+                return APP_USAGE;
+            break;
+        case 'T':
+            if (!app_parse_int("--timeout", optarg, 1, 86400L * 365, &timeout_s))
+                return APP_USAGE;
+            break;
+        case OPT_TOPICS: print_topics = true; break;
+        case 'h': tap_usage(stdout); return APP_OK;
+        default: tap_usage(stderr); return APP_USAGE;
+        }
+    }
+    if (optind < argc) {
+        app_log("tap: unexpected argument '%s'", argv[optind]);
+        return APP_USAGE;
+    }
+    char endpoint_buf[CW_PATH_MAX];
+    if (!endpoint) {
+        cw_config_t *cfg = app_load_config(config_path, false);
+        if (!cfg)
+            return APP_USAGE;
+        snprintf(endpoint_buf, sizeof endpoint_buf, "%s", cfg->bus_endpoint);
+        cw_config_destroy(&cfg);
+        endpoint = endpoint_buf;
+    }
+
+    app_install_signals();
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_bus_sub_t *sub = cw_bus_sub_new(endpoint, topic, &err);
+    if (!sub) {
+        app_log("%s", err.msg);
+        return APP_FAILURE;
+    }
+    int status = APP_OK;
+    long received = 0;
+    double deadline = timeout_s > 0 ? monotonic_s() + (double)timeout_s : 0;
+    while (!app_stop_requested && (count == 0 || received < count)) {
+        int wait_ms = 200;
+        if (deadline > 0) {
+            double left = deadline - monotonic_s();
+            if (left <= 0)
+                break;
+            if (left * 1000 < wait_ms)
+                wait_ms = (int)(left * 1000) + 1;
+        }
+        char topic_buf[512];
+        char *json = NULL;
+        int rc = cw_bus_sub_recv(sub, topic_buf, sizeof topic_buf, &json, wait_ms, &err);
+        if (rc < 0) {
+            app_log("%s", err.msg);
+            status = APP_FAILURE;
+            break;
+        }
+        if (rc == 0)
+            continue;
+        if (print_topics)
+            printf("%s\t%s\n", topic_buf, json);
+        else
+            printf("%s\n", json);
+        free(json);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            app_log("tap: cannot write to stdout");
+            status = APP_FAILURE;
+            break;
+        }
+        received++;
+    }
+    if (count > 0 && received < count && status == APP_OK) {
+        app_log("tap: received %ld of %ld events before stopping", received, count);
+        status = APP_FAILURE;
+    }
+    unsigned long malformed = cw_bus_sub_malformed(sub);
+    if (malformed)
+        app_log("tap: skipped %lu malformed message(s)", malformed);
+    cw_bus_sub_destroy(&sub);
+    cw_bus_shutdown();
+    return status;
+}

@@ -1,0 +1,127 @@
+/* main.c - the callwatch command: dispatches to subcommands. */
+#include "app.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+volatile sig_atomic_t app_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    app_stop_requested = 1;
+}
+
+void app_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void app_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("callwatch: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+bool app_parse_int(const char *flag, const char *text, long min, long max, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || !end || end == text || *end != '\0' || v < min || v > max) {
+        app_log("%s '%s': expected an integer in %ld..%ld", flag, text, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+cw_config_t *app_load_config(const char *path, bool validate)
+{
+    cw_config_t *cfg = cw_config_new();
+    if (!cfg) {
+        app_log("out of memory");
+        return NULL;
+    }
+    cw_error_t err;
+    cw_error_clear(&err);
+    const char *from = path ? path : cw_config_default_path();
+    if (cw_config_load(cfg, from, &err) != CW_OK) {
+        app_log("%s", err.msg);
+        cw_config_destroy(&cfg);
+        return NULL;
+    }
+    if (validate && cw_config_validate(cfg, &err) != CW_OK) {
+        app_log("%s: %s", from, err.msg);
+        cw_config_destroy(&cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: callwatch <command> [options]\n"
+          "\n"
+          "Real-time, speech-side sentiment monitor for live contact-centre calls.\n"
+          "\n"
+          "commands:\n"
+          "  analyze FILE...   transcribe recorded calls; events as JSON Lines on stdout\n"
+          "  run               the live daemon: capture the configured lines, publish events on ZeroMQ\n"
+          "  tap               subscribe to the bus and print events (JSON Lines)\n"
+          "  devices           list the audio input devices PortAudio sees\n"
+          "  config            print the effective configuration (all options, documented)\n"
+          "\n"
+          "options:\n"
+          "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
+          "  -V, --version     print the version\n"
+          "\n"
+          "Exit status: 0 success, 1 failure (bad audio, device, bus), 2 usage or configuration error.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return APP_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return APP_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("callwatch %s\n", CALLWATCH_VERSION);
+        return APP_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } commands[] = {
+        {"analyze", cmd_analyze}, {"run", cmd_run}, {"tap", cmd_tap}, {"devices", cmd_devices}, {"config", cmd_config},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) == 0) {
+            int status = commands[i].fn(argc - 1, argv + 1);
+            fflush(stdout);
+            exit(status);
+        }
+    }
+    app_log("unknown command '%s' (try 'callwatch --help')", cmd);
+    return APP_USAGE;
+}

@@ -1,0 +1,614 @@
+/* asr.c - see callwatch/asr.h
+ *
+ * Scheduling: every piece of scheduling state (utterance tables, bound and
+ * closed flags, the stream list) is guarded by pool->lock. Audio itself moves
+ * through each stream's SPSC ring outside the lock: the producer writes the
+ * ring first and then publishes the new count under the lock, so a worker
+ * never reads samples it has not been told about.
+ */
+#include "callwatch/asr.h"
+
+#include "callwatch/ring.h"
+
+#include <pocketsphinx.h>
+#include <sphinxbase/err.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Utterances a stream can have pending at once; more than this many waiting
+ * means the decoders are hopelessly behind anyway. */
+#define UTT_TABLE 64
+/* Samples fed to the decoder per step: 100 ms keeps partials and lock hand-offs
+ * frequent without measurable overhead. */
+#define FEED_CHUNK 1600
+#define MAX_WORDS 512
+#define TEXT_MAX 8192
+
+typedef struct utterance {
+    int64_t start_sample; /* leg timeline, 16 kHz */
+    size_t n_written;     /* samples in the ring for this utterance so far */
+    size_t n_dropped;     /* samples that did not fit (live only) */
+    bool complete;
+    uint64_t begin_order; /* pool-wide stamps for fair scheduling */
+    uint64_t complete_order;
+    int seq;
+} utterance_t;
+
+struct cw_asr_stream {
+    cw_asr_pool_t *pool;
+    int leg;
+    bool blocking;
+    cw_asr_result_fn on_result;
+    cw_asr_drained_fn on_drained;
+    void *user;
+    cw_ring_t *audio;
+
+    /* guarded by pool->lock */
+    utterance_t utts[UTT_TABLE];
+    int utt_head;
+    int utt_count;
+    bool producer_open;  /* producer has an utterance open */
+    bool skipping;       /* live: table was full, current utterance discarded */
+    bool bound;
+    int bound_worker;
+    bool closed;
+    bool drained;
+    int next_seq;
+    struct cw_asr_stream *next;
+    struct cw_asr_stream *prev;
+
+    _Atomic uint64_t dropped;
+};
+
+typedef struct worker {
+    cw_asr_pool_t *pool;
+    int index;
+    pthread_t thread;
+    pthread_cond_t wake; /* signalled when this worker may have something to do */
+    bool idle;           /* guarded by pool->lock: waiting for any work */
+    ps_decoder_t *ps;
+    cw_asr_stream_t *stream; /* bound stream, or NULL */
+    size_t fed;              /* samples of the head utterance fed so far */
+    double last_partial_s;
+    char last_partial[TEXT_MAX];
+    int16_t feed[FEED_CHUNK];
+    cw_word_t words[MAX_WORDS];
+    char text[TEXT_MAX];
+} worker_t;
+
+struct cw_asr_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t space; /* blocking producers wait here for ring or table room */
+    worker_t *workers;
+    int n_workers;
+    int n_started;
+    bool stopping;
+    cw_asr_stream_t *streams;
+    uint64_t order_counter;
+    size_t backlog_samples;
+    double partial_interval_s;
+    double min_confidence;
+
+    /* stats, guarded by lock */
+    uint64_t utterances_decoded;
+    uint64_t samples_decoded;
+    double decode_cpu_s;
+};
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 64 ? 64 : (int)n);
+}
+
+static int check_model_path(const char *option, const char *path, bool want_dir, cw_error_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cw_error_set(err, CW_ERR_NOT_FOUND, "[models] %s: '%s': %s", option, path, strerror(errno));
+    if (want_dir && !S_ISDIR(st.st_mode))
+        return cw_error_set(err, CW_ERR_INVALID, "[models] %s: '%s' is not a directory", option, path);
+    if (!want_dir && !S_ISREG(st.st_mode))
+        return cw_error_set(err, CW_ERR_INVALID, "[models] %s: '%s' is not a file", option, path);
+    return CW_OK;
+}
+
+static ps_decoder_t *load_decoder(const cw_config_t *cfg, cw_error_t *err)
+{
+    if (check_model_path("hmm", cfg->hmm, true, err) || check_model_path("dict", cfg->dict, false, err) ||
+        check_model_path("lm", cfg->lm, false, err))
+        return NULL;
+    cmd_ln_t *ps_cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", cfg->hmm, "-dict", cfg->dict, "-lm", cfg->lm,
+                                   "-samprate", "16000", NULL);
+    if (!ps_cfg) {
+        cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx rejected its configuration");
+        return NULL;
+    }
+    ps_decoder_t *ps = ps_init(ps_cfg);
+    cmd_ln_free_r(ps_cfg);
+    if (!ps)
+        cw_error_set(err, CW_ERR_FORMAT,
+                     "PocketSphinx could not load the models (hmm '%s', dict '%s', lm '%s'); "
+                     "set CALLWATCH_DEBUG=1 to see its log",
+                     cfg->hmm, cfg->dict, cfg->lm);
+    return ps;
+}
+
+/* --- scheduling (pool->lock held) ------------------------------------------ */
+
+/* Finished utterances first, oldest completion first: they are pure work with
+ * no waiting on live audio. Only when none waits does a decoder take an
+ * utterance still being spoken, which then streams with partials. */
+static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool)
+{
+    cw_asr_stream_t *best_complete = NULL, *best_open = NULL;
+    for (cw_asr_stream_t *s = pool->streams; s; s = s->next) {
+        if (s->bound || s->utt_count == 0)
+            continue;
+        const utterance_t *u = &s->utts[s->utt_head];
+        if (u->complete) {
+            if (!best_complete || u->complete_order < best_complete->utts[best_complete->utt_head].complete_order)
+                best_complete = s;
+        } else if (u->n_written > 0) {
+            if (!best_open || u->begin_order < best_open->utts[best_open->utt_head].begin_order)
+                best_open = s;
+        }
+    }
+    return best_complete ? best_complete : best_open;
+}
+
+/* Wakes the worker that should look at s: its bound worker, or any idle one. */
+static void wake_for(cw_asr_pool_t *pool, cw_asr_stream_t *s)
+{
+    if (s->bound) {
+        pthread_cond_signal(&pool->workers[s->bound_worker].wake);
+        return;
+    }
+    for (int i = 0; i < pool->n_workers; i++) {
+        if (pool->workers[i].idle) {
+            pthread_cond_signal(&pool->workers[i].wake);
+            return;
+        }
+    }
+}
+
+/* --- decoding (pool->lock NOT held) ------------------------------------------ */
+
+static bool is_filler(const char *w)
+{
+    return w[0] == '<' || w[0] == '[' || w[0] == '+' || strcmp(w, "<sil>") == 0;
+}
+
+static void copy_word(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    /* Drop the dictionary's pronunciation-variant suffix: "read(2)" -> "read". */
+    for (; src[i] && src[i] != '(' && i + 1 < cap; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
+{
+    ps_decoder_t *ps = w->ps;
+    logmath_t *lmath = ps_get_logmath(ps);
+    double t0 = (double)u->start_sample / CW_ASR_RATE;
+    size_t n_words = 0, text_len = 0;
+    w->text[0] = '\0';
+    for (ps_seg_t *seg = ps_seg_iter(ps); seg; seg = ps_seg_next(seg)) {
+        const char *word = ps_seg_word(seg);
+        if (!word || is_filler(word))
+            continue;
+        int sf, ef;
+        ps_seg_frames(seg, &sf, &ef);
+        int32 ascr, lscr, lback;
+        double conf = logmath_exp(lmath, ps_seg_prob(seg, &ascr, &lscr, &lback));
+        if (conf > 1.0)
+            conf = 1.0;
+        if (conf < w->pool->min_confidence)
+            continue;
+        if (n_words == MAX_WORDS) {
+            ps_seg_free(seg);
+            break;
+        }
+        cw_word_t *cw = &w->words[n_words++];
+        copy_word(cw->w, sizeof cw->w, word);
+        cw->t_start = t0 + sf / 100.0;
+        cw->t_end = t0 + (ef + 1) / 100.0;
+        cw->conf = conf;
+        size_t len = strlen(cw->w);
+        if (text_len + len + 2 < sizeof w->text) {
+            if (text_len)
+                w->text[text_len++] = ' ';
+            memcpy(w->text + text_len, cw->w, len + 1);
+            text_len += len;
+        }
+    }
+    if (n_words == 0)
+        return; /* noise the VAD took for speech: nothing to report */
+    cw_transcript_t tr = {
+        .leg = s->leg,
+        .final = true,
+        .t_start = t0,
+        .t_end = t0 + (double)u->n_written / CW_ASR_RATE,
+        .text = w->text,
+        .words = w->words,
+        .n_words = n_words,
+        .utterance = u->seq,
+    };
+    s->on_result(s->user, &tr);
+}
+
+static void maybe_deliver_partial(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
+{
+    if (w->pool->partial_interval_s <= 0)
+        return;
+    double now = monotonic_s();
+    if (now - w->last_partial_s < w->pool->partial_interval_s)
+        return;
+    w->last_partial_s = now;
+    int32 score;
+    const char *hyp = ps_get_hyp(w->ps, &score);
+    if (!hyp || !hyp[0] || strcmp(hyp, w->last_partial) == 0)
+        return;
+    snprintf(w->last_partial, sizeof w->last_partial, "%s", hyp);
+    double t0 = (double)u->start_sample / CW_ASR_RATE;
+    cw_transcript_t tr = {
+        .leg = s->leg,
+        .final = false,
+        .t_start = t0,
+        .t_end = t0 + (double)w->fed / CW_ASR_RATE,
+        .text = w->last_partial,
+        .words = NULL,
+        .n_words = 0,
+        .utterance = u->seq,
+    };
+    s->on_result(s->user, &tr);
+}
+
+static void notify_drained_locked(cw_asr_pool_t *pool, cw_asr_stream_t *s)
+{
+    if (s->closed && s->utt_count == 0 && !s->bound && !s->drained) {
+        s->drained = true;
+        pthread_mutex_unlock(&pool->lock);
+        if (s->on_drained)
+            s->on_drained(s->user);
+        pthread_mutex_lock(&pool->lock);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    cw_asr_pool_t *pool = w->pool;
+    pthread_mutex_lock(&pool->lock);
+    while (!pool->stopping) {
+        cw_asr_stream_t *s = w->stream;
+        if (!s) {
+            s = pick_stream(pool);
+            if (!s) {
+                w->idle = true;
+                pthread_cond_wait(&w->wake, &pool->lock);
+                w->idle = false;
+                continue;
+            }
+            s->bound = true;
+            s->bound_worker = w->index;
+            w->stream = s;
+            w->fed = 0;
+            w->last_partial[0] = '\0';
+            w->last_partial_s = monotonic_s();
+            pthread_mutex_unlock(&pool->lock);
+            ps_start_utt(w->ps);
+            pthread_mutex_lock(&pool->lock);
+            continue;
+        }
+
+        utterance_t *u = &s->utts[s->utt_head];
+        size_t avail = u->n_written - w->fed;
+        if (avail > 0) {
+            size_t n = avail < FEED_CHUNK ? avail : FEED_CHUNK;
+            pthread_mutex_unlock(&pool->lock);
+            size_t got = cw_ring_read(s->audio, w->feed, n);
+            double cpu0 = thread_cpu_s();
+            ps_process_raw(w->ps, w->feed, got, FALSE, FALSE);
+            double cpu = thread_cpu_s() - cpu0;
+            w->fed += got;
+            maybe_deliver_partial(w, s, u);
+            pthread_mutex_lock(&pool->lock);
+            pool->samples_decoded += got;
+            pool->decode_cpu_s += cpu;
+            if (s->blocking)
+                pthread_cond_broadcast(&pool->space);
+            continue;
+        }
+        if (u->complete) {
+            utterance_t done = *u;
+            pthread_mutex_unlock(&pool->lock);
+            double cpu0 = thread_cpu_s();
+            ps_end_utt(w->ps);
+            deliver_final(w, s, &done);
+            double cpu = thread_cpu_s() - cpu0;
+            pthread_mutex_lock(&pool->lock);
+            pool->decode_cpu_s += cpu;
+            pool->utterances_decoded++;
+            s->utt_head = (s->utt_head + 1) % UTT_TABLE;
+            s->utt_count--;
+            s->bound = false;
+            w->stream = NULL;
+            if (s->blocking)
+                pthread_cond_broadcast(&pool->space);
+            notify_drained_locked(pool, s);
+            continue;
+        }
+        /* Caught up with a live utterance: wait for the speaker. */
+        pthread_cond_wait(&w->wake, &pool->lock);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* --- pool ------------------------------------------------------------------ */
+
+cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
+{
+    cw_asr_pool_t *pool = calloc(1, sizeof *pool);
+    if (!pool) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the decoder pool");
+        return NULL;
+    }
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->space, NULL);
+    pool->n_workers = cfg->asr_workers > 0 ? cfg->asr_workers : online_cores();
+    pool->backlog_samples = (size_t)(cfg->asr_backlog_s * CW_ASR_RATE);
+    pool->partial_interval_s = cfg->asr_partial_interval_ms / 1000.0;
+    pool->min_confidence = cfg->asr_min_confidence;
+    pool->workers = calloc((size_t)pool->n_workers, sizeof *pool->workers);
+    if (!pool->workers) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating %d decoders", pool->n_workers);
+        goto error_out;
+    }
+    if (!getenv("CALLWATCH_DEBUG"))
+        err_set_logfp(NULL);
+    /* Decoders are loaded one after another: ps_init touches sphinxbase's
+     * process-wide logging state and is not documented as thread-safe. */
+    for (int i = 0; i < pool->n_workers; i++) {
+        worker_t *w = &pool->workers[i];
+        w->pool = pool;
+        w->index = i;
+        pthread_cond_init(&w->wake, NULL);
+        w->ps = load_decoder(cfg, err);
+        if (!w->ps)
+            goto error_out;
+    }
+    for (int i = 0; i < pool->n_workers; i++) {
+        if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
+            cw_error_set(err, CW_ERR_INTERNAL, "cannot start decoder thread %d: %s", i, strerror(errno));
+            goto error_out;
+        }
+        pool->n_started++;
+    }
+    return pool;
+
+error_out:
+    cw_asr_pool_destroy(&pool);
+    return NULL;
+}
+
+void cw_asr_pool_destroy(cw_asr_pool_t **pool_p)
+{
+    if (!pool_p || !*pool_p)
+        return;
+    cw_asr_pool_t *pool = *pool_p;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = true;
+    for (int i = 0; i < pool->n_workers && pool->workers; i++)
+        pthread_cond_signal(&pool->workers[i].wake);
+    pthread_cond_broadcast(&pool->space);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < pool->n_started; i++)
+        pthread_join(pool->workers[i].thread, NULL);
+    for (int i = 0; i < pool->n_workers && pool->workers; i++) {
+        if (pool->workers[i].ps)
+            ps_free(pool->workers[i].ps);
+        pthread_cond_destroy(&pool->workers[i].wake);
+    }
+    /* Streams outliving the pool are detached so their destroy stays safe. */
+    for (cw_asr_stream_t *s = pool->streams; s; s = s->next)
+        s->pool = NULL;
+    free(pool->workers);
+    pthread_cond_destroy(&pool->space);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+    *pool_p = NULL;
+}
+
+int cw_asr_pool_workers(const cw_asr_pool_t *pool)
+{
+    return pool->n_workers;
+}
+
+void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    pthread_mutex_lock(&pool->lock);
+    stats->utterances_decoded = pool->utterances_decoded;
+    stats->samples_decoded = pool->samples_decoded;
+    stats->decode_cpu_s = pool->decode_cpu_s;
+    for (cw_asr_stream_t *s = pool->streams; s; s = s->next) {
+        stats->samples_dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+        stats->queued_utterances += s->utt_count - (s->bound ? 1 : 0);
+    }
+    for (int i = 0; i < pool->n_workers; i++)
+        stats->busy_decoders += pool->workers[i].stream != NULL;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* --- streams ---------------------------------------------------------------- */
+
+cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, bool blocking, cw_asr_result_fn on_result,
+                                   cw_asr_drained_fn on_drained, void *user, cw_error_t *err)
+{
+    cw_asr_stream_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating a recogniser stream");
+        return NULL;
+    }
+    s->audio = cw_ring_new(sizeof(int16_t), pool->backlog_samples);
+    if (!s->audio) {
+        free(s);
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory for a %zu-sample recogniser backlog", pool->backlog_samples);
+        return NULL;
+    }
+    s->pool = pool;
+    s->leg = leg;
+    s->blocking = blocking;
+    s->on_result = on_result;
+    s->on_drained = on_drained;
+    s->user = user;
+    atomic_init(&s->dropped, 0);
+    pthread_mutex_lock(&pool->lock);
+    s->next = pool->streams;
+    if (pool->streams)
+        pool->streams->prev = s;
+    pool->streams = s;
+    pthread_mutex_unlock(&pool->lock);
+    return s;
+}
+
+int cw_asr_stream_begin(cw_asr_stream_t *s, int64_t start_sample)
+{
+    cw_asr_pool_t *pool = s->pool;
+    pthread_mutex_lock(&pool->lock);
+    if (s->producer_open)
+        s->utts[(s->utt_head + s->utt_count - 1) % UTT_TABLE].complete = true;
+    while (s->blocking && s->utt_count == UTT_TABLE && !pool->stopping)
+        pthread_cond_wait(&pool->space, &pool->lock);
+    if (s->utt_count == UTT_TABLE || pool->stopping) {
+        s->producer_open = true;
+        s->skipping = true;
+        pthread_mutex_unlock(&pool->lock);
+        return CW_ERR_BUSY;
+    }
+    utterance_t *u = &s->utts[(s->utt_head + s->utt_count) % UTT_TABLE];
+    memset(u, 0, sizeof *u);
+    u->start_sample = start_sample;
+    u->begin_order = ++pool->order_counter;
+    u->seq = s->next_seq++;
+    s->utt_count++;
+    s->producer_open = true;
+    s->skipping = false;
+    pthread_mutex_unlock(&pool->lock);
+    return CW_OK;
+}
+
+size_t cw_asr_stream_write(cw_asr_stream_t *s, const int16_t *samples, size_t n)
+{
+    cw_asr_pool_t *pool = s->pool;
+    if (!s->producer_open)
+        return 0;
+    if (s->skipping) {
+        atomic_fetch_add_explicit(&s->dropped, n, memory_order_relaxed);
+        return 0;
+    }
+    size_t done = 0;
+    while (done < n) {
+        size_t wrote = cw_ring_write(s->audio, samples + done, n - done);
+        pthread_mutex_lock(&pool->lock);
+        utterance_t *u = &s->utts[(s->utt_head + s->utt_count - 1) % UTT_TABLE];
+        u->n_written += wrote;
+        done += wrote;
+        wake_for(pool, s);
+        if (done < n && s->blocking && !pool->stopping) {
+            /* The ring counted the refused samples as overrun, but nothing was
+             * lost: they are written again once a decoder made room. */
+            while (cw_ring_write_space(s->audio) == 0 && !pool->stopping)
+                pthread_cond_wait(&pool->space, &pool->lock);
+            pthread_mutex_unlock(&pool->lock);
+            continue;
+        }
+        if (done < n) {
+            u->n_dropped += n - done;
+            atomic_fetch_add_explicit(&s->dropped, n - done, memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&pool->lock);
+        break;
+    }
+    return done;
+}
+
+void cw_asr_stream_end(cw_asr_stream_t *s)
+{
+    cw_asr_pool_t *pool = s->pool;
+    if (!s->producer_open)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    if (!s->skipping) {
+        utterance_t *u = &s->utts[(s->utt_head + s->utt_count - 1) % UTT_TABLE];
+        u->complete = true;
+        u->complete_order = ++pool->order_counter;
+        wake_for(pool, s);
+    }
+    s->producer_open = false;
+    s->skipping = false;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void cw_asr_stream_close(cw_asr_stream_t *s)
+{
+    cw_asr_stream_end(s);
+    cw_asr_pool_t *pool = s->pool;
+    pthread_mutex_lock(&pool->lock);
+    s->closed = true;
+    notify_drained_locked(pool, s);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+uint64_t cw_asr_stream_dropped(const cw_asr_stream_t *s)
+{
+    return atomic_load_explicit(&s->dropped, memory_order_relaxed);
+}
+
+void cw_asr_stream_destroy(cw_asr_stream_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    cw_asr_stream_t *s = *sp;
+    cw_asr_pool_t *pool = s->pool;
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            pool->streams = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    cw_ring_destroy(&s->audio);
+    free(s);
+    *sp = NULL;
+}

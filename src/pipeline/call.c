@@ -1,0 +1,275 @@
+/* call.c - see callwatch/call.h */
+#include "callwatch/call.h"
+
+#include "callwatch/event.h"
+#include "callwatch/leg.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Frames moved per pull: 4096 is 85 ms at 48 kHz and 0.5 s at 8 kHz, small
+ * enough to keep live latency low and large enough to amortise the calls. */
+#define PULL_FRAMES 4096
+/* A pump of an offline call stops after this many frames so that many files
+ * analysed together advance side by side. */
+#define OFFLINE_PUMP_FRAMES (PULL_FRAMES * 16)
+
+enum call_state { CALL_RUNNING, CALL_ENDING, CALL_DONE };
+
+struct cw_call {
+    const cw_config_t *cfg;
+    cw_outbox_t *outbox;
+    cw_source_t *source;
+    cw_source_info_t info;
+    char call_id[CW_NAME_MAX];
+    bool offline;
+
+    cw_leg_t *legs[CW_LEG_COUNT];
+    cw_asr_stream_t *streams[CW_LEG_COUNT];
+    struct leg_ctx {
+        cw_call_t *call;
+        int leg;
+    } ctx[CW_LEG_COUNT];
+    float *buf[CW_LEG_COUNT];
+
+    _Atomic int state;
+    _Atomic int legs_pending;
+    _Atomic uint64_t t_ms; /* call audio processed, for the events' `t` */
+    bool failed;
+    char end_reason[CW_ERROR_MAX];
+    unsigned long long dropped_at_end[CW_LEG_COUNT];
+    double duration_s;
+};
+
+static double call_t(const cw_call_t *call)
+{
+    return (double)atomic_load(&call->t_ms) / 1000.0;
+}
+
+static void post_call_end(cw_call_t *call)
+{
+    cw_event_t *ev = cw_event_call_end(call->call_id, call_t(call), call->end_reason, call->duration_s,
+                                       call->dropped_at_end);
+    cw_outbox_post(call->outbox, &ev);
+    atomic_store(&call->state, CALL_DONE);
+}
+
+/* Runs on a decoder thread. */
+static void on_transcript(void *user, const cw_transcript_t *tr)
+{
+    struct leg_ctx *ctx = user;
+    cw_call_t *call = ctx->call;
+    cw_event_t *ev = cw_event_transcript(call->call_id, call_t(call), tr);
+    cw_outbox_post(call->outbox, &ev);
+}
+
+/* Runs on a decoder thread, or on the call's thread when nothing was pending.
+ * The last leg to drain posts call_end, so it follows every transcript. */
+static void on_drained(void *user)
+{
+    struct leg_ctx *ctx = user;
+    cw_call_t *call = ctx->call;
+    if (atomic_fetch_sub(&call->legs_pending, 1) == 1)
+        post_call_end(call);
+}
+
+static void make_call_id(char *out, size_t cap, const char *hint)
+{
+    static _Atomic unsigned counter;
+    unsigned n = atomic_fetch_add(&counter, 1) + 1;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, cap, "%s-%s-%u", hint && hint[0] ? hint : "call", stamp, n);
+}
+
+cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox, cw_source_t **source,
+                       const cw_call_opts_t *opts, cw_error_t *err)
+{
+    cw_call_t *call = calloc(1, sizeof *call);
+    if (!call) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating a call");
+        return NULL;
+    }
+    call->cfg = cfg;
+    call->outbox = outbox;
+    call->source = *source;
+    *source = NULL;
+    call->info = *cw_source_info(call->source);
+    call->offline = opts->offline;
+    atomic_init(&call->state, CALL_RUNNING);
+    atomic_init(&call->legs_pending, 0);
+    atomic_init(&call->t_ms, 0);
+    if (opts->call_id && opts->call_id[0])
+        snprintf(call->call_id, sizeof call->call_id, "%s", opts->call_id);
+    else
+        make_call_id(call->call_id, sizeof call->call_id, opts->line);
+
+    int n_legs = 0;
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        if (!call->info.has_leg[leg])
+            continue;
+        call->ctx[leg] = (struct leg_ctx){.call = call, .leg = leg};
+        call->buf[leg] = calloc(PULL_FRAMES, sizeof(float));
+        if (!call->buf[leg]) {
+            cw_error_set(err, CW_ERR_NOMEM, "out of memory for call buffers");
+            goto error_out;
+        }
+        call->streams[leg] =
+            cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
+        if (!call->streams[leg])
+            goto error_out;
+        call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);
+        if (!call->legs[leg]) {
+            cw_error_prefix(err, "%s leg", cw_leg_name(leg));
+            goto error_out;
+        }
+        n_legs++;
+    }
+    if (n_legs == 0) {
+        cw_error_set(err, CW_ERR_INVALID, "%s carries no leg", call->info.description);
+        goto error_out;
+    }
+    atomic_store(&call->legs_pending, n_legs);
+
+    cw_call_meta_t meta = {
+        .line = opts->line,
+        .agent_id = opts->agent_id,
+        .source = call->info.description,
+        .rate_hz = {call->info.rate_hz[0], call->info.rate_hz[1]},
+        .has_leg = {call->info.has_leg[0], call->info.has_leg[1]},
+    };
+    cw_event_t *ev = cw_event_call_start(call->call_id, 0.0, &meta);
+    cw_outbox_post(outbox, &ev);
+    return call;
+
+error_out:
+    /* Nothing was posted yet, so the half-built call can go quietly. */
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        cw_leg_destroy(&call->legs[leg]);
+        cw_asr_stream_destroy(&call->streams[leg]);
+        free(call->buf[leg]);
+    }
+    *source = call->source;
+    free(call);
+    return NULL;
+}
+
+static void finish_legs(cw_call_t *call, const char *reason, bool failed)
+{
+    snprintf(call->end_reason, sizeof call->end_reason, "%s", reason);
+    call->failed = failed;
+    cw_source_stats_t stats;
+    cw_source_get_stats(call->source, &stats);
+    double longest = 0;
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        call->dropped_at_end[leg] = stats.frames_dropped[leg];
+        if (!call->legs[leg])
+            continue;
+        if (call->streams[leg])
+            call->dropped_at_end[leg] += cw_asr_stream_dropped(call->streams[leg]);
+        double s = cw_leg_seconds(call->legs[leg]);
+        if (s > longest)
+            longest = s;
+    }
+    call->duration_s = longest;
+    atomic_store(&call->state, CALL_ENDING);
+    /* Finishing the last leg may post call_end at once (on_drained). */
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        if (call->legs[leg]) {
+            cw_error_t err;
+            cw_leg_finish(call->legs[leg], &err);
+        }
+    }
+}
+
+long cw_call_pump(cw_call_t *call)
+{
+    if (atomic_load(&call->state) != CALL_RUNNING)
+        return 0;
+    long total = 0;
+    for (;;) {
+        size_t got[CW_LEG_COUNT] = {0, 0};
+        cw_error_t err;
+        cw_error_clear(&err);
+        cw_pull_status st = cw_source_pull(call->source, call->buf, PULL_FRAMES, got, &err);
+        size_t most = 0;
+        for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+            if (!call->legs[leg] || got[leg] == 0)
+                continue;
+            if (cw_leg_push(call->legs[leg], call->buf[leg], got[leg], &err) != CW_OK) {
+                char reason[CW_ERROR_MAX + 16];
+                snprintf(reason, sizeof reason, "error: %s", err.msg);
+                finish_legs(call, reason, true);
+                return total;
+            }
+            if (got[leg] > most)
+                most = got[leg];
+        }
+        total += (long)most;
+        double t = 0;
+        for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+            if (call->legs[leg] && cw_leg_seconds(call->legs[leg]) > t)
+                t = cw_leg_seconds(call->legs[leg]);
+        atomic_store(&call->t_ms, (uint64_t)(t * 1000.0 + 0.5));
+
+        if (st == CW_PULL_EOF) {
+            finish_legs(call, "eof", false);
+            return total;
+        }
+        if (st == CW_PULL_ERROR) {
+            char reason[CW_ERROR_MAX + 16];
+            snprintf(reason, sizeof reason, "device_lost: %s", err.msg);
+            finish_legs(call, reason, true);
+            return total;
+        }
+        if (most == 0 || (call->offline && total >= OFFLINE_PUMP_FRAMES))
+            return total;
+    }
+}
+
+void cw_call_hangup(cw_call_t *call, const char *reason)
+{
+    if (atomic_load(&call->state) == CALL_RUNNING)
+        finish_legs(call, reason, false);
+}
+
+bool cw_call_done(const cw_call_t *call)
+{
+    return atomic_load(&call->state) == CALL_DONE;
+}
+
+bool cw_call_ended(const cw_call_t *call)
+{
+    return atomic_load(&call->state) != CALL_RUNNING;
+}
+
+bool cw_call_failed(const cw_call_t *call)
+{
+    return call->failed;
+}
+
+const char *cw_call_id(const cw_call_t *call)
+{
+    return call->call_id;
+}
+
+void cw_call_destroy(cw_call_t **call_p)
+{
+    if (!call_p || !*call_p)
+        return;
+    cw_call_t *call = *call_p;
+    cw_source_destroy(&call->source);
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        cw_leg_destroy(&call->legs[leg]);
+        cw_asr_stream_destroy(&call->streams[leg]);
+        free(call->buf[leg]);
+    }
+    free(call);
+    *call_p = NULL;
+}

@@ -54,11 +54,17 @@ static void on_result(void *user, const cw_transcript_t *tr)
         if (strcmp(tr->words[i].w, "forward") == 0) {
             r->with_forward++;
             /* "forward" is the second word, about 0.6-1.5 s into the recording. */
-            if (tr->words[i].t_start < placed + 0.3 || tr->words[i].t_start > placed + 2.0)
+            if (tr->words[i].t_start < placed + 0.3 || tr->words[i].t_start > placed + 2.0) {
                 r->time_errors++;
+                fprintf(stderr, "utterance %d placed at %.2f s: 'forward' at %.2f s\n", tr->utterance, placed,
+                        tr->words[i].t_start);
+            }
         }
-        if (tr->words[i].conf < 0 || tr->words[i].conf > 1 || tr->words[i].t_end < tr->words[i].t_start)
+        if (tr->words[i].conf < 0 || tr->words[i].conf > 1 || tr->words[i].t_end < tr->words[i].t_start) {
             r->time_errors++;
+            fprintf(stderr, "word '%s' %.2f..%.2f s conf %.3f is not a valid span\n", tr->words[i].w,
+                    tr->words[i].t_start, tr->words[i].t_end, tr->words[i].conf);
+        }
     }
     pthread_mutex_unlock(&r->lock);
 }

@@ -232,8 +232,7 @@ out:
     for (int i = 0; calls && i < n_files; i++)
         cw_call_destroy(&calls[i]);
     if (outbox) {
-        cw_outbox_stats_t st;
-        cw_outbox_get_stats(outbox, &st);
+        cw_outbox_flush(outbox);
         const char *last = cw_outbox_last_error(outbox);
         if (last && last[0]) {
             app_log("writing events failed: %s", last);

@@ -36,7 +36,11 @@ int cw_error_prefix(cw_error_t *err, const char *fmt, ...)
     va_end(ap);
     char old[CW_ERROR_MAX];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Compose at full length, then cut to fit: a long context must not
+     * hide the original message's start, but the result stays bounded. */
+    char joined[2 * CW_ERROR_MAX + 2];
+    snprintf(joined, sizeof joined, "%s: %s", prefix, old);
+    snprintf(err->msg, sizeof err->msg, "%.*s", (int)(sizeof err->msg - 1), joined);
     return err->code;
 }
 

@@ -141,8 +141,12 @@ static ps_decoder_t *load_decoder(const cw_config_t *cfg, cw_error_t *err)
     if (check_model_path("hmm", cfg->hmm, true, err) || check_model_path("dict", cfg->dict, false, err) ||
         check_model_path("lm", cfg->lm, false, err))
         return NULL;
+    /* -remove_silence drops the frames the front end thinks are silence, so
+     * segment frames stop matching the audio (measured: words seconds off,
+     * even after ps_start_stream). The VAD already keeps silence away from
+     * the decoder, so keep every frame and get exact word times. */
     cmd_ln_t *ps_cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", cfg->hmm, "-dict", cfg->dict, "-lm", cfg->lm,
-                                   "-samprate", "16000", NULL);
+                                   "-samprate", "16000", "-remove_silence", "no", NULL);
     if (!ps_cfg) {
         cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx rejected its configuration");
         return NULL;
@@ -322,6 +326,9 @@ static void *worker_main(void *arg)
             w->last_partial[0] = '\0';
             w->last_partial_s = monotonic_s();
             pthread_mutex_unlock(&pool->lock);
+            /* A new stream restarts the decoder's frame count, so segment
+             * frames count from this utterance's first sample. */
+            ps_start_stream(w->ps);
             ps_start_utt(w->ps);
             pthread_mutex_lock(&pool->lock);
             continue;

@@ -20,6 +20,8 @@ struct cw_outbox {
     pthread_mutex_t lock;
     pthread_cond_t not_empty; /* the writer waits on it */
     pthread_cond_t not_full;  /* posters wait on it */
+    pthread_cond_t delivered_cond; /* cw_outbox_flush waits on it */
+    uint64_t delivered;       /* events taken and handed to every sink */
     cw_event_t **ring;        /* capacity slots, FIFO from head */
     size_t capacity;
     size_t head;
@@ -53,6 +55,12 @@ cw_outbox_t *cw_outbox_new(size_t capacity, cw_error_t *err)
         goto nomem_ring;
     }
     if (pthread_cond_init(&ob->not_full, NULL) != 0) {
+        pthread_cond_destroy(&ob->not_empty);
+        pthread_mutex_destroy(&ob->lock);
+        goto nomem_ring;
+    }
+    if (pthread_cond_init(&ob->delivered_cond, NULL) != 0) {
+        pthread_cond_destroy(&ob->not_full);
         pthread_cond_destroy(&ob->not_empty);
         pthread_mutex_destroy(&ob->lock);
         goto nomem_ring;
@@ -108,6 +116,8 @@ static void outbox_deliver(cw_outbox_t *ob, cw_event_t *ev)
     if (failures == 0)
         ob->stats.written++;
     ob->stats.write_errors += failures;
+    ob->delivered++;
+    pthread_cond_broadcast(&ob->delivered_cond);
     if (failures > 0 && !ob->has_error) {
         memcpy(ob->last_error, first.msg, sizeof ob->last_error);
         ob->has_error = true;
@@ -179,6 +189,27 @@ void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev)
     pthread_mutex_unlock(&ob->lock);
 }
 
+void cw_outbox_flush(cw_outbox_t *ob)
+{
+    if (!ob)
+        return;
+    if (!ob->started) {
+        for (;;) {
+            pthread_mutex_lock(&ob->lock);
+            cw_event_t *ev = ob->count ? outbox_pop_locked(ob) : NULL;
+            pthread_mutex_unlock(&ob->lock);
+            if (!ev)
+                return;
+            outbox_deliver(ob, ev);
+        }
+    }
+    pthread_mutex_lock(&ob->lock);
+    uint64_t target = ob->stats.posted;
+    while (ob->delivered < target)
+        pthread_cond_wait(&ob->delivered_cond, &ob->lock);
+    pthread_mutex_unlock(&ob->lock);
+}
+
 void cw_outbox_get_stats(cw_outbox_t *ob, cw_outbox_stats_t *stats)
 {
     if (!stats)
@@ -228,6 +259,7 @@ void cw_outbox_destroy(cw_outbox_t **obp)
     }
     for (size_t i = 0; i < ob->n_sinks; i++)
         cw_sink_destroy(&ob->sinks[i]);
+    pthread_cond_destroy(&ob->delivered_cond);
     pthread_cond_destroy(&ob->not_full);
     pthread_cond_destroy(&ob->not_empty);
     pthread_mutex_destroy(&ob->lock);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Bad input gets a clear message and a non-zero exit, never a crash or a hang:
+# each case runs the real binary the way a user would and checks the exit
+# status and that stderr says what was wrong and where.
+set -euo pipefail
+
+: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
+command -v sox >/dev/null || { echo "sox missing: skipping"; exit 77; }
+
+work=$(mktemp -d)
+listener_pid=""
+cleanup() {
+  [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+cases=0
+
+# expect NAME STATUS PATTERN... -- ARGS...: runs callwatch ARGS, checks the exit
+# status, that stderr matches every (extended, case-insensitive) PATTERN, and
+# that nothing crashed (no sanitizer report, no signal).
+expect() {
+  local name=$1 want=$2
+  shift 2
+  local patterns=()
+  while [ "$1" != "--" ]; do
+    patterns+=("$1")
+    shift
+  done
+  shift
+  cases=$((cases + 1))
+  local status=0
+  timeout 60 "$CALLWATCH" "$@" >"$work/out" 2>"$work/err" </dev/null || status=$?
+  local ok=1
+  if [ "$status" -ne "$want" ]; then
+    echo "FAIL [$name]: exit status $status, want $want"
+    ok=0
+  fi
+  for p in "${patterns[@]}"; do
+    if ! grep -Eqi -- "$p" "$work/err"; then
+      echo "FAIL [$name]: stderr lacks /$p/"
+      ok=0
+    fi
+  done
+  if grep -Eq "AddressSanitizer|runtime error|Segmentation|core dumped" "$work/err"; then
+    echo "FAIL [$name]: crashed"
+    ok=0
+  fi
+  if [ -s "$work/out" ] && [ "${ALLOW_STDOUT:-0}" != 1 ]; then
+    # analyze prints only events on stdout; a failure before any call starts prints none
+    if ! python3 -c 'import json,sys
+for l in open(sys.argv[1]): json.loads(l)' "$work/out" 2>/dev/null; then
+      echo "FAIL [$name]: stdout is not JSON Lines"
+      ok=0
+    fi
+  fi
+  if [ "$ok" -eq 0 ]; then
+    failures=$((failures + 1))
+    echo "---- stderr of [$name] (callwatch $*):"
+    cat "$work/err"
+    echo "----"
+  else
+    echo "ok   [$name]: exit $status: $(head -c 300 "$work/err" | tr '\n' ' ')"
+  fi
+}
+
+# ---- audio files ----
+sox -n -r 16000 -c 2 -b 16 "$work/good.wav" synth 1 sine 440 sine 880 2>/dev/null
+sox -n -r 16000 -c 1 -b 16 "$work/mono.wav" synth 1 sine 440 2>/dev/null
+sox -n -r 16000 -c 10 -b 16 "$work/ten.wav" synth 0.5 sine 440 2>/dev/null
+sox -n -r 16000 -c 2 -b 16 "$work/long.wav" synth 4 sine 440 sine 880 2>/dev/null
+cp "$work/long.wav" "$work/truncated.wav"
+truncate -s 40000 "$work/truncated.wav" # header promises 256 kB of samples
+: >"$work/zero-bytes.wav"
+sox -n -r 16000 -c 2 -b 16 "$work/no-frames.wav" trim 0 0 2>/dev/null || head -c 44 "$work/good.wav" >"$work/no-frames.wav"
+printf 'this is a text file, not audio\n%.0s' {1..50} >"$work/notes.wav"
+
+expect missing-file 1 "nosuch\.wav" "no such file|cannot open|not found" -- analyze "$work/nosuch.wav"
+expect not-audio 1 "notes\.wav" "not.*(audio|recogni|format)|unknown format|format" -- analyze "$work/notes.wav"
+expect zero-bytes 1 "zero-bytes\.wav" -- analyze "$work/zero-bytes.wav"
+expect no-frames 1 "no-frames\.wav" "no audio|empty|zero|0 frames|no frames" -- analyze "$work/no-frames.wav"
+expect truncated 1 "truncated\.wav" "truncat" -- analyze "$work/truncated.wav"
+expect mono-without-leg 1 "mono\.wav" "mono" "--leg" -- analyze "$work/mono.wav"
+expect too-many-channels 1 "ten\.wav" "10" "channel" -- analyze "$work/ten.wav"
+expect channel-out-of-range 1 "good\.wav" "channel 5|5.*channel" "2 channel" -- analyze --customer-channel 5 "$work/good.wav"
+expect same-channels 2 "both 1|same" -- analyze --agent-channel 1 --customer-channel 1 "$work/good.wav"
+expect bad-leg 2 "--leg 'caller'" "agent.*customer" -- analyze --leg caller "$work/mono.wav"
+expect bad-channel-number 2 "--agent-channel 'x'" "integer" -- analyze --agent-channel x "$work/good.wav"
+expect no-files 2 "no audio file" -- analyze
+expect one-bad-among-good 1 "notes\.wav" -- analyze "$work/good.wav" "$work/notes.wav"
+expect unknown-command 2 "unknown command 'frobnicate'" -- frobnicate
+expect unknown-flag 2 "usage" -- analyze --frobnicate "$work/good.wav"
+
+# ---- configuration ----
+cat >"$work/unknown-option.ini" <<'EOF'
+[vad]
+threshold_db = -45
+
+hangovr_ms = 300
+EOF
+expect config-unknown-option 2 "unknown-option\.ini:4" "hangovr_ms" "hangover_ms" -- analyze --config "$work/unknown-option.ini" "$work/good.wav"
+
+cat >"$work/bad-value.ini" <<'EOF'
+[asr]
+backlog_s = lots
+EOF
+expect config-bad-value 2 "bad-value\.ini:2" "backlog_s" "lots" -- analyze --config "$work/bad-value.ini" "$work/good.wav"
+
+cat >"$work/out-of-range.ini" <<'EOF'
+[vad]
+onset_ms = 5
+EOF
+expect config-out-of-range 2 "out-of-range\.ini:2" "onset_ms" "range|10" -- analyze --config "$work/out-of-range.ini" "$work/good.wav"
+
+cat >"$work/no-model.ini" <<'EOF'
+[models]
+hmm = /nonexistent/acoustic-model
+EOF
+expect missing-model-dir 2 "/nonexistent/acoustic-model" "hmm" -- analyze --config "$work/no-model.ini" "$work/good.wav"
+expect missing-model-check 2 "/nonexistent/acoustic-model" -- run --config "$work/no-model.ini" --check-config
+expect missing-config 2 "nothere\.ini" -- analyze --config "$work/nothere.ini" "$work/good.wav"
+
+cat >"$work/unknown-device.ini" <<'EOF'
+[bus]
+endpoint = tcp://127.0.0.1:*
+
+[line desk1]
+device = no-such-sound-card-xyz
+EOF
+expect unknown-device 1 "no-such-sound-card-xyz" "desk1" -- run --config "$work/unknown-device.ini"
+
+cat >"$work/bad-endpoint.ini" <<'EOF'
+[bus]
+endpoint = carrier-pigeon://roof
+EOF
+expect bad-endpoint 2 "bad-endpoint\.ini" "endpoint" "carrier-pigeon" -- run --config "$work/bad-endpoint.ini" --file "$work/good.wav"
+
+# ---- an endpoint already in use ----
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' "$port" &
+listener_pid=$!
+for _ in $(seq 50); do
+  python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$port" 2>/dev/null && break
+  sleep 0.1
+done
+expect endpoint-in-use 1 "tcp://127.0.0.1:$port" "in use" -- run --endpoint "tcp://127.0.0.1:$port" --file "$work/good.wav"
+
+echo "$cases cases, $failures failed"
+[ "$failures" -eq 0 ]

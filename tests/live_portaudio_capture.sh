@@ -17,21 +17,28 @@ done
 work=$(mktemp -d)
 run_pid=""
 tap_pid=""
+CALLWATCH_VIRTUAL_FEEDER_PID=""
 cleanup() {
   [ -n "$tap_pid" ] && kill "$tap_pid" 2>/dev/null || true
   [ -n "$run_pid" ] && kill -9 "$run_pid" 2>/dev/null || true
+  [ -n "$CALLWATCH_VIRTUAL_FEEDER_PID" ] && kill "$CALLWATCH_VIRTUAL_FEEDER_PID" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# The call: agent at 0.5 s, customer at 4 s, then silence.
-flite -voice slt -t "please go forward ten meters" -o "$work/agent.wav"
-flite -voice rms -t "I want to cancel my account" -o "$work/customer.wav"
-sox "$work/agent.wav" -r 16000 "$work/agent16.wav" pad 0.5 0 2>/dev/null
-sox "$work/customer.wav" -r 16000 "$work/customer16.wav" pad 4 0 2>/dev/null
-sox -M "$work/agent16.wav" "$work/customer16.wav" -c 2 "$work/call.wav" pad 0 2 2>/dev/null
+# The call: the agent at 0.3 s, the customer at 2.6 s. The virtual device
+# delivers the whole file at once (ALSA's null PCM has no clock; see the
+# script), so the call is kept short and the capture ring made big enough.
+flite -voice slt -t "go forward ten meters" -o "$work/agent.wav"
+flite -voice rms -t "cancel my account" -o "$work/customer.wav"
+sox "$work/agent.wav" -r 16000 "$work/agent16.wav" pad 0.3 0 2>/dev/null
+sox "$work/customer.wav" -r 16000 "$work/customer16.wav" pad 2.6 0 2>/dev/null
+sox -M "$work/agent16.wav" "$work/customer16.wav" -c 2 "$work/call.wav" pad 0 1 2>/dev/null
 
-"$CALLWATCH_SRC/tools/alsa-virtual-device.sh" "$work/call.wav" "$work/alsa" 16000 2 >"$work/device.env"
+# The feeder keeps the device open, silent, after the call: a device that
+# stopped delivering, as when a headset is pulled.
+CALLWATCH_VIRTUAL_HOLD_S=300 "$CALLWATCH_SRC/tools/alsa-virtual-device.sh" "$work/call.wav" "$work/alsa" 16000 2 \
+  >"$work/device.env"
 # shellcheck disable=SC1091
 . "$work/device.env"
 : "${ALSA_CONFIG_PATH:?alsa-virtual-device.sh did not set ALSA_CONFIG_PATH}"
@@ -56,11 +63,13 @@ cat >"$work/live.ini" <<EOF
 endpoint = $endpoint
 
 [capture]
+ring_s = 20
 stall_timeout_ms = 1500
 retry_s = 1
 
 [line desk1]
 device = $CALLWATCH_VIRTUAL_DEVICE
+sample_rate = 16000
 agent_channel = 0
 customer_channel = 1
 agent_id = alice
@@ -126,7 +135,7 @@ for t, e in events:
         if t != "transcript.%s.%s" % (e["leg"], first):
             fail.append("topic %s does not match the event" % t)
         finals[e["leg"]] += " " + e["text"]
-for leg, words in (("agent", ["forward", "ten"]), ("customer", ["cancel", "account"])):
+for leg, words in (("agent", ["forward", "meters"]), ("customer", ["cancel", "account"])):
     for w in words:
         if w not in finals[leg].split():
             fail.append("%s transcript lacks %r: %r" % (leg, w, finals[leg]))

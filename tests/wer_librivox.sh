@@ -8,7 +8,9 @@
 # (`callwatch analyze --leg customer FILE`); the hypothesis is the text of the final transcripts
 # in time order. WER = word-level Levenshtein distance / reference words, after lowercasing and
 # removing punctuation and pocketsphinx alternate-pronunciation marks ("the(2)"), summed over all
-# files. The test passes when callwatch's WER <= pocketsphinx_continuous's WER + 2 points.
+# files. The test passes when callwatch's WER <= pocketsphinx_continuous's WER + 2 points, both
+# over the separate files and over one stream of all files joined with 1 s of silence (which
+# exercises endpointing and cepstral-mean adaptation across utterances, as on a call).
 #
 # Environment: CALLWATCH (binary; default <repo>/build/callwatch), CALLWATCH_SRC (repo root),
 # CALLWATCH_LIBRIVOX (data dir override). Exit 77 (skip) only when the test data is absent.
@@ -78,6 +80,36 @@ if [[ $n -eq 0 ]]; then
   exit 77
 fi
 
+# The same files as one stream (1 s of silence between them): exercises endpointing and the
+# cepstral-mean adaptation across utterances, as on a call.
+python3 - "$data" "$tmp/all.wav" <<'EOF2'
+import os, sys, wave
+data, out = sys.argv[1], sys.argv[2]
+ids = [l.strip() for l in open(os.path.join(data, "fileids")) if l.strip()]
+with wave.open(out, "wb") as o:
+    o.setnchannels(1); o.setsampwidth(2); o.setframerate(16000)
+    for fid in ids:
+        with wave.open(os.path.join(data, fid + ".wav"), "rb") as w:
+            if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, 16000):
+                sys.exit("unexpected format of %s (want 16 kHz mono 16-bit)" % fid)
+            o.writeframes(w.readframes(w.getnframes()))
+        o.writeframes(bytes(2 * 16000))
+EOF2
+pocketsphinx_continuous -infile "$tmp/all.wav" -logfn /dev/null \
+  -hmm "$model/en-us" -lm "$model/en-us.lm.bin" -dict "$model/cmudict-en-us.dict" \
+  >"$tmp/all.ps.txt" 2>"$tmp/all.ps.err" || {
+    echo "FAIL: pocketsphinx_continuous failed on the concatenated stream:"
+    tail -n 10 "$tmp/all.ps.err"
+    exit 1
+  }
+rc=0
+"$cw" analyze --leg customer --call-id wer-all "$tmp/all.wav" >"$tmp/all.cw.jsonl" 2>"$tmp/all.cw.err" || rc=$?
+if [[ $rc -ne 0 ]]; then
+  echo "FAIL: callwatch analyze --leg customer on the concatenated stream exited with status $rc; stderr:"
+  tail -n 20 "$tmp/all.cw.err"
+  exit 1
+fi
+
 python3 - "$data" "$tmp" "$margin" <<'EOF'
 import json, os, re, sys
 
@@ -114,15 +146,8 @@ for line in open(os.path.join(data, "transcription"), encoding="utf-8"):
 ids = [l.strip() for l in open(os.path.join(data, "fileids")) if l.strip()]
 
 problems = []
-tot = {"ps": 0, "cw": 0}
-nref = 0
-print("%-45s %5s %8s %8s" % ("file", "words", "ps WER", "cw WER"))
-for fid in ids:
-    key = os.path.basename(fid)
-    if key not in refs:
-        problems.append("no reference transcription for %s" % key)
-        continue
-    ref = refs[key]
+
+def hyps(key):
     ps_hyp = words(open(os.path.join(tmp, key + ".ps.txt"), encoding="utf-8", errors="replace").read())
     finals = []
     for n, line in enumerate(open(os.path.join(tmp, key + ".cw.jsonl"), encoding="utf-8", errors="replace"), 1):
@@ -138,7 +163,18 @@ for fid in ids:
                 problems.append("%s: transcript on leg %r, expected 'customer' (--leg customer)" % (key, ev.get("leg")))
             finals.append(ev)
     finals.sort(key=lambda e: (e.get("t_start", 0), e.get("t_end", 0)))
-    cw_hyp = words(" ".join(str(e.get("text", "")) for e in finals))
+    return ps_hyp, words(" ".join(str(e.get("text", "")) for e in finals))
+
+tot = {"ps": 0, "cw": 0}
+nref = 0
+print("%-45s %5s %8s %8s" % ("file", "words", "ps WER", "cw WER"))
+for fid in ids:
+    key = os.path.basename(fid)
+    if key not in refs:
+        problems.append("no reference transcription for %s" % key)
+        continue
+    ref = refs[key]
+    ps_hyp, cw_hyp = hyps(key)
     e_ps, e_cw = edits(ref, ps_hyp), edits(ref, cw_hyp)
     tot["ps"] += e_ps
     tot["cw"] += e_cw
@@ -153,6 +189,17 @@ wer_ps = 100.0 * tot["ps"] / nref
 wer_cw = 100.0 * tot["cw"] / nref
 print("overall over %d reference words: pocketsphinx_continuous WER %.1f%%, callwatch WER %.1f%%"
       % (nref, wer_ps, wer_cw))
+# Concatenated stream.
+all_ref = [w for fid in ids if os.path.basename(fid) in refs for w in refs[os.path.basename(fid)]]
+ps_all, cw_all = hyps("all")
+wer_ps_all = 100.0 * edits(all_ref, ps_all) / len(all_ref)
+wer_cw_all = 100.0 * edits(all_ref, cw_all) / len(all_ref)
+print("concatenated stream (%d files, 1 s gaps): pocketsphinx_continuous WER %.1f%%, callwatch WER %.1f%%"
+      % (len(ids), wer_ps_all, wer_cw_all))
+print("    ps : %s\n    cw : %s" % (" ".join(ps_all), " ".join(cw_all)))
+if wer_cw_all > wer_ps_all + margin + 1e-9:
+    problems.append("concatenated stream: callwatch WER %.1f%% exceeds pocketsphinx_continuous WER %.1f%% + %.1f points"
+                    % (wer_cw_all, wer_ps_all, margin))
 for p in problems:
     print("FAIL: " + p)
 if wer_cw > wer_ps + margin + 1e-9:

@@ -39,9 +39,13 @@ Word timing method (documented accuracy):
     word boundary (e.g. a flap or a reduced vowel), which can move a boundary by at most one phone
     (typically < 0.08 s). Pauses between words are not part of any word. Turn t_start/t_end are
     the first word's start and the last word's end.
+    Measured against PocketSphinx's own word segmentation (callwatch analyze on
+    models/sample-call.flac, 154 words matched): word start |difference| mean 0.012 s, p95 0.031 s,
+    max 0.071 s; word end mean 0.013 s, p95 0.042 s, max 0.10 s.
 
 Words are written as flite normalises them (lower case, numbers spelled out); when the original
-token had an apostrophe that flite dropped ("can't" -> "cant") the original spelling is kept.
+token had an apostrophe that flite dropped ("can't" -> "cant") the original spelling is kept, and
+clitics flite splits off ("it 's", "we 'll") are joined back to their word.
 Compare with recogniser output after lowercasing and removing punctuation and apostrophes.
 
 Determinism: no time stamps, no randomness except the background noise, which comes from a
@@ -228,7 +232,15 @@ def word_times(voice, opts, text, segs):
         else:  # word with no phone of its own (should not happen): zero length at previous end
             t = result[-1][2] if result else (hyp_start[0] if hyp_start else 0.0)
             result.append((w, t, t))
-    return result
+    # flite splits clitics off ("it's" -> "it" "'s"); the recogniser's dictionary has "it's".
+    merged = []
+    for w, st, en in result:
+        if w.startswith("'") and merged:
+            pw, ps, _ = merged[-1]
+            merged[-1] = (pw + w, ps, en)
+        else:
+            merged.append((w, st, en))
+    return merged
 
 
 def read_mono16(path):
@@ -304,6 +316,8 @@ def main():
         if shutil.which(prog) is None:
             die("%s is not installed" % prog)
 
+    if args.script not in (None, "-") and os.path.abspath(args.script) == os.path.abspath(truth_path):
+        die("the ground truth would overwrite the script %s; pass --truth" % args.script)
     script = load_script(args.script)
     tmp = tempfile.mkdtemp(prefix="make-call.")
     try:

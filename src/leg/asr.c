@@ -11,7 +11,9 @@
 #include "callwatch/ring.h"
 
 #include <pocketsphinx.h>
+#include <sphinxbase/cmn.h>
 #include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -43,6 +45,9 @@ typedef struct utterance {
     int seq;
 } utterance_t;
 
+/* Cepstral coefficients a model may use (the en-us model has 13). */
+#define CMN_MAX_CEP 64
+
 struct cw_asr_stream {
     cw_asr_pool_t *pool;
     int leg;
@@ -67,6 +72,13 @@ struct cw_asr_stream {
     struct cw_asr_stream *prev;
 
     _Atomic uint64_t dropped;
+
+    /* The leg's cepstral mean, carried from one utterance to the next. A
+     * decoder serves many legs; each leg's channel (handset, codec, voice)
+     * has its own spectral tilt, and normalising with another leg's mean
+     * costs words. Touched only by the worker bound to the stream. */
+    mfcc_t cmn_mean[CMN_MAX_CEP];
+    bool has_cmn;
 };
 
 typedef struct worker {
@@ -76,6 +88,9 @@ typedef struct worker {
     pthread_cond_t wake; /* signalled when this worker may have something to do */
     bool idle;           /* guarded by pool->lock: waiting for any work */
     ps_decoder_t *ps;
+    cmn_t *cmn;              /* the decoder's live CMN state */
+    int cep_size;            /* cepstra per frame, <= CMN_MAX_CEP */
+    mfcc_t cmn_init[CMN_MAX_CEP]; /* the model's initial mean (-cmninit) */
     cw_asr_stream_t *stream; /* bound stream, or NULL */
     size_t fed;              /* samples of the head utterance fed so far */
     double last_partial_s;
@@ -330,6 +345,8 @@ static void *worker_main(void *arg)
              * frames count from this utterance's first sample. */
             ps_start_stream(w->ps);
             ps_start_utt(w->ps);
+            if (w->cmn)
+                cmn_live_set(w->cmn, s->has_cmn ? s->cmn_mean : w->cmn_init);
             pthread_mutex_lock(&pool->lock);
             continue;
         }
@@ -357,6 +374,10 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&pool->lock);
             double cpu0 = thread_cpu_s();
             ps_end_utt(w->ps);
+            if (w->cmn) {
+                cmn_live_get(w->cmn, s->cmn_mean);
+                s->has_cmn = true;
+            }
             deliver_final(w, s, &done);
             double cpu = thread_cpu_s() - cpu0;
             pthread_mutex_lock(&pool->lock);
@@ -410,6 +431,13 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
         w->ps = load_decoder(cfg, err);
         if (!w->ps)
             goto error_out;
+        feat_t *feat = ps_get_feat(w->ps);
+        w->cmn = feat ? feat->cmn_struct : NULL;
+        w->cep_size = feat ? feat_cepsize(feat) : 0;
+        if (w->cmn && w->cep_size > 0 && w->cep_size <= CMN_MAX_CEP)
+            cmn_live_get(w->cmn, w->cmn_init);
+        else
+            w->cmn = NULL; /* a model without live CMN: nothing to carry */
     }
     for (int i = 0; i < pool->n_workers; i++) {
         if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {

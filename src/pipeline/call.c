@@ -62,7 +62,12 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
 {
     struct leg_ctx *ctx = user;
     cw_call_t *call = ctx->call;
-    cw_event_t *ev = cw_event_transcript(call->call_id, call_t(call), tr);
+    /* t is where the recogniser stood in the call's audio when it produced
+     * this: live, that is the audio just captured; offline, where ingest
+     * may run far ahead of the decoders, it keeps t meaningful and the
+     * output reproducible. */
+    double t = tr->t_end;
+    cw_event_t *ev = cw_event_transcript(call->call_id, t, tr);
     cw_outbox_post(call->outbox, &ev);
 }
 

@@ -23,6 +23,9 @@ void app_install_signals(void);
 
 /* Loads `path`, or the shipped default config when path is NULL, then
  * validates it. Prints the error and returns NULL on failure. */
+/* Logs a cw_config_validate() error, naming the config file once. */
+void app_log_config_error(const cw_config_t *cfg, const cw_error_t *err);
+
 cw_config_t *app_load_config(const char *path, bool validate);
 
 /* "callwatch: " + message on stderr. */

@@ -97,7 +97,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     cw_error_t err;
     cw_error_clear(&err);
     if (cw_config_validate(cfg, &err) != CW_OK) {
-        app_log("%s: %s", cfg->source_path, err.msg);
+        app_log_config_error(cfg, &err);
         return APP_USAGE;
     }
     printf("config OK: %s\n", cfg->source_path);
@@ -174,7 +174,7 @@ int cmd_run(int argc, char **argv)
     cw_error_t err;
     cw_error_clear(&err);
     if (cw_config_validate(cfg, &err) != CW_OK) {
-        app_log("%s: %s", cfg->source_path, err.msg);
+        app_log_config_error(cfg, &err);
         cw_config_destroy(&cfg);
         return APP_USAGE;
     }

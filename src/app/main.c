@@ -66,11 +66,20 @@ cw_config_t *app_load_config(const char *path, bool validate)
         return NULL;
     }
     if (validate && cw_config_validate(cfg, &err) != CW_OK) {
-        app_log("%s: %s", from, err.msg);
+        app_log_config_error(cfg, &err);
         cw_config_destroy(&cfg);
         return NULL;
     }
     return cfg;
+}
+
+void app_log_config_error(const cw_config_t *cfg, const cw_error_t *err)
+{
+    /* Messages about a [line] already say file:line; the others get the file. */
+    if (strstr(err->msg, cfg->source_path))
+        app_log("%s", err->msg);
+    else
+        app_log("%s: %s", cfg->source_path, err->msg);
 }
 
 static void usage(FILE *out)

@@ -5,6 +5,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/tools/deps.sh"
-"$root/tools/build.sh"
+"$root/tools/build.sh" >&2
 echo "callwatch: following models/sample-call.flac live (events as JSON Lines; Ctrl-C stops)" >&2
 exec "$root/build/callwatch" analyze --realtime "$root/models/sample-call.flac"

@@ -55,6 +55,8 @@ typedef struct cw_config {
     char dict[CW_PATH_MAX];             /* pronunciation dictionary */
     char lm[CW_PATH_MAX];               /* n-gram language model */
 
+    char cues[CW_PATH_MAX];             /* cue lexicon (JSON); relative = in the models directory */
+
     /* [asr] */
     int asr_workers;                    /* decoder threads (one decoder each); 0 = one per core */
     int asr_partial_interval_ms;        /* partial hypotheses this often while streaming; 0 = none */
@@ -68,6 +70,18 @@ typedef struct cw_config {
     int vad_onset_ms;                   /* speech this long opens a segment */
     int vad_hangover_ms;                /* silence this long closes it */
     int vad_preroll_ms;                 /* audio kept before the onset */
+
+    /* [detect] */
+    double detect_word_min_conf;        /* words heard less surely never match a cue */
+    double detect_word_window_s;        /* word cues this recent are fused into one score */
+    double detect_talk_over_s;          /* overlap that counts as the agent talking over */
+    double detect_dead_air_s;           /* silence on both legs that counts as dead air */
+
+    /* [alerts] */
+    double alert_info_score;            /* score thresholds of the severities */
+    double alert_warning_score;
+    double alert_critical_score;
+    double alert_cooldown_s;            /* evidence this close keeps one episode (one alert) */
 
     /* [capture] */
     int capture_frames_per_buffer;      /* PortAudio buffer size in frames; 0 = let PortAudio choose */
@@ -111,6 +125,10 @@ int cw_config_validate(const cw_config_t *cfg, cw_error_t *err);
 /* Writes every option with its current value as a valid INI file, each
  * preceded by its one-line documentation. */
 void cw_config_dump(const cw_config_t *cfg, FILE *out);
+
+/* The path of a model file option: absolute as given, relative ones taken
+ * from the models directory (CALLWATCH_MODELS_DIR). Writes into buf. */
+const char *cw_config_model_path(const char *value, char *buf, size_t cap);
 
 /* Path of the config callwatch ships (models/callwatch.ini): the
  * CALLWATCH_CONFIG environment variable if set, else the installed or source

@@ -21,6 +21,12 @@
 
 typedef struct cw_leg cw_leg_t;
 
+/* A leg's talk state as the VAD sees it. */
+typedef struct cw_activity {
+    bool talking;    /* in a talk spurt now */
+    double since_s;  /* talking: when the spurt began; else when the last one ended; < 0: never spoke */
+} cw_activity_t;
+
 /* in_rate_hz: native rate of the audio pushed. max_push: largest chunk
  * cw_leg_push() receives. stream: the leg's decoder-pool stream (borrowed;
  * the leg writes utterances to it and closes it in cw_leg_finish()). */
@@ -38,6 +44,10 @@ int cw_leg_finish(cw_leg_t *leg, cw_error_t *err);
 
 /* Seconds of this leg's audio processed so far. */
 double cw_leg_seconds(const cw_leg_t *leg);
+
+/* Whether the leg is talking now and since when (leg seconds), from the VAD:
+ * what turn-taking detectors need. */
+void cw_leg_activity(const cw_leg_t *leg, cw_activity_t *out);
 
 /* Seconds of speech the VAD sent to the recogniser so far. */
 double cw_leg_speech_seconds(const cw_leg_t *leg);

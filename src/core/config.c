@@ -54,6 +54,7 @@ enum opt_flags {
     OPT_ZERO_OK = 1u << 0,   /* 0 is allowed besides min..max ("0 = automatic") */
     OPT_MUST_DIR = 1u << 1,  /* validate: an existing directory */
     OPT_MUST_FILE = 1u << 2, /* validate: a readable regular file */
+    OPT_IN_MODELS = 1u << 3, /* a relative path is in the models directory */
 };
 
 typedef struct opt {
@@ -82,6 +83,8 @@ static const opt_t options[] = {
      "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict", NULL, "pronunciation dictionary file (-dict)"},
     {"models", "lm", OPT_STRING, CFG(lm), 0, 0, OPT_MUST_FILE,
      "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin", NULL, "n-gram language model file (-lm)"},
+    {"models", "cues", OPT_STRING, CFG(cues), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "cues-en.json", NULL,
+     "cue lexicon (JSON); a relative path is taken from the models directory"},
 
     {"asr", "workers", OPT_INT, CFG(asr_workers), 0, 64, 0, "0", NULL,
      "decoder threads, one PocketSphinx decoder each; 0 = one per CPU core"},
@@ -104,6 +107,24 @@ static const opt_t options[] = {
      "ms of silence that close a segment"},
     {"vad", "preroll_ms", OPT_INT, CFG(vad_preroll_ms), 0, 1000, 0, "200", NULL,
      "ms of audio kept before the onset so first syllables are not clipped"},
+
+    {"detect", "word_min_conf", OPT_DOUBLE, CFG(detect_word_min_conf), 0, 1, 0, "0.3", NULL,
+     "words recognised with a lower confidence never match a cue phrase"},
+    {"detect", "word_window_s", OPT_DOUBLE, CFG(detect_word_window_s), 1, 600, 0, "30", NULL,
+     "seconds over which word cues of one kind add up to one score"},
+    {"detect", "talk_over_s", OPT_DOUBLE, CFG(detect_talk_over_s), 0.1, 10, 0, "1", NULL,
+     "seconds the agent must talk over the customer to count as talking over"},
+    {"detect", "dead_air_s", OPT_DOUBLE, CFG(detect_dead_air_s), 1, 300, 0, "8", NULL,
+     "seconds of silence on both legs that count as dead air"},
+
+    {"alerts", "info_score", OPT_DOUBLE, CFG(alert_info_score), 0.01, 1, 0, "0.35", NULL,
+     "evidence scoring at least this opens an alert episode (severity info)"},
+    {"alerts", "warning_score", OPT_DOUBLE, CFG(alert_warning_score), 0.01, 1, 0, "0.6", NULL,
+     "score from which an alert is a warning (interrupts a supervisor)"},
+    {"alerts", "critical_score", OPT_DOUBLE, CFG(alert_critical_score), 0.01, 1, 0, "0.85", NULL,
+     "score from which an alert is critical"},
+    {"alerts", "cooldown_s", OPT_DOUBLE, CFG(alert_cooldown_s), 0, 3600, 0, "30", NULL,
+     "evidence within this many seconds of the last continues the episode: no new alert unless worse"},
 
     {"capture", "frames_per_buffer", OPT_INT, CFG(capture_frames_per_buffer), 0, 65536, 0, "0", NULL,
      "PortAudio buffer size in frames; 0 = let PortAudio choose"},
@@ -859,7 +880,11 @@ int cw_config_validate(const cw_config_t *cfg, cw_error_t *err)
         const opt_t *o = &options[i];
         if (!(o->flags & (OPT_MUST_DIR | OPT_MUST_FILE)))
             continue;
-        int rc = validate_path(o, (const char *)cfg + o->offset, err);
+        char resolved[CW_PATH_MAX];
+        const char *value = (const char *)cfg + o->offset;
+        if (o->flags & OPT_IN_MODELS)
+            value = cw_config_model_path(value, resolved, sizeof resolved);
+        int rc = validate_path(o, value, err);
         if (rc)
             return rc;
     }
@@ -921,6 +946,15 @@ void cw_config_dump(const cw_config_t *cfg, FILE *out)
             if (strcmp(options[i].section, LINE_SECTION) == 0)
                 dump_option(&options[i], &cfg->lines[l], out);
     }
+}
+
+const char *cw_config_model_path(const char *value, char *buf, size_t cap)
+{
+    if (value[0] == '/')
+        snprintf(buf, cap, "%s", value);
+    else
+        snprintf(buf, cap, "%s/%s", CALLWATCH_MODELS_DIR, value);
+    return buf;
 }
 
 const char *cw_config_default_path(void)

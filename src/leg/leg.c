@@ -30,6 +30,9 @@ struct cw_leg {
 
     int16_t history[HISTORY_SAMPLES]; /* the last samples, indexed by timeline % size */
 
+    int64_t preroll_samples;
+    cw_activity_t activity; /* talk spurts, in seconds of the leg */
+
     bool in_utterance;
     int64_t utterance_start;
     int64_t speech_samples;
@@ -59,6 +62,9 @@ cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t 
     leg->max_push = max_push;
     leg->stream = stream;
     leg->max_utterance_samples = (int64_t)(cfg->asr_max_utterance_s * CW_ASR_RATE);
+    leg->preroll_samples = (int64_t)cfg->vad_preroll_ms * CW_ASR_RATE / 1000;
+    leg->activity.talking = false;
+    leg->activity.since_s = -1;
     leg->resampler = cw_resampler_new(in_rate_hz, CW_ASR_RATE, max_push, err);
     if (!leg->resampler)
         goto error_out;
@@ -134,6 +140,17 @@ static void process_frame(cw_leg_t *leg)
 
     cw_vad_result_t res;
     cw_vad_process(leg->vad, leg->frame, frame_start, &res);
+    if (res.event == CW_VAD_START) {
+        /* The segment start includes the pre-roll; the talk began after it. */
+        int64_t onset = res.start_sample + leg->preroll_samples;
+        if (onset > frame_start)
+            onset = frame_start;
+        leg->activity.talking = true;
+        leg->activity.since_s = (double)onset / CW_ASR_RATE;
+    } else if (res.event == CW_VAD_END) {
+        leg->activity.talking = false;
+        leg->activity.since_s = (double)res.speech_end_sample / CW_ASR_RATE;
+    }
     if (res.event == CW_VAD_START && !leg->in_utterance) {
         int64_t start = res.start_sample;
         if (start < frame_end - (HISTORY_SAMPLES - CW_VAD_FRAME))
@@ -205,6 +222,11 @@ int cw_leg_finish(cw_leg_t *leg, cw_error_t *err)
 double cw_leg_seconds(const cw_leg_t *leg)
 {
     return (double)(leg->samples + (int64_t)leg->frame_fill) / CW_ASR_RATE;
+}
+
+void cw_leg_activity(const cw_leg_t *leg, cw_activity_t *out)
+{
+    *out = leg->activity;
 }
 
 double cw_leg_speech_seconds(const cw_leg_t *leg)

@@ -1,12 +1,18 @@
 /* call.c - see callwatch/call.h */
 #include "callwatch/call.h"
 
+#include "callwatch/alert.h"
+#include "callwatch/cues.h"
 #include "callwatch/event.h"
 #include "callwatch/leg.h"
+#include "callwatch/lexicon.h"
+#include "callwatch/turns.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +41,14 @@ struct cw_call {
     } ctx[CW_LEG_COUNT];
     float *buf[CW_LEG_COUNT];
 
+    /* Detection: fed from decoder threads (words) and the ingest thread
+     * (turn-taking), so under detect_lock. */
+    pthread_mutex_t detect_lock;
+    cw_lexicon_t *lexicon;
+    cw_cues_t *cues[CW_LEG_COUNT];
+    cw_turns_t *turns;
+    cw_alert_engine_t *alerts;
+
     _Atomic int state;
     _Atomic int legs_pending;
     _Atomic uint64_t t_ms; /* call audio processed, for the events' `t` */
@@ -57,6 +71,15 @@ static void post_call_end(cw_call_t *call)
     atomic_store(&call->state, CALL_DONE);
 }
 
+/* Caller holds detect_lock. */
+static void offer_alert(cw_call_t *call, int leg, const char *kind, double score, double t_start, double t_end,
+                        double t_now, json_t *evidence, const char *text)
+{
+    cw_event_t *ev = cw_alert_engine_offer(call->alerts, leg, kind, score, t_start, t_end, t_now, evidence, text);
+    if (ev)
+        cw_outbox_post(call->outbox, &ev);
+}
+
 /* Runs on a decoder thread. */
 static void on_transcript(void *user, const cw_transcript_t *tr)
 {
@@ -69,6 +92,15 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
     double t = tr->t_end;
     cw_event_t *ev = cw_event_transcript(call->call_id, t, tr);
     cw_outbox_post(call->outbox, &ev);
+    if (!tr->final || !call->cues[ctx->leg])
+        return;
+    pthread_mutex_lock(&call->detect_lock);
+    cw_word_cue_t cues[8];
+    size_t n = cw_cues_feed(call->cues[ctx->leg], tr, cues, sizeof cues / sizeof cues[0]);
+    for (size_t i = 0; i < n; i++)
+        offer_alert(call, ctx->leg, cues[i].kind, cues[i].score, cues[i].t_start, cues[i].t_end, t,
+                    cues[i].evidence, cues[i].text);
+    pthread_mutex_unlock(&call->detect_lock);
 }
 
 /* Runs on a decoder thread, or on the call's thread when nothing was pending.
@@ -93,6 +125,75 @@ static void make_call_id(char *out, size_t cap, const char *hint)
     snprintf(out, cap, "%s-%s-%u", hint && hint[0] ? hint : "call", stamp, n);
 }
 
+static void destroy_detectors(cw_call_t *call)
+{
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        cw_cues_destroy(&call->cues[leg]);
+    cw_turns_destroy(&call->turns);
+    cw_alert_engine_destroy(&call->alerts);
+    cw_lexicon_destroy(&call->lexicon);
+    pthread_mutex_destroy(&call->detect_lock);
+}
+
+/* The detectors of the cue taxonomy and the engine that turns their
+ * evidence into alerts. Word cues (anger, despair, escalation) are the
+ * customer's. */
+static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *err)
+{
+    char path[CW_PATH_MAX];
+    call->lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
+    if (!call->lexicon)
+        return err->code ? err->code : CW_ERR_INTERNAL;
+    cw_cue_params_t cp = {.min_conf = cfg->detect_word_min_conf, .window_s = cfg->detect_word_window_s};
+    call->cues[CW_LEG_CUSTOMER] = cw_cues_new(call->lexicon, &cp, cw_leg_name(CW_LEG_CUSTOMER), err);
+    if (!call->cues[CW_LEG_CUSTOMER])
+        return err->code;
+    cw_turns_params_t tp = {.talk_over_s = cfg->detect_talk_over_s, .dead_air_s = cfg->detect_dead_air_s};
+    call->turns = cw_turns_new(&tp, err);
+    if (!call->turns)
+        return err->code;
+    cw_alert_params_t ap = {
+        .info_score = cfg->alert_info_score,
+        .warning_score = cfg->alert_warning_score,
+        .critical_score = cfg->alert_critical_score,
+        .cooldown_s = cfg->alert_cooldown_s,
+    };
+    call->alerts = cw_alert_engine_new(call->call_id, &ap, err);
+    if (!call->alerts)
+        return err->code;
+    return CW_OK;
+}
+
+/* Turn-taking over both legs, once both have been pushed up to now_s. */
+static void detect_turns(cw_call_t *call, double now_s)
+{
+    if (!call->legs[CW_LEG_AGENT] || !call->legs[CW_LEG_CUSTOMER])
+        return;
+    cw_activity_t agent, customer;
+    cw_leg_activity(call->legs[CW_LEG_AGENT], &agent);
+    cw_leg_activity(call->legs[CW_LEG_CUSTOMER], &customer);
+    cw_turn_cue_t cues[4];
+    size_t n = cw_turns_update(call->turns, &agent, &customer, now_s, cues, sizeof cues / sizeof cues[0]);
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&call->detect_lock);
+    for (size_t i = 0; i < n; i++) {
+        char text[256];
+        json_t *prosody = json_object();
+        json_object_set_new(prosody, strcmp(cues[i].kind, "dead_air") == 0 ? "silence_s" : "overlap_s",
+                            json_real(round(cues[i].seconds * 100) / 100));
+        json_t *evidence = json_object();
+        json_object_set_new(evidence, "turns", prosody);
+        if (strcmp(cues[i].kind, "dead_air") == 0)
+            snprintf(text, sizeof text, "no one has spoken for %.1f s", cues[i].seconds);
+        else
+            snprintf(text, sizeof text, "agent talked over the customer for %.1f s", cues[i].seconds);
+        offer_alert(call, cues[i].leg, cues[i].kind, cues[i].score, cues[i].t_start, cues[i].t_end, now_s,
+                    evidence, text);
+    }
+    pthread_mutex_unlock(&call->detect_lock);
+}
+
 cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox, cw_source_t **source,
                        const cw_call_opts_t *opts, cw_error_t *err)
 {
@@ -109,11 +210,15 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
     call->offline = opts->offline;
     atomic_init(&call->state, CALL_RUNNING);
     atomic_init(&call->legs_pending, 0);
+    pthread_mutex_init(&call->detect_lock, NULL);
     atomic_init(&call->t_ms, 0);
     if (opts->call_id && opts->call_id[0])
         snprintf(call->call_id, sizeof call->call_id, "%s", opts->call_id);
     else
         make_call_id(call->call_id, sizeof call->call_id, opts->line);
+
+    if (make_detectors(call, cfg, err) != CW_OK)
+        goto error_out;
 
     int n_legs = 0;
     for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
@@ -160,6 +265,7 @@ error_out:
         cw_asr_stream_destroy(&call->streams[leg]);
         free(call->buf[leg]);
     }
+    destroy_detectors(call);
     *source = call->source;
     free(call);
     return NULL;
@@ -222,6 +328,8 @@ long cw_call_pump(cw_call_t *call)
             if (call->legs[leg] && cw_leg_seconds(call->legs[leg]) > t)
                 t = cw_leg_seconds(call->legs[leg]);
         atomic_store(&call->t_ms, (uint64_t)(t * 1000.0 + 0.5));
+        if (most > 0)
+            detect_turns(call, t);
 
         if (st == CW_PULL_EOF) {
             finish_legs(call, "eof", false);
@@ -275,6 +383,7 @@ void cw_call_destroy(cw_call_t **call_p)
         cw_asr_stream_destroy(&call->streams[leg]);
         free(call->buf[leg]);
     }
+    destroy_detectors(call);
     free(call);
     *call_p = NULL;
 }

@@ -1,0 +1,47 @@
+/* cues.h - word cues of one leg: lexicon matches on final transcripts,
+ * fused per alert kind over a sliding window.
+ *
+ * Each final transcript's words are matched against the cue lexicon
+ * (lexicon.h: negation and benign contexts already removed). For every kind
+ * with a new match, the kind's score is the noisy-OR of the matches in the
+ * last window_s seconds, each counting weight x recogniser confidence:
+ * one strong phrase is enough for a warning, two make it critical, and a
+ * word heard with low confidence counts for little.
+ *
+ * Not thread-safe: one per leg, used under the call's detector lock.
+ */
+#ifndef CALLWATCH_CUES_H
+#define CALLWATCH_CUES_H
+
+#include "callwatch/error.h"
+#include "callwatch/lexicon.h"
+#include "callwatch/transcript.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct cw_cue_params {
+    double min_conf;  /* words heard with lower confidence never match (0..1) */
+    double window_s;  /* matches this recent are fused (> 0) */
+} cw_cue_params_t;
+
+typedef struct cw_word_cue {
+    const char *kind;      /* "anger", "despair", "escalation" (the lexicon's) */
+    double score;          /* 0..1 */
+    double t_start, t_end; /* span of the fused matches */
+    json_t *evidence;      /* {"words": [...]} owned by the receiver */
+    char text[512];        /* one line: what was said */
+} cw_word_cue_t;
+
+typedef struct cw_cues cw_cues_t;
+
+/* lexicon is borrowed and must outlive the detector. leg_name for texts. */
+cw_cues_t *cw_cues_new(const cw_lexicon_t *lexicon, const cw_cue_params_t *params, const char *leg_name,
+                       cw_error_t *err);
+void cw_cues_destroy(cw_cues_t **cues);
+
+/* Feeds one final transcript. Fills up to cap cues (one per kind with a new
+ * match) and returns how many; the caller owns each cue's evidence. */
+size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap);
+
+#endif

@@ -1,0 +1,379 @@
+/* test_lexicon.c - the cue lexicon: loading, validation, matching rules, and
+ * that every word of the shipped lexicon can be recognised (is in cmudict). */
+#include "callwatch/lexicon.h"
+
+#include "check.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef CALLWATCH_MODELS_DIR
+#define CALLWATCH_MODELS_DIR "models"
+#endif
+
+#define CMUDICT_PATH "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
+#define MAX_WORDS 64
+#define MAX_MATCHES 16
+#define MIN_CONF 0.5
+#define HIGH_CONF 0.9
+#define LOW_CONF 0.2
+#define WORD_STEP 0.5 /* seconds from one word's start to the next */
+#define WORD_DUR 0.4
+#define EPS 1e-9
+
+static cw_lexicon_t *lex;
+
+/* Splits sentence into words at WORD_STEP intervals, all with conf HIGH_CONF. */
+static size_t make_words(const char *sentence, cw_word_t *w, size_t cap)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", sentence);
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && n < cap; tok = strtok_r(NULL, " ", &save)) {
+        memset(&w[n], 0, sizeof w[n]);
+        snprintf(w[n].w, sizeof w[n].w, "%s", tok);
+        w[n].t_start = (double)n * WORD_STEP;
+        w[n].t_end = w[n].t_start + WORD_DUR;
+        w[n].conf = HIGH_CONF;
+        n++;
+    }
+    return n;
+}
+
+static size_t match_sentence(const char *sentence, cw_cue_match_t *m)
+{
+    cw_word_t w[MAX_WORDS];
+    size_t n = make_words(sentence, w, MAX_WORDS);
+    return cw_lexicon_match(lex, w, n, MIN_CONF, m, MAX_MATCHES);
+}
+
+/* Expects exactly one match of phrase/kind/category at word first. */
+static void expect_one(const char *sentence, const char *phrase, const char *kind, const char *category,
+                       size_t first)
+{
+    cw_cue_match_t m[MAX_MATCHES];
+    size_t n = match_sentence(sentence, m);
+    CHECK(n == 1, "\"%s\": %zu matches, expected 1 (%s)", sentence, n, n ? m[0].phrase : "-");
+    if (n < 1)
+        return;
+    CHECK(strcmp(m[0].phrase, phrase) == 0, "\"%s\": phrase \"%s\", expected \"%s\"", sentence, m[0].phrase,
+          phrase);
+    CHECK(strcmp(m[0].kind, kind) == 0, "\"%s\": kind %s, expected %s", sentence, m[0].kind, kind);
+    if (category)
+        CHECK(strcmp(m[0].category, category) == 0, "\"%s\": category %s, expected %s", sentence, m[0].category,
+              category);
+    CHECK(m[0].first_word == first, "\"%s\": first_word %zu, expected %zu", sentence, m[0].first_word, first);
+    size_t nw = 1;
+    for (const char *c = phrase; *c; c++)
+        nw += *c == ' ';
+    CHECK(m[0].n_words == nw, "\"%s\": n_words %zu, expected %zu", sentence, m[0].n_words, nw);
+    CHECK(fabs(m[0].t_start - (double)first * WORD_STEP) < EPS, "\"%s\": t_start %g", sentence, m[0].t_start);
+    CHECK(fabs(m[0].t_end - ((double)(first + nw - 1) * WORD_STEP + WORD_DUR)) < EPS, "\"%s\": t_end %g", sentence,
+          m[0].t_end);
+    CHECK(fabs(m[0].conf - HIGH_CONF) < EPS, "\"%s\": conf %g", sentence, m[0].conf);
+    CHECK(m[0].weight > 0 && m[0].weight <= 1, "\"%s\": weight %g", sentence, m[0].weight);
+}
+
+static void expect_none(const char *sentence)
+{
+    cw_cue_match_t m[MAX_MATCHES];
+    size_t n = match_sentence(sentence, m);
+    CHECK(n == 0, "\"%s\": %zu matches, expected none (first: \"%s\")", sentence, n, n ? m[0].phrase : "-");
+}
+
+static void test_shipped_loads(void)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    lex = cw_lexicon_load(CALLWATCH_MODELS_DIR "/cues-en.json", &err);
+    CHECK(lex != NULL, "shipped lexicon: %s", err.msg);
+    CHECK(cw_lexicon_size(lex) >= 100, "shipped lexicon has %zu entries", cw_lexicon_size(lex));
+    CHECK(cw_lexicon_size(NULL) == 0, "size of NULL");
+}
+
+static void test_kinds(void)
+{
+    /* anger */
+    expect_one("this is ridiculous", "this is ridiculous", "anger", "outrage", 0);
+    expect_one("honestly that is unacceptable", "unacceptable", "anger", NULL, 3);
+    expect_one("you lied to me", "lied to me", "anger", "deceived", 1); /* longer than "you lied" */
+    expect_one("this is not fair", "not fair", "anger", "unfair", 2);   /* negator inside the phrase */
+    expect_one("i am so fed up", "fed up", "anger", "fed_up", 3);
+    /* despair */
+    expect_one("i give up", "i give up", "despair", "hopeless", 0);
+    expect_one("what's the point", "what's the point", "despair", "hopeless", 0);
+    expect_one("i can't take this anymore", "i can't take this anymore", "despair", "hopeless", 0);
+    expect_one("this is the third time i'm calling", "third time i'm calling", "despair", "repeat_contact", 3);
+    expect_one("i have called five times", "called five times", "despair", "repeat_contact", 2);
+    expect_one("i have called seven times", "called * times", "despair", "repeat_contact", 2); /* wildcard */
+    /* escalation */
+    expect_one("i want to speak to your manager", "speak to your manager", "escalation", "manager", 3);
+    expect_one("i want your supervisor now", "i want your supervisor", "escalation", "manager", 0);
+    expect_one("we will take legal action", "take legal action", "escalation", "lawyer", 2);
+    expect_one("i am going to cancel my account", "cancel my account", "escalation", "cancel", 4);
+    expect_one("i will post it online", "post it online", "escalation", "media", 2);
+
+    /* several matches, in word order */
+    cw_cue_match_t m[MAX_MATCHES];
+    size_t n = match_sentence("you people are useless i will report you to the ombudsman", m);
+    CHECK(n == 4, "four matches, got %zu", n);
+    if (n == 4) {
+        CHECK(strcmp(m[0].phrase, "you people") == 0 && m[0].first_word == 0, "m0 %s", m[0].phrase);
+        CHECK(strcmp(m[1].phrase, "useless") == 0 && m[1].first_word == 3, "m1 %s", m[1].phrase);
+        CHECK(strcmp(m[2].phrase, "report you") == 0 && strcmp(m[2].category, "regulator") == 0, "m2 %s",
+              m[2].phrase);
+        CHECK(strcmp(m[3].phrase, "the ombudsman") == 0 && m[3].first_word == 9, "m3 %s (longest wins)",
+              m[3].phrase);
+        for (size_t i = 1; i < n; i++)
+            CHECK(m[i].first_word >= m[i - 1].first_word + m[i - 1].n_words, "ordered, no overlap at %zu", i);
+    }
+    /* cap keeps the earliest */
+    n = cw_lexicon_match(lex, NULL, 0, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n == 0, "no words");
+    cw_word_t w[MAX_WORDS];
+    size_t nw = make_words("you people are useless i will report you to the ombudsman", w, MAX_WORDS);
+    n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, 2);
+    CHECK(n == 2 && m[0].first_word == 0 && m[1].first_word == 3, "cap 2: %zu matches", n);
+    CHECK(cw_lexicon_match(NULL, w, nw, MIN_CONF, m, 2) == 0, "NULL lexicon");
+    CHECK(cw_lexicon_match(lex, w, nw, MIN_CONF, NULL, 0) == 0, "no room");
+
+    /* case-insensitive */
+    expect_one("This Is RIDICULOUS", "this is ridiculous", "anger", NULL, 0);
+}
+
+static void test_suppression(void)
+{
+    /* negation */
+    expect_none("i'm not angry");
+    expect_none("this is not ridiculous");
+    expect_none("i won't sue you");
+    expect_none("i am not going to sue you"); /* negator three words before */
+    expect_none("i never said you lied to me");
+    expect_one("i don't know why but this is ridiculous", "this is ridiculous", "anger", NULL, 5); /* too far */
+    expect_one("it doesn't work it's useless", "useless", "anger", "insult", 4); /* "it's" ends the scope */
+    expect_one("i'm not joking at all i'm gonna sue", "gonna sue", "escalation", "lawyer", 6); /* out of the window */
+    /* benign contexts */
+    expect_none("my manager at work said it was fine");
+    expect_none("we met at the food court");
+    expect_none("i got a scam call yesterday");
+    expect_none("i need to cancel my order");
+    /* but the same words in a threatening context fire */
+    expect_one("i want your manager", "i want your manager", "escalation", "manager", 0);
+    expect_one("see you in court", "see you in court", "escalation", "lawyer", 0);
+    expect_none("");
+}
+
+static void test_confidence(void)
+{
+    cw_word_t w[MAX_WORDS];
+    cw_cue_match_t m[MAX_MATCHES];
+    size_t nw = make_words("this is ridiculous", w, MAX_WORDS);
+    w[2].conf = LOW_CONF;
+    size_t n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n == 0, "low-confidence cue word does not match (%zu)", n);
+    n = cw_lexicon_match(lex, w, nw, LOW_CONF, m, MAX_MATCHES);
+    CHECK(n == 1, "matches when min_conf allows it (%zu)", n);
+    if (n == 1) {
+        double mean = (HIGH_CONF + HIGH_CONF + LOW_CONF) / 3.0;
+        CHECK(fabs(m[0].conf - mean) < EPS, "mean conf %g, expected %g", m[0].conf, mean);
+    }
+    w[2].conf = HIGH_CONF;
+    w[0].conf = LOW_CONF;
+    n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n == 1 && strcmp(m[0].phrase, "ridiculous") == 0 && m[0].first_word == 2,
+          "the longer phrase falls back to the confident part (%zu)", n);
+    /* a wildcard word may be unsure: "called * times" */
+    nw = make_words("i called seven times", w, MAX_WORDS);
+    w[2].conf = LOW_CONF;
+    n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n == 1 && strcmp(m[0].phrase, "called * times") == 0, "wildcard ignores confidence (%zu)", n);
+}
+
+/* ---- malformed lexicons ---- */
+
+static char tmp_path[256];
+
+static cw_lexicon_t *load_text(const char *text, cw_error_t *err)
+{
+    snprintf(tmp_path, sizeof tmp_path, "/tmp/test_lexicon_%ld.json", (long)getpid());
+    FILE *f = fopen(tmp_path, "w");
+    if (!f)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    cw_error_clear(err);
+    cw_lexicon_t *lx = cw_lexicon_load(tmp_path, err);
+    remove(tmp_path);
+    return lx;
+}
+
+#define HEAD "{\"language\": \"en\", \"negators\": [\"not\"], \"negation_window\": 3,\n"
+
+static void expect_load_error(const char *text, const char *want1, const char *want2, const char *what)
+{
+    cw_error_t err;
+    cw_lexicon_t *lx = load_text(text, &err);
+    CHECK(lx == NULL, "%s: loaded", what);
+    cw_lexicon_destroy(&lx);
+    CHECK(err.code < 0, "%s: code %d", what, err.code);
+    CHECK(strstr(err.msg, tmp_path) != NULL, "%s: message does not name the file: %s", what, err.msg);
+    CHECK(strstr(err.msg, want1) != NULL, "%s: \"%s\" not in: %s", what, want1, err.msg);
+    if (want2)
+        CHECK(strstr(err.msg, want2) != NULL, "%s: \"%s\" not in: %s", what, want2, err.msg);
+}
+
+static void test_errors(void)
+{
+    cw_error_t err;
+    cw_lexicon_t *lx = load_text(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", "
+                                      "\"category\": \"fed_up\", \"weight\": 0.5}],\n"
+                                      "\"benign\": [{\"phrase\": \"not fed up\"}]}\n",
+                                 &err);
+    CHECK(lx != NULL && cw_lexicon_size(lx) == 1, "minimal lexicon: %s", err.msg);
+    cw_lexicon_destroy(&lx);
+    CHECK(lx == NULL, "destroy NULLs");
+    cw_lexicon_destroy(&lx);
+    cw_lexicon_destroy(NULL);
+
+    expect_load_error(HEAD "\"entries\": [\n{\"phrase\": \"fed up\", \"kind\": \"anger\",, }]}\n", ":3:", "invalid JSON",
+                      "syntax error on line 3");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 0.5},\n {\"phrase\": \"sick of\", \"category\": \"x\", \"weight\": 0.5}]}",
+                      "entries[1] \"sick of\"", "missing \"kind\"", "missing kind");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 1.5}]}",
+                      "entries[0] \"fed up\"", "weight 1.5", "weight out of range");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": -0.1}]}",
+                      "entries[0] \"fed up\"", "outside 0..1", "negative weight");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"rage\", \"category\": \"x\", "
+                           "\"weight\": 0.5}]}",
+                      "entries[0] \"fed up\"", "unknown kind \"rage\"", "unknown kind");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"wieght\": 0.5}]}",
+                      "entries[0] \"fed up\"", "unknown key \"wieght\"", "misspelt key");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"* up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 0.5}]}",
+                      "entries[0]", "wildcard", "leading wildcard");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"  \", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 0.5}]}",
+                      "entries[0]", "empty phrase", "empty phrase");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 0.5}, {\"phrase\": \"Fed  Up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 0.5}]}",
+                      "entries[1] \"fed up\"", "duplicate of entries[0]", "duplicate phrase");
+    expect_load_error(HEAD "\"entries\": []}", "\"entries\"", NULL, "no entries");
+    expect_load_error("{\"language\": \"en\", \"negators\": [\"not now\"], \"negation_window\": 3, \"entries\": "
+                      "[{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", \"weight\": 0.5}]}",
+                      "negators[0]", NULL, "negator with a space");
+    expect_load_error(HEAD "\"negation_stops\": [3], \"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", "
+                           "\"category\": \"x\", \"weight\": 0.5}]}",
+                      "negation_stops[0]", NULL, "stop word not a string");
+    expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "
+                           "\"weight\": 0.5}], \"benign\": [\"my boss\"]}",
+                      "benign[0]", NULL, "benign not an object");
+
+    cw_error_clear(&err);
+    lx = cw_lexicon_load("/nonexistent/cues.json", &err);
+    CHECK(lx == NULL && err.code == CW_ERR_IO && strstr(err.msg, "/nonexistent/cues.json"), "missing file: %s",
+          err.msg);
+    cw_error_clear(&err);
+    CHECK(cw_lexicon_load(NULL, &err) == NULL && err.code == CW_ERR_INVALID, "NULL path");
+}
+
+/* ---- every lexicon word is in the recogniser's dictionary ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static char **dict;
+static size_t dict_n;
+
+static bool load_dict(void)
+{
+    FILE *f = fopen(CMUDICT_PATH, "r");
+    if (!f)
+        return false;
+    size_t cap = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *sp = strpbrk(line, " \t\n");
+        if (sp)
+            *sp = '\0';
+        char *variant = strchr(line, '(');
+        if (variant)
+            *variant = '\0';
+        if (!*line)
+            continue;
+        if (dict_n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            char **grown = realloc(dict, cap * sizeof *dict);
+            if (!grown)
+                break;
+            dict = grown;
+        }
+        dict[dict_n++] = strdup(line);
+    }
+    fclose(f);
+    qsort(dict, dict_n, sizeof *dict, cmp_str);
+    return dict_n > 0;
+}
+
+static void check_words_in_dict(const char *text, const char *where)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (strcmp(tok, "*") == 0)
+            continue;
+        const char *key = tok;
+        CHECK(bsearch(&key, dict, dict_n, sizeof *dict, cmp_str) != NULL, "%s \"%s\": \"%s\" is not in %s", where,
+              text, tok, CMUDICT_PATH);
+    }
+}
+
+static void test_dictionary(void)
+{
+    if (!load_dict()) {
+        printf("lexicon: %s absent, dictionary check skipped\n", CMUDICT_PATH);
+        return;
+    }
+    json_error_t jerr;
+    json_t *root = json_load_file(CALLWATCH_MODELS_DIR "/cues-en.json", 0, &jerr);
+    CHECK(root != NULL, "cues-en.json: %s", jerr.text);
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(root, "entries"), i, item)
+        check_words_in_dict(json_string_value(json_object_get(item, "phrase")), "entry");
+    json_array_foreach(json_object_get(root, "benign"), i, item)
+        check_words_in_dict(json_string_value(json_object_get(item, "phrase")), "benign");
+    json_array_foreach(json_object_get(root, "negators"), i, item)
+        check_words_in_dict(json_string_value(item), "negator");
+    json_array_foreach(json_object_get(root, "negation_stops"), i, item)
+        check_words_in_dict(json_string_value(item), "negation stop");
+    json_decref(root);
+    for (i = 0; i < dict_n; i++)
+        free(dict[i]);
+    free(dict);
+}
+
+int main(void)
+{
+    test_shipped_loads();
+    if (lex) {
+        test_kinds();
+        test_suppression();
+        test_confidence();
+    }
+    test_errors();
+    test_dictionary();
+    cw_lexicon_destroy(&lex);
+    return check_summary("lexicon");
+}

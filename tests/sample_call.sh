@@ -104,3 +104,48 @@ for f in fail:
     print("FAIL:", f)
 sys.exit(1 if fail else 0)
 EOF
+
+# Alerts on the sample call: the customer's escalation, anger and despair are
+# flagged with their words as evidence, each episode once or escalating.
+python3 - "$work/events.jsonl" <<'EOF2'
+import json, sys
+alerts = [e for e in map(json.loads, open(sys.argv[1])) if e["type"] == "alert"]
+fail = []
+for a in alerts:
+    print("alert %-10s %-8s %.2f %6.2f-%6.2f t=%.2f %s" % (a["kind"], a["severity"], a["score"], a["t_start"], a["t_end"], a["t"], a["text"][:90]))
+    for k in ("id", "leg", "kind", "severity", "score", "t_start", "t_end", "evidence", "text"):
+        if k not in a:
+            fail.append("alert lacks %s: %r" % (k, a))
+for kind, words in (("escalation", "manager"), ("anger", "ridiculous"), ("despair", "nobody helps")):
+    hits = [a for a in alerts if a["kind"] == kind and a["leg"] == "customer"]
+    if not hits:
+        fail.append("no %s alert" % kind)
+    elif not any(words in json.dumps(a["evidence"]) for a in hits):
+        fail.append("%s alerts do not show %r as evidence" % (kind, words))
+    elif not any(a["severity"] in ("warning", "critical") for a in hits):
+        fail.append("%s never reaches warning" % kind)
+    opening = [a for a in hits if "escalates" not in a]
+    if len(opening) > 1:
+        fail.append("%s: %d separate episodes in one call, expected one" % (kind, len(opening)))
+for f in fail:
+    print("FAIL:", f)
+sys.exit(1 if fail else 0)
+EOF2
+
+# Calm real speech (pocketsphinx-testdata's librivox readings) must not
+# interrupt a supervisor: no warning or critical alert.
+librivox=/usr/share/pocketsphinx/test/data/librivox
+if [ -d "$librivox" ]; then
+  "$CALLWATCH" analyze --leg customer "$librivox"/*.wav >"$work/librivox.jsonl" 2>/dev/null
+  python3 - "$work/librivox.jsonl" <<'EOF2'
+import json, sys
+alerts = [e for e in map(json.loads, open(sys.argv[1])) if e["type"] == "alert"]
+loud = [a for a in alerts if a["severity"] in ("warning", "critical")]
+print("librivox: %d alerts, %d warning or critical" % (len(alerts), len(loud)))
+for a in loud:
+    print("FAIL: calm speech raised", a["kind"], a["severity"], a["text"])
+sys.exit(1 if loud else 0)
+EOF2
+else
+  echo "pocketsphinx-testdata absent: calm-speech check skipped"
+fi

@@ -23,6 +23,12 @@ void app_install_signals(void);
 
 /* Loads `path`, or the shipped default config when path is NULL, then
  * validates it. Prints the error and returns NULL on failure. */
+/* Seconds on CLOCK_MONOTONIC, for deadlines. */
+double app_monotonic_s(void);
+
+/* Sleeps ms milliseconds (a signal may end it early; callers re-check). */
+void app_sleep_ms(long ms);
+
 /* Logs a cw_config_validate() error, naming the config file once. */
 void app_log_config_error(const cw_config_t *cfg, const cw_error_t *err);
 

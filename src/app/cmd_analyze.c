@@ -37,12 +37,6 @@ static void analyze_usage(FILE *out)
           out);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* The file's name without directory and extension, as a readable call id. */
 static void call_id_from_path(const char *path, char *out, size_t cap)
 {
@@ -217,7 +211,7 @@ int cmd_analyze(int argc, char **argv)
         if (all_done)
             break;
         if (moved == 0)
-            sleep_ms(realtime ? 10 : 2);
+            app_sleep_ms(realtime ? 10 : 2);
     }
     for (int i = 0; i < n_files; i++) {
         if (calls[i] && cw_call_failed(calls[i])) {

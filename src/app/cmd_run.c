@@ -43,19 +43,6 @@ static void run_usage(FILE *out)
           out);
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static bool line_uses_device(const cw_line_config_t *line)
 {
     return line->file[0] == '\0';
@@ -255,7 +242,7 @@ int cmd_run(int argc, char **argv)
 
     while (!app_stop_requested) {
         long moved = 0;
-        double now = monotonic_s();
+        double now = app_monotonic_s();
         for (int i = 0; i < n_lines; i++) {
             line_state_t *ls = &lines[i];
             if (ls->call) {
@@ -287,14 +274,14 @@ int cmd_run(int argc, char **argv)
             }
         }
         if (moved == 0)
-            sleep_ms(10);
+            app_sleep_ms(10);
     }
 
     app_log("stopping: finishing the utterances in flight");
     for (int i = 0; i < n_lines; i++)
         if (lines[i].call)
             cw_call_hangup(lines[i].call, "shutdown");
-    double deadline = monotonic_s() + DRAIN_TIMEOUT_S;
+    double deadline = app_monotonic_s() + DRAIN_TIMEOUT_S;
     for (;;) {
         bool all_done = true;
         for (int i = 0; i < n_lines; i++)
@@ -302,12 +289,12 @@ int cmd_run(int argc, char **argv)
                 all_done = false;
         if (all_done)
             break;
-        if (monotonic_s() > deadline) {
+        if (app_monotonic_s() > deadline) {
             app_log("gave up waiting for the decoders after %.0f s", DRAIN_TIMEOUT_S);
             status = APP_FAILURE;
             break;
         }
-        sleep_ms(10);
+        app_sleep_ms(10);
     }
 
 out:

@@ -26,13 +26,6 @@ static void tap_usage(FILE *out)
           out);
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int cmd_tap(int argc, char **argv)
 {
     enum { OPT_TOPICS = 256 };
@@ -89,11 +82,11 @@ int cmd_tap(int argc, char **argv)
     }
     int status = APP_OK;
     long received = 0;
-    double deadline = timeout_s > 0 ? monotonic_s() + (double)timeout_s : 0;
+    double deadline = timeout_s > 0 ? app_monotonic_s() + (double)timeout_s : 0;
     while (!app_stop_requested && (count == 0 || received < count)) {
         int wait_ms = 200;
         if (deadline > 0) {
-            double left = deadline - monotonic_s();
+            double left = deadline - app_monotonic_s();
             if (left <= 0)
                 break;
             if (left * 1000 < wait_ms)

@@ -135,6 +135,18 @@ static void destroy_detectors(cw_call_t *call)
     pthread_mutex_destroy(&call->detect_lock);
 }
 
+/* Frees a call and everything it owns except its source. */
+static void free_call_parts(cw_call_t *call)
+{
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        cw_leg_destroy(&call->legs[leg]);
+        cw_asr_stream_destroy(&call->streams[leg]);
+        free(call->buf[leg]);
+    }
+    destroy_detectors(call);
+    free(call);
+}
+
 /* The detectors of the cue taxonomy and the engine that turns their
  * evidence into alerts. Word cues (anger, despair, escalation) are the
  * customer's. */
@@ -260,14 +272,8 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
 
 error_out:
     /* Nothing was posted yet, so the half-built call can go quietly. */
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        cw_leg_destroy(&call->legs[leg]);
-        cw_asr_stream_destroy(&call->streams[leg]);
-        free(call->buf[leg]);
-    }
-    destroy_detectors(call);
     *source = call->source;
-    free(call);
+    free_call_parts(call);
     return NULL;
 }
 
@@ -378,12 +384,6 @@ void cw_call_destroy(cw_call_t **call_p)
         return;
     cw_call_t *call = *call_p;
     cw_source_destroy(&call->source);
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        cw_leg_destroy(&call->legs[leg]);
-        cw_asr_stream_destroy(&call->streams[leg]);
-        free(call->buf[leg]);
-    }
-    destroy_detectors(call);
-    free(call);
+    free_call_parts(call);
     *call_p = NULL;
 }

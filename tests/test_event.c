@@ -159,7 +159,7 @@ static void test_call_start(void)
 static void test_call_end(void)
 {
     unsigned long long dropped[2] = {0, 42};
-    cw_event_t *ev = cw_event_call_end("c1", 93.25, "eof", 93.2500004, dropped);
+    cw_event_t *ev = cw_event_call_end("c1", 93.25, "eof", 93.2500004, dropped, NULL);
     json_t *obj = parse(ev);
     static const field_t fields[] = {
         {"type", 's'}, {"call_id", 's'}, {"t", 'r'}, {"reason", 's'},
@@ -179,7 +179,7 @@ static void test_call_end(void)
     json_decref(obj);
     cw_event_destroy(&ev);
 
-    ev = cw_event_call_end("c1", 1.0, NULL, 1.0, NULL);
+    ev = cw_event_call_end("c1", 1.0, NULL, 1.0, NULL, NULL);
     obj = parse(ev);
     CHECK(strcmp(str_of(obj, "reason"), "unknown") == 0, "NULL reason");
     fd = json_object_get(obj, "frames_dropped");
@@ -285,7 +285,7 @@ static void test_times(void)
         {12.3456, "\"t\":12.346,"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cw_event_t *ev = cw_event_call_end("c", cases[i].t, "eof", 1.0, NULL);
+        cw_event_t *ev = cw_event_call_end("c", cases[i].t, "eof", 1.0, NULL, NULL);
         CHECK(ev && strstr(ev->json, cases[i].printed), "t=%.17g: want %s in %s", cases[i].t,
               cases[i].printed, ev ? ev->json : "(null)");
         cw_event_destroy(&ev);
@@ -372,7 +372,7 @@ static void test_from_json(void)
     long_id[sizeof long_id - 1] = '\0';
     CHECK(cw_event_from_json(long_id, json_pack("{s:s}", "type", "t")) == NULL,
           "topic too long");
-    CHECK(cw_event_call_end(long_id, 1.0, "eof", 1.0, NULL) == NULL,
+    CHECK(cw_event_call_end(long_id, 1.0, "eof", 1.0, NULL, NULL) == NULL,
           "call_id too long for the topic");
 
     cw_event_destroy(NULL);

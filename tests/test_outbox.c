@@ -118,7 +118,7 @@ static void test_never_started_still_writes(void)
     cw_outbox_t *ob = cw_outbox_new(4, &err);
     cw_sink_t *sink = cw_sink_jsonl_new(out);
     cw_outbox_add_sink(ob, &sink, &err);
-    cw_event_t *ev = cw_event_call_end("c9", 3.5, "eof", 3.5, NULL);
+    cw_event_t *ev = cw_event_call_end("c9", 3.5, "eof", 3.5, NULL, NULL);
     cw_outbox_post(ob, &ev);
     cw_outbox_destroy(&ob);
     rewind(out);

@@ -9,7 +9,7 @@ packages=(
   portaudio19-dev libasound2-dev alsa-utils
   libzmq3-dev libczmq-dev
   libsndfile1-dev libsamplerate0-dev
-  libjansson-dev libinih-dev
+  libjansson-dev libinih-dev libaubio-dev
   flite sox libsox-fmt-all
   valgrind
 )

@@ -55,8 +55,10 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAKE_CALL = os.path.join(HERE, "make-call.py")
 
-# Agent prosody presets (slt): lively default and flat/monotone.
-LIVELY = {"f0_std": 28}
+# Agent prosody presets (slt): lively default and flat/monotone. A lively human's phrases span
+# more than 4 semitones of pitch (Emo-DB neutral speech: 4.9 and up); flite's own slt intonation
+# spans only 2-3, so a lively agent gets a wider f0 target spread than flite's default.
+LIVELY = {"f0_std": 50}
 FLAT = {"f0_std": 1, "stretch": 1.2, "gain_db": -6}
 FLATTER = {"f0_std": 0, "stretch": 1.25, "gain_db": -7}
 # Customer (rms): raised = louder + faster; low = quieter + slower.
@@ -68,6 +70,7 @@ GREETING = "Thank you for calling, my name is Sarah. How can I help you today?"
 
 def A(text, **kw):
     t = {"leg": "agent", "text": text}
+    t.update(LIVELY)
     t.update(kw)
     return t
 

@@ -56,6 +56,7 @@ typedef struct cw_config {
     char lm[CW_PATH_MAX];               /* n-gram language model */
 
     char cues[CW_PATH_MAX];             /* cue lexicon (JSON); relative = in the models directory */
+    char prosody[CW_PATH_MAX];          /* voice-cue model: baselines, weights, norms (JSON) */
 
     /* [asr] */
     int asr_workers;                    /* decoder threads (one decoder each); 0 = one per core */

@@ -66,9 +66,12 @@ cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_met
  * reason: "eof", "hangup", "shutdown", "device_lost: <message>", ... (NULL is
  * written as "unknown").
  * frames_dropped: audio frames lost on the way in (0 normally), indexed by
- * leg id (0 agent, 1 customer); NULL means none. */
+ * leg id (0 agent, 1 customer); NULL means none.
+ * voice: optional (NULL: omitted) object stolen into field `voice`, each
+ * leg's prosody over the whole call ({"agent": {"f0_spread_st": ...}, ...},
+ * voice.h), what QA compares across an agent's shift. */
 cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,
-                              double duration_s, const unsigned long long frames_dropped[2]);
+                              double duration_s, const unsigned long long frames_dropped[2], json_t *voice);
 
 /* Topic `transcript.<leg>.<call_id>`. Fields: type, call_id, t, leg
  * ("agent"|"customer"), t_start, t_end, text (NULL is written as ""), words

@@ -14,6 +14,7 @@
 #include "callwatch/asr.h"
 #include "callwatch/config.h"
 #include "callwatch/error.h"
+#include "callwatch/prosody.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,7 +30,8 @@ typedef struct cw_activity {
 
 /* in_rate_hz: native rate of the audio pushed. max_push: largest chunk
  * cw_leg_push() receives. stream: the leg's decoder-pool stream (borrowed;
- * the leg writes utterances to it and closes it in cw_leg_finish()). */
+ * the leg writes utterances to it and closes it in cw_leg_finish()), or NULL
+ * for a leg that is only measured (voice activity and prosody, no words). */
 cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t max_push,
                      cw_asr_stream_t *stream, cw_error_t *err);
 
@@ -51,5 +53,15 @@ void cw_leg_activity(const cw_leg_t *leg, cw_activity_t *out);
 
 /* Seconds of speech the VAD sent to the recogniser so far. */
 double cw_leg_speech_seconds(const cw_leg_t *leg);
+
+/* The prosody of every frame processed since the last call (prosody.h), in
+ * order: moves up to cap of them into out and returns how many. The leg keeps
+ * at most cw_leg_prosody_capacity() frames, enough for one cw_leg_push() or
+ * cw_leg_finish(): drain after each, or the oldest undrained frames are kept
+ * and newer ones are not recorded. */
+size_t cw_leg_take_prosody(cw_leg_t *leg, cw_prosody_frame_t *out, size_t cap);
+
+/* Frames one push can yield at most (size the buffer of cw_leg_take_prosody). */
+size_t cw_leg_prosody_capacity(const cw_leg_t *leg);
 
 #endif

@@ -20,8 +20,8 @@ static void analyze_usage(FILE *out)
 {
     fputs("usage: callwatch analyze [options] FILE...\n"
           "\n"
-          "Transcribes recorded calls and prints the events (call_start, transcript,\n"
-          "call_end) as JSON Lines on stdout; diagnostics go to stderr. A stereo file is\n"
+          "Transcribes recorded calls, detects the cues of the taxonomy and prints the\n"
+          "events (call_start, transcript, alert, call_end) as JSON Lines on stdout; diagnostics go to stderr. A stereo file is\n"
           "one call (channel 0 agent, channel 1 customer); a mono file is one leg.\n"
           "Reads WAV, FLAC and anything else libsndfile reads, at any sample rate,\n"
           "8-bit u-law/a-law included.\n"
@@ -33,6 +33,7 @@ static void analyze_usage(FILE *out)
           "      --leg agent|customer  the file(s) are mono recordings of this leg\n"
           "      --realtime            pace the audio at real time, like a live call\n"
           "      --call-id ID          call id for the events (one file only; default: file name)\n"
+          "      --no-asr              skip speech recognition: voice and turn-taking cues only\n"
           "  -h, --help                this help\n",
           out);
 }
@@ -51,20 +52,21 @@ static void call_id_from_path(const char *path, char *out, size_t cap)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID };
+    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"agent-channel", required_argument, NULL, OPT_AGENT},
         {"customer-channel", required_argument, NULL, OPT_CUSTOMER},
         {"leg", required_argument, NULL, OPT_LEG},
         {"realtime", no_argument, NULL, OPT_REALTIME},
+        {"no-asr", no_argument, NULL, OPT_NO_ASR},
         {"call-id", required_argument, NULL, OPT_CALL_ID},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *call_id = NULL;
     long agent_channel = 0, customer_channel = 1;
-    bool channels_given = false, realtime = false;
+    bool channels_given = false, realtime = false, no_asr = false;
     int mono_leg = -1;
     int c;
     optind = 1;
@@ -93,6 +95,7 @@ int cmd_analyze(int argc, char **argv)
             break;
         case OPT_REALTIME: realtime = true; break;
         case OPT_CALL_ID: call_id = optarg; break;
+        case OPT_NO_ASR: no_asr = true; break;
         case 'h': analyze_usage(stdout); return APP_OK;
         default: analyze_usage(stderr); return APP_USAGE;
         }
@@ -156,8 +159,8 @@ int cmd_analyze(int argc, char **argv)
     }
 
     app_install_signals();
-    pool = cw_asr_pool_new(cfg, &err);
-    if (!pool) {
+    pool = no_asr ? NULL : cw_asr_pool_new(cfg, &err);
+    if (!pool && !no_asr) {
         app_log("%s", err.msg);
         status = APP_USAGE;
         goto out;
@@ -186,7 +189,7 @@ int cmd_analyze(int argc, char **argv)
                 }
             }
         }
-        cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !realtime};
+        cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !realtime, .no_asr = no_asr};
         calls[i] = cw_call_new(cfg, pool, outbox, &sources[i], &co, &err);
         if (!calls[i]) {
             app_log("%s: %s", argv[optind + i], err.msg);

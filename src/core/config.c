@@ -85,6 +85,8 @@ static const opt_t options[] = {
      "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin", NULL, "n-gram language model file (-lm)"},
     {"models", "cues", OPT_STRING, CFG(cues), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "cues-en.json", NULL,
      "cue lexicon (JSON); a relative path is taken from the models directory"},
+    {"models", "prosody", OPT_STRING, CFG(prosody), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "prosody.json", NULL,
+     "voice-cue model (JSON): speaker baselines, weights and flat-affect norms; relative = models directory"},
 
     {"asr", "workers", OPT_INT, CFG(asr_workers), 0, 64, 0, "0", NULL,
      "decoder threads, one PocketSphinx decoder each; 0 = one per CPU core"},

@@ -285,18 +285,24 @@ cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_met
 }
 
 cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,
-                              double duration_s, const unsigned long long frames_dropped[2])
+                              double duration_s, const unsigned long long frames_dropped[2], json_t *voice)
 {
-    if (!call_id)
+    if (!call_id) {
+        json_decref(voice);
         return NULL;
+    }
     char topic[CW_TOPIC_MAX];
-    if (!make_topic(topic, "call", call_id, NULL))
+    if (!make_topic(topic, "call", call_id, NULL)) {
+        json_decref(voice);
         return NULL;
+    }
 
     bool ok = true;
     json_t *obj = event_head("call_end", call_id, t, &ok);
-    if (!obj)
+    if (!obj) {
+        json_decref(voice);
         return NULL;
+    }
     put_str(obj, "reason", reason ? reason : "unknown", &ok);
     put_secs(obj, "duration_s", duration_s, &ok);
     json_t *dropped = json_object();
@@ -305,6 +311,8 @@ cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,
             put_count(dropped, leg_name(leg), frames_dropped ? frames_dropped[leg] : 0, &ok);
     }
     put(obj, "frames_dropped", dropped, &ok);
+    if (voice)
+        put(obj, "voice", voice, &ok);
     return finish(topic, obj, ok);
 }
 

@@ -1,6 +1,7 @@
 /* leg.c - see callwatch/leg.h */
 #include "callwatch/leg.h"
 
+#include "callwatch/prosody.h"
 #include "callwatch/resample.h"
 #include "callwatch/vad.h"
 
@@ -32,6 +33,11 @@ struct cw_leg {
 
     int64_t preroll_samples;
     cw_activity_t activity; /* talk spurts, in seconds of the leg */
+
+    cw_prosody_t *prosody;
+    cw_prosody_frame_t *prosody_frames; /* measured since the last cw_leg_take_prosody() */
+    size_t prosody_count, prosody_cap;
+    unsigned long long prosody_overflow;
 
     bool in_utterance;
     int64_t utterance_start;
@@ -80,7 +86,14 @@ cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t 
         goto error_out;
     leg->resampled_cap = cw_resampler_max_out(leg->resampler, max_push);
     leg->resampled = calloc(leg->resampled_cap, sizeof *leg->resampled);
-    if (!leg->resampled) {
+    /* One push (or the final flush) yields at most this many frames; the
+     * caller drains them after each. */
+    leg->prosody_cap = leg->resampled_cap / CW_VAD_FRAME + 2;
+    leg->prosody_frames = calloc(leg->prosody_cap, sizeof *leg->prosody_frames);
+    leg->prosody = cw_prosody_new(CW_VAD_FRAME, err);
+    if (!leg->prosody)
+        goto error_out;
+    if (!leg->resampled || !leg->prosody_frames) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory for leg buffers");
         goto error_out;
     }
@@ -98,6 +111,8 @@ void cw_leg_destroy(cw_leg_t **leg_p)
     cw_leg_t *leg = *leg_p;
     cw_resampler_destroy(&leg->resampler);
     cw_vad_destroy(&leg->vad);
+    cw_prosody_destroy(&leg->prosody);
+    free(leg->prosody_frames);
     free(leg->resampled);
     free(leg);
     *leg_p = NULL;
@@ -106,6 +121,8 @@ void cw_leg_destroy(cw_leg_t **leg_p)
 /* Sends history samples [from, to) of the timeline to the recogniser. */
 static void send_range(cw_leg_t *leg, int64_t from, int64_t to)
 {
+    if (!leg->stream)
+        return;
     while (from < to) {
         size_t at = (size_t)(from % HISTORY_SAMPLES);
         size_t n = (size_t)(to - from);
@@ -120,14 +137,16 @@ static void begin_utterance(cw_leg_t *leg, int64_t start)
 {
     leg->in_utterance = true;
     leg->utterance_start = start;
-    cw_asr_stream_begin(leg->stream, start);
+    if (leg->stream)
+        cw_asr_stream_begin(leg->stream, start);
 }
 
 static void end_utterance(cw_leg_t *leg, int64_t end)
 {
     leg->in_utterance = false;
     leg->speech_samples += end - leg->utterance_start;
-    cw_asr_stream_end(leg->stream);
+    if (leg->stream)
+        cw_asr_stream_end(leg->stream);
 }
 
 static void process_frame(cw_leg_t *leg)
@@ -151,6 +170,12 @@ static void process_frame(cw_leg_t *leg)
         leg->activity.talking = false;
         leg->activity.since_s = (double)res.speech_end_sample / CW_ASR_RATE;
     }
+    cw_prosody_frame_t measured;
+    cw_prosody_push(leg->prosody, leg->frame, (double)frame_end / CW_ASR_RATE, leg->activity.talking, &measured);
+    if (leg->prosody_count < leg->prosody_cap)
+        leg->prosody_frames[leg->prosody_count++] = measured;
+    else
+        leg->prosody_overflow++;
     if (res.event == CW_VAD_START && !leg->in_utterance) {
         int64_t start = res.start_sample;
         if (start < frame_end - (HISTORY_SAMPLES - CW_VAD_FRAME))
@@ -215,7 +240,8 @@ int cw_leg_finish(cw_leg_t *leg, cw_error_t *err)
     }
     leg->samples += (int64_t)leg->frame_fill;
     leg->frame_fill = 0;
-    cw_asr_stream_close(leg->stream);
+    if (leg->stream)
+        cw_asr_stream_close(leg->stream);
     return rc;
 }
 
@@ -232,4 +258,18 @@ void cw_leg_activity(const cw_leg_t *leg, cw_activity_t *out)
 double cw_leg_speech_seconds(const cw_leg_t *leg)
 {
     return (double)leg->speech_samples / CW_ASR_RATE;
+}
+
+size_t cw_leg_take_prosody(cw_leg_t *leg, cw_prosody_frame_t *out, size_t cap)
+{
+    size_t n = leg->prosody_count < cap ? leg->prosody_count : cap;
+    memcpy(out, leg->prosody_frames, n * sizeof *out);
+    memmove(leg->prosody_frames, leg->prosody_frames + n, (leg->prosody_count - n) * sizeof *out);
+    leg->prosody_count -= n;
+    return n;
+}
+
+size_t cw_leg_prosody_capacity(const cw_leg_t *leg)
+{
+    return leg->prosody_cap;
 }

@@ -7,6 +7,7 @@
 #include "callwatch/leg.h"
 #include "callwatch/lexicon.h"
 #include "callwatch/turns.h"
+#include "callwatch/voice.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,6 +33,7 @@ struct cw_call {
     cw_source_info_t info;
     char call_id[CW_NAME_MAX];
     bool offline;
+    bool no_asr;
 
     cw_leg_t *legs[CW_LEG_COUNT];
     cw_asr_stream_t *streams[CW_LEG_COUNT];
@@ -49,6 +51,12 @@ struct cw_call {
     cw_turns_t *turns;
     cw_alert_engine_t *alerts;
 
+    /* Voice cues run on the ingest thread, from each leg's prosody. */
+    cw_voice_model_t *voice_model;
+    cw_voice_t *voice[CW_LEG_COUNT];
+    cw_prosody_frame_t *prosody_buf;
+    size_t prosody_cap;
+
     _Atomic int state;
     _Atomic int legs_pending;
     _Atomic uint64_t t_ms; /* call audio processed, for the events' `t` */
@@ -65,8 +73,12 @@ static double call_t(const cw_call_t *call)
 
 static void post_call_end(cw_call_t *call)
 {
+    json_t *voice = json_object();
+    for (int leg = 0; voice && leg < CW_LEG_COUNT; leg++)
+        if (call->voice[leg] && call->legs[leg])
+            json_object_set_new(voice, cw_leg_name(leg), cw_voice_summary(call->voice[leg]));
     cw_event_t *ev = cw_event_call_end(call->call_id, call_t(call), call->end_reason, call->duration_s,
-                                       call->dropped_at_end);
+                                       call->dropped_at_end, voice);
     cw_outbox_post(call->outbox, &ev);
     atomic_store(&call->state, CALL_DONE);
 }
@@ -103,14 +115,20 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
     pthread_mutex_unlock(&call->detect_lock);
 }
 
-/* Runs on a decoder thread, or on the call's thread when nothing was pending.
- * The last leg to drain posts call_end, so it follows every transcript. */
+/* legs_pending counts each leg's decoding plus the ingest side (voice cues
+ * flushed); whoever finishes last posts call_end, so it follows every
+ * transcript and every alert. */
+static void release_pending(cw_call_t *call)
+{
+    if (atomic_fetch_sub(&call->legs_pending, 1) == 1)
+        post_call_end(call);
+}
+
+/* Runs on a decoder thread, or on the call's thread when nothing was pending. */
 static void on_drained(void *user)
 {
     struct leg_ctx *ctx = user;
-    cw_call_t *call = ctx->call;
-    if (atomic_fetch_sub(&call->legs_pending, 1) == 1)
-        post_call_end(call);
+    release_pending(ctx->call);
 }
 
 static void make_call_id(char *out, size_t cap, const char *hint)
@@ -130,6 +148,10 @@ static void destroy_detectors(cw_call_t *call)
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         cw_cues_destroy(&call->cues[leg]);
     cw_turns_destroy(&call->turns);
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        cw_voice_destroy(&call->voice[leg]);
+    cw_voice_model_destroy(&call->voice_model);
+    free(call->prosody_buf);
     cw_alert_engine_destroy(&call->alerts);
     cw_lexicon_destroy(&call->lexicon);
     pthread_mutex_destroy(&call->detect_lock);
@@ -160,6 +182,15 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
     call->cues[CW_LEG_CUSTOMER] = cw_cues_new(call->lexicon, &cp, cw_leg_name(CW_LEG_CUSTOMER), err);
     if (!call->cues[CW_LEG_CUSTOMER])
         return err->code;
+    call->voice_model = cw_voice_model_load(cw_config_model_path(cfg->prosody, path, sizeof path), err);
+    if (!call->voice_model)
+        return err->code ? err->code : CW_ERR_INTERNAL;
+    static const char *const whose[CW_LEG_COUNT] = {"agent", "caller"};
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
+        call->voice[leg] = cw_voice_new(call->voice_model, whose[leg], err);
+        if (!call->voice[leg])
+            return err->code;
+    }
     cw_turns_params_t tp = {.talk_over_s = cfg->detect_talk_over_s, .dead_air_s = cfg->detect_dead_air_s};
     call->turns = cw_turns_new(&tp, err);
     if (!call->turns)
@@ -174,6 +205,47 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
     if (!call->alerts)
         return err->code;
     return CW_OK;
+}
+
+/* Voice cues of one leg from the prosody of the audio just pushed; at the
+ * end of the leg (flush) the last segment is judged too. The caller's voice
+ * speaks for anger and despair, the agent's for flat affect. */
+static void detect_voice(cw_call_t *call, int leg, bool flush)
+{
+    if (!call->legs[leg] || !call->voice[leg])
+        return;
+    bool customer = leg == CW_LEG_CUSTOMER;
+    cw_voice_cue_t cues[6];
+    size_t n = 0;
+    size_t got;
+    while ((got = cw_leg_take_prosody(call->legs[leg], call->prosody_buf, call->prosody_cap)) > 0) {
+        cw_voice_cue_t more[3];
+        size_t m = cw_voice_feed(call->voice[leg], call->prosody_buf, got, customer, customer, !customer, more, 3);
+        for (size_t i = 0; i < m; i++) {
+            if (n < sizeof cues / sizeof cues[0])
+                cues[n++] = more[i];
+            else
+                json_decref(more[i].evidence);
+        }
+    }
+    if (flush) {
+        cw_voice_cue_t more[3];
+        size_t m = cw_voice_flush(call->voice[leg], customer, customer, !customer, more, 3);
+        for (size_t i = 0; i < m; i++) {
+            if (n < sizeof cues / sizeof cues[0])
+                cues[n++] = more[i];
+            else
+                json_decref(more[i].evidence);
+        }
+    }
+    if (n == 0)
+        return;
+    double now = cw_leg_seconds(call->legs[leg]);
+    pthread_mutex_lock(&call->detect_lock);
+    for (size_t i = 0; i < n; i++)
+        offer_alert(call, leg, cues[i].kind, cues[i].score, cues[i].t_start, cues[i].t_end, now, cues[i].evidence,
+                    cues[i].text);
+    pthread_mutex_unlock(&call->detect_lock);
 }
 
 /* Turn-taking over both legs, once both have been pushed up to now_s. */
@@ -220,6 +292,7 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
     *source = NULL;
     call->info = *cw_source_info(call->source);
     call->offline = opts->offline;
+    call->no_asr = opts->no_asr;
     atomic_init(&call->state, CALL_RUNNING);
     atomic_init(&call->legs_pending, 0);
     pthread_mutex_init(&call->detect_lock, NULL);
@@ -242,22 +315,32 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
             cw_error_set(err, CW_ERR_NOMEM, "out of memory for call buffers");
             goto error_out;
         }
-        call->streams[leg] =
-            cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
-        if (!call->streams[leg])
-            goto error_out;
+        if (!call->no_asr) {
+            call->streams[leg] =
+                cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
+            if (!call->streams[leg])
+                goto error_out;
+        }
         call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);
         if (!call->legs[leg]) {
             cw_error_prefix(err, "%s leg", cw_leg_name(leg));
             goto error_out;
         }
+        if (cw_leg_prosody_capacity(call->legs[leg]) > call->prosody_cap)
+            call->prosody_cap = cw_leg_prosody_capacity(call->legs[leg]);
         n_legs++;
     }
     if (n_legs == 0) {
         cw_error_set(err, CW_ERR_INVALID, "%s carries no leg", call->info.description);
         goto error_out;
     }
-    atomic_store(&call->legs_pending, n_legs);
+    call->prosody_buf = calloc(call->prosody_cap, sizeof *call->prosody_buf);
+    if (!call->prosody_buf) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory for call buffers");
+        goto error_out;
+    }
+    /* Each decoding leg, plus the ingest side: see release_pending(). */
+    atomic_store(&call->legs_pending, (call->no_asr ? 0 : n_legs) + 1);
 
     cw_call_meta_t meta = {
         .line = opts->line,
@@ -296,13 +379,14 @@ static void finish_legs(cw_call_t *call, const char *reason, bool failed)
     }
     call->duration_s = longest;
     atomic_store(&call->state, CALL_ENDING);
-    /* Finishing the last leg may post call_end at once (on_drained). */
     for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
         if (call->legs[leg]) {
             cw_error_t err;
             cw_leg_finish(call->legs[leg], &err);
+            detect_voice(call, leg, true);
         }
     }
+    release_pending(call);
 }
 
 long cw_call_pump(cw_call_t *call)
@@ -325,6 +409,7 @@ long cw_call_pump(cw_call_t *call)
                 finish_legs(call, reason, true);
                 return total;
             }
+            detect_voice(call, leg, false);
             if (got[leg] > most)
                 most = got[leg];
         }

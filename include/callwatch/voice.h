@@ -1,0 +1,85 @@
+/* voice.h - voice cues of one leg: raised (anger), low and slow (despair)
+ * and flat (flat_affect) speech, from its prosody (prosody.h).
+ *
+ * Frames are grouped into segments: a talk spurt, cut every
+ * segment.max_speech_s of speech so a long tirade is judged while it goes
+ * on. Each segment gets its median pitch (semitones), pitch range (p90-p10,
+ * semitones), level (median of voiced frames, dBFS) and syllable rate
+ * (level peaks per second of speech).
+ *
+ * Anger and despair compare a segment with the speaker's own baseline: the
+ * robust statistics (medians) of that speaker's first baseline.voiced_s of
+ * voiced speech, adapting slowly (baseline.adapt_rate per calm segment)
+ * afterwards. So "raised" means raised for this person, and a caller who
+ * opens the call already shouting is only measured against themself once
+ * the baseline exists (a known limit).
+ *
+ * Flat affect compares the last flat_affect.window_voiced_s of voiced
+ * speech with population norms: pitch spread (robust standard deviation, in
+ * semitones), level dynamics (p90-p10 of frame levels, dB) and syllable
+ * rate. It is judged every flat_affect.hop_voiced_s of new voiced speech.
+ *
+ * Every number, weight and norm comes from the model file
+ * (models/prosody.json); a score is the logistic of a weighted sum of the
+ * differences, so the model states exactly how much each cue counts.
+ *
+ * Not thread-safe: one detector per leg, driven by the call's ingest thread.
+ * The model is immutable once loaded and may be shared by any number of
+ * detectors and threads.
+ */
+#ifndef CALLWATCH_VOICE_H
+#define CALLWATCH_VOICE_H
+
+#include "callwatch/error.h"
+#include "callwatch/prosody.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cw_voice_model cw_voice_model_t;
+
+/* Loads and validates a prosody model (JSON). Every key is required and
+ * range-checked; errors name the file and the key. NULL on failure. */
+cw_voice_model_t *cw_voice_model_load(const char *path, cw_error_t *err);
+
+void cw_voice_model_destroy(cw_voice_model_t **model);
+
+typedef struct cw_voice_cue {
+    const char *kind;      /* "anger", "despair" or "flat_affect" (static) */
+    double score;          /* 0..1 */
+    double t_start, t_end; /* leg seconds: the segment, or the judged window */
+    json_t *evidence;      /* {"prosody": {...}}, owned by the receiver */
+    char text[512];        /* one line with the numbers against the baseline or norm */
+} cw_voice_cue_t;
+
+typedef struct cw_voice cw_voice_t;
+
+/* model is borrowed and must outlive the detector; whose ("caller",
+ * "agent") names the speaker in texts. */
+cw_voice_t *cw_voice_new(const cw_voice_model_t *model, const char *whose, cw_error_t *err);
+
+void cw_voice_destroy(cw_voice_t **voice);
+
+/* Feeds frames in time order. Writes up to cap cues (at most one per kind
+ * per call) into out and returns how many; the caller owns their evidence.
+ * Cues of a kind are only produced for the kinds enabled (a customer leg
+ * asks for anger and despair, an agent leg for flat_affect). */
+size_t cw_voice_feed(cw_voice_t *voice, const cw_prosody_frame_t *frames, size_t n, bool want_anger,
+                     bool want_despair, bool want_flat, cw_voice_cue_t *out, size_t cap);
+
+/* Ends the current segment (end of the leg's audio), so its cues are judged.
+ * Same contract as cw_voice_feed. */
+size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
+                      size_t cap);
+
+/* The whole leg so far, for the record (call_end, QA drift over a shift):
+ * {"voiced_s", "f0_median_hz", "f0_spread_st", "level_dynamics_db",
+ *  "rate_syl_s"}; only "voiced_s" when under a second of voiced speech.
+ * New reference; NULL when out of memory. */
+json_t *cw_voice_summary(const cw_voice_t *voice);
+
+/* True once the speaker's baseline exists. */
+bool cw_voice_has_baseline(const cw_voice_t *voice);
+
+#endif

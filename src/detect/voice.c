@@ -1,0 +1,697 @@
+/* voice.c - see callwatch/voice.h */
+#include "callwatch/voice.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FRAME_S 0.01 /* prosody frames are VAD frames: 10 ms */
+
+/* Histograms give percentiles over long spans in constant memory. */
+#define ST_MIN (-36.0)
+#define ST_MAX 48.0
+#define ST_STEP 0.1
+#define ST_BINS 840
+#define LEVEL_MIN (-120.0)
+#define LEVEL_STEP 0.25
+#define LEVEL_BINS 480
+
+/* A normal distribution's p90 - p10 is 2.563 standard deviations. */
+#define P10_P90_PER_SD 2.563
+
+#define MAX_BASELINE_SEGMENTS 256
+/* Phrases remembered for the flat-affect window's median phrase range. */
+#define RECENT_PHRASES 64
+
+struct cw_voice_model {
+    double segment_max_speech_s, segment_min_voiced_s;
+    double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below;
+    double syllable_prominence_db, syllable_half_window_s;
+    double anger_bias, anger_f0_st, anger_level_db, anger_range_st, anger_rate;
+    double despair_bias, despair_f0_st, despair_level_db, despair_range_st, despair_rate, despair_max_score;
+    double flat_window_speech_s, flat_min_speech_s, flat_hop_speech_s;
+    double flat_norm_f0_spread_st, flat_norm_level_dynamics_db, flat_norm_rate_syl_s;
+    double flat_bias, flat_f0_spread, flat_level_dynamics, flat_rate;
+    double flat_norm_phrase_range_st, flat_phrase_range;
+};
+
+typedef struct model_key {
+    const char *section, *key;
+    size_t offset;
+    double min, max;
+} model_key_t;
+
+#define M(field) offsetof(cw_voice_model_t, field)
+static const model_key_t MODEL_KEYS[] = {
+    {"segment", "max_speech_s", M(segment_max_speech_s), 0.5, 30},
+    {"segment", "min_voiced_s", M(segment_min_voiced_s), 0.05, 10},
+    {"baseline", "voiced_s", M(baseline_voiced_s), 0.5, 120},
+    {"baseline", "adapt_rate", M(baseline_adapt_rate), 0, 1},
+    {"baseline", "adapt_below_score", M(baseline_adapt_below), 0, 1},
+    {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
+    {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
+    {"anger", "bias", M(anger_bias), -50, 50},
+    {"anger", "per_f0_st", M(anger_f0_st), -10, 10},
+    {"anger", "per_level_db", M(anger_level_db), -10, 10},
+    {"anger", "per_range_st", M(anger_range_st), -10, 10},
+    {"anger", "per_rate_ratio", M(anger_rate), -50, 50},
+    {"despair", "bias", M(despair_bias), -50, 50},
+    {"despair", "per_f0_st_down", M(despair_f0_st), -10, 10},
+    {"despair", "per_level_db_down", M(despair_level_db), -10, 10},
+    {"despair", "per_range_st_down", M(despair_range_st), -10, 10},
+    {"despair", "per_rate_ratio_down", M(despair_rate), -50, 50},
+    {"despair", "max_score", M(despair_max_score), 0, 1},
+    {"flat_affect", "window_speech_s", M(flat_window_speech_s), 2, 600},
+    {"flat_affect", "min_speech_s", M(flat_min_speech_s), 1, 600},
+    {"flat_affect", "hop_speech_s", M(flat_hop_speech_s), 0.1, 600},
+    {"flat_affect", "norm_f0_spread_st", M(flat_norm_f0_spread_st), 0, 24},
+    {"flat_affect", "norm_level_dynamics_db", M(flat_norm_level_dynamics_db), 0, 60},
+    {"flat_affect", "norm_rate_syl_s", M(flat_norm_rate_syl_s), 0, 20},
+    {"flat_affect", "bias", M(flat_bias), -50, 50},
+    {"flat_affect", "per_f0_spread_st_below", M(flat_f0_spread), -10, 10},
+    {"flat_affect", "per_level_dynamics_db_below", M(flat_level_dynamics), -10, 10},
+    {"flat_affect", "per_rate_syl_s_below", M(flat_rate), -10, 10},
+    {"flat_affect", "norm_phrase_range_st", M(flat_norm_phrase_range_st), 0, 24},
+    {"flat_affect", "per_phrase_range_st_below", M(flat_phrase_range), -10, 10},
+};
+#undef M
+#define N_MODEL_KEYS (sizeof MODEL_KEYS / sizeof MODEL_KEYS[0])
+
+static int check_known_keys(const char *path, const char *where, json_t *obj, const char *section, cw_error_t *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value) {
+        bool known = false;
+        for (size_t i = 0; i < N_MODEL_KEYS && !known; i++)
+            known = (section ? strcmp(MODEL_KEYS[i].section, section) == 0 && strcmp(MODEL_KEYS[i].key, key) == 0
+                             : strcmp(MODEL_KEYS[i].section, key) == 0);
+        if (!known && !(section == NULL && strcmp(key, "comment") == 0) && strcmp(key, "why") != 0)
+            return cw_error_set(err, CW_ERR_FORMAT, "%s: %s: unknown key \"%s\"", path, where, key);
+    }
+    return CW_OK;
+}
+
+cw_voice_model_t *cw_voice_model_load(const char *path, cw_error_t *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        cw_error_set(err, CW_ERR_FORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
+        return NULL;
+    }
+    cw_voice_model_t *model = calloc(1, sizeof *model);
+    if (!model) {
+        cw_error_set(err, CW_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    if (!json_is_object(root)) {
+        cw_error_set(err, CW_ERR_FORMAT, "%s: the top level must be an object", path);
+        goto fail;
+    }
+    if (check_known_keys(path, "top level", root, NULL, err) != CW_OK)
+        goto fail;
+    for (size_t i = 0; i < N_MODEL_KEYS; i++) {
+        const model_key_t *k = &MODEL_KEYS[i];
+        json_t *section = json_object_get(root, k->section);
+        if (!json_is_object(section)) {
+            cw_error_set(err, CW_ERR_FORMAT, "%s: missing object \"%s\"", path, k->section);
+            goto fail;
+        }
+        if (check_known_keys(path, k->section, section, k->section, err) != CW_OK)
+            goto fail;
+        json_t *value = json_object_get(section, k->key);
+        if (!json_is_number(value)) {
+            cw_error_set(err, CW_ERR_FORMAT, "%s: %s.%s: %s", path, k->section, k->key,
+                         value ? "must be a number" : "missing");
+            goto fail;
+        }
+        double v = json_number_value(value);
+        if (!(v >= k->min && v <= k->max)) {
+            cw_error_set(err, CW_ERR_FORMAT, "%s: %s.%s = %g is outside %g..%g", path, k->section, k->key, v, k->min,
+                         k->max);
+            goto fail;
+        }
+        *(double *)((char *)model + k->offset) = v;
+    }
+    if (model->flat_min_speech_s > model->flat_window_speech_s) {
+        cw_error_set(err, CW_ERR_FORMAT, "%s: flat_affect.min_speech_s (%g) exceeds window_speech_s (%g)", path,
+                     model->flat_min_speech_s, model->flat_window_speech_s);
+        goto fail;
+    }
+    json_decref(root);
+    return model;
+
+fail:
+    free(model);
+    json_decref(root);
+    return NULL;
+}
+
+void cw_voice_model_destroy(cw_voice_model_t **model)
+{
+    if (!model || !*model)
+        return;
+    free(*model);
+    *model = NULL;
+}
+
+typedef struct histogram {
+    unsigned *bins;
+    size_t n_bins;
+    double min, step;
+    unsigned long long count;
+} histogram_t;
+
+static bool histogram_init(histogram_t *h, size_t n_bins, double min, double step)
+{
+    h->bins = calloc(n_bins, sizeof *h->bins);
+    h->n_bins = n_bins;
+    h->min = min;
+    h->step = step;
+    h->count = 0;
+    return h->bins != NULL;
+}
+
+static size_t histogram_bin(const histogram_t *h, double v)
+{
+    double i = floor((v - h->min) / h->step);
+    if (i < 0)
+        return 0;
+    if (i >= (double)h->n_bins)
+        return h->n_bins - 1;
+    return (size_t)i;
+}
+
+static void histogram_add(histogram_t *h, double v, int delta)
+{
+    size_t b = histogram_bin(h, v);
+    if (delta > 0) {
+        h->bins[b]++;
+        h->count++;
+    } else if (h->bins[b] > 0) {
+        h->bins[b]--;
+        h->count--;
+    }
+}
+
+/* The q-quantile (0..1) as the centre of its bin; NAN when empty. */
+static double histogram_quantile(const histogram_t *h, double q)
+{
+    if (h->count == 0)
+        return NAN;
+    unsigned long long target = (unsigned long long)(q * (double)(h->count - 1));
+    unsigned long long seen = 0;
+    for (size_t b = 0; b < h->n_bins; b++) {
+        seen += h->bins[b];
+        if (seen > target)
+            return h->min + ((double)b + 0.5) * h->step;
+    }
+    return h->min + ((double)h->n_bins - 0.5) * h->step;
+}
+
+/* One speech frame in the flat-affect window. */
+typedef struct window_frame {
+    double t_end;
+    bool voiced, nucleus;
+    float f0_st, level_db;
+} window_frame_t;
+
+typedef struct segment_stats {
+    double f0_st, range_st, level_db, rate, voiced_s, speech_s;
+} segment_stats_t;
+
+struct cw_voice {
+    const cw_voice_model_t *model;
+    char whose[32];
+
+    /* Syllable nuclei need the frames around one: a short delay line. */
+    cw_prosody_frame_t *delay;
+    size_t delay_len, half_window;
+    unsigned long long delay_pushed, delay_done;
+
+    /* The segment being collected. */
+    bool in_segment;
+    double seg_t_start, seg_t_end;
+    float *seg_f0, *seg_level, *sort_buf;
+    size_t seg_voiced, seg_cap, seg_speech_frames, seg_nuclei, seg_max_frames;
+
+    /* Baseline: collected from the first segments, then fixed and adapted. */
+    bool has_baseline;
+    histogram_t base_hist_f0, base_hist_level;
+    double base_ranges[MAX_BASELINE_SEGMENTS];
+    size_t base_n_ranges;
+    unsigned long long base_nuclei, base_speech_frames;
+    double base_f0_st, base_level_db, base_range_st, base_rate;
+
+    /* Flat affect: the last window of speech frames. */
+    window_frame_t *window;
+    size_t window_cap, window_len, window_head;
+    histogram_t win_hist_f0, win_hist_level;
+    unsigned long long win_nuclei;
+    float recent_range_st[RECENT_PHRASES];
+    double recent_end_s[RECENT_PHRASES];
+    size_t recent_count;
+    size_t win_speech_since_judged;
+
+    /* Whole leg. */
+    histogram_t all_hist_f0, all_hist_level;
+    unsigned long long all_nuclei, all_speech_frames;
+};
+
+static size_t frames_of(double seconds)
+{
+    return (size_t)(seconds / FRAME_S + 0.5);
+}
+
+cw_voice_t *cw_voice_new(const cw_voice_model_t *model, const char *whose, cw_error_t *err)
+{
+    cw_voice_t *v = calloc(1, sizeof *v);
+    if (!v) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating a voice detector");
+        return NULL;
+    }
+    v->model = model;
+    snprintf(v->whose, sizeof v->whose, "%s", whose ? whose : "speaker");
+    v->half_window = frames_of(model->syllable_half_window_s);
+    if (v->half_window < 1)
+        v->half_window = 1;
+    v->delay_len = 6 * v->half_window + 1;
+    v->seg_max_frames = frames_of(model->segment_max_speech_s);
+    v->seg_cap = v->seg_max_frames + 1;
+    v->window_cap = frames_of(model->flat_window_speech_s) + 1;
+    v->delay = calloc(v->delay_len, sizeof *v->delay);
+    v->seg_f0 = calloc(v->seg_cap, sizeof *v->seg_f0);
+    v->seg_level = calloc(v->seg_cap, sizeof *v->seg_level);
+    v->sort_buf = calloc(v->seg_cap, sizeof *v->sort_buf);
+    v->window = calloc(v->window_cap, sizeof *v->window);
+    bool ok = v->delay && v->seg_f0 && v->seg_level && v->sort_buf && v->window;
+    ok = ok && histogram_init(&v->base_hist_f0, ST_BINS, ST_MIN, ST_STEP);
+    ok = ok && histogram_init(&v->base_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
+    ok = ok && histogram_init(&v->win_hist_f0, ST_BINS, ST_MIN, ST_STEP);
+    ok = ok && histogram_init(&v->win_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
+    ok = ok && histogram_init(&v->all_hist_f0, ST_BINS, ST_MIN, ST_STEP);
+    ok = ok && histogram_init(&v->all_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
+    if (!ok) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory for voice detector buffers");
+        cw_voice_destroy(&v);
+    }
+    return v;
+}
+
+void cw_voice_destroy(cw_voice_t **voice)
+{
+    if (!voice || !*voice)
+        return;
+    cw_voice_t *v = *voice;
+    free(v->delay);
+    free(v->seg_f0);
+    free(v->seg_level);
+    free(v->sort_buf);
+    free(v->window);
+    free(v->base_hist_f0.bins);
+    free(v->base_hist_level.bins);
+    free(v->win_hist_f0.bins);
+    free(v->win_hist_level.bins);
+    free(v->all_hist_f0.bins);
+    free(v->all_hist_level.bins);
+    free(v);
+    *voice = NULL;
+}
+
+bool cw_voice_has_baseline(const cw_voice_t *voice)
+{
+    return voice->has_baseline;
+}
+
+static double logistic(double z)
+{
+    return 1.0 / (1.0 + exp(-z));
+}
+
+static int compare_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Quantile q of n values, by sorting a copy into buf. */
+static double quantile_of(const float *values, size_t n, float *buf, double q)
+{
+    memcpy(buf, values, n * sizeof *buf);
+    qsort(buf, n, sizeof *buf, compare_float);
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    double frac = pos - (double)lo;
+    return buf[lo] + frac * (buf[hi] - buf[lo]);
+}
+
+typedef struct cue_sink {
+    cw_voice_cue_t *out;
+    size_t cap, n;
+    bool want_anger, want_despair, want_flat;
+} cue_sink_t;
+
+/* Keeps the strongest cue of each kind in one feed. */
+static void emit(cue_sink_t *sink, const char *kind, double score, double t_start, double t_end, json_t *prosody,
+                 const char *text)
+{
+    for (size_t i = 0; i < sink->n; i++) {
+        if (strcmp(sink->out[i].kind, kind) != 0)
+            continue;
+        if (score <= sink->out[i].score) {
+            json_decref(prosody);
+            return;
+        }
+        json_decref(sink->out[i].evidence);
+        sink->out[i].score = score;
+        sink->out[i].t_start = t_start;
+        sink->out[i].t_end = t_end;
+        sink->out[i].evidence = json_pack("{s:o}", "prosody", prosody);
+        snprintf(sink->out[i].text, sizeof sink->out[i].text, "%s", text);
+        return;
+    }
+    if (sink->n >= sink->cap) {
+        json_decref(prosody);
+        return;
+    }
+    cw_voice_cue_t *c = &sink->out[sink->n++];
+    c->kind = kind;
+    c->score = score;
+    c->t_start = t_start;
+    c->t_end = t_end;
+    c->evidence = json_pack("{s:o}", "prosody", prosody);
+    snprintf(c->text, sizeof c->text, "%s", text);
+}
+
+static double round_to(double x, double step)
+{
+    return round(x / step) * step;
+}
+
+static double hz_of(double st)
+{
+    return 100.0 * pow(2.0, st / 12.0);
+}
+
+static void compute_baseline(cw_voice_t *v)
+{
+    v->base_f0_st = histogram_quantile(&v->base_hist_f0, 0.5);
+    v->base_level_db = histogram_quantile(&v->base_hist_level, 0.5);
+    /* The median of the segments' ranges: one long phrase must not set it. */
+    double ranges[MAX_BASELINE_SEGMENTS];
+    memcpy(ranges, v->base_ranges, v->base_n_ranges * sizeof *ranges);
+    for (size_t i = 1; i < v->base_n_ranges; i++)
+        for (size_t j = i; j > 0 && ranges[j - 1] > ranges[j]; j--) {
+            double t = ranges[j];
+            ranges[j] = ranges[j - 1];
+            ranges[j - 1] = t;
+        }
+    v->base_range_st = v->base_n_ranges ? ranges[v->base_n_ranges / 2] : 0;
+    double speech_s = (double)v->base_speech_frames * FRAME_S;
+    v->base_rate = speech_s > 0 ? (double)v->base_nuclei / speech_s : 0;
+    v->has_baseline = true;
+}
+
+static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t *sink)
+{
+    const cw_voice_model_t *m = v->model;
+    double d_f0 = seg->f0_st - v->base_f0_st;
+    double d_level = seg->level_db - v->base_level_db;
+    double d_range = seg->range_st - v->base_range_st;
+    double rate_ratio = v->base_rate > 0 ? seg->rate / v->base_rate : 1.0;
+
+    /* Only a rise speaks for anger and only a fall for despair: a caller who
+     * shouts into a phone with automatic gain control is not quieter for it. */
+    double anger = logistic(m->anger_bias + m->anger_f0_st * fmax(0, d_f0) + m->anger_level_db * fmax(0, d_level) +
+                            m->anger_range_st * fmax(0, d_range) + m->anger_rate * fmax(0, rate_ratio - 1.0));
+    double despair =
+        logistic(m->despair_bias + m->despair_f0_st * fmax(0, -d_f0) + m->despair_level_db * fmax(0, -d_level) +
+                 m->despair_range_st * fmax(0, -d_range) + m->despair_rate * fmax(0, 1.0 - rate_ratio));
+    if (despair > m->despair_max_score)
+        despair = m->despair_max_score;
+
+    json_t *numbers = json_pack(
+        "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "pitch_st", round_to(d_f0, 0.1), "loudness_db",
+        round_to(d_level, 0.1), "pitch_range_st", round_to(d_range, 0.1), "rate_ratio", round_to(rate_ratio, 0.01),
+        "f0_hz", round_to(hz_of(seg->f0_st), 0.1), "baseline_f0_hz", round_to(hz_of(v->base_f0_st), 0.1),
+        "level_dbfs", round_to(seg->level_db, 0.1), "baseline_level_dbfs", round_to(v->base_level_db, 0.1),
+        "rate_syl_s", round_to(seg->rate, 0.01), "voiced_s", round_to(seg->voiced_s, 0.01));
+    char text[512];
+    if (sink->want_anger && numbers) {
+        snprintf(text, sizeof text, "raised voice: pitch %+.1f semitones, loudness %+.1f dB over this %s's baseline",
+                 d_f0, d_level, v->whose);
+        emit(sink, "anger", anger, seg->speech_s > 0 ? v->seg_t_start : v->seg_t_end, v->seg_t_end,
+             json_deep_copy(numbers), text);
+    }
+    if (sink->want_despair && numbers) {
+        snprintf(text, sizeof text, "low, slow voice: pitch %+.1f semitones, loudness %+.1f dB, pace x%.2f of this %s's baseline",
+                 d_f0, d_level, rate_ratio, v->whose);
+        emit(sink, "despair", despair, v->seg_t_start, v->seg_t_end, json_deep_copy(numbers), text);
+    }
+    json_decref(numbers);
+
+    /* Calm speech keeps the baseline current; raised speech must not become it. */
+    if (anger < m->baseline_adapt_below) {
+        double a = m->baseline_adapt_rate;
+        v->base_f0_st += a * d_f0;
+        v->base_level_db += a * d_level;
+        v->base_range_st += a * d_range;
+        v->base_rate += a * (seg->rate - v->base_rate);
+    }
+}
+
+static void close_segment(cw_voice_t *v, cue_sink_t *sink)
+{
+    const cw_voice_model_t *m = v->model;
+    v->in_segment = false;
+    size_t n = v->seg_voiced;
+    double speech_s = (double)v->seg_speech_frames * FRAME_S;
+    if ((double)n * FRAME_S < m->segment_min_voiced_s)
+        return;
+    segment_stats_t seg = {
+        .f0_st = quantile_of(v->seg_f0, n, v->sort_buf, 0.5),
+        .range_st = quantile_of(v->seg_f0, n, v->sort_buf, 0.9) - quantile_of(v->seg_f0, n, v->sort_buf, 0.1),
+        .level_db = quantile_of(v->seg_level, n, v->sort_buf, 0.5),
+        .rate = speech_s > 0 ? (double)v->seg_nuclei / speech_s : 0,
+        .voiced_s = (double)n * FRAME_S,
+        .speech_s = speech_s,
+    };
+    v->recent_range_st[v->recent_count % RECENT_PHRASES] = (float)seg.range_st;
+    v->recent_end_s[v->recent_count % RECENT_PHRASES] = v->seg_t_end;
+    v->recent_count++;
+    if (!v->has_baseline) {
+        for (size_t i = 0; i < n; i++) {
+            histogram_add(&v->base_hist_f0, v->seg_f0[i], +1);
+            histogram_add(&v->base_hist_level, v->seg_level[i], +1);
+        }
+        if (v->base_n_ranges < MAX_BASELINE_SEGMENTS)
+            v->base_ranges[v->base_n_ranges++] = seg.range_st;
+        v->base_nuclei += v->seg_nuclei;
+        v->base_speech_frames += v->seg_speech_frames;
+        if ((double)v->base_hist_f0.count * FRAME_S >= m->baseline_voiced_s)
+            compute_baseline(v);
+        return;
+    }
+    if (sink->want_anger || sink->want_despair)
+        judge_segment(v, &seg, sink);
+}
+
+static void judge_flat(cw_voice_t *v, double t_end, cue_sink_t *sink)
+{
+    const cw_voice_model_t *m = v->model;
+    double speech_s = (double)v->window_len * FRAME_S;
+    double voiced_s = (double)v->win_hist_f0.count * FRAME_S;
+    if (voiced_s < 1.0)
+        return;
+    double spread = (histogram_quantile(&v->win_hist_f0, 0.9) - histogram_quantile(&v->win_hist_f0, 0.1)) /
+                    P10_P90_PER_SD;
+    double dynamics = histogram_quantile(&v->win_hist_level, 0.9) - histogram_quantile(&v->win_hist_level, 0.1);
+    double rate = (double)v->win_nuclei / speech_s;
+    size_t oldest = (v->window_head + v->window_cap - v->window_len) % v->window_cap;
+    double t_start = v->window[oldest].t_end - FRAME_S;
+    /* The intonation inside phrases, apart from how phrases differ in pitch. */
+    float ranges[RECENT_PHRASES];
+    size_t n_ranges = 0;
+    size_t have = v->recent_count < RECENT_PHRASES ? v->recent_count : RECENT_PHRASES;
+    for (size_t i = 0; i < have; i++) {
+        size_t at = (v->recent_count - 1 - i) % RECENT_PHRASES;
+        if (v->recent_end_s[at] >= t_start)
+            ranges[n_ranges++] = v->recent_range_st[at];
+    }
+    if (n_ranges == 0)
+        return;
+    float sorted[RECENT_PHRASES];
+    double phrase_range = quantile_of(ranges, n_ranges, sorted, 0.5);
+    double score = logistic(m->flat_bias + m->flat_f0_spread * (m->flat_norm_f0_spread_st - spread) +
+                            m->flat_level_dynamics * (m->flat_norm_level_dynamics_db - dynamics) +
+                            m->flat_rate * (m->flat_norm_rate_syl_s - rate) +
+                            m->flat_phrase_range * (m->flat_norm_phrase_range_st - phrase_range));
+    json_t *numbers = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "f0_spread_st", round_to(spread, 0.01),
+                                "norm_f0_spread_st", m->flat_norm_f0_spread_st, "level_dynamics_db",
+                                round_to(dynamics, 0.1), "norm_level_dynamics_db", m->flat_norm_level_dynamics_db,
+                                "rate_syl_s", round_to(rate, 0.01), "norm_rate_syl_s", m->flat_norm_rate_syl_s,
+                                "speech_s", round_to(speech_s, 0.1), "phrase_range_st",
+                                round_to(phrase_range, 0.01), "norm_phrase_range_st", m->flat_norm_phrase_range_st);
+    if (!numbers)
+        return;
+    char text[512];
+    snprintf(text, sizeof text,
+             "flat voice: phrases span %.1f semitones of pitch (norm %.1f), pitch spread %.1f semitones "
+             "(norm %.1f) over the %s's last %.0f s of speech",
+             phrase_range, m->flat_norm_phrase_range_st, spread, m->flat_norm_f0_spread_st, v->whose, speech_s);
+    emit(sink, "flat_affect", score, t_start, t_end, numbers, text);
+}
+
+static void window_add(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus, cue_sink_t *sink)
+{
+    if (v->window_len == v->window_cap) {
+        size_t oldest = (v->window_head + v->window_cap - v->window_len) % v->window_cap;
+        window_frame_t *old = &v->window[oldest];
+        if (old->voiced) {
+            histogram_add(&v->win_hist_f0, old->f0_st, -1);
+            histogram_add(&v->win_hist_level, old->level_db, -1);
+        }
+        if (old->nucleus)
+            v->win_nuclei--;
+        v->window_len--;
+    }
+    window_frame_t *w = &v->window[v->window_head];
+    w->t_end = f->t_end;
+    w->voiced = f->voiced;
+    w->nucleus = nucleus;
+    w->f0_st = f->voiced ? (float)cw_semitones(f->f0_hz) : 0;
+    w->level_db = f->level_db;
+    if (w->voiced) {
+        histogram_add(&v->win_hist_f0, w->f0_st, +1);
+        histogram_add(&v->win_hist_level, w->level_db, +1);
+    }
+    if (nucleus)
+        v->win_nuclei++;
+    v->window_head = (v->window_head + 1) % v->window_cap;
+    v->window_len++;
+    v->win_speech_since_judged++;
+    const cw_voice_model_t *m = v->model;
+    if (sink->want_flat && (double)v->window_len * FRAME_S >= m->flat_min_speech_s &&
+        (double)v->win_speech_since_judged * FRAME_S >= m->flat_hop_speech_s) {
+        v->win_speech_since_judged = 0;
+        judge_flat(v, f->t_end, sink);
+    }
+}
+
+/* One frame, now that the frames around it are known. */
+static void process_frame(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus, cue_sink_t *sink)
+{
+    if (!f->speech) {
+        if (v->in_segment)
+            close_segment(v, sink);
+        return;
+    }
+    if (!v->in_segment) {
+        v->in_segment = true;
+        v->seg_t_start = f->t_end - FRAME_S;
+        v->seg_voiced = 0;
+        v->seg_speech_frames = 0;
+        v->seg_nuclei = 0;
+    }
+    v->seg_t_end = f->t_end;
+    v->seg_speech_frames++;
+    v->all_speech_frames++;
+    if (nucleus) {
+        v->seg_nuclei++;
+        v->all_nuclei++;
+    }
+    if (f->voiced && v->seg_voiced < v->seg_cap) {
+        float st = (float)cw_semitones(f->f0_hz);
+        v->seg_f0[v->seg_voiced] = st;
+        v->seg_level[v->seg_voiced] = f->level_db;
+        v->seg_voiced++;
+        histogram_add(&v->all_hist_f0, st, +1);
+        histogram_add(&v->all_hist_level, f->level_db, +1);
+    }
+    window_add(v, f, nucleus, sink);
+    if (v->seg_speech_frames >= v->seg_max_frames)
+        close_segment(v, sink);
+}
+
+/* A syllable nucleus: a voiced speech frame that is the loudest of the
+ * frames within half_window_s around it and stands prominence_db above the
+ * quietest frame on each side within three half windows (the dips that
+ * separate it from its neighbours). */
+static bool is_nucleus(const cw_voice_t *v, unsigned long long centre)
+{
+    const cw_prosody_frame_t *c = &v->delay[centre % v->delay_len];
+    if (!c->speech || !c->voiced)
+        return false;
+    unsigned long long reach = 3 * v->half_window;
+    unsigned long long first = centre >= reach ? centre - reach : 0;
+    unsigned long long last = centre + reach;
+    if (last >= v->delay_pushed)
+        last = v->delay_pushed - 1;
+    float dip_before = c->level_db, dip_after = c->level_db;
+    for (unsigned long long i = first; i <= last; i++) {
+        const cw_prosody_frame_t *f = &v->delay[i % v->delay_len];
+        unsigned long long dist = i < centre ? centre - i : i - centre;
+        if (dist <= v->half_window) {
+            if (i < centre && f->level_db >= c->level_db)
+                return false;
+            if (i > centre && f->level_db > c->level_db)
+                return false;
+        }
+        if (i < centre && f->level_db < dip_before)
+            dip_before = f->level_db;
+        if (i > centre && f->level_db < dip_after)
+            dip_after = f->level_db;
+    }
+    double prominence = v->model->syllable_prominence_db;
+    return c->level_db - dip_before >= prominence && c->level_db - dip_after >= prominence;
+}
+
+static void drain_delay(cw_voice_t *v, unsigned long long upto, cue_sink_t *sink)
+{
+    while (v->delay_done < upto) {
+        unsigned long long centre = v->delay_done++;
+        process_frame(v, &v->delay[centre % v->delay_len], is_nucleus(v, centre), sink);
+    }
+}
+
+size_t cw_voice_feed(cw_voice_t *v, const cw_prosody_frame_t *frames, size_t n, bool want_anger, bool want_despair,
+                     bool want_flat, cw_voice_cue_t *out, size_t cap)
+{
+    cue_sink_t sink = {out, cap, 0, want_anger, want_despair, want_flat};
+    for (size_t i = 0; i < n; i++) {
+        v->delay[v->delay_pushed % v->delay_len] = frames[i];
+        v->delay_pushed++;
+        if (v->delay_pushed > 3 * v->half_window)
+            drain_delay(v, v->delay_pushed - 3 * v->half_window, &sink);
+    }
+    return sink.n;
+}
+
+size_t cw_voice_flush(cw_voice_t *v, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
+                      size_t cap)
+{
+    cue_sink_t sink = {out, cap, 0, want_anger, want_despair, want_flat};
+    drain_delay(v, v->delay_pushed, &sink);
+    if (v->in_segment)
+        close_segment(v, &sink);
+    return sink.n;
+}
+
+json_t *cw_voice_summary(const cw_voice_t *v)
+{
+    double voiced_s = round_to((double)v->all_hist_f0.count * FRAME_S, 0.01);
+    if (voiced_s < 1.0)
+        return json_pack("{s:f}", "voiced_s", voiced_s);
+    double speech_s = (double)v->all_speech_frames * FRAME_S;
+    double spread =
+        (histogram_quantile(&v->all_hist_f0, 0.9) - histogram_quantile(&v->all_hist_f0, 0.1)) / P10_P90_PER_SD;
+    double dynamics = histogram_quantile(&v->all_hist_level, 0.9) - histogram_quantile(&v->all_hist_level, 0.1);
+    return json_pack("{s:f, s:f, s:f, s:f, s:f}", "voiced_s", voiced_s, "f0_median_hz",
+                     round_to(hz_of(histogram_quantile(&v->all_hist_f0, 0.5)), 0.1), "f0_spread_st",
+                     round_to(spread, 0.01), "level_dynamics_db", round_to(dynamics, 0.1), "rate_syl_s",
+                     round_to(speech_s > 0 ? (double)v->all_nuclei / speech_s : 0, 0.01));
+}

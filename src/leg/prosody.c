@@ -1,0 +1,89 @@
+/* prosody.c - see callwatch/prosody.h */
+#include "callwatch/prosody.h"
+
+#include <aubio/aubio.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* 64 ms holds two periods of a 60 Hz voice, what YIN needs to see one. */
+#define PITCH_WINDOW 1024
+/* aubio's own default; lower rejects more breathy voicing as unvoiced. */
+#define PITCH_TOLERANCE 0.15
+/* Below this YIN confidence the frame is treated as unvoiced. */
+#define PITCH_MIN_CONFIDENCE 0.8
+
+struct cw_prosody {
+    size_t frame_samples;
+    aubio_pitch_t *pitch;
+    fvec_t *in;
+    fvec_t *out;
+};
+
+cw_prosody_t *cw_prosody_new(size_t frame_samples, cw_error_t *err)
+{
+    if (frame_samples == 0 || frame_samples > PITCH_WINDOW) {
+        cw_error_set(err, CW_ERR_INVALID, "prosody frame of %zu samples (1..%d)", frame_samples, PITCH_WINDOW);
+        return NULL;
+    }
+    cw_prosody_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating a prosody tracker");
+        return NULL;
+    }
+    p->frame_samples = frame_samples;
+    p->pitch = new_aubio_pitch("yinfast", PITCH_WINDOW, (uint_t)frame_samples, 16000);
+    p->in = new_fvec((uint_t)frame_samples);
+    p->out = new_fvec(1);
+    if (!p->pitch || !p->in || !p->out) {
+        cw_error_set(err, CW_ERR_INTERNAL, "aubio could not set up a YIN pitch tracker");
+        cw_prosody_destroy(&p);
+        return NULL;
+    }
+    aubio_pitch_set_unit(p->pitch, "Hz");
+    aubio_pitch_set_tolerance(p->pitch, PITCH_TOLERANCE);
+    return p;
+}
+
+void cw_prosody_destroy(cw_prosody_t **p_p)
+{
+    if (!p_p || !*p_p)
+        return;
+    cw_prosody_t *p = *p_p;
+    if (p->pitch)
+        del_aubio_pitch(p->pitch);
+    if (p->in)
+        del_fvec(p->in);
+    if (p->out)
+        del_fvec(p->out);
+    free(p);
+    *p_p = NULL;
+}
+
+void cw_prosody_push(cw_prosody_t *p, const float *frame, double t_end, bool speech, cw_prosody_frame_t *out)
+{
+    double energy = 0;
+    for (size_t i = 0; i < p->frame_samples; i++) {
+        p->in->data[i] = frame[i];
+        energy += (double)frame[i] * frame[i];
+    }
+    double mean_square = energy / (double)p->frame_samples;
+    double level = mean_square > 0 ? 10.0 * log10(mean_square) : CW_PROSODY_LEVEL_FLOOR_DB;
+    if (level < CW_PROSODY_LEVEL_FLOOR_DB)
+        level = CW_PROSODY_LEVEL_FLOOR_DB;
+
+    aubio_pitch_do(p->pitch, p->in, p->out);
+    double f0 = p->out->data[0];
+    double confidence = aubio_pitch_get_confidence(p->pitch);
+    bool voiced = confidence >= PITCH_MIN_CONFIDENCE && f0 >= CW_PROSODY_F0_MIN_HZ && f0 <= CW_PROSODY_F0_MAX_HZ;
+
+    out->t_end = t_end;
+    out->speech = speech;
+    out->voiced = voiced;
+    out->f0_hz = voiced ? (float)f0 : 0.0f;
+    out->level_db = (float)level;
+}
+
+double cw_semitones(double f0_hz)
+{
+    return 12.0 * log2(f0_hz / 100.0);
+}

@@ -77,6 +77,12 @@ typedef struct cw_config {
     double detect_word_window_s;        /* word cues this recent are fused into one score */
     double detect_talk_over_s;          /* overlap that counts as the agent talking over */
     double detect_dead_air_s;           /* silence on both legs that counts as dead air */
+    int detect_repeat_count;            /* an agent phrase said this often is scripted repetition */
+    int detect_repeat_min_words;        /* shorter agent utterances never count as a phrase */
+    double detect_repeat_window_s;      /* sayings this recent count */
+    double detect_repeat_similarity;    /* share of shared word pairs that makes two sayings one phrase */
+    double detect_repeat_score;         /* flat_affect score at repeat_count sayings */
+    double detect_repeat_score_step;    /* added per further saying */
 
     /* [alerts] */
     double alert_info_score;            /* score thresholds of the severities */

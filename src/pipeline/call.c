@@ -6,6 +6,7 @@
 #include "callwatch/event.h"
 #include "callwatch/leg.h"
 #include "callwatch/lexicon.h"
+#include "callwatch/repeats.h"
 #include "callwatch/turns.h"
 #include "callwatch/voice.h"
 
@@ -49,6 +50,7 @@ struct cw_call {
     cw_lexicon_t *lexicon;
     cw_cues_t *cues[CW_LEG_COUNT];
     cw_turns_t *turns;
+    cw_repeats_t *agent_repeats;
     cw_alert_engine_t *alerts;
 
     /* Voice cues run on the ingest thread, from each leg's prosody. */
@@ -104,7 +106,16 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
     double t = tr->t_end;
     cw_event_t *ev = cw_event_transcript(call->call_id, t, tr);
     cw_outbox_post(call->outbox, &ev);
-    if (!tr->final || !call->cues[ctx->leg])
+    if (!tr->final)
+        return;
+    if (ctx->leg == CW_LEG_AGENT && call->agent_repeats) {
+        cw_repeat_cue_t rc;
+        pthread_mutex_lock(&call->detect_lock);
+        if (cw_repeats_feed(call->agent_repeats, tr, &rc))
+            offer_alert(call, ctx->leg, "flat_affect", rc.score, rc.t_start, rc.t_end, t, rc.evidence, rc.text);
+        pthread_mutex_unlock(&call->detect_lock);
+    }
+    if (!call->cues[ctx->leg])
         return;
     pthread_mutex_lock(&call->detect_lock);
     cw_word_cue_t cues[8];
@@ -148,6 +159,7 @@ static void destroy_detectors(cw_call_t *call)
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         cw_cues_destroy(&call->cues[leg]);
     cw_turns_destroy(&call->turns);
+    cw_repeats_destroy(&call->agent_repeats);
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         cw_voice_destroy(&call->voice[leg]);
     cw_voice_model_destroy(&call->voice_model);
@@ -191,6 +203,18 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
         if (!call->voice[leg])
             return err->code;
     }
+    cw_repeat_params_t rp = {
+        .min_conf = cfg->detect_word_min_conf,
+        .min_words = cfg->detect_repeat_min_words,
+        .count = cfg->detect_repeat_count,
+        .window_s = cfg->detect_repeat_window_s,
+        .similarity = cfg->detect_repeat_similarity,
+        .score_at_count = cfg->detect_repeat_score,
+        .score_step = cfg->detect_repeat_score_step,
+    };
+    call->agent_repeats = cw_repeats_new(&rp, err);
+    if (!call->agent_repeats)
+        return err->code;
     cw_turns_params_t tp = {.talk_over_s = cfg->detect_talk_over_s, .dead_air_s = cfg->detect_dead_air_s};
     call->turns = cw_turns_new(&tp, err);
     if (!call->turns)

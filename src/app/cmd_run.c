@@ -7,11 +7,13 @@
 #include "callwatch/outbox.h"
 #include "callwatch/source.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long a shutdown waits for in-flight utterances to be decoded. */
 #define DRAIN_TIMEOUT_S 15.0
@@ -63,13 +65,44 @@ static cw_source_t *open_line_source(const cw_config_t *cfg, const cw_line_confi
     return cw_source_portaudio_new(line, cfg, err);
 }
 
+/* This node's name: [bus] node, else the host name up to its first dot, with
+ * characters a node name may not hold replaced by '-'. */
+static void resolve_node_name(cw_config_t *cfg)
+{
+    if (cfg->bus_node[0])
+        return;
+    char host[CW_NAME_MAX] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "node");
+    host[strcspn(host, ".")] = '\0';
+    for (char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            *p = '-';
+    snprintf(cfg->bus_node, sizeof cfg->bus_node, "%s", host);
+}
+
+/* "<node>-<line>-<UTC time>-<n>": unique across the nodes of one broker as
+ * long as node names are, which a console and the archive rely on. */
+static void make_node_call_id(const cw_config_t *cfg, const char *line, char *out, size_t cap)
+{
+    static unsigned counter;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, cap, "%s-%s-%s-%u", cfg->bus_node, line, stamp, ++counter);
+}
+
 static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox, line_state_t *ls,
                       cw_error_t *err)
 {
     cw_source_t *src = open_line_source(cfg, &ls->cfg, err);
     if (!src)
         return err->code ? err->code : CW_ERR_DEVICE;
-    cw_call_opts_t co = {.call_id = NULL, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
+    char call_id[3 * CW_NAME_MAX];
+    make_node_call_id(cfg, ls->cfg.name, call_id, sizeof call_id);
+    cw_call_opts_t co = {.call_id = call_id, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
     ls->call = cw_call_new(cfg, pool, outbox, &src, &co, err);
     cw_source_destroy(&src);
     if (!ls->call)
@@ -89,7 +122,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     }
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
-    printf("  bus: %s\n", cfg->bus_endpoint);
+    printf("  bus: %s (%s)\n", cfg->bus_endpoint, cfg->bus_mode);
     printf("  lines: %d\n", n_lines);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];
@@ -211,7 +244,10 @@ int cmd_run(int argc, char **argv)
 
     /* Bind first: a second daemon on the same endpoint fails before it loads
      * models or opens devices. */
-    cw_sink_t *publisher = cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
+    resolve_node_name(cfg);
+    bool connect_mode = strcmp(cfg->bus_mode, "connect") == 0;
+    cw_sink_t *publisher = connect_mode ? cw_bus_publisher_connect(cfg->bus_endpoint, cfg->bus_sndhwm, &err)
+                                        : cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
     if (!publisher) {
         app_log("%s", err.msg);
         status = APP_FAILURE;
@@ -237,8 +273,9 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     }
-    app_log("publishing on %s with %d decoder(s); %d line(s) up", cfg->bus_endpoint, cw_asr_pool_workers(pool),
-            n_lines);
+    app_log("node %s %s %s with %d decoder(s); %d line(s) up", cfg->bus_node,
+            connect_mode ? "publishing into the broker at" : "publishing on", cfg->bus_endpoint,
+            cw_asr_pool_workers(pool), n_lines);
 
     while (!app_stop_requested) {
         long moved = 0;

@@ -35,15 +35,15 @@ cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm
 const char *cw_broker_frontend(const cw_broker_t *b);
 const char *cw_broker_backend(const cw_broker_t *b);
 
-/* libzmq's proxy counters since start. Frames, not events: each contract
- * event is two frames. "in" is what a side's socket received, "out" what it
- * sent: nodes' events are frontend in / backend out, subscriptions are
- * backend in / frontend out. */
+/* libzmq's proxy counters since start: whole (multipart) messages, so one
+ * contract event counts once; bytes are all its frames. "in" is what a
+ * side's socket received, "out" what it sent: nodes' events are frontend in
+ * / backend out, subscriptions are backend in / frontend out. */
 typedef struct cw_broker_stats {
-    uint64_t frontend_frames_in, frontend_bytes_in;
-    uint64_t frontend_frames_out, frontend_bytes_out;
-    uint64_t backend_frames_in, backend_bytes_in;
-    uint64_t backend_frames_out, backend_bytes_out;
+    uint64_t frontend_msgs_in, frontend_bytes_in;
+    uint64_t frontend_msgs_out, frontend_bytes_out;
+    uint64_t backend_msgs_in, backend_bytes_in;
+    uint64_t backend_msgs_out, backend_bytes_out;
 } cw_broker_stats_t;
 
 /* Asks the proxy thread for its counters; waits up to 1 s. CW_ERR_IO when

@@ -37,11 +37,10 @@ static void log_traffic(cw_broker_t *broker, const char *when)
         app_log("broker: %s", err.msg);
         return;
     }
-    /* Every contract event is two frames (topic, JSON). */
-    app_log("broker%s: %" PRIu64 " frames (%" PRIu64 " bytes) in from nodes, %" PRIu64 " frames (%" PRIu64
+    app_log("broker%s: %" PRIu64 " events (%" PRIu64 " bytes) in from nodes, %" PRIu64 " events (%" PRIu64
             " bytes) out to subscribers, %" PRIu64 " subscription messages",
-            when, st.frontend_frames_in, st.frontend_bytes_in, st.backend_frames_out, st.backend_bytes_out,
-            st.backend_frames_in);
+            when, st.frontend_msgs_in, st.frontend_bytes_in, st.backend_msgs_out, st.backend_bytes_out,
+            st.backend_msgs_in);
 }
 
 int cmd_broker(int argc, char **argv)

@@ -4,6 +4,10 @@
 #include "callwatch/asr.h"
 #include "callwatch/bus.h"
 #include "callwatch/call.h"
+#include "callwatch/http.h"
+#include "callwatch/metrics.h"
+#include "callwatch/metrics_sink.h"
+#include "callwatch/monitor.h"
 #include "callwatch/outbox.h"
 #include "callwatch/source.h"
 
@@ -112,6 +116,42 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     return CW_OK;
 }
 
+static int monitor_health(void *monitor, char **json)
+{
+    return cw_monitor_health(monitor, json);
+}
+
+/* The registry, the monitor and, with [metrics] listen, the HTTP server.
+ * Started before the models load so /health answers 503 meanwhile. */
+static int start_monitoring(const cw_config_t *cfg, int n_lines, cw_metrics_t **metrics, cw_monitor_t **monitor,
+                            cw_http_t **http, cw_error_t *err)
+{
+    *metrics = cw_metrics_new();
+    if (!*metrics)
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the metrics registry");
+    *monitor = cw_monitor_new(*metrics, cfg->bus_node, n_lines, err);
+    if (!*monitor)
+        return err->code;
+    if (!cfg->metrics_listen[0])
+        return CW_OK;
+    *http = cw_http_new(cfg->metrics_listen, *metrics, monitor_health, *monitor, err);
+    if (!*http)
+        return err->code;
+    char host[CW_PATH_MAX];
+    snprintf(host, sizeof host, "%s", cfg->metrics_listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    app_log("metrics on http://%s:%d/metrics, health check on http://%s:%d/health", host, cw_http_port(*http), host,
+            cw_http_port(*http));
+    return CW_OK;
+}
+
+static const char *connect_mode_text(const cw_config_t *cfg)
+{
+    return strcmp(cfg->bus_mode, "connect") == 0 ? "connecting to the broker" : "binding the bus";
+}
+
 static int check_config(const cw_config_t *cfg, int n_lines)
 {
     cw_error_t err;
@@ -123,6 +163,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
     printf("  bus: %s (%s)\n", cfg->bus_endpoint, cfg->bus_mode);
+    printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
     printf("  lines: %d\n", n_lines);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];
@@ -203,6 +244,9 @@ int cmd_run(int argc, char **argv)
     bool pa_up = false;
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
+    cw_metrics_t *metrics = NULL;
+    cw_monitor_t *monitor = NULL;
+    cw_http_t *http = NULL;
     line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
@@ -245,6 +289,12 @@ int cmd_run(int argc, char **argv)
     /* Bind first: a second daemon on the same endpoint fails before it loads
      * models or opens devices. */
     resolve_node_name(cfg);
+    if (start_monitoring(cfg, n_lines, &metrics, &monitor, &http, &err) != CW_OK) {
+        app_log("%s", err.msg);
+        status = err.code == CW_ERR_INVALID ? APP_USAGE : APP_FAILURE;
+        goto out;
+    }
+    cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, connect_mode_text(cfg));
     bool connect_mode = strcmp(cfg->bus_mode, "connect") == 0;
     cw_sink_t *publisher = connect_mode ? cw_bus_publisher_connect(cfg->bus_endpoint, cfg->bus_sndhwm, &err)
                                         : cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
@@ -253,13 +303,18 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
-    outbox = cw_outbox_new(65536, &err);
-    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+    const cw_sink_t *bus_sink = publisher; /* borrowed: the outbox owns it from here */
+    cw_sink_t *published = cw_metrics_sink_new(metrics, bus_sink, &err);
+    outbox = published ? cw_outbox_new(65536, &err) : NULL;
+    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
+        cw_outbox_add_sink(outbox, &published, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
         cw_sink_destroy(&publisher);
+        cw_sink_destroy(&published);
         app_log("cannot start the publisher: %s", err.msg);
         status = APP_FAILURE;
         goto out;
     }
+    cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, "loading the speech models");
     pool = cw_asr_pool_new(cfg, &err);
     if (!pool) {
         app_log("%s", err.msg);
@@ -274,14 +329,17 @@ int cmd_run(int argc, char **argv)
         }
     }
     app_log("node %s %s %s with %d decoder(s); %d line(s) up", cfg->bus_node,
-            connect_mode ? "publishing into the broker at" : "publishing on", cfg->bus_endpoint,
+            connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
             cw_asr_pool_workers(pool), n_lines);
+    cw_monitor_pool(monitor, pool, app_monotonic_s());
+    cw_monitor_set_phase(monitor, CW_MONITOR_LIVE, "");
 
     while (!app_stop_requested) {
         long moved = 0;
         double now = app_monotonic_s();
         for (int i = 0; i < n_lines; i++) {
             line_state_t *ls = &lines[i];
+            cw_monitor_line(monitor, i, ls->call, now);
             if (ls->call) {
                 moved += cw_call_pump(ls->call);
                 if (cw_call_ended(ls->call) && !cw_call_done(ls->call))
@@ -291,6 +349,7 @@ int cmd_run(int argc, char **argv)
                 bool failed = cw_call_failed(ls->call);
                 app_log("line %s: call %s ended%s", ls->cfg.name, cw_call_id(ls->call),
                         failed ? " (source failed; see call_end)" : "");
+                cw_monitor_line(monitor, i, ls->call, now);
                 cw_call_destroy(&ls->call);
                 if (!failed && !line_uses_device(&ls->cfg)) {
                     ls->finished = true;
@@ -310,10 +369,12 @@ int cmd_run(int argc, char **argv)
                 ls->reopen_at = now + cfg->capture_retry_s;
             }
         }
+        cw_monitor_pool(monitor, pool, now);
         if (moved == 0)
             app_sleep_ms(10);
     }
 
+    cw_monitor_set_phase(monitor, CW_MONITOR_STOPPING, "finishing the utterances in flight");
     app_log("stopping: finishing the utterances in flight");
     for (int i = 0; i < n_lines; i++)
         if (lines[i].call)
@@ -335,11 +396,15 @@ int cmd_run(int argc, char **argv)
     }
 
 out:
+    /* No health check may read the monitor once it is gone. */
+    cw_http_destroy(&http);
     /* The pool goes first so no decoder thread posts into a freed call. */
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
     cw_outbox_destroy(&outbox);
+    cw_monitor_destroy(&monitor);
+    cw_metrics_destroy(&metrics);
     cw_bus_shutdown();
     if (pa_up)
         cw_portaudio_terminate();

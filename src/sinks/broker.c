@@ -185,13 +185,13 @@ int cw_broker_get_stats(cw_broker_t *b, cw_broker_stats_t *stats, cw_error_t *er
         if (!more)
             break;
     }
-    stats->frontend_frames_in = values[0];
+    stats->frontend_msgs_in = values[0];
     stats->frontend_bytes_in = values[1];
-    stats->frontend_frames_out = values[2];
+    stats->frontend_msgs_out = values[2];
     stats->frontend_bytes_out = values[3];
-    stats->backend_frames_in = values[4];
+    stats->backend_msgs_in = values[4];
     stats->backend_bytes_in = values[5];
-    stats->backend_frames_out = values[6];
+    stats->backend_msgs_out = values[6];
     stats->backend_bytes_out = values[7];
     return CW_OK;
 }

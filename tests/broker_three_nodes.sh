@@ -13,7 +13,8 @@
 #  - the node's final transcripts and word-cue alert kinds are those
 #    `callwatch analyze` finds in the same audio (the events are the call's, not another node's);
 #  - the broker's own count of events in equals the sum the nodes published;
-#  - a second broker on the same port fails with exit 1 naming the endpoint.
+#  - a second broker on the same port fails with exit 1 naming the endpoint,
+#    a malformed endpoint with exit 2 naming it.
 set -euo pipefail
 
 : "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
@@ -61,6 +62,10 @@ timeout 20 "$CALLWATCH" broker --frontend "$frontend" --backend 'tcp://127.0.0.1
 [ "$status" -eq 1 ] || fail "second broker on $frontend: exit $status, want 1"
 grep -q "cannot bind broker frontend $frontend: Address already in use" "$work/second.log" ||
   fail "second broker message: $(cat "$work/second.log")"
+
+status=0
+timeout 20 "$CALLWATCH" broker --frontend carrier-pigeon://roof 2>"$work/bad.log" || status=$?
+[ "$status" -eq 2 ] && grep -q "carrier-pigeon://roof" "$work/bad.log" || fail "bad endpoint: exit $status, $(cat "$work/bad.log")"
 
 "$CALLWATCH" tap --endpoint "$backend" --topics --timeout 110 >"$work/tap.out" 2>"$work/tap.err" &
 tap_pid=$!

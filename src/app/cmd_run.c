@@ -86,7 +86,8 @@ static void resolve_node_name(cw_config_t *cfg)
 }
 
 /* "<node>-<line>-<UTC time>-<n>": unique across the nodes of one broker as
- * long as node names are, which a console and the archive rely on. */
+ * long as node names are, which a console and the archive rely on. Daemon
+ * thread only. */
 static void make_node_call_id(const cw_config_t *cfg, const char *line, char *out, size_t cap)
 {
     static unsigned counter;

@@ -10,7 +10,8 @@ packages=(
   libzmq3-dev libczmq-dev
   libsndfile1-dev libsamplerate0-dev
   libjansson-dev libinih-dev libaubio-dev
-  flite sox libsox-fmt-all
+  libmicrohttpd-dev
+  flite sox libsox-fmt-all curl
   valgrind
 )
 

@@ -75,4 +75,15 @@ void cw_bus_sub_destroy(cw_bus_sub_t **sub);
  * than hang). A later bus call creates a fresh context. */
 void cw_bus_shutdown(void);
 
+/* Scale-out ([bus] mode = connect): like cw_bus_publisher_new, but the PUB
+ * socket connects to `endpoint`, the XSUB frontend of a `callwatch broker`
+ * (broker.h), instead of binding. The connection is made in the background
+ * and re-made if the broker restarts; until the broker has passed on a
+ * subscription, events find no subscriber and are discarded, as on a bound
+ * PUB socket with nobody listening. cw_bus_publisher_endpoint() returns the
+ * endpoint as given; cw_bus_publisher_dropped() counts the same way.
+ * Malformed endpoint or unknown transport: CW_ERR_INVALID naming it;
+ * sndhwm < 1: CW_ERR_INVALID. */
+cw_sink_t *cw_bus_publisher_connect(const char *endpoint, int sndhwm, cw_error_t *err);
+
 #endif

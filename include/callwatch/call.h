@@ -56,4 +56,9 @@ const char *cw_call_id(const cw_call_t *call);
 
 void cw_call_destroy(cw_call_t **call);
 
+/* Audio lost so far on each leg (indexed by leg id): frames the source
+ * dropped plus 16 kHz samples the decoder backlog dropped, the numbers
+ * call_end reports at the end. Only the thread that pumps the call. */
+void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW_LEG_COUNT]);
+
 #endif

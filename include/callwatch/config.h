@@ -11,7 +11,9 @@
  *              beam options ...
  *   [vad]      threshold_db, margin_db, onset_ms, hangover_ms, preroll_ms
  *   [capture]  frames_per_buffer, ring_s, stall_timeout_ms, retry_s
- *   [bus]      endpoint, sndhwm
+ *   [bus]      endpoint, sndhwm, mode, node
+ *   [broker]   frontend, backend, sndhwm
+ *   [metrics]  listen
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
  *              customer_channel, sample_rate, agent_id
@@ -99,6 +101,16 @@ typedef struct cw_config {
     /* [bus] */
     char bus_endpoint[CW_PATH_MAX];     /* ZeroMQ PUB bind endpoint */
     int bus_sndhwm;                     /* messages queued per subscriber before dropping */
+    char bus_mode[16];                  /* "bind" (PUB binds endpoint) or "connect" (to a broker) */
+    char bus_node[CW_NAME_MAX];         /* node name for call ids; "" = short host name */
+
+    /* [broker] */
+    char broker_frontend[CW_PATH_MAX];  /* XSUB bind endpoint: nodes publish here */
+    char broker_backend[CW_PATH_MAX];   /* XPUB bind endpoint: subscribers connect here */
+    int broker_sndhwm;                  /* messages queued per peer before dropping */
+
+    /* [metrics] */
+    char metrics_listen[CW_PATH_MAX];   /* HOST:PORT of the HTTP /metrics and /health; "" = off */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

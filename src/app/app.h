@@ -45,5 +45,6 @@ int cmd_run(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_broker(int argc, char **argv);
 
 #endif

@@ -4,14 +4,20 @@
 #include "callwatch/asr.h"
 #include "callwatch/bus.h"
 #include "callwatch/call.h"
+#include "callwatch/http.h"
+#include "callwatch/metrics.h"
+#include "callwatch/metrics_sink.h"
+#include "callwatch/monitor.h"
 #include "callwatch/outbox.h"
 #include "callwatch/source.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long a shutdown waits for in-flight utterances to be decoded. */
 #define DRAIN_TIMEOUT_S 15.0
@@ -63,13 +69,45 @@ static cw_source_t *open_line_source(const cw_config_t *cfg, const cw_line_confi
     return cw_source_portaudio_new(line, cfg, err);
 }
 
+/* This node's name: [bus] node, else the host name up to its first dot, with
+ * characters a node name may not hold replaced by '-'. */
+static void resolve_node_name(cw_config_t *cfg)
+{
+    if (cfg->bus_node[0])
+        return;
+    char host[CW_NAME_MAX] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "node");
+    host[strcspn(host, ".")] = '\0';
+    for (char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            *p = '-';
+    snprintf(cfg->bus_node, sizeof cfg->bus_node, "%s", host);
+}
+
+/* "<node>-<line>-<UTC time>-<n>": unique across the nodes of one broker as
+ * long as node names are, which a console and the archive rely on. Daemon
+ * thread only. */
+static void make_node_call_id(const cw_config_t *cfg, const char *line, char *out, size_t cap)
+{
+    static unsigned counter;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, cap, "%s-%s-%s-%u", cfg->bus_node, line, stamp, ++counter);
+}
+
 static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox, line_state_t *ls,
                       cw_error_t *err)
 {
     cw_source_t *src = open_line_source(cfg, &ls->cfg, err);
     if (!src)
         return err->code ? err->code : CW_ERR_DEVICE;
-    cw_call_opts_t co = {.call_id = NULL, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
+    char call_id[3 * CW_NAME_MAX];
+    make_node_call_id(cfg, ls->cfg.name, call_id, sizeof call_id);
+    cw_call_opts_t co = {.call_id = call_id, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
     ls->call = cw_call_new(cfg, pool, outbox, &src, &co, err);
     cw_source_destroy(&src);
     if (!ls->call)
@@ -77,6 +115,42 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     app_log("line %s: call %s started (%s)", ls->cfg.name, cw_call_id(ls->call),
             ls->cfg.file[0] ? ls->cfg.file : ls->cfg.device[0] ? ls->cfg.device : ls->cfg.agent_device);
     return CW_OK;
+}
+
+static int monitor_health(void *monitor, char **json)
+{
+    return cw_monitor_health(monitor, json);
+}
+
+/* The registry, the monitor and, with [metrics] listen, the HTTP server.
+ * Started before the models load so /health answers 503 meanwhile. */
+static int start_monitoring(const cw_config_t *cfg, int n_lines, cw_metrics_t **metrics, cw_monitor_t **monitor,
+                            cw_http_t **http, cw_error_t *err)
+{
+    *metrics = cw_metrics_new();
+    if (!*metrics)
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the metrics registry");
+    *monitor = cw_monitor_new(*metrics, cfg->bus_node, n_lines, err);
+    if (!*monitor)
+        return err->code;
+    if (!cfg->metrics_listen[0])
+        return CW_OK;
+    *http = cw_http_new(cfg->metrics_listen, *metrics, monitor_health, *monitor, err);
+    if (!*http)
+        return err->code;
+    char host[CW_PATH_MAX];
+    snprintf(host, sizeof host, "%s", cfg->metrics_listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    app_log("metrics on http://%s:%d/metrics, health check on http://%s:%d/health", host, cw_http_port(*http), host,
+            cw_http_port(*http));
+    return CW_OK;
+}
+
+static const char *connect_mode_text(const cw_config_t *cfg)
+{
+    return strcmp(cfg->bus_mode, "connect") == 0 ? "connecting to the broker" : "binding the bus";
 }
 
 static int check_config(const cw_config_t *cfg, int n_lines)
@@ -89,7 +163,8 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     }
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
-    printf("  bus: %s\n", cfg->bus_endpoint);
+    printf("  bus: %s (%s)\n", cfg->bus_endpoint, cfg->bus_mode);
+    printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
     printf("  lines: %d\n", n_lines);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];
@@ -170,6 +245,9 @@ int cmd_run(int argc, char **argv)
     bool pa_up = false;
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
+    cw_metrics_t *metrics = NULL;
+    cw_monitor_t *monitor = NULL;
+    cw_http_t *http = NULL;
     line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
@@ -211,19 +289,33 @@ int cmd_run(int argc, char **argv)
 
     /* Bind first: a second daemon on the same endpoint fails before it loads
      * models or opens devices. */
-    cw_sink_t *publisher = cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
+    resolve_node_name(cfg);
+    if (start_monitoring(cfg, n_lines, &metrics, &monitor, &http, &err) != CW_OK) {
+        app_log("%s", err.msg);
+        status = err.code == CW_ERR_INVALID ? APP_USAGE : APP_FAILURE;
+        goto out;
+    }
+    cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, connect_mode_text(cfg));
+    bool connect_mode = strcmp(cfg->bus_mode, "connect") == 0;
+    cw_sink_t *publisher = connect_mode ? cw_bus_publisher_connect(cfg->bus_endpoint, cfg->bus_sndhwm, &err)
+                                        : cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
     if (!publisher) {
         app_log("%s", err.msg);
         status = APP_FAILURE;
         goto out;
     }
-    outbox = cw_outbox_new(65536, &err);
-    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+    const cw_sink_t *bus_sink = publisher; /* borrowed: the outbox owns it from here */
+    cw_sink_t *published = cw_metrics_sink_new(metrics, bus_sink, &err);
+    outbox = published ? cw_outbox_new(65536, &err) : NULL;
+    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
+        cw_outbox_add_sink(outbox, &published, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
         cw_sink_destroy(&publisher);
+        cw_sink_destroy(&published);
         app_log("cannot start the publisher: %s", err.msg);
         status = APP_FAILURE;
         goto out;
     }
+    cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, "loading the speech models");
     pool = cw_asr_pool_new(cfg, &err);
     if (!pool) {
         app_log("%s", err.msg);
@@ -237,14 +329,18 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     }
-    app_log("publishing on %s with %d decoder(s); %d line(s) up", cfg->bus_endpoint, cw_asr_pool_workers(pool),
-            n_lines);
+    app_log("node %s %s %s with %d decoder(s); %d line(s) up", cfg->bus_node,
+            connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
+            cw_asr_pool_workers(pool), n_lines);
+    cw_monitor_pool(monitor, pool, app_monotonic_s());
+    cw_monitor_set_phase(monitor, CW_MONITOR_LIVE, "");
 
     while (!app_stop_requested) {
         long moved = 0;
         double now = app_monotonic_s();
         for (int i = 0; i < n_lines; i++) {
             line_state_t *ls = &lines[i];
+            cw_monitor_line(monitor, i, ls->call, now);
             if (ls->call) {
                 moved += cw_call_pump(ls->call);
                 if (cw_call_ended(ls->call) && !cw_call_done(ls->call))
@@ -254,6 +350,7 @@ int cmd_run(int argc, char **argv)
                 bool failed = cw_call_failed(ls->call);
                 app_log("line %s: call %s ended%s", ls->cfg.name, cw_call_id(ls->call),
                         failed ? " (source failed; see call_end)" : "");
+                cw_monitor_line(monitor, i, ls->call, now);
                 cw_call_destroy(&ls->call);
                 if (!failed && !line_uses_device(&ls->cfg)) {
                     ls->finished = true;
@@ -273,10 +370,12 @@ int cmd_run(int argc, char **argv)
                 ls->reopen_at = now + cfg->capture_retry_s;
             }
         }
+        cw_monitor_pool(monitor, pool, now);
         if (moved == 0)
             app_sleep_ms(10);
     }
 
+    cw_monitor_set_phase(monitor, CW_MONITOR_STOPPING, "finishing the utterances in flight");
     app_log("stopping: finishing the utterances in flight");
     for (int i = 0; i < n_lines; i++)
         if (lines[i].call)
@@ -298,11 +397,15 @@ int cmd_run(int argc, char **argv)
     }
 
 out:
+    /* No health check may read the monitor once it is gone. */
+    cw_http_destroy(&http);
     /* The pool goes first so no decoder thread posts into a freed call. */
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
     cw_outbox_destroy(&outbox);
+    cw_monitor_destroy(&monitor);
+    cw_metrics_destroy(&metrics);
     cw_bus_shutdown();
     if (pa_up)
         cw_portaudio_terminate();

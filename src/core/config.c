@@ -74,6 +74,9 @@ typedef struct opt {
 #define LINE(field) offsetof(cw_line_config_t, field), sizeof(((cw_line_config_t *)0)->field)
 
 static const char *check_endpoint(const char *value);
+static const char *check_bus_mode(const char *value);
+static const char *check_node(const char *value);
+static const char *check_listen(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -153,6 +156,20 @@ static const opt_t options[] = {
      "ZeroMQ PUB endpoint events are published on (tcp://, ipc:// or inproc://)"},
     {"bus", "sndhwm", OPT_INT, CFG(bus_sndhwm), 1, 10000000, 0, "100000", NULL,
      "messages queued per subscriber before new ones are dropped"},
+    {"bus", "mode", OPT_STRING, CFG(bus_mode), 0, 0, 0, "bind", check_bus_mode,
+     "bind: subscribers connect to endpoint; connect: publish into a `callwatch broker` frontend at endpoint"},
+    {"bus", "node", OPT_STRING, CFG(bus_node), 0, 0, 0, "", check_node,
+     "this node's name, the first part of its call ids (letters, digits, - _ .); empty = the short host name"},
+
+    {"broker", "frontend", OPT_STRING, CFG(broker_frontend), 0, 0, 0, "tcp://127.0.0.1:5558", check_endpoint,
+     "`callwatch broker`: endpoint bound for the nodes' publishers ([bus] mode = connect)"},
+    {"broker", "backend", OPT_STRING, CFG(broker_backend), 0, 0, 0, "tcp://127.0.0.1:5559", check_endpoint,
+     "`callwatch broker`: endpoint bound for subscribers (tap, console, archive, whisper viewers)"},
+    {"broker", "sndhwm", OPT_INT, CFG(broker_sndhwm), 1, 10000000, 0, "100000", NULL,
+     "messages the broker queues per subscriber (and per node) before dropping"},
+
+    {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, 0, "", check_listen,
+     "HOST:PORT where `callwatch run` serves GET /metrics and /health over HTTP; empty = off"},
 
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},
@@ -378,6 +395,39 @@ static const char *check_endpoint(const char *value)
             return value[n] ? NULL : "nothing after the transport";
     }
     return "must start with tcp://, ipc:// or inproc://";
+}
+
+static const char *check_bus_mode(const char *value)
+{
+    return strcmp(value, "bind") == 0 || strcmp(value, "connect") == 0 ? NULL : "must be bind or connect";
+}
+
+/* A node name goes into call ids and topics, so it keeps to characters that
+ * need no quoting anywhere. */
+static const char *check_node(const char *value)
+{
+    for (const char *c = value; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
+            return "may only hold letters, digits, '-', '_' and '.'";
+    return NULL;
+}
+
+/* "HOST:PORT" or "[IPV6]:PORT"; the host is resolved when the server starts. */
+static const char *check_listen(const char *value)
+{
+    if (!*value)
+        return NULL;
+    const char *colon = strrchr(value, ':');
+    if (!colon || colon == value)
+        return "expected HOST:PORT (e.g. 127.0.0.1:9464), or empty for off";
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || port < 0 || port > 65535)
+        return "port must be 0..65535 (0 = any free port)";
+    if (value[0] == '[' && colon[-1] != ']')
+        return "an IPv6 host goes in brackets: [::1]:9464";
+    return NULL;
 }
 
 /* "10..10000", "0 or 8000..192000" */

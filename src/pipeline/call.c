@@ -496,3 +496,11 @@ void cw_call_destroy(cw_call_t **call_p)
     free_call_parts(call);
     *call_p = NULL;
 }
+
+void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW_LEG_COUNT])
+{
+    cw_source_stats_t stats;
+    cw_source_get_stats(call->source, &stats);
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        dropped[leg] = stats.frames_dropped[leg] + (call->streams[leg] ? cw_asr_stream_dropped(call->streams[leg]) : 0);
+}

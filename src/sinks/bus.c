@@ -418,3 +418,47 @@ int cw_bus_sub_recv(cw_bus_sub_t *sub, char *topic, size_t topic_cap, char **jso
         }
     }
 }
+
+/* ---- publisher, connect mode ---- */
+
+cw_sink_t *cw_bus_publisher_connect(const char *endpoint, int sndhwm, cw_error_t *err)
+{
+    if (!endpoint || !*endpoint) {
+        cw_error_set(err, CW_ERR_INVALID, "bus endpoint is empty");
+        return NULL;
+    }
+    if (sndhwm < 1) {
+        cw_error_set(err, CW_ERR_INVALID, "bus %s: sndhwm must be >= 1, got %d", endpoint, sndhwm);
+        return NULL;
+    }
+    bus_pub_t *pub = calloc(1, sizeof *pub);
+    if (!pub) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating bus publisher");
+        return NULL;
+    }
+    atomic_init(&pub->dropped, 0);
+    pub->sock = bus_socket_open(ZMQ_PUB, err);
+    if (!pub->sock)
+        goto error_out;
+    if (bus_set_int(pub->sock, ZMQ_SNDHWM, sndhwm, "send high-water mark", err) != 0 ||
+        bus_set_int(pub->sock, ZMQ_LINGER, BUS_PUB_LINGER_MS, "linger", err) != 0)
+        goto error_out;
+    if (zmq_connect(pub->sock, endpoint) != 0) {
+        int e = errno;
+        int code = endpoint_status(e);
+        cw_error_set(err, code == CW_ERR_BUSY ? CW_ERR_IO : code,
+                     "cannot connect to broker %s: %s (expected tcp://HOST:PORT or ipc:///PATH)", endpoint,
+                     zmq_strerror(e));
+        goto error_out;
+    }
+    snprintf(pub->endpoint, sizeof pub->endpoint, "%s", endpoint);
+
+    cw_sink_t *sink = cw_sink_wrap(&pub_ops, pub); /* destroys pub on failure */
+    if (!sink)
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating bus publisher");
+    return sink;
+
+error_out:
+    pub_destroy(pub);
+    return NULL;
+}

@@ -1,0 +1,73 @@
+/* monitor.h - the live daemon watching itself: pipeline metrics and health.
+ *
+ * `callwatch run` reports its lines, its calls and its decoder pool here;
+ * the monitor keeps these families in a registry (metrics.h):
+ *   callwatch_calls_active             calls being monitored now
+ *   callwatch_legs_degraded            legs of those calls that lost audio in
+ *                                      the last CW_MONITOR_DEGRADED_S seconds
+ *   callwatch_frames_dropped_total{leg} audio lost (source frames the capture
+ *                                      ring overwrote + 16 kHz samples a full
+ *                                      decoder backlog refused), as call_end's
+ *                                      frames_dropped, but counted live
+ *   callwatch_decoder_queue_depth      utterances waiting for a decoder
+ *   callwatch_decoders, callwatch_decoders_busy
+ *   callwatch_build_info{version}, process_start_time_seconds,
+ *   process_resident_memory_bytes
+ * and answers the health check: live (HTTP 200) once the bus is up, the
+ * models are loaded and the lines are started, with at least one decoder;
+ * otherwise 503 with the reason (starting, stopping, no decoder).
+ *
+ * Thread rules: new/destroy and the reporting calls (set_phase, line, pool)
+ * on the daemon's thread; cw_monitor_health from any thread (the HTTP
+ * server's).
+ */
+#ifndef CALLWATCH_MONITOR_H
+#define CALLWATCH_MONITOR_H
+
+#include "callwatch/asr.h"
+#include "callwatch/call.h"
+#include "callwatch/error.h"
+#include "callwatch/metrics.h"
+
+/* How long a leg counts as degraded after it last lost audio. */
+#define CW_MONITOR_DEGRADED_S 10.0
+
+typedef struct cw_monitor cw_monitor_t;
+
+typedef enum cw_monitor_phase {
+    CW_MONITOR_STARTING, /* 503 */
+    CW_MONITOR_LIVE,     /* 200 if a decoder runs */
+    CW_MONITOR_STOPPING, /* 503 */
+} cw_monitor_phase_t;
+
+/* Registers the families in reg (which must outlive the monitor). node:
+ * this node's name, shown by the health check; max_lines: line slots
+ * (0..max_lines-1) the daemon reports. Starts in CW_MONITOR_STARTING. */
+cw_monitor_t *cw_monitor_new(cw_metrics_t *reg, const char *node, int max_lines, cw_error_t *err);
+
+/* Frees and NULLs *m; accepts NULL. No cw_monitor_health may be running. */
+void cw_monitor_destroy(cw_monitor_t **m);
+
+/* what: a few words shown by the health check ("loading the speech
+ * models"); copied. */
+void cw_monitor_set_phase(cw_monitor_t *m, cw_monitor_phase_t phase, const char *what);
+
+/* Reports line `slot`'s call (NULL when it has none) at monotonic time
+ * now_s. Call it for every line on each turn of the daemon's loop, and once
+ * more just before destroying a call, so its last losses are counted; the
+ * monitor samples each call at most every 0.25 s unless it is done. */
+void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double now_s);
+
+/* Reports the decoder pool (NULL before it exists); sampled at most every
+ * 0.25 s of now_s, as are the process figures. */
+void cw_monitor_pool(cw_monitor_t *m, cw_asr_pool_t *pool, double now_s);
+
+/* The health verdict: returns 200 or 503 and sets *json to a malloc'd
+ * object (caller frees; NULL when out of memory):
+ *   {"status":"ok","node":N,"calls_active":N,"uptime_s":S,"decoders":N,
+ *    "decoder_queue_depth":N,"legs_degraded":N}
+ *   {"status":"unavailable","reason":"starting: loading the speech models",...}
+ * Any thread. */
+int cw_monitor_health(cw_monitor_t *m, char **json);
+
+#endif

@@ -1,0 +1,219 @@
+/* broker.c - see callwatch/broker.h */
+#include "callwatch/broker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define BROKER_ENDPOINT_MAX 1024
+
+/* A proxy stuck on a socket must not hang the caller asking for numbers. */
+#define BROKER_CONTROL_TIMEOUT_MS 1000
+
+#define BROKER_STATS_FRAMES 8
+
+struct cw_broker {
+    void *ctx;
+    void *frontend;      /* XSUB, bound for nodes */
+    void *backend;       /* XPUB, bound for subscribers */
+    void *control_proxy; /* PAIR the proxy reads commands from */
+    void *control;       /* PAIR the owner sends commands on */
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool running;
+    int proxy_errno;     /* why zmq_proxy_steerable returned, 0 on TERMINATE */
+    char frontend_ep[BROKER_ENDPOINT_MAX];
+    char backend_ep[BROKER_ENDPOINT_MAX];
+};
+
+static void *proxy_thread(void *arg)
+{
+    cw_broker_t *b = arg;
+    int rc = zmq_proxy_steerable(b->frontend, b->backend, NULL, b->control_proxy);
+    b->proxy_errno = rc == 0 ? 0 : errno;
+    atomic_store(&b->running, false);
+    return NULL;
+}
+
+static int set_int(void *sock, int option, int value, const char *what, cw_error_t *err)
+{
+    if (zmq_setsockopt(sock, option, &value, sizeof value) != 0)
+        return cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot set ZeroMQ %s: %s", what, zmq_strerror(errno));
+    return CW_OK;
+}
+
+static int open_socket(cw_broker_t *b, void **sock, int type, cw_error_t *err)
+{
+    *sock = zmq_socket(b->ctx, type);
+    if (!*sock)
+        return cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot create ZeroMQ socket: %s", zmq_strerror(errno));
+    /* Nothing to flush at exit: a broker only relays. */
+    return set_int(*sock, ZMQ_LINGER, 0, "linger", err);
+}
+
+static int bind_side(void *sock, const char *side, const char *endpoint, char *bound, size_t bound_cap,
+                     cw_error_t *err)
+{
+    if (zmq_bind(sock, endpoint) != 0) {
+        int e = errno;
+        if (e == EADDRINUSE)
+            return cw_error_set(err, CW_ERR_BUSY, "cannot bind broker %s %s: %s (is another broker running?)", side,
+                                endpoint, zmq_strerror(e));
+        if (e == EINVAL || e == EPROTONOSUPPORT || e == ENOCOMPATPROTO || e == EADDRNOTAVAIL || e == ENODEV)
+            return cw_error_set(err, CW_ERR_INVALID,
+                                "cannot bind broker %s %s: %s (expected tcp://HOST:PORT, tcp://*:PORT or "
+                                "ipc:///PATH)",
+                                side, endpoint, zmq_strerror(e));
+        return cw_error_set(err, CW_ERR_IO, "cannot bind broker %s %s: %s", side, endpoint, zmq_strerror(e));
+    }
+    size_t len = bound_cap;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, bound, &len) != 0)
+        snprintf(bound, bound_cap, "%s", endpoint);
+    bound[bound_cap - 1] = '\0';
+    return CW_OK;
+}
+
+cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm, cw_error_t *err)
+{
+    if (!frontend || !*frontend || !backend || !*backend) {
+        cw_error_set(err, CW_ERR_INVALID, "broker: frontend and backend endpoints are both needed");
+        return NULL;
+    }
+    if (sndhwm < 1) {
+        cw_error_set(err, CW_ERR_INVALID, "broker: sndhwm must be >= 1, got %d", sndhwm);
+        return NULL;
+    }
+    cw_broker_t *b = calloc(1, sizeof *b);
+    if (!b) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the broker");
+        return NULL;
+    }
+    atomic_init(&b->running, false);
+    b->ctx = zmq_ctx_new();
+    if (!b->ctx) {
+        cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot create ZeroMQ context: %s", zmq_strerror(errno));
+        goto error_out;
+    }
+    if (open_socket(b, &b->frontend, ZMQ_XSUB, err) != CW_OK ||
+        open_socket(b, &b->backend, ZMQ_XPUB, err) != CW_OK ||
+        open_socket(b, &b->control_proxy, ZMQ_PAIR, err) != CW_OK ||
+        open_socket(b, &b->control, ZMQ_PAIR, err) != CW_OK)
+        goto error_out;
+    /* Same bound both ways as a node's PUB: a stuck subscriber or node costs
+     * at most sndhwm messages of memory, then loses messages. */
+    if (set_int(b->frontend, ZMQ_RCVHWM, sndhwm, "receive high-water mark", err) != CW_OK ||
+        set_int(b->backend, ZMQ_SNDHWM, sndhwm, "send high-water mark", err) != CW_OK ||
+        set_int(b->control, ZMQ_RCVTIMEO, BROKER_CONTROL_TIMEOUT_MS, "receive timeout", err) != CW_OK ||
+        set_int(b->control, ZMQ_SNDTIMEO, BROKER_CONTROL_TIMEOUT_MS, "send timeout", err) != CW_OK)
+        goto error_out;
+    if (bind_side(b->frontend, "frontend", frontend, b->frontend_ep, sizeof b->frontend_ep, err) != CW_OK ||
+        bind_side(b->backend, "backend", backend, b->backend_ep, sizeof b->backend_ep, err) != CW_OK)
+        goto error_out;
+    char control_ep[64];
+    snprintf(control_ep, sizeof control_ep, "inproc://callwatch-broker-control-%p", (void *)b);
+    if (zmq_bind(b->control_proxy, control_ep) != 0 || zmq_connect(b->control, control_ep) != 0) {
+        cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot set up the control socket: %s", zmq_strerror(errno));
+        goto error_out;
+    }
+
+    /* The proxy thread must not take SIGINT/SIGTERM: they are for the owner's
+     * thread, which then stops the proxy in order. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    atomic_store(&b->running, true);
+    int rc = pthread_create(&b->thread, NULL, proxy_thread, b);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        atomic_store(&b->running, false);
+        cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot start the proxy thread: %s", strerror(rc));
+        goto error_out;
+    }
+    b->thread_started = true;
+    return b;
+
+error_out:
+    cw_broker_destroy(&b);
+    return NULL;
+}
+
+const char *cw_broker_frontend(const cw_broker_t *b)
+{
+    return b ? b->frontend_ep : NULL;
+}
+
+const char *cw_broker_backend(const cw_broker_t *b)
+{
+    return b ? b->backend_ep : NULL;
+}
+
+int cw_broker_running(cw_broker_t *b)
+{
+    return b && atomic_load(&b->running);
+}
+
+int cw_broker_get_stats(cw_broker_t *b, cw_broker_stats_t *stats, cw_error_t *err)
+{
+    if (!b || !stats)
+        return cw_error_set(err, CW_ERR_INVALID, "broker stats: bad arguments");
+    memset(stats, 0, sizeof *stats);
+    if (!atomic_load(&b->running))
+        return cw_error_set(err, CW_ERR_IO, "broker proxy has stopped: %s", zmq_strerror(b->proxy_errno));
+    if (zmq_send(b->control, "STATISTICS", strlen("STATISTICS"), 0) < 0)
+        return cw_error_set(err, CW_ERR_IO, "broker: cannot ask the proxy for statistics: %s", zmq_strerror(errno));
+    uint64_t values[BROKER_STATS_FRAMES] = {0};
+    for (int i = 0; i < BROKER_STATS_FRAMES; i++) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, b->control, 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&part);
+            return cw_error_set(err, CW_ERR_IO, "broker: no statistics from the proxy: %s", zmq_strerror(e));
+        }
+        if (zmq_msg_size(&part) == sizeof(uint64_t))
+            memcpy(&values[i], zmq_msg_data(&part), sizeof(uint64_t));
+        int more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+        if (!more)
+            break;
+    }
+    stats->frontend_msgs_in = values[0];
+    stats->frontend_bytes_in = values[1];
+    stats->frontend_msgs_out = values[2];
+    stats->frontend_bytes_out = values[3];
+    stats->backend_msgs_in = values[4];
+    stats->backend_bytes_in = values[5];
+    stats->backend_msgs_out = values[6];
+    stats->backend_bytes_out = values[7];
+    return CW_OK;
+}
+
+void cw_broker_destroy(cw_broker_t **bp)
+{
+    if (!bp || !*bp)
+        return;
+    cw_broker_t *b = *bp;
+    if (b->thread_started) {
+        if (atomic_load(&b->running) && zmq_send(b->control, "TERMINATE", strlen("TERMINATE"), 0) < 0)
+            zmq_ctx_shutdown(b->ctx); /* the proxy then returns with ETERM */
+        pthread_join(b->thread, NULL);
+    }
+    void *socks[] = {b->frontend, b->backend, b->control_proxy, b->control};
+    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
+        if (socks[i])
+            zmq_close(socks[i]);
+    if (b->ctx) {
+        while (zmq_ctx_term(b->ctx) != 0 && errno == EINTR)
+            ; /* a signal while terminating: keep going */
+    }
+    free(b);
+    *bp = NULL;
+}

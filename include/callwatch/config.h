@@ -77,6 +77,7 @@ typedef struct cw_config {
     /* [detect] */
     double detect_word_min_conf;        /* words heard less surely never match a cue */
     double detect_word_window_s;        /* word cues this recent are fused into one score */
+    double detect_partial_trust;        /* weight of a cue heard in a partial hypothesis; 0 = finals only */
     double detect_talk_over_s;          /* overlap that counts as the agent talking over */
     double detect_dead_air_s;           /* silence on both legs that counts as dead air */
     int detect_repeat_count;            /* an agent phrase said this often is scripted repetition */

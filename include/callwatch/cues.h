@@ -1,7 +1,7 @@
 /* cues.h - word cues of one leg: lexicon matches on final transcripts,
  * fused per alert kind over a sliding window.
  *
- * Each final transcript's words are matched against the cue lexicon
+ * Each transcript's words are matched against the cue lexicon
  * (lexicon.h: negation and benign contexts already removed). For every kind
  * with a new match, the kind's score is the noisy-OR of the matches in the
  * last window_s seconds, each counting weight x recogniser confidence:
@@ -23,6 +23,8 @@
 typedef struct cw_cue_params {
     double min_conf;  /* words heard with lower confidence never match (0..1) */
     double window_s;  /* matches this recent are fused (> 0) */
+    double partial_trust; /* weight of a match in a partial hypothesis, which has no
+                           * confidence of its own (0..1; 0 = finals only) */
 } cw_cue_params_t;
 
 typedef struct cw_word_cue {
@@ -40,8 +42,12 @@ cw_cues_t *cw_cues_new(const cw_lexicon_t *lexicon, const cw_cue_params_t *param
                        cw_error_t *err);
 void cw_cues_destroy(cw_cues_t **cues);
 
-/* Feeds one final transcript. Fills up to cap cues (one per kind with a new
- * match) and returns how many; the caller owns each cue's evidence. */
+/* Feeds one transcript. Fills up to cap cues (one per kind with a new
+ * match) and returns how many; the caller owns each cue's evidence.
+ * Partial hypotheses count too (confidence partial_trust), so a phrase in
+ * the middle of a long sentence is caught while the sentence goes on; every
+ * later result of the same utterance replaces the partial's matches; a later
+ * partial does not offer a phrase an earlier one matched. */
 size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap);
 
 #endif

@@ -117,6 +117,8 @@ static const opt_t options[] = {
      "words recognised with a lower confidence never match a cue phrase"},
     {"detect", "word_window_s", OPT_DOUBLE, CFG(detect_word_window_s), 1, 600, 0, "30", NULL,
      "seconds over which word cues of one kind add up to one score"},
+    {"detect", "partial_trust", OPT_DOUBLE, CFG(detect_partial_trust), 0, 1, 0, "0.8", NULL,
+     "how much a cue phrase heard in a partial hypothesis counts (no confidence yet); 0 waits for finals"},
     {"detect", "talk_over_s", OPT_DOUBLE, CFG(detect_talk_over_s), 0.1, 10, 0, "1", NULL,
      "seconds the agent must talk over the customer to count as talking over"},
     {"detect", "dead_air_s", OPT_DOUBLE, CFG(detect_dead_air_s), 1, 300, 0, "8", NULL,

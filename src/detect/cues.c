@@ -15,6 +15,8 @@
 typedef struct recent_match {
     cw_cue_match_t m;
     char words[160]; /* the words as heard */
+    int utterance;
+    bool provisional; /* from a partial hypothesis: replaced by the utterance's next result */
 } recent_match_t;
 
 struct cw_cues {
@@ -28,8 +30,10 @@ struct cw_cues {
 cw_cues_t *cw_cues_new(const cw_lexicon_t *lexicon, const cw_cue_params_t *params, const char *leg_name,
                        cw_error_t *err)
 {
-    if (!lexicon || !params || !(params->window_s > 0) || !(params->min_conf >= 0 && params->min_conf <= 1)) {
-        cw_error_set(err, CW_ERR_INVALID, "word cues: need a lexicon, window_s > 0 and min_conf in 0..1");
+    if (!lexicon || !params || !(params->window_s > 0) || !(params->min_conf >= 0 && params->min_conf <= 1) ||
+        !(params->partial_trust >= 0 && params->partial_trust <= 1)) {
+        cw_error_set(err, CW_ERR_INVALID,
+                     "word cues: need a lexicon, window_s > 0, min_conf and partial_trust in 0..1");
         return NULL;
     }
     cw_cues_t *c = calloc(1, sizeof *c);
@@ -53,12 +57,18 @@ void cw_cues_destroy(cw_cues_t **cues)
 
 static void remember(cw_cues_t *c, const cw_cue_match_t *m, const cw_transcript_t *tr)
 {
+    if (!tr->final && c->params.partial_trust <= 0)
+        return;
     if (c->n_recent == RECENT_MAX) {
         memmove(&c->recent[0], &c->recent[1], (RECENT_MAX - 1) * sizeof c->recent[0]);
         c->n_recent--;
     }
     recent_match_t *r = &c->recent[c->n_recent++];
     r->m = *m;
+    r->utterance = tr->utterance;
+    r->provisional = !tr->final;
+    if (r->provisional)
+        r->m.conf = c->params.partial_trust;
     size_t len = 0;
     r->words[0] = '\0';
     for (size_t i = m->first_word; i < m->first_word + m->n_words && i < tr->n_words; i++) {
@@ -115,9 +125,31 @@ static void build_cue(cw_cues_t *c, const char *kind, double now_end, cw_word_cu
     json_object_set_new(cue->evidence, "words", words);
 }
 
+/* Whether an earlier result of the same utterance already matched this
+ * phrase at about the same place (so the cue is not news). */
+static bool matched_before(const recent_match_t *dropped, size_t n_dropped, const cw_cue_match_t *m)
+{
+    for (size_t i = 0; i < n_dropped; i++)
+        if (strcmp(dropped[i].m.phrase, m->phrase) == 0 && fabs(dropped[i].m.t_start - m->t_start) < 0.5)
+            return true;
+    return false;
+}
+
 size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap)
 {
-    if (!c || !tr || !tr->final || tr->n_words == 0)
+    if (!c || !tr || (!tr->final && c->params.partial_trust <= 0))
+        return 0;
+    /* A newer result of an utterance replaces what its partials matched. */
+    recent_match_t dropped[RECENT_MAX];
+    size_t n_dropped = 0, kept = 0;
+    for (size_t i = 0; i < c->n_recent; i++) {
+        if (c->recent[i].provisional && c->recent[i].utterance == tr->utterance)
+            dropped[n_dropped++] = c->recent[i];
+        else
+            c->recent[kept++] = c->recent[i];
+    }
+    c->n_recent = kept;
+    if (tr->n_words == 0)
         return 0;
     cw_cue_match_t matches[MATCHES_PER_TRANSCRIPT];
     size_t n = cw_lexicon_match(c->lexicon, tr->words, tr->n_words, c->params.min_conf, matches,
@@ -129,6 +161,10 @@ size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_word_cue_t *out,
         remember(c, &matches[i], tr);
         if (matches[i].t_end > latest_end)
             latest_end = matches[i].t_end;
+        /* A final re-offers what its partials matched: it brings the real
+         * confidence, which may raise the severity. */
+        if (!tr->final && matched_before(dropped, n_dropped, &matches[i]))
+            continue;
         bool seen = false;
         for (size_t k = 0; k < n_kinds; k++)
             seen |= strcmp(kinds[k], matches[i].kind) == 0;

@@ -230,7 +230,10 @@ static void copy_word(char *dst, size_t cap, const char *src)
     dst[i] = '\0';
 }
 
-static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
+/* The words of the current hypothesis with their times into w->words and
+ * w->text; returns how many. A partial hypothesis has no posteriors (the
+ * decoder reports probability 1), so its words carry conf 1. */
+static size_t collect_words(worker_t *w, const utterance_t *u)
 {
     ps_decoder_t *ps = w->ps;
     logmath_t *lmath = ps_get_logmath(ps);
@@ -266,6 +269,13 @@ static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
             text_len += len;
         }
     }
+    return n_words;
+}
+
+static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
+{
+    double t0 = (double)u->start_sample / CW_ASR_RATE;
+    size_t n_words = collect_words(w, u);
     if (n_words == 0)
         return; /* noise the VAD took for speech: nothing to report */
     cw_transcript_t tr = {
@@ -295,14 +305,16 @@ static void maybe_deliver_partial(worker_t *w, cw_asr_stream_t *s, const utteran
         return;
     snprintf(w->last_partial, sizeof w->last_partial, "%s", hyp);
     double t0 = (double)u->start_sample / CW_ASR_RATE;
+    /* Word times let detectors act on a phrase before the utterance ends. */
+    size_t n_words = collect_words(w, u);
     cw_transcript_t tr = {
         .leg = s->leg,
         .final = false,
         .t_start = t0,
         .t_end = t0 + (double)w->fed / CW_ASR_RATE,
         .text = w->last_partial,
-        .words = NULL,
-        .n_words = 0,
+        .words = n_words ? w->words : NULL,
+        .n_words = n_words,
         .utterance = u->seq,
     };
     s->on_result(s->user, &tr);

@@ -106,16 +106,14 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
     double t = tr->t_end;
     cw_event_t *ev = cw_event_transcript(call->call_id, t, tr);
     cw_outbox_post(call->outbox, &ev);
-    if (!tr->final)
-        return;
-    if (ctx->leg == CW_LEG_AGENT && call->agent_repeats) {
+    if (ctx->leg == CW_LEG_AGENT && tr->final && call->agent_repeats) {
         cw_repeat_cue_t rc;
         pthread_mutex_lock(&call->detect_lock);
         if (cw_repeats_feed(call->agent_repeats, tr, &rc))
             offer_alert(call, ctx->leg, "flat_affect", rc.score, rc.t_start, rc.t_end, t, rc.evidence, rc.text);
         pthread_mutex_unlock(&call->detect_lock);
     }
-    if (!call->cues[ctx->leg])
+    if (!call->cues[ctx->leg] || (!tr->final && tr->n_words == 0))
         return;
     pthread_mutex_lock(&call->detect_lock);
     cw_word_cue_t cues[8];
@@ -190,7 +188,9 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
     call->lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
     if (!call->lexicon)
         return err->code ? err->code : CW_ERR_INTERNAL;
-    cw_cue_params_t cp = {.min_conf = cfg->detect_word_min_conf, .window_s = cfg->detect_word_window_s};
+    cw_cue_params_t cp = {.min_conf = cfg->detect_word_min_conf,
+                          .window_s = cfg->detect_word_window_s,
+                          .partial_trust = cfg->detect_partial_trust};
     call->cues[CW_LEG_CUSTOMER] = cw_cues_new(call->lexicon, &cp, cw_leg_name(CW_LEG_CUSTOMER), err);
     if (!call->cues[CW_LEG_CUSTOMER])
         return err->code;

@@ -58,7 +58,7 @@ MAKE_CALL = os.path.join(HERE, "make-call.py")
 # Agent prosody presets (slt): lively default and flat/monotone. A lively human's phrases span
 # more than 4 semitones of pitch (Emo-DB neutral speech: 4.9 and up); flite's own slt intonation
 # spans only 2-3, so a lively agent gets a wider f0 target spread than flite's default.
-LIVELY = {"f0_std": 50}
+LIVELY = {"f0_std": 70}
 FLAT = {"f0_std": 1, "stretch": 1.2, "gain_db": -6}
 FLATTER = {"f0_std": 0, "stretch": 1.25, "gain_db": -7}
 # Customer (rms): raised = louder + faster; low = quieter + slower.

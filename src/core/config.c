@@ -74,6 +74,7 @@ typedef struct opt {
 #define LINE(field) offsetof(cw_line_config_t, field), sizeof(((cw_line_config_t *)0)->field)
 
 static const char *check_endpoint(const char *value);
+static const char *check_listen(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -139,6 +140,19 @@ static const opt_t options[] = {
      "ZeroMQ PUB endpoint events are published on (tcp://, ipc:// or inproc://)"},
     {"bus", "sndhwm", OPT_INT, CFG(bus_sndhwm), 1, 10000000, 0, "100000", NULL,
      "messages queued per subscriber before new ones are dropped"},
+
+    {"audiosocket", "listen", OPT_STRING, CFG(audiosocket_listen), 0, 0, 0, "", check_listen,
+     "host:port to accept Asterisk AudioSocket connections on (calls from the PBX); empty = off"},
+    {"audiosocket", "max_connections", OPT_INT, CFG(audiosocket_max_connections), 1, 10000, 0, "256", NULL,
+     "legs connected at once (two per call); further connections are refused"},
+    {"audiosocket", "first_frame_timeout_ms", OPT_INT, CFG(audiosocket_first_frame_timeout_ms), 100, 60000, 0,
+     "5000", NULL, "ms a new connection has to send its UUID before it is closed"},
+    {"audiosocket", "idle_timeout_ms", OPT_INT, CFG(audiosocket_idle_timeout_ms), 100, 600000, 0, "10000", NULL,
+     "ms without any data after which a leg is closed"},
+    {"audiosocket", "pair_timeout_ms", OPT_INT, CFG(audiosocket_pair_timeout_ms), 0, 60000, 0, "2000", NULL,
+     "ms the first leg of a call waits for the other before the call starts with one leg"},
+    {"audiosocket", "max_frame_bytes", OPT_INT, CFG(audiosocket_max_frame_bytes), 16, 65535, 0, "4096", NULL,
+     "largest frame payload accepted in bytes; a longer one closes the connection"},
 
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},
@@ -364,6 +378,22 @@ static const char *check_endpoint(const char *value)
             return value[n] ? NULL : "nothing after the transport";
     }
     return "must start with tcp://, ipc:// or inproc://";
+}
+
+/* "host:port": the port is checked here, the host when it is resolved. */
+static const char *check_listen(const char *value)
+{
+    if (!value[0])
+        return NULL;
+    const char *colon = strrchr(value, ':');
+    if (!colon || colon == value)
+        return "expected host:port (e.g. 0.0.0.0:9092), or empty for off";
+    if (value[0] == '[' && colon[-1] != ']')
+        return "an IPv6 address goes in brackets: [::1]:9092";
+    const char *port = colon + 1;
+    if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 || strtol(port, NULL, 10) > 65535)
+        return "the port must be a number 0..65535";
+    return NULL;
 }
 
 /* "10..10000", "0 or 8000..192000" */

@@ -464,7 +464,7 @@ static void close_conn(cw_audiosocket_t *as, as_conn_t *c, close_kind kind, cons
     if (c->call) {
         as_leg_t *l = &c->call->legs[c->leg];
         l->normal = kind == CLOSE_HANGUP;
-        snprintf(l->why, sizeof l->why, "%s", why);
+        snprintf(l->why, sizeof l->why, "%s%s", kind == CLOSE_PROTOCOL ? "protocol error: " : "", why);
         atomic_store_explicit(&l->ended, true, memory_order_release);
         c->call->n_conns--;
         c->call = NULL;

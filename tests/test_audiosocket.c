@@ -375,13 +375,13 @@ static cw_pull_status pull_all(cw_source_t *src, float *legs[CW_LEG_COUNT], size
     return st;
 }
 
-static cw_audiosocket_t *start_server(int max_connections, int pair_ms)
+static cw_audiosocket_t *start_server(int max_connections, int pair_ms, int idle_ms)
 {
     cw_audiosocket_opts_t o = {
         .listen = "127.0.0.1:0",
         .max_connections = max_connections,
         .first_frame_timeout_ms = 400,
-        .idle_timeout_ms = 3000,
+        .idle_timeout_ms = idle_ms,
         .pair_timeout_ms = pair_ms,
         .max_frame_bytes = 640,
         .ring_s = 4,
@@ -405,7 +405,7 @@ typedef struct bad_case {
 
 static void test_server_call_and_violations(void)
 {
-    cw_audiosocket_t *as = start_server(16, 600);
+    cw_audiosocket_t *as = start_server(16, 600, 10000);
     if (!as)
         return;
     int port = cw_audiosocket_port(as);
@@ -595,11 +595,24 @@ static void test_server_call_and_violations(void)
 
 static void test_server_limits(void)
 {
-    cw_audiosocket_t *as = start_server(1, 500);
+    cw_audiosocket_t *as = start_server(1, 500, 300);
     if (!as)
         return;
     int port = cw_audiosocket_port(as);
     char p1[64], p2[64];
+
+    /* A leg that stops sending is closed after idle_timeout_ms. */
+    uint8_t u[16], bytes[64];
+    make_uuid(u, 5, CW_LEG_AGENT);
+    int fi = tcp_connect(port, p1, sizeof p1);
+    send_all(fi, bytes, leg_bytes(bytes, u, 0, 0));
+    double t0 = mono_s();
+    CHECK(closed_by_server(fi, 2000), "idle leg closed");
+    double waited = mono_s() - t0;
+    CHECK(waited > 0.25 && waited < 1.0, "idle close after %.2f s, expected ~0.3", waited);
+    CHECK(log_has(p1, "nothing received for 300 ms"), "idle log");
+    close(fi);
+
     int f1 = tcp_connect(port, p1, sizeof p1);
     sleep_ms(50);
     int f2 = tcp_connect(port, p2, sizeof p2);

@@ -158,6 +158,7 @@ def cmd_bad(a):
     audio = msg(KIND_AUDIO, b"\x00\x01" * 160)
     s = connect(a.server)
     case = a.case
+    local = "%s:%d" % s.getsockname()[:2]
     try:
         if case == "garbage-kind":
             s.sendall(msg(KIND_UUID, u.bytes) + audio + msg(0x42, b"xyz"))
@@ -178,17 +179,17 @@ def cmd_bad(a):
             s.sendall(msg(KIND_UUID, u.bytes) + audio)
             time.sleep(0.2)
             end_leg(s, "reset")
-            print("%s: sent a reset" % case)
+            print("%s: sent a reset from %s" % (case, local))
             return 0
         else:
             sys.exit("unknown case %r" % case)
     except (ConnectionResetError, BrokenPipeError):
-        print("%s: closed by the server while sending" % case)
+        print("%s: closed by the server while sending, from %s" % (case, local))
         return 0
     if wait_closed(s, a.wait):
-        print("%s: closed by the server" % case)
+        print("%s: closed by the server, from %s" % (case, local))
         return 0
-    print("%s: still open after %.1f s" % (case, a.wait))
+    print("%s: still open after %.1f s, from %s" % (case, a.wait, local))
     return 1
 
 

@@ -88,10 +88,10 @@ static void test_parser_chunking(void)
 {
     uint8_t stream[2048];
     size_t n = 0;
-    uint8_t uuid[16], audio[640], code = 0x02, digit = '5';
+    uint8_t uuid[16], audio[641], code = 0x02, digit = '5';
     for (int i = 0; i < 16; i++)
         uuid[i] = (uint8_t)(0xa0 + i);
-    for (int i = 0; i < 640; i++)
+    for (int i = 0; i < 641; i++)
         audio[i] = (uint8_t)(i * 7 + 3);
     n += put_frame(stream + n, CW_AUDIOSOCKET_UUID, uuid, 16);
     n += put_frame(stream + n, CW_AUDIOSOCKET_AUDIO, audio, 320);

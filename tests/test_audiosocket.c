@@ -648,6 +648,49 @@ static void test_server_limits(void)
     cw_audiosocket_destroy(&as);
 }
 
+/* Audio faster than the call takes it: the ring keeps what fits, the rest
+ * is counted as dropped and logged once, never lost silently. */
+static void test_server_overrun(void)
+{
+    cw_audiosocket_opts_t o = {.listen = "127.0.0.1:0", .max_connections = 4, .first_frame_timeout_ms = 1000,
+                               .idle_timeout_ms = 5000, .pair_timeout_ms = 0, .max_frame_bytes = 640,
+                               .ring_s = 0.1, .log = capture_log};
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_audiosocket_t *as = cw_audiosocket_new(&o, &err);
+    CHECK(as != NULL, "server: %s", err.msg);
+    if (!as)
+        return;
+    uint8_t u[16];
+    make_uuid(u, 123, CW_LEG_AGENT);
+    char id[CW_AUDIOSOCKET_UUID_TEXT], peer[64];
+    cw_audiosocket_uuid_text(u, id);
+    static uint8_t bytes[32768];
+    int fd = tcp_connect(cw_audiosocket_port(as), peer, sizeof peer);
+    size_t n = leg_bytes(bytes, u, 0, 8000);
+    n += put_frame(bytes + n, CW_AUDIOSOCKET_HANGUP, NULL, 0);
+    send_all(fd, bytes, n);
+    CHECK(closed_by_server(fd, 2000), "hangup");
+    close(fd);
+    cw_source_t *src = take_call(as, id, 2000);
+    CHECK(src != NULL, "call %s", id);
+    if (src) {
+        static float agent[MAX_PULL], customer[MAX_PULL];
+        float *legs[CW_LEG_COUNT] = {agent, customer};
+        size_t got[CW_LEG_COUNT] = {0, 0};
+        cw_pull_status st = pull_all(src, legs, got, 2000);
+        cw_source_stats_t ss;
+        cw_source_get_stats(src, &ss);
+        CHECK(st == CW_PULL_EOF && got[0] == 4096 && ss.frames_dropped[0] == 8000 - 4096,
+              "overrun: status %d, %zu delivered, %llu dropped", st, got[0],
+              (unsigned long long)ss.frames_dropped[0]);
+        CHECK(got[0] == 4096 && agent[4095] == 4095.0f / 32768.0f, "the oldest audio is kept");
+        cw_source_destroy(&src);
+    }
+    CHECK(log_has(peer, "dropping what does not fit"), "overrun logged");
+    cw_audiosocket_destroy(&as);
+}
+
 int main(void)
 {
     test_parser_chunking();
@@ -655,5 +698,6 @@ int main(void)
     test_uuid_text();
     test_server_call_and_violations();
     test_server_limits();
+    test_server_overrun();
     return check_summary("audiosocket");
 }

@@ -200,6 +200,7 @@ typedef struct as_leg {
     bool normal;               /* ended by a hangup */
     char why[WHY_MAX];
     uint64_t received;         /* server thread: samples that arrived */
+    bool overrun_logged;       /* server thread */
 } as_leg_t;
 
 typedef struct as_call {
@@ -545,8 +546,16 @@ static void push_audio(cw_audiosocket_t *as, as_conn_t *c, const uint8_t *payloa
         as->samples[i] = (int16_t)(uint16_t)(payload[2 * i] | (uint16_t)payload[2 * i + 1] << 8);
     /* What does not fit is counted by the ring as overrun and reported as
      * dropped frames in the call's stats and call_end. */
-    cw_ring_write(l->ring, as->samples, n);
+    size_t written = cw_ring_write(l->ring, as->samples, n);
     l->received += n;
+    if (written < n && !l->overrun_logged) {
+        l->overrun_logged = true;
+        char label[CW_AUDIOSOCKET_UUID_TEXT + 64];
+        conn_label(c, label, sizeof label);
+        server_log(as, "%s%s: audio arrives faster than the call takes it; dropping what does not fit (%.1f s "
+                   "buffered), counted in call_end frames_dropped", c->peer, label,
+                   (double)cw_ring_capacity(l->ring) / CW_AUDIOSOCKET_RATE_HZ);
+    }
 }
 
 /* Acts on one frame; false when the connection was closed. */

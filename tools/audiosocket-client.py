@@ -124,7 +124,12 @@ def cmd_call(a):
         for leg, s in conns.items():
             chunk = legs[leg][off:off + step]
             if chunk:
-                s.sendall(msg(KIND_AUDIO, chunk))
+                try:
+                    s.sendall(msg(KIND_AUDIO, chunk))
+                except OSError as e:
+                    print("%s leg: the server closed the connection after %.1f s of audio (%s)"
+                          % (leg, off / 2 / RATE, e), file=sys.stderr)
+                    return 1
         sent += 1
         if a.speed > 0:
             due = t0 + sent * FRAME_MS / 1000.0 / a.speed

@@ -14,6 +14,9 @@
  *   [bus]      endpoint, sndhwm, mode, node
  *   [broker]   frontend, backend, sndhwm
  *   [metrics]  listen
+ *   [bus]      endpoint, sndhwm
+ *   [audiosocket] listen, max_connections, first_frame_timeout_ms,
+ *              idle_timeout_ms, pair_timeout_ms, max_frame_bytes
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
  *              customer_channel, sample_rate, agent_id
@@ -112,6 +115,14 @@ typedef struct cw_config {
 
     /* [metrics] */
     char metrics_listen[CW_PATH_MAX];   /* HOST:PORT of the HTTP /metrics and /health; "" = off */
+
+    /* [audiosocket] calls streamed in by a PBX (audiosocket.h) */
+    char audiosocket_listen[CW_PATH_MAX]; /* "host:port" to listen on; "" = off */
+    int audiosocket_max_connections;    /* legs connected at once */
+    int audiosocket_first_frame_timeout_ms; /* the UUID must come this soon */
+    int audiosocket_idle_timeout_ms;    /* a leg silent on the wire this long is closed */
+    int audiosocket_pair_timeout_ms;    /* a first leg waits this long for its partner */
+    int audiosocket_max_frame_bytes;    /* largest payload accepted */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

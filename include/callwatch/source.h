@@ -93,6 +93,10 @@ cw_pull_status cw_source_pull(cw_source_t *src, float *out[CW_LEG_COUNT], size_t
 
 void cw_source_get_stats(const cw_source_t *src, cw_source_stats_t *stats);
 
+/* After CW_PULL_EOF: the backend's reason for the end (owned by the source),
+ * or NULL when it has none beyond "end of audio". */
+const char *cw_source_end_reason(const cw_source_t *src);
+
 /* The function table a backend fills. */
 typedef struct cw_source_ops {
     const char *name;
@@ -100,6 +104,9 @@ typedef struct cw_source_ops {
                            size_t n_out[CW_LEG_COUNT], cw_error_t *err);
     void (*stats)(const void *impl, cw_source_stats_t *stats);
     void (*destroy)(void *impl);
+    /* Optional: why the source ended ("hangup", "disconnect: ..."), valid
+     * until the source is destroyed; NULL or absent = no more to say. */
+    const char *(*end_reason)(const void *impl);
 } cw_source_ops_t;
 
 /* For backends: wraps impl (ownership passes to the source) with its ops and info. */

@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include "callwatch/asr.h"
+#include "callwatch/audiosocket.h"
 #include "callwatch/bus.h"
 #include "callwatch/call.h"
 #include "callwatch/http.h"
@@ -30,6 +31,14 @@ typedef struct line_state {
     bool lost_logged;
 } line_state_t;
 
+/* Calls the PBX streams in over AudioSocket: they come and go, each ends for
+ * good when its source ends. */
+typedef struct pbx_calls {
+    cw_audiosocket_t *server;
+    cw_call_t **calls;
+    int n, cap;
+} pbx_calls_t;
+
 static void run_usage(FILE *out)
 {
     fputs("usage: callwatch run [options]\n"
@@ -45,6 +54,10 @@ static void run_usage(FILE *out)
           "      --file PATH       also replay this stereo call file at real time as a line\n"
           "                        (repeatable; ch0 agent, ch1 customer)\n"
           "      --endpoint EP     publish here instead of [bus] endpoint\n"
+          "      --audiosocket HOST:PORT\n"
+          "                        accept calls from Asterisk's AudioSocket() here (instead\n"
+          "                        of [audiosocket] listen); with no [line] and no --file,\n"
+          "                        only the PBX's calls are monitored\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -153,6 +166,57 @@ static const char *connect_mode_text(const cw_config_t *cfg)
     return strcmp(cfg->bus_mode, "connect") == 0 ? "connecting to the broker" : "binding the bus";
 }
 
+/* Starts a cw_call for every call the PBX has connected since last time. */
+static void pbx_accept(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox)
+{
+    cw_source_t *src = NULL;
+    cw_audiosocket_call_t info;
+    while (cw_audiosocket_accept_call(pbx->server, &src, &info) == 1) {
+        if (pbx->n == pbx->cap) {
+            int cap = pbx->cap ? pbx->cap * 2 : 16;
+            cw_call_t **grown = realloc(pbx->calls, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                app_log("audiosocket: call %s: out of memory; not monitored", info.call_id);
+                cw_source_destroy(&src);
+                continue;
+            }
+            pbx->calls = grown;
+            pbx->cap = cap;
+        }
+        cw_error_t err;
+        cw_error_clear(&err);
+        char what[CW_PATH_MAX];
+        snprintf(what, sizeof what, "%s", cw_source_info(src)->description);
+        cw_call_opts_t co = {.call_id = info.call_id, .line = "audiosocket",
+                             .agent_id = info.agent_id[0] ? info.agent_id : NULL, .offline = false};
+        cw_call_t *call = cw_call_new(cfg, pool, outbox, &src, &co, &err);
+        cw_source_destroy(&src);
+        if (!call) {
+            app_log("audiosocket: call %s: %s", info.call_id, err.msg);
+            continue;
+        }
+        pbx->calls[pbx->n++] = call;
+        app_log("audiosocket: call %s started (%s)", info.call_id, what);
+    }
+}
+
+/* Pumps the PBX calls and frees the finished ones; returns frames moved. */
+static long pbx_pump(pbx_calls_t *pbx)
+{
+    long moved = 0;
+    for (int i = 0; i < pbx->n;) {
+        moved += cw_call_pump(pbx->calls[i]);
+        if (!cw_call_done(pbx->calls[i])) {
+            i++;
+            continue;
+        }
+        app_log("audiosocket: call %s ended", cw_call_id(pbx->calls[i]));
+        cw_call_destroy(&pbx->calls[i]);
+        pbx->calls[i] = pbx->calls[--pbx->n];
+    }
+    return moved;
+}
+
 static int check_config(const cw_config_t *cfg, int n_lines)
 {
     cw_error_t err;
@@ -166,6 +230,9 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     printf("  bus: %s (%s)\n", cfg->bus_endpoint, cfg->bus_mode);
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
     printf("  lines: %d\n", n_lines);
+    if (cfg->audiosocket_listen[0])
+        printf("  audiosocket: listening on %s (up to %d legs)\n", cfg->audiosocket_listen,
+               cfg->audiosocket_max_connections);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];
         if (l->file[0])
@@ -183,16 +250,17 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"file", required_argument, NULL, OPT_FILE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"audiosocket", required_argument, NULL, OPT_AUDIOSOCKET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -210,6 +278,7 @@ int cmd_run(int argc, char **argv)
             files[n_files++] = optarg;
             break;
         case OPT_ENDPOINT: endpoint = optarg; break;
+        case OPT_AUDIOSOCKET: audiosocket = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -224,17 +293,23 @@ int cmd_run(int argc, char **argv)
         return APP_USAGE;
     if (endpoint)
         snprintf(cfg->bus_endpoint, sizeof cfg->bus_endpoint, "%s", endpoint);
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (audiosocket && cw_config_set(cfg, "audiosocket", "listen", audiosocket, "--audiosocket", &err) != CW_OK) {
+        app_log("%s", err.msg);
+        cw_config_destroy(&cfg);
+        return APP_USAGE;
+    }
+    bool pbx_on = cfg->audiosocket_listen[0] != '\0';
 
     int n_lines = cfg->n_lines + n_files;
-    if (n_lines == 0)
+    if (n_lines == 0 && !pbx_on)
         n_lines = 1;
     if (only_check) {
         int st = check_config(cfg, n_lines);
         cw_config_destroy(&cfg);
         return st;
     }
-    cw_error_t err;
-    cw_error_clear(&err);
     if (cw_config_validate(cfg, &err) != CW_OK) {
         app_log_config_error(cfg, &err);
         cw_config_destroy(&cfg);
@@ -248,7 +323,8 @@ int cmd_run(int argc, char **argv)
     cw_metrics_t *metrics = NULL;
     cw_monitor_t *monitor = NULL;
     cw_http_t *http = NULL;
-    line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
+    pbx_calls_t pbx = {0};
+    line_state_t *lines = calloc(n_lines ? (size_t)n_lines : 1, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
         cw_config_destroy(&cfg);
@@ -265,7 +341,7 @@ int cmd_run(int argc, char **argv)
         l->agent_channel = 0;
         l->customer_channel = 1;
     }
-    if (k == 0) {
+    if (k == 0 && !pbx_on) {
         cw_line_config_t *l = &lines[0].cfg;
         snprintf(l->name, sizeof l->name, "default");
         snprintf(l->device, sizeof l->device, "default");
@@ -329,6 +405,17 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     }
+    if (pbx_on) {
+        cw_audiosocket_opts_t ao;
+        cw_audiosocket_opts_from_config(cfg, &ao);
+        pbx.server = cw_audiosocket_new(&ao, &err);
+        if (!pbx.server) {
+            app_log("%s", err.msg);
+            status = APP_FAILURE;
+            goto out;
+        }
+        app_log("audiosocket: accepting calls from the PBX on %s", cw_audiosocket_address(pbx.server));
+    }
     app_log("node %s %s %s with %d decoder(s); %d line(s) up", cfg->bus_node,
             connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
             cw_asr_pool_workers(pool), n_lines);
@@ -371,6 +458,10 @@ int cmd_run(int argc, char **argv)
             }
         }
         cw_monitor_pool(monitor, pool, now);
+        if (pbx.server) {
+            pbx_accept(&pbx, cfg, pool, outbox);
+            moved += pbx_pump(&pbx);
+        }
         if (moved == 0)
             app_sleep_ms(10);
     }
@@ -380,11 +471,17 @@ int cmd_run(int argc, char **argv)
     for (int i = 0; i < n_lines; i++)
         if (lines[i].call)
             cw_call_hangup(lines[i].call, "shutdown");
+    cw_audiosocket_destroy(&pbx.server);
+    for (int i = 0; i < pbx.n; i++)
+        cw_call_hangup(pbx.calls[i], "shutdown");
     double deadline = app_monotonic_s() + DRAIN_TIMEOUT_S;
     for (;;) {
         bool all_done = true;
         for (int i = 0; i < n_lines; i++)
             if (lines[i].call && !cw_call_done(lines[i].call))
+                all_done = false;
+        for (int i = 0; i < pbx.n; i++)
+            if (!cw_call_done(pbx.calls[i]))
                 all_done = false;
         if (all_done)
             break;
@@ -403,6 +500,10 @@ out:
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
+    for (int i = 0; i < pbx.n; i++)
+        cw_call_destroy(&pbx.calls[i]);
+    free(pbx.calls);
+    cw_audiosocket_destroy(&pbx.server);
     cw_outbox_destroy(&outbox);
     cw_monitor_destroy(&monitor);
     cw_metrics_destroy(&metrics);

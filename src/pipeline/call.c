@@ -447,7 +447,8 @@ long cw_call_pump(cw_call_t *call)
             detect_turns(call, t);
 
         if (st == CW_PULL_EOF) {
-            finish_legs(call, "eof", false);
+            const char *why = cw_source_end_reason(call->source);
+            finish_legs(call, why ? why : "eof", false);
             return total;
         }
         if (st == CW_PULL_ERROR) {

@@ -77,3 +77,8 @@ void cw_source_get_stats(const cw_source_t *src, cw_source_stats_t *stats)
     if (src->ops->stats)
         src->ops->stats(src->impl, stats);
 }
+
+const char *cw_source_end_reason(const cw_source_t *src)
+{
+    return src->ops->end_reason ? src->ops->end_reason(src->impl) : NULL;
+}

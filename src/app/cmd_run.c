@@ -39,6 +39,7 @@ static void run_usage(FILE *out)
           "      --file PATH       also replay this stereo call file at real time as a line\n"
           "                        (repeatable; ch0 agent, ch1 customer)\n"
           "      --endpoint EP     publish here instead of [bus] endpoint\n"
+          "      --user NAME       started as root: become NAME once the bus is bound\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -108,16 +109,17 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_USER };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"file", required_argument, NULL, OPT_FILE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"user", required_argument, NULL, OPT_USER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *run_as = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -135,6 +137,7 @@ int cmd_run(int argc, char **argv)
             files[n_files++] = optarg;
             break;
         case OPT_ENDPOINT: endpoint = optarg; break;
+        case OPT_USER: run_as = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -143,6 +146,8 @@ int cmd_run(int argc, char **argv)
         app_log("run: unexpected argument '%s' (files are given with --file)", argv[optind]);
         return APP_USAGE;
     }
+    if (!app_check_can_drop(run_as))
+        return APP_USAGE;
 
     cw_config_t *cfg = app_load_config(config_path, false);
     if (!cfg)
@@ -170,6 +175,7 @@ int cmd_run(int argc, char **argv)
     bool pa_up = false;
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
+    cw_curve_server_t *curve = NULL;
     line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
@@ -211,7 +217,10 @@ int cmd_run(int argc, char **argv)
 
     /* Bind first: a second daemon on the same endpoint fails before it loads
      * models or opens devices. */
-    cw_sink_t *publisher = cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
+    cw_bus_security_t security;
+    cw_sink_t *publisher = NULL;
+    if (app_bus_security(cfg, &curve, &security, &err) == CW_OK)
+        publisher = cw_bus_publisher_new_secure(cfg->bus_endpoint, cfg->bus_sndhwm, &security, &err);
     if (!publisher) {
         app_log("%s", err.msg);
         status = APP_FAILURE;
@@ -221,6 +230,10 @@ int cmd_run(int argc, char **argv)
     if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
         cw_sink_destroy(&publisher);
         app_log("cannot start the publisher: %s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    if (!app_drop_privileges(run_as)) {
         status = APP_FAILURE;
         goto out;
     }
@@ -303,6 +316,7 @@ out:
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
     cw_outbox_destroy(&outbox);
+    cw_curve_server_destroy(&curve);
     cw_bus_shutdown();
     if (pa_up)
         cw_portaudio_terminate();

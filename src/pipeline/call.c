@@ -6,6 +6,7 @@
 #include "callwatch/event.h"
 #include "callwatch/leg.h"
 #include "callwatch/lexicon.h"
+#include "callwatch/redact.h"
 #include "callwatch/turns.h"
 
 #include <pthread.h>
@@ -48,6 +49,7 @@ struct cw_call {
     cw_cues_t *cues[CW_LEG_COUNT];
     cw_turns_t *turns;
     cw_alert_engine_t *alerts;
+    cw_redactor_t *redact[CW_LEG_COUNT]; /* used by the leg's decoder callback only */
 
     _Atomic int state;
     _Atomic int legs_pending;
@@ -85,6 +87,7 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
 {
     struct leg_ctx *ctx = user;
     cw_call_t *call = ctx->call;
+    tr = cw_redact_apply(call->redact[ctx->leg], tr); /* before anything sees the words */
     /* t is where the recogniser stood in the call's audio when it produced
      * this: live, that is the audio just captured; offline, where ingest
      * may run far ahead of the decoders, it keeps t meaningful and the
@@ -127,8 +130,10 @@ static void make_call_id(char *out, size_t cap, const char *hint)
 
 static void destroy_detectors(cw_call_t *call)
 {
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
         cw_cues_destroy(&call->cues[leg]);
+        cw_redactor_destroy(&call->redact[leg]);
+    }
     cw_turns_destroy(&call->turns);
     cw_alert_engine_destroy(&call->alerts);
     cw_lexicon_destroy(&call->lexicon);
@@ -153,6 +158,9 @@ static void free_call_parts(cw_call_t *call)
 static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *err)
 {
     char path[CW_PATH_MAX];
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        if (!(call->redact[leg] = cw_redactor_new(cfg, err)))
+            return err->code ? err->code : CW_ERR_INTERNAL;
     call->lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
     if (!call->lexicon)
         return err->code ? err->code : CW_ERR_INTERNAL;

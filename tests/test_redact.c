@@ -95,6 +95,19 @@ static void test_english(void)
     cw_redactor_destroy(&r);
 }
 
+static void test_default_four(void)
+{
+    cw_redactor_t *r = load("redact-en.json", 4);
+    if (!r)
+        return;
+    /* Tens and units make one two-digit number: 2 + 1 would be 3. */
+    EXPECT(r, "i waited forty five minutes", "i waited forty five minutes");
+    EXPECT(r, "expiry zero nine two seven ok", "expiry [digits] [digits] [digits] [digits] ok");
+    EXPECT(r, "it expires twenty twenty seven", "it expires [digits] [digits] [digits]");
+    EXPECT(r, "pin is triple four one", "pin is [digits] [digits] [digits]");
+    cw_redactor_destroy(&r);
+}
+
 static void test_chinese(void)
 {
     cw_redactor_t *r = load("redact-zh.json", 6);
@@ -144,6 +157,7 @@ int main(void)
 {
     snprintf(models, sizeof models, "%s", CALLWATCH_MODELS_DIR);
     test_english();
+    test_default_four();
     test_chinese();
     test_bad_files();
     return check_summary("test_redact");

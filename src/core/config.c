@@ -153,7 +153,7 @@ static const opt_t options[] = {
     {"bus", "allow_plain_remote", OPT_STRING, CFG(bus_allow_plain_remote), 0, 0, 0, "false", check_switch,
      "true: allow binding a non-loopback endpoint without CURVE (events readable by anyone on the network)"},
 
-    {"redact", "min_digits", OPT_INT, CFG(redact_min_digits), 2, 64, 0, "6", NULL,
+    {"redact", "min_digits", OPT_INT, CFG(redact_min_digits), 2, 64, 0, "4", NULL,
      "runs of at least this many spoken digits are masked in transcripts and evidence"},
     {"redact", "words", OPT_STRING, CFG(redact_words), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "redact-en.json", NULL,
      "digit words of the recognition language (JSON); a relative path is taken from the models directory"},

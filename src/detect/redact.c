@@ -25,6 +25,7 @@ typedef struct lex_word {
     char w[CW_WORD_MAX];
     enum word_class cls;
     int digits; /* digits it stands for; for W_REPEAT the factor */
+    char kind;  /* 't' tens ("40"), 'u' unit ("5"), 0 other: "forty five" is 2 digits, not 3 */
 } lex_word_t;
 
 struct cw_redactor {
@@ -45,6 +46,7 @@ struct cw_redactor {
     size_t text_cap;
     enum word_class *cls; /* per word of the current transcript */
     int *digits;
+    char *kind;
     size_t cls_cap;
     unsigned long masked;
 };
@@ -92,6 +94,10 @@ static int add_words(cw_redactor_t *r, json_t *obj, enum word_class cls, const c
                 return cw_error_set(err, CW_ERR_FORMAT, "%s: \"%s\": '%s' must map to a string of up to 9 digits",
                                     path, key, w);
             lw->digits = (int)strlen(d);
+            if (lw->digits == 2 && d[1] == '0' && d[0] != '1')
+                lw->kind = 't';
+            else if (lw->digits == 1 && d[0] != '0')
+                lw->kind = 'u';
         }
         r->n_lex++;
     }
@@ -256,16 +262,19 @@ static size_t utf8_len(unsigned char c)
     return 1;
 }
 
-/* Class of one heard word and the digits it stands for. */
-static enum word_class classify(const cw_redactor_t *r, const char *w, int *digits)
+/* Class of one heard word, the digits it stands for and its kind (see
+ * lex_word_t). */
+static enum word_class classify(const cw_redactor_t *r, const char *w, int *digits, char *kind)
 {
     size_t len = strlen(w);
     *digits = 0;
+    *kind = 0;
     if (len == 0)
         return W_NONE;
     const lex_word_t *lw = lex_find(r, w, len);
     if (lw) {
         *digits = lw->digits;
+        *kind = lw->kind;
         return lw->cls;
     }
     /* Numerals, should a recogniser write them: "4532", "45-32". */
@@ -344,7 +353,7 @@ static size_t mask_digit_runs(cw_redactor_t *r, size_t n)
 {
     size_t masked = 0;
     for (size_t i = 0; i < n; i++)
-        r->cls[i] = classify(r, r->words[i].w, &r->digits[i]);
+        r->cls[i] = classify(r, r->words[i].w, &r->digits[i], &r->kind[i]);
     for (size_t start = 0; start < n;) {
         if (r->cls[start] == W_NONE) {
             start++;
@@ -358,7 +367,8 @@ static size_t mask_digit_runs(cw_redactor_t *r, size_t n)
                 repeat = r->digits[end];
                 continue;
             }
-            count += r->digits[end] * repeat;
+            bool fills_tens = end > start && r->kind[end] == 'u' && r->kind[end - 1] == 't' && repeat == 1;
+            count += fills_tens ? 0 : r->digits[end] * repeat;
             repeat = 1;
             real_digit = real_digit || r->cls[end] == W_DIGIT;
         }
@@ -400,9 +410,11 @@ const cw_transcript_t *cw_redact_apply(cw_redactor_t *r, const cw_transcript_t *
     size_t n = (size_t)got;
     if (n == 0)
         return in;
-    size_t cap = r->cls_cap;
-    if (!grow((void **)&r->cls, &cap, n, sizeof *r->cls) ||
-        !grow((void **)&r->digits, &r->cls_cap, n, sizeof *r->digits))
+    /* Three arrays of one length: grow each from the same old capacity. */
+    size_t cap_cls = r->cls_cap, cap_digits = r->cls_cap;
+    if (!grow((void **)&r->cls, &cap_cls, n, sizeof *r->cls) ||
+        !grow((void **)&r->digits, &cap_digits, n, sizeof *r->digits) ||
+        !grow((void **)&r->kind, &r->cls_cap, n, sizeof *r->kind))
         return &empty_transcript;
     size_t masked = mask_digit_runs(r, n) + mask_patterns(r, n);
     if (masked == 0)
@@ -448,6 +460,7 @@ void cw_redactor_destroy(cw_redactor_t **r)
     free((*r)->text);
     free((*r)->cls);
     free((*r)->digits);
+    free((*r)->kind);
     free(*r);
     *r = NULL;
 }

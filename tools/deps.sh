@@ -11,6 +11,7 @@ packages=(
   libsndfile1-dev libsamplerate0-dev
   libjansson-dev libinih-dev
   flite sox libsox-fmt-all
+  clang libclang-rt-14-dev
   valgrind
 )
 

@@ -86,6 +86,14 @@ cw_bus_sub_t *cw_bus_sub_new_secure(const char *endpoint, const char *topic_pref
 int cw_bus_sub_recv(cw_bus_sub_t *sub, char *topic, size_t topic_cap, char **json,
                     int timeout_ms, cw_error_t *err);
 
+/* The subscriber's rule for one received message: well-formed when it has
+ * exactly two frames, the topic (first frame, topic_len bytes) fits
+ * topic_cap with a NUL and holds no NUL, and the body (second frame) is one
+ * JSON object in valid UTF-8 without NUL bytes. Anything else is skipped and
+ * counted by cw_bus_sub_recv. Pure function, any thread. */
+bool cw_bus_message_valid(size_t frames, const void *topic, size_t topic_len, size_t topic_cap, const void *body,
+                          size_t body_len);
+
 /* Messages skipped as malformed since creation. */
 unsigned long cw_bus_sub_malformed(const cw_bus_sub_t *sub);
 

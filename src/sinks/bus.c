@@ -353,6 +353,19 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool cw_bus_message_valid(size_t frames, const void *topic, size_t topic_len, size_t topic_cap, const void *body,
+                          size_t body_len)
+{
+    if (frames != 2 || !topic || !body || topic_len >= topic_cap || memchr(topic, '\0', topic_len))
+        return false;
+    /* json_loadb checks UTF-8 and rejects NUL bytes as well. */
+    json_error_t jerr;
+    json_t *obj = json_loadb(body, body_len, 0, &jerr);
+    bool ok = obj && json_is_object(obj);
+    json_decref(obj);
+    return ok;
+}
+
 /* Reads one whole multipart message that zmq_poll said is there.
  * Returns 1 with topic and *json filled for a good message, 0 when there was
  * nothing after all or the message was malformed (counted), negative on a
@@ -408,15 +421,7 @@ static int sub_read_message(cw_bus_sub_t *sub, char *topic, size_t topic_cap, ch
         free(body);
         return cw_error_set(err, CW_ERR_NOMEM, "out of memory receiving a bus message");
     }
-    if (!bad && frames == 2) {
-        /* json_loadb checks UTF-8 and rejects NUL bytes as well. */
-        json_error_t jerr;
-        json_t *obj = json_loadb(body, body_len, 0, &jerr);
-        bad = !obj || !json_is_object(obj);
-        json_decref(obj);
-    } else {
-        bad = true;
-    }
+    bad = bad || !cw_bus_message_valid(frames, topic, strlen(topic), topic_cap, body, body_len);
     if (bad) {
         free(body);
         sub->malformed++;

@@ -55,6 +55,29 @@ static bool key_is_zero(const char *z85)
     return strcmp(z85, "0000000000000000000000000000000000000000") == 0;
 }
 
+/* True when `path` (if it exists) is in ZPL syntax. zcert_load() leaks in
+ * czmq 4.2 on a file that is not, so files are checked before it sees them;
+ * it reads PATH_secret in preference to PATH, so that one is checked too. */
+static bool cert_syntax_ok(const char *path)
+{
+    char secret[4096 + sizeof SECRET_SUFFIX];
+    snprintf(secret, sizeof secret, "%s%s", path, SECRET_SUFFIX);
+    const char *files[] = {path, secret};
+    for (size_t i = 0; i < 2; i++) {
+        if (access(files[i], F_OK) != 0)
+            continue;
+        /* Certificates are a few hundred bytes. */
+        zchunk_t *chunk = zchunk_slurp(files[i], 64 * 1024);
+        zconfig_t *tree = chunk ? zconfig_chunk_load(chunk) : NULL;
+        bool ok = tree != NULL;
+        zconfig_destroy(&tree);
+        zchunk_destroy(&chunk);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* Loads a secret certificate, saying which file was wrong and why. */
 static zcert_t *load_secret_cert(const char *path, const char *role, cw_error_t *err)
 {
@@ -76,7 +99,7 @@ static zcert_t *load_secret_cert(const char *path, const char *role, cw_error_t 
         cw_error_set(err, CW_ERR_IO, "CURVE %s certificate '%s': %s", role, path, strerror(errno));
         return NULL;
     }
-    zcert_t *cert = zcert_load(path);
+    zcert_t *cert = cert_syntax_ok(path) ? zcert_load(path) : NULL;
     if (!cert) {
         cw_error_set(err, CW_ERR_FORMAT,
                      "CURVE %s certificate '%s': not a ZeroMQ certificate (no 40-character curve public-key)",
@@ -190,7 +213,7 @@ static int resolve_server_public(const char *value, char *out, cw_error_t *err)
         return cw_error_set(err, CW_ERR_NOT_FOUND,
                             "CURVE server public key '%s': neither a 40-character Z85 key nor a certificate file",
                             value);
-    zcert_t *cert = zcert_load(value);
+    zcert_t *cert = cert_syntax_ok(value) ? zcert_load(value) : NULL;
     if (!cert)
         return cw_error_set(err, CW_ERR_FORMAT, "CURVE server public key '%s': not a ZeroMQ certificate", value);
     memcpy(out, zcert_public_txt(cert), CW_CURVE_KEY_TXT + 1);

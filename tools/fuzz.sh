@@ -21,11 +21,12 @@ targets=(${FUZZ_TARGETS:-config audio bus})
 cc="${FUZZ_CC:-$(command -v clang || command -v clang-14 || true)}"
 [[ -n "$cc" ]] || { echo "fuzz.sh: clang is not installed (tools/deps.sh installs it)" >&2; exit 3; }
 
+mkdir -p "$build"
 cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCALLWATCH_FUZZ=ON -DCALLWATCH_WERROR=OFF -DBUILD_TESTING=OFF >"$build.cmake.log" 2>&1 ||
-  { cat "$build.cmake.log" >&2; exit 1; }
+  -DCALLWATCH_FUZZ=ON -DCALLWATCH_WERROR=OFF -DBUILD_TESTING=OFF >"$build/cmake.log" 2>&1 ||
+  { cat "$build/cmake.log" >&2; exit 1; }
 for t in "${targets[@]}"; do
-  cmake --build "$build" -j2 --target "fuzz_$t" >"$build.build.log" 2>&1 || { cat "$build.build.log" >&2; exit 1; }
+  cmake --build "$build" -j2 --target "fuzz_$t" >"$build/build.log" 2>&1 || { cat "$build/build.log" >&2; exit 1; }
 done
 
 status=0

@@ -74,6 +74,16 @@ fi
 grep -q "tcp://0.0.0.0:$port" "$tmp/err" && grep -q "allow_plain_remote" "$tmp/err" ||
   fail "plain remote bind message: $(cat "$tmp/err")"
 
+# A subscriber with a broken certificate: clear error, nothing on stdout
+# (stdout carries events; czmq's own parser complaint must not land there).
+client_cfg alice | sed "s|$tmp/keys/alice.key_secret|$tmp/garbage.key_secret|" >"$tmp/badclient.ini"
+printf 'curve\n    public-key = "x"\n' >"$tmp/garbage.key_secret"
+if "$cw" tap --config "$tmp/badclient.ini" --timeout 1 >"$tmp/out" 2>"$tmp/err"; then
+  fail "tap accepted a garbage client certificate"
+fi
+[[ ! -s "$tmp/out" ]] || fail "tap wrote to stdout on a bad certificate: $(cat "$tmp/out")"
+grep -q "garbage.key_secret" "$tmp/err" || fail "bad client certificate message: $(cat "$tmp/err")"
+
 "$cw" tap --config "$tmp/alice.ini" --timeout 90 >"$tmp/alice.jsonl" 2>"$tmp/alice.err" &
 pids+=($!)
 "$cw" tap --config "$tmp/mallory.ini" --timeout 90 >"$tmp/mallory.jsonl" 2>"$tmp/mallory.err" &
@@ -99,4 +109,8 @@ grep -q '"type":"call_end"' "$tmp/alice.jsonl" || fail "listed tap missed call_e
 grep -q '"type":"transcript"' "$tmp/alice.jsonl" || fail "listed tap got no transcript"
 (( mallory_n == 0 )) || fail "unlisted key received $mallory_n events"
 (( nokey_n == 0 )) || fail "subscriber without a key received $nokey_n events"
+# czmq must not have taken over SIGTERM: the CURVE tap stops at once.
+kill -TERM "${pids[0]}"
+for _ in $(seq 1 30); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "${pids[0]}" 2>/dev/null; then fail "CURVE tap ignored SIGTERM"; fi
 echo "PASS"

@@ -38,9 +38,10 @@ static void *context;
 static void context_init(void)
 {
     /* czmq would otherwise install its own SIGINT/SIGTERM handlers over the
-     * application's. */
+     * application's, and log to stdout, which carries events (tap, analyze). */
     zsys_handler_set(NULL);
     context = zsys_init();
+    zsys_set_logstream(stderr);
 }
 
 void *cw_curve_context(void)
@@ -68,7 +69,19 @@ static bool cert_syntax_ok(const char *path)
             continue;
         /* Certificates are a few hundred bytes. */
         zchunk_t *chunk = zchunk_slurp(files[i], 64 * 1024);
+        /* czmq 4.2's zconfig reports syntax errors with zclock_log(), on
+         * stdout, which carries events (tap): point stdout at stderr while it
+         * parses. Certificates are loaded at start-up, before any event. */
+        fflush(stdout);
+        int saved_stdout = dup(STDOUT_FILENO);
+        if (saved_stdout >= 0)
+            dup2(STDERR_FILENO, STDOUT_FILENO);
         zconfig_t *tree = chunk ? zconfig_chunk_load(chunk) : NULL;
+        fflush(stdout);
+        if (saved_stdout >= 0) {
+            dup2(saved_stdout, STDOUT_FILENO);
+            close(saved_stdout);
+        }
         bool ok = tree != NULL;
         zconfig_destroy(&tree);
         zchunk_destroy(&chunk);
@@ -81,6 +94,7 @@ static bool cert_syntax_ok(const char *path)
 /* Loads a secret certificate, saying which file was wrong and why. */
 static zcert_t *load_secret_cert(const char *path, const char *role, cw_error_t *err)
 {
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
     if (!path || !*path) {
         cw_error_set(err, CW_ERR_INVALID, "CURVE %s certificate: no file given", role);
         return NULL;
@@ -200,6 +214,7 @@ void cw_curve_server_destroy(cw_curve_server_t **srv)
 /* A Z85 key as given, or the public key of the certificate file it names. */
 static int resolve_server_public(const char *value, char *out, cw_error_t *err)
 {
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
     if (!value || !*value)
         return cw_error_set(err, CW_ERR_INVALID,
                             "CURVE server public key: none given (the server's 40-character key or its .key file)");
@@ -341,6 +356,7 @@ int cw_curve_keygen(const char *dir, const char *name, char *public_path, char *
     close(fd);
 
     int rc = CW_OK;
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
     zcert_t *cert = zcert_new();
     if (!cert) {
         rc = cw_error_set(err, CW_ERR_INTERNAL, "cannot generate a CURVE key pair");

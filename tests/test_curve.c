@@ -125,6 +125,26 @@ static void test_listed_unlisted_plain(void)
     CHECK(got_nokey == 0, "no key received %d", got_nokey);
     printf("curve: listed %d/%d, unlisted %d, no key %d\n", got, EVENTS, got_unlisted, got_nokey);
 
+    /* Keys are read again when the directory changes: list mallory's now,
+     * and a fresh subscriber with her key gets in. */
+    {
+        char from[512], to[512];
+        snprintf(from, sizeof from, "%s/mallory.key", dir);
+        snprintf(to, sizeof to, "%s/mallory.key", clients);
+        CHECK(link(from, to) == 0, "list mallory's key");
+        snprintf(path, sizeof path, "%s/mallory.key_secret", dir);
+        cw_curve_client_t *now_listed = cw_curve_client_new(path, pubpath, &err);
+        cw_bus_sub_t *late = now_listed ? cw_bus_sub_new_secure(ep, "", now_listed, &err) : NULL;
+        cw_curve_client_destroy(&now_listed);
+        bool late_joined = false;
+        for (int i = 0; late && i < 100 && !late_joined; i++) {
+            publish(pub, "late");
+            late_joined = drain(late, "late", 50) > 0;
+        }
+        CHECK(late_joined, "a key added to the clients directory while running is admitted");
+        cw_bus_sub_destroy(&late);
+    }
+
 out:
     cw_bus_sub_destroy(&listed);
     cw_bus_sub_destroy(&unlisted);

@@ -8,7 +8,8 @@
  * Server side: cw_curve_server_new() loads the server's secret certificate
  * and starts czmq's ZAP handler (zauth) that admits only CURVE clients whose
  * public certificate is in `clients_dir` (re-read when the directory changes,
- * so keys can be added or removed while running). A CURVE server socket must
+ * so keys can be added or removed while running; removal refuses the key's
+ * next connection, it does not cut one already up). A CURVE server socket must
  * live in the ZeroMQ context the handler watches: create it with
  * zmq_socket(cw_curve_context(), type), then cw_curve_server_apply() before
  * binding. One server object per process serves every server socket.

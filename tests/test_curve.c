@@ -74,6 +74,8 @@ static void test_listed_unlisted_plain(void)
     CHECK(srv != NULL, "server: %s", err.msg);
     if (!srv)
         return;
+    cw_curve_server_t *second = cw_curve_server_new(path, clients, &err);
+    CHECK(!second && err.code == CW_ERR_BUSY && strstr(err.msg, "already"), "second server refused: %s", err.msg);
     cw_bus_security_t sec = {.curve = srv};
     cw_sink_t *pub = cw_bus_publisher_new_secure("tcp://127.0.0.1:*", 10000, &sec, &err);
     CHECK(pub != NULL, "CURVE publisher: %s", err.msg);

@@ -44,7 +44,9 @@ void *cw_curve_context(void);
  * public "bus.key" is accepted too if "bus.key_secret" is next to it).
  * clients_dir: directory of admitted clients' public certificates; it must
  * exist (an empty one admits nobody). Errors name the file or directory:
- * CW_ERR_NOT_FOUND, CW_ERR_FORMAT (not a certificate / no secret key). */
+ * CW_ERR_NOT_FOUND, CW_ERR_FORMAT (not a certificate / no secret key).
+ * At most one server exists per process (ZAP has one handler per context):
+ * a second one while the first lives is CW_ERR_BUSY. */
 cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err);
 
 /* Makes `socket` (a libzmq socket created in cw_curve_context()) a CURVE

@@ -35,6 +35,11 @@ struct cw_curve_client {
 static pthread_once_t context_once = PTHREAD_ONCE_INIT;
 static void *context;
 
+/* ZAP has one well-known endpoint per context, so there can be one handler;
+ * czmq's zauth asserts when a second one binds it. */
+static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool server_exists;
+
 static void context_init(void)
 {
     /* czmq would otherwise install its own SIGINT/SIGTERM handlers over the
@@ -142,9 +147,21 @@ cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clie
                       clients_dir);
         return NULL;
     }
+    pthread_mutex_lock(&server_lock);
+    bool taken = server_exists;
+    server_exists = true;
+    pthread_mutex_unlock(&server_lock);
+    if (taken) {
+        cw_error_set(err, CW_ERR_BUSY,
+                     "a CURVE server already runs in this process; share it between sockets");
+        return NULL;
+    }
     cw_curve_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the CURVE server");
+        pthread_mutex_lock(&server_lock);
+        server_exists = false;
+        pthread_mutex_unlock(&server_lock);
         return NULL;
     }
     srv->cert = load_secret_cert(server_cert, "server", err);
@@ -209,6 +226,9 @@ void cw_curve_server_destroy(cw_curve_server_t **srv)
     zcert_destroy(&(*srv)->cert);
     free(*srv);
     *srv = NULL;
+    pthread_mutex_lock(&server_lock);
+    server_exists = false;
+    pthread_mutex_unlock(&server_lock);
 }
 
 /* A Z85 key as given, or the public key of the certificate file it names. */

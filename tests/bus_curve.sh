@@ -84,6 +84,13 @@ fi
 [[ ! -s "$tmp/out" ]] || fail "tap wrote to stdout on a bad certificate: $(cat "$tmp/out")"
 grep -q "garbage.key_secret" "$tmp/err" || fail "bad client certificate message: $(cat "$tmp/err")"
 
+# --check-config applies the same rules without starting.
+"$cw" run --config "$tmp/server.ini" --check-config | grep -q "(CURVE)" || fail "check-config of the CURVE config"
+if "$cw" run --config "$tmp/garbage.ini" --check-config >/dev/null 2>"$tmp/err"; then
+  fail "check-config accepted a garbage server certificate"
+fi
+grep -q "garbage.key_secret" "$tmp/err" || fail "check-config message: $(cat "$tmp/err")"
+
 "$cw" tap --config "$tmp/alice.ini" --timeout 90 >"$tmp/alice.jsonl" 2>"$tmp/alice.err" &
 pids+=($!)
 "$cw" tap --config "$tmp/mallory.ini" --timeout 90 >"$tmp/mallory.jsonl" 2>"$tmp/mallory.err" &

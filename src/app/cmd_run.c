@@ -88,9 +88,19 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         app_log_config_error(cfg, &err);
         return APP_USAGE;
     }
+    /* The bus's keys and the plain-remote rule, as a real start would apply them. */
+    cw_curve_server_t *curve = NULL;
+    cw_bus_security_t security;
+    if (app_bus_security(cfg, &curve, &security, &err) != CW_OK ||
+        cw_curve_check_plain_bind(cfg->bus_endpoint, curve != NULL, security.allow_plain_remote,
+                                  "[bus] allow_plain_remote", &err) != CW_OK) {
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
+    cw_curve_server_destroy(&curve);
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
-    printf("  bus: %s\n", cfg->bus_endpoint);
+    printf("  bus: %s (%s)\n", cfg->bus_endpoint, cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  lines: %d\n", n_lines);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];

@@ -12,6 +12,7 @@ packages=(
   libjansson-dev libinih-dev libaubio-dev
   libmicrohttpd-dev
   flite sox libsox-fmt-all curl
+  clang libclang-rt-14-dev
   valgrind
 )
 

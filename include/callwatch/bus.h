@@ -16,9 +16,11 @@
 #ifndef CALLWATCH_BUS_H
 #define CALLWATCH_BUS_H
 
+#include "callwatch/curve.h"
 #include "callwatch/error.h"
 #include "callwatch/sink.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Binds `endpoint` ("tcp://127.0.0.1:5556", "ipc:///run/cw.sock"; a port
@@ -33,6 +35,21 @@
  * unknown transport or non-local address: CW_ERR_INVALID naming the
  * endpoint. sndhwm < 1: CW_ERR_INVALID. */
 cw_sink_t *cw_bus_publisher_new(const char *endpoint, int sndhwm, cw_error_t *err);
+
+/* How a publisher protects its events. */
+typedef struct cw_bus_security {
+    const cw_curve_server_t *curve; /* CURVE keys and ZAP handler; NULL = plain. Must outlive the sink */
+    bool allow_plain_remote;        /* plain on a non-loopback endpoint ([bus] allow_plain_remote) */
+} cw_bus_security_t;
+
+/* Like cw_bus_publisher_new(), which is this with sec NULL (plain, local
+ * endpoints only). With sec->curve, only subscribers whose public key the
+ * ZAP handler admits receive anything, encrypted. Without it, an endpoint
+ * other machines can reach (cw_endpoint_is_local() false) is refused with
+ * CW_ERR_INVALID naming the endpoint and [bus] allow_plain_remote, unless
+ * sec->allow_plain_remote. */
+cw_sink_t *cw_bus_publisher_new_secure(const char *endpoint, int sndhwm, const cw_bus_security_t *sec,
+                                       cw_error_t *err);
 
 /* The endpoint actually bound (wildcard port resolved, "tcp://127.0.0.1:41234"),
  * owned by the sink, valid until it is destroyed; NULL if sink is not a bus
@@ -53,6 +70,12 @@ typedef struct cw_bus_sub cw_bus_sub_t;
  * (it reconnects). Malformed endpoint: CW_ERR_INVALID. */
 cw_bus_sub_t *cw_bus_sub_new(const char *endpoint, const char *topic_prefix, cw_error_t *err);
 
+/* Same, as a CURVE client when curve is not NULL (it may be destroyed once
+ * this returns). A server that does not admit the key, or a plain server,
+ * delivers nothing: the handshake fails and libzmq keeps retrying. */
+cw_bus_sub_t *cw_bus_sub_new_secure(const char *endpoint, const char *topic_prefix, const cw_curve_client_t *curve,
+                                    cw_error_t *err);
+
 /* Waits up to timeout_ms (-1 forever, 0 = only what is already there) for
  * one well-formed message. Returns 1 and fills topic (NUL-terminated) and
  * *json (malloc'd, NUL-terminated, a JSON object, caller frees); 0 on timeout
@@ -62,6 +85,14 @@ cw_bus_sub_t *cw_bus_sub_new(const char *endpoint, const char *topic_prefix, cw_
  * wait goes on within the same timeout. */
 int cw_bus_sub_recv(cw_bus_sub_t *sub, char *topic, size_t topic_cap, char **json,
                     int timeout_ms, cw_error_t *err);
+
+/* The subscriber's rule for one received message: well-formed when it has
+ * exactly two frames, the topic (first frame, topic_len bytes) fits
+ * topic_cap with a NUL and holds no NUL, and the body (second frame) is one
+ * JSON object in valid UTF-8 without NUL bytes. Anything else is skipped and
+ * counted by cw_bus_sub_recv. Pure function, any thread. */
+bool cw_bus_message_valid(size_t frames, const void *topic, size_t topic_len, size_t topic_cap, const void *body,
+                          size_t body_len);
 
 /* Messages skipped as malformed since creation. */
 unsigned long cw_bus_sub_malformed(const cw_bus_sub_t *sub);

@@ -123,6 +123,17 @@ typedef struct cw_config {
     int audiosocket_idle_timeout_ms;    /* a leg silent on the wire this long is closed */
     int audiosocket_pair_timeout_ms;    /* a first leg waits this long for its partner */
     int audiosocket_max_frame_bytes;    /* largest payload accepted */
+    char bus_curve[8];                  /* "on"/"off" (cw_config_switch_on): CURVE on every bus socket */
+    char bus_curve_server_cert[CW_PATH_MAX];  /* daemon's secret certificate (NAME.key_secret) */
+    char bus_curve_clients_dir[CW_PATH_MAX];  /* public certificates of admitted subscribers */
+    char bus_curve_client_cert[CW_PATH_MAX];  /* subscriber's secret certificate (tap, console) */
+    char bus_curve_server_public[CW_PATH_MAX]; /* subscriber: server's Z85 public key or its .key file */
+    char bus_allow_plain_remote[8];     /* "true": plain binds on non-loopback endpoints are allowed */
+
+    /* [redact] */
+    int redact_min_digits;              /* spoken digit runs this long are masked */
+    char redact_words[CW_PATH_MAX];     /* digit-word lexicon (JSON); relative = in the models directory */
+    char redact_patterns[CW_PATH_MAX];  /* POSIX extended regexes, one per line; "" = none */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;
@@ -160,6 +171,10 @@ void cw_config_dump(const cw_config_t *cfg, FILE *out);
 /* The path of a model file option: absolute as given, relative ones taken
  * from the models directory (CALLWATCH_MODELS_DIR). Writes into buf. */
 const char *cw_config_model_path(const char *value, char *buf, size_t cap);
+
+/* True for a switch option's "on", "true", "yes" or "1" (values are
+ * checked when read, so anything else is off). */
+bool cw_config_switch_on(const char *value);
 
 /* Path of the config callwatch ships (models/callwatch.ini): the
  * CALLWATCH_CONFIG environment variable if set, else the installed or source

@@ -7,7 +7,9 @@
 #ifndef CALLWATCH_APP_H
 #define CALLWATCH_APP_H
 
+#include "callwatch/bus.h"
 #include "callwatch/config.h"
+#include "callwatch/curve.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -46,5 +48,23 @@ int cmd_tap(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+
+/* Bus security from [bus]: with curve on, starts the CURVE server (*server,
+ * the caller destroys it after the sockets) and points sec at it. Errors
+ * name the config file and the option. (security.c) */
+int app_bus_security(const cw_config_t *cfg, cw_curve_server_t **server, cw_bus_security_t *sec, cw_error_t *err);
+
+/* Subscriber side: *client is the CURVE client of [bus] when curve is on,
+ * else NULL. */
+int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err);
+
+/* `run --user NAME`: checks up front that we are root and NAME exists
+ * (logs why not); NULL user is fine. */
+bool app_check_can_drop(const char *user);
+
+/* Becomes NAME (supplementary groups, gid, uid) for good; logs and returns
+ * false on failure. NULL user does nothing. */
+bool app_drop_privileges(const char *user);
 
 #endif

@@ -58,6 +58,7 @@ static void run_usage(FILE *out)
           "                        accept calls from Asterisk's AudioSocket() here (instead\n"
           "                        of [audiosocket] listen); with no [line] and no --file,\n"
           "                        only the PBX's calls are monitored\n"
+          "      --user NAME       started as root: become NAME once the bus is bound\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -225,9 +226,20 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         app_log_config_error(cfg, &err);
         return APP_USAGE;
     }
+    /* The bus's keys and the plain-remote rule, as a real start would apply them. */
+    cw_curve_server_t *curve = NULL;
+    cw_bus_security_t security;
+    if (app_bus_security(cfg, &curve, &security, &err) != CW_OK ||
+        cw_curve_check_plain_bind(cfg->bus_endpoint, curve != NULL, security.allow_plain_remote,
+                                  "[bus] allow_plain_remote", &err) != CW_OK) {
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
+    cw_curve_server_destroy(&curve);
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
-    printf("  bus: %s (%s)\n", cfg->bus_endpoint, cfg->bus_mode);
+    printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
+           cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
     printf("  lines: %d\n", n_lines);
     if (cfg->audiosocket_listen[0])
@@ -250,17 +262,18 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"file", required_argument, NULL, OPT_FILE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
         {"audiosocket", required_argument, NULL, OPT_AUDIOSOCKET},
+        {"user", required_argument, NULL, OPT_USER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -279,6 +292,7 @@ int cmd_run(int argc, char **argv)
             break;
         case OPT_ENDPOINT: endpoint = optarg; break;
         case OPT_AUDIOSOCKET: audiosocket = optarg; break;
+        case OPT_USER: run_as = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -287,6 +301,8 @@ int cmd_run(int argc, char **argv)
         app_log("run: unexpected argument '%s' (files are given with --file)", argv[optind]);
         return APP_USAGE;
     }
+    if (!app_check_can_drop(run_as))
+        return APP_USAGE;
 
     cw_config_t *cfg = app_load_config(config_path, false);
     if (!cfg)
@@ -325,6 +341,7 @@ int cmd_run(int argc, char **argv)
     cw_http_t *http = NULL;
     pbx_calls_t pbx = {0};
     line_state_t *lines = calloc(n_lines ? (size_t)n_lines : 1, sizeof *lines);
+    cw_curve_server_t *curve = NULL;
     if (!lines) {
         app_log("out of memory");
         cw_config_destroy(&cfg);
@@ -373,8 +390,17 @@ int cmd_run(int argc, char **argv)
     }
     cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, connect_mode_text(cfg));
     bool connect_mode = strcmp(cfg->bus_mode, "connect") == 0;
-    cw_sink_t *publisher = connect_mode ? cw_bus_publisher_connect(cfg->bus_endpoint, cfg->bus_sndhwm, &err)
-                                        : cw_bus_publisher_new(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
+    cw_bus_security_t security;
+    cw_sink_t *publisher = NULL;
+    if (app_bus_security(cfg, &curve, &security, &err) == CW_OK) {
+        if (connect_mode && curve)
+            cw_error_set(&err, CW_ERR_INVALID, "%s: [bus] curve = on needs mode = bind: publishing into a broker "
+                         "is not encrypted yet", cfg->source_path);
+        else if (connect_mode)
+            publisher = cw_bus_publisher_connect(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
+        else
+            publisher = cw_bus_publisher_new_secure(cfg->bus_endpoint, cfg->bus_sndhwm, &security, &err);
+    }
     if (!publisher) {
         app_log("%s", err.msg);
         status = APP_FAILURE;
@@ -388,6 +414,10 @@ int cmd_run(int argc, char **argv)
         cw_sink_destroy(&publisher);
         cw_sink_destroy(&published);
         app_log("cannot start the publisher: %s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    if (!app_drop_privileges(run_as)) {
         status = APP_FAILURE;
         goto out;
     }
@@ -507,6 +537,7 @@ out:
     cw_outbox_destroy(&outbox);
     cw_monitor_destroy(&monitor);
     cw_metrics_destroy(&metrics);
+    cw_curve_server_destroy(&curve);
     cw_bus_shutdown();
     if (pa_up)
         cw_portaudio_terminate();

@@ -16,7 +16,7 @@ static void tap_usage(FILE *out)
           "Subscribes to a callwatch bus and prints each event's JSON on its own line.\n"
           "\n"
           "options:\n"
-          "  -c, --config FILE     take the endpoint from this configuration's [bus]\n"
+          "  -c, --config FILE     take the endpoint and CURVE keys from this configuration's [bus]\n"
           "  -e, --endpoint EP     connect here (default: [bus] endpoint, tcp://127.0.0.1:5556)\n"
           "  -t, --topic PREFIX    only topics starting with PREFIX (e.g. transcript.customer, alert.)\n"
           "  -n, --count N         exit after N events (status 1 if fewer arrived before --timeout)\n"
@@ -63,19 +63,24 @@ int cmd_tap(int argc, char **argv)
         return APP_USAGE;
     }
     char endpoint_buf[CW_PATH_MAX];
+    /* The config is read even with --endpoint: it holds the CURVE keys. */
+    cw_config_t *cfg = app_load_config(config_path, false);
+    if (!cfg)
+        return APP_USAGE;
     if (!endpoint) {
-        cw_config_t *cfg = app_load_config(config_path, false);
-        if (!cfg)
-            return APP_USAGE;
         snprintf(endpoint_buf, sizeof endpoint_buf, "%s", cfg->bus_endpoint);
-        cw_config_destroy(&cfg);
         endpoint = endpoint_buf;
     }
 
     app_install_signals();
     cw_error_t err;
     cw_error_clear(&err);
-    cw_bus_sub_t *sub = cw_bus_sub_new(endpoint, topic, &err);
+    cw_curve_client_t *curve = NULL;
+    cw_bus_sub_t *sub = NULL;
+    if (app_bus_client(cfg, &curve, &err) == CW_OK)
+        sub = cw_bus_sub_new_secure(endpoint, topic, curve, &err);
+    cw_curve_client_destroy(&curve);
+    cw_config_destroy(&cfg);
     if (!sub) {
         app_log("%s", err.msg);
         return APP_FAILURE;

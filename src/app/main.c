@@ -109,6 +109,7 @@ static void usage(FILE *out)
           "  devices           list the audio input devices PortAudio sees\n"
           "  config            print the effective configuration (all options, documented)\n"
           "  broker            relay the events of many nodes to many subscribers (scale-out)\n"
+          "  keygen NAME       make a CURVE key pair for the bus (NAME.key, NAME.key_secret)\n"
           "\n"
           "options:\n"
           "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
@@ -139,6 +140,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"analyze", cmd_analyze}, {"run", cmd_run}, {"tap", cmd_tap}, {"devices", cmd_devices}, {"config", cmd_config},
         {"broker", cmd_broker},
+        {"keygen", cmd_keygen},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

@@ -77,6 +77,7 @@ static const char *check_endpoint(const char *value);
 static const char *check_bus_mode(const char *value);
 static const char *check_node(const char *value);
 static const char *check_listen(const char *value);
+static const char *check_switch(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -162,6 +163,18 @@ static const opt_t options[] = {
      "bind: subscribers connect to endpoint; connect: publish into a `callwatch broker` frontend at endpoint"},
     {"bus", "node", OPT_STRING, CFG(bus_node), 0, 0, 0, "", check_node,
      "this node's name, the first part of its call ids (letters, digits, - _ .); empty = the short host name"},
+    {"bus", "curve", OPT_STRING, CFG(bus_curve), 0, 0, 0, "off", check_switch,
+     "on: encrypt the bus with ZeroMQ CURVE and admit only subscribers whose key is in curve_clients_dir"},
+    {"bus", "curve_server_cert", OPT_STRING, CFG(bus_curve_server_cert), 0, 0, 0, "", NULL,
+     "daemon's secret certificate (NAME.key_secret from `callwatch keygen`), needed when curve = on"},
+    {"bus", "curve_clients_dir", OPT_STRING, CFG(bus_curve_clients_dir), 0, 0, 0, "", NULL,
+     "directory of admitted subscribers' public certificates (NAME.key), read again when it changes"},
+    {"bus", "curve_client_cert", OPT_STRING, CFG(bus_curve_client_cert), 0, 0, 0, "", NULL,
+     "subscriber side (tap, console): its own secret certificate"},
+    {"bus", "curve_server_public", OPT_STRING, CFG(bus_curve_server_public), 0, 0, 0, "", NULL,
+     "subscriber side: the daemon's public key (40 characters) or its public certificate file"},
+    {"bus", "allow_plain_remote", OPT_STRING, CFG(bus_allow_plain_remote), 0, 0, 0, "false", check_switch,
+     "true: allow binding a non-loopback endpoint without CURVE (events readable by anyone on the network)"},
 
     {"broker", "frontend", OPT_STRING, CFG(broker_frontend), 0, 0, 0, "tcp://127.0.0.1:5558", check_endpoint,
      "`callwatch broker`: endpoint bound for the nodes' publishers ([bus] mode = connect)"},
@@ -185,6 +198,13 @@ static const opt_t options[] = {
      "ms the first leg of a call waits for the other before the call starts with one leg"},
     {"audiosocket", "max_frame_bytes", OPT_INT, CFG(audiosocket_max_frame_bytes), 16, 65535, 0, "4096", NULL,
      "largest frame payload accepted in bytes; a longer one closes the connection"},
+
+    {"redact", "min_digits", OPT_INT, CFG(redact_min_digits), 2, 64, 0, "4", NULL,
+     "runs of at least this many spoken digits are masked in transcripts and evidence"},
+    {"redact", "words", OPT_STRING, CFG(redact_words), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "redact-en.json", NULL,
+     "digit words of the recognition language (JSON); a relative path is taken from the models directory"},
+    {"redact", "patterns", OPT_STRING, CFG(redact_patterns), 0, 0, OPT_IN_MODELS, "redact-patterns.txt", NULL,
+     "POSIX extended regexes, one per line, of words to mask; empty = none; relative = in the models directory"},
 
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},
@@ -443,6 +463,25 @@ static const char *check_listen(const char *value)
     if (value[0] == '[' && colon[-1] != ']')
         return "an IPv6 host goes in brackets: [::1]:9464";
     return NULL;
+}
+
+static const char *const switch_on[] = {"on", "true", "yes", "1"};
+static const char *const switch_off[] = {"off", "false", "no", "0"};
+
+static const char *check_switch(const char *value)
+{
+    for (size_t i = 0; i < sizeof switch_on / sizeof switch_on[0]; i++)
+        if (strcmp(value, switch_on[i]) == 0 || strcmp(value, switch_off[i]) == 0)
+            return NULL;
+    return "must be on or off (true/false, yes/no, 1/0)";
+}
+
+bool cw_config_switch_on(const char *value)
+{
+    for (size_t i = 0; value && i < sizeof switch_on / sizeof switch_on[0]; i++)
+        if (strcmp(value, switch_on[i]) == 0)
+            return true;
+    return false;
 }
 
 /* "10..10000", "0 or 8000..192000" */

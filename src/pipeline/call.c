@@ -7,6 +7,7 @@
 #include "callwatch/leg.h"
 #include "callwatch/lexicon.h"
 #include "callwatch/repeats.h"
+#include "callwatch/redact.h"
 #include "callwatch/turns.h"
 #include "callwatch/voice.h"
 
@@ -52,6 +53,7 @@ struct cw_call {
     cw_turns_t *turns;
     cw_repeats_t *agent_repeats;
     cw_alert_engine_t *alerts;
+    cw_redactor_t *redact[CW_LEG_COUNT]; /* used by the leg's decoder callback only */
 
     /* Voice cues run on the ingest thread, from each leg's prosody. */
     cw_voice_model_t *voice_model;
@@ -99,6 +101,7 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
 {
     struct leg_ctx *ctx = user;
     cw_call_t *call = ctx->call;
+    tr = cw_redact_apply(call->redact[ctx->leg], tr); /* before anything sees the words */
     /* t is where the recogniser stood in the call's audio when it produced
      * this: live, that is the audio just captured; offline, where ingest
      * may run far ahead of the decoders, it keeps t meaningful and the
@@ -154,8 +157,10 @@ static void make_call_id(char *out, size_t cap, const char *hint)
 
 static void destroy_detectors(cw_call_t *call)
 {
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
         cw_cues_destroy(&call->cues[leg]);
+        cw_redactor_destroy(&call->redact[leg]);
+    }
     cw_turns_destroy(&call->turns);
     cw_repeats_destroy(&call->agent_repeats);
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
@@ -185,6 +190,9 @@ static void free_call_parts(cw_call_t *call)
 static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *err)
 {
     char path[CW_PATH_MAX];
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        if (!(call->redact[leg] = cw_redactor_new(cfg, err)))
+            return err->code ? err->code : CW_ERR_INTERNAL;
     call->lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
     if (!call->lexicon)
         return err->code ? err->code : CW_ERR_INTERNAL;

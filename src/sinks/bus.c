@@ -1,6 +1,8 @@
 /* bus.c - see callwatch/bus.h */
 #include "callwatch/bus.h"
 
+#include "callwatch/curve.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -66,6 +68,18 @@ static void bus_socket_close(void *sock)
     pthread_mutex_unlock(&ctx_lock);
 }
 
+/* A CURVE server socket lives in the context czmq's ZAP handler watches (see
+ * curve.h), which czmq terminates at exit, so it is not counted in
+ * live_sockets. */
+static void *bus_curve_socket_open(int type, cw_error_t *err)
+{
+    void *curve_ctx = cw_curve_context();
+    void *sock = curve_ctx ? zmq_socket(curve_ctx, type) : NULL;
+    if (!sock)
+        cw_error_set(err, CW_ERR_INTERNAL, "cannot create ZeroMQ CURVE socket: %s", zmq_strerror(errno));
+    return sock;
+}
+
 static int bus_set_int(void *sock, int option, int value, const char *what, cw_error_t *err)
 {
     if (zmq_setsockopt(sock, option, &value, sizeof value) != 0)
@@ -112,6 +126,7 @@ static int endpoint_status(int e)
 
 typedef struct bus_pub {
     void *sock;
+    bool curve_ctx;                  /* sock is in cw_curve_context() */
     char endpoint[BUS_ENDPOINT_MAX]; /* as bound, wildcards resolved */
     atomic_ullong dropped;           /* messages refused at the HWM */
 } bus_pub_t;
@@ -160,7 +175,10 @@ static void pub_destroy(void *impl)
     bus_pub_t *pub = impl;
     if (!pub)
         return;
-    bus_socket_close(pub->sock);
+    if (pub->curve_ctx)
+        zmq_close(pub->sock);
+    else
+        bus_socket_close(pub->sock);
     free(pub);
 }
 
@@ -172,10 +190,22 @@ static const cw_sink_ops_t pub_ops = {
 
 cw_sink_t *cw_bus_publisher_new(const char *endpoint, int sndhwm, cw_error_t *err)
 {
+    return cw_bus_publisher_new_secure(endpoint, sndhwm, NULL, err);
+}
+
+cw_sink_t *cw_bus_publisher_new_secure(const char *endpoint, int sndhwm, const cw_bus_security_t *sec,
+                                       cw_error_t *err)
+{
+    static const cw_bus_security_t plain_local = {0};
+    if (!sec)
+        sec = &plain_local;
     if (!endpoint || !*endpoint) {
         cw_error_set(err, CW_ERR_INVALID, "bus endpoint is empty");
         return NULL;
     }
+    if (cw_curve_check_plain_bind(endpoint, sec->curve != NULL, sec->allow_plain_remote,
+                                  "[bus] allow_plain_remote", err) != CW_OK)
+        return NULL;
     if (sndhwm < 1) {
         /* 0 would mean "no limit" to libzmq: unbounded memory for a stuck
          * subscriber. */
@@ -189,8 +219,11 @@ cw_sink_t *cw_bus_publisher_new(const char *endpoint, int sndhwm, cw_error_t *er
         return NULL;
     }
     atomic_init(&pub->dropped, 0);
-    pub->sock = bus_socket_open(ZMQ_PUB, err);
+    pub->curve_ctx = sec->curve != NULL;
+    pub->sock = pub->curve_ctx ? bus_curve_socket_open(ZMQ_PUB, err) : bus_socket_open(ZMQ_PUB, err);
     if (!pub->sock)
+        goto error_out;
+    if (sec->curve && cw_curve_server_apply(sec->curve, pub->sock, err) != CW_OK)
         goto error_out;
     if (bus_set_int(pub->sock, ZMQ_SNDHWM, sndhwm, "send high-water mark", err) != 0 ||
         bus_set_int(pub->sock, ZMQ_LINGER, BUS_PUB_LINGER_MS, "linger", err) != 0)
@@ -248,6 +281,12 @@ struct cw_bus_sub {
 
 cw_bus_sub_t *cw_bus_sub_new(const char *endpoint, const char *topic_prefix, cw_error_t *err)
 {
+    return cw_bus_sub_new_secure(endpoint, topic_prefix, NULL, err);
+}
+
+cw_bus_sub_t *cw_bus_sub_new_secure(const char *endpoint, const char *topic_prefix, const cw_curve_client_t *curve,
+                                    cw_error_t *err)
+{
     if (!endpoint || !*endpoint) {
         cw_error_set(err, CW_ERR_INVALID, "bus endpoint is empty");
         return NULL;
@@ -261,6 +300,8 @@ cw_bus_sub_t *cw_bus_sub_new(const char *endpoint, const char *topic_prefix, cw_
     }
     sub->sock = bus_socket_open(ZMQ_SUB, err);
     if (!sub->sock)
+        goto error_out;
+    if (curve && cw_curve_client_apply(curve, sub->sock, err) != CW_OK)
         goto error_out;
     int64_t max_msg = BUS_SUB_MAX_MSG_BYTES;
     /* A tap never has anything to flush: close at once. */
@@ -310,6 +351,19 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool cw_bus_message_valid(size_t frames, const void *topic, size_t topic_len, size_t topic_cap, const void *body,
+                          size_t body_len)
+{
+    if (frames != 2 || !topic || !body || topic_len >= topic_cap || memchr(topic, '\0', topic_len))
+        return false;
+    /* json_loadb checks UTF-8 and rejects NUL bytes as well. */
+    json_error_t jerr;
+    json_t *obj = json_loadb(body, body_len, 0, &jerr);
+    bool ok = obj && json_is_object(obj);
+    json_decref(obj);
+    return ok;
 }
 
 /* Reads one whole multipart message that zmq_poll said is there.
@@ -367,15 +421,7 @@ static int sub_read_message(cw_bus_sub_t *sub, char *topic, size_t topic_cap, ch
         free(body);
         return cw_error_set(err, CW_ERR_NOMEM, "out of memory receiving a bus message");
     }
-    if (!bad && frames == 2) {
-        /* json_loadb checks UTF-8 and rejects NUL bytes as well. */
-        json_error_t jerr;
-        json_t *obj = json_loadb(body, body_len, 0, &jerr);
-        bad = !obj || !json_is_object(obj);
-        json_decref(obj);
-    } else {
-        bad = true;
-    }
+    bad = bad || !cw_bus_message_valid(frames, topic, strlen(topic), topic_cap, body, body_len);
     if (bad) {
         free(body);
         sub->malformed++;

@@ -1,0 +1,91 @@
+/* curve.h - ZeroMQ CURVE encryption and client authentication for every
+ * socket callwatch binds or connects (bus PUB, acknowledgement channel,
+ * broker).
+ *
+ * Keys are czmq certificates (zcert): a public file "NAME.key" holding the
+ * Z85 public key and a secret file "NAME.key_secret" (mode 0600) holding both.
+ *
+ * Server side: cw_curve_server_new() loads the server's secret certificate
+ * and starts czmq's ZAP handler (zauth) that admits only CURVE clients whose
+ * public certificate is in `clients_dir` (re-read when the directory changes,
+ * so keys can be added or removed while running; removal refuses the key's
+ * next connection, it does not cut one already up). A CURVE server socket must
+ * live in the ZeroMQ context the handler watches: create it with
+ * zmq_socket(cw_curve_context(), type), then cw_curve_server_apply() before
+ * binding. One server object per process serves every server socket.
+ *
+ * Client side: cw_curve_client_new() loads the client's secret certificate and
+ * the server's public key; cw_curve_client_apply() before connecting. A
+ * client's context does not matter.
+ *
+ * Objects are immutable after creation: apply from any thread. Create and
+ * destroy from one thread; destroy servers only after their sockets closed.
+ */
+#ifndef CALLWATCH_CURVE_H
+#define CALLWATCH_CURVE_H
+
+#include "callwatch/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Z85 text of a CURVE key: 40 characters. */
+#define CW_CURVE_KEY_TXT 40
+
+typedef struct cw_curve_server cw_curve_server_t;
+typedef struct cw_curve_client cw_curve_client_t;
+
+/* The process-wide ZeroMQ context of CURVE server sockets (czmq's, whose
+ * signal handling is left to the application). NULL if it cannot be created.
+ * Terminated by czmq at process exit: close its sockets before. Thread-safe. */
+void *cw_curve_context(void);
+
+/* server_cert: path of the server's secret certificate ("bus.key_secret"; the
+ * public "bus.key" is accepted too if "bus.key_secret" is next to it).
+ * clients_dir: directory of admitted clients' public certificates; it must
+ * exist (an empty one admits nobody). Errors name the file or directory:
+ * CW_ERR_NOT_FOUND, CW_ERR_FORMAT (not a certificate / no secret key).
+ * At most one server exists per process (ZAP has one handler per context):
+ * a second one while the first lives is CW_ERR_BUSY. */
+cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err);
+
+/* Makes `socket` (a libzmq socket created in cw_curve_context()) a CURVE
+ * server with this server's keys, authenticated by the ZAP handler. Call
+ * before bind. */
+int cw_curve_server_apply(const cw_curve_server_t *srv, void *socket, cw_error_t *err);
+
+/* Z85 public key of the server (40 characters), owned by srv. */
+const char *cw_curve_server_public(const cw_curve_server_t *srv);
+
+/* Stops the ZAP handler, frees, NULLs *srv. Accepts NULL. */
+void cw_curve_server_destroy(cw_curve_server_t **srv);
+
+/* client_cert: path of the client's secret certificate (as for the server).
+ * server_public: the server's Z85 public key (40 characters) or the path of
+ * its public certificate. */
+cw_curve_client_t *cw_curve_client_new(const char *client_cert, const char *server_public, cw_error_t *err);
+
+/* Makes `socket` a CURVE client of the server. Call before connect. */
+int cw_curve_client_apply(const cw_curve_client_t *cli, void *socket, cw_error_t *err);
+
+void cw_curve_client_destroy(cw_curve_client_t **cli);
+
+/* True if a bind to `endpoint` can only be reached from this machine:
+ * ipc://, inproc://, or tcp:// on 127.0.0.0/8, ::1, localhost or "lo".
+ * False for wildcards ("*", 0.0.0.0), other addresses and interfaces. */
+bool cw_endpoint_is_local(const char *endpoint);
+
+/* The rule for binding without CURVE: refused (CW_ERR_INVALID, naming the
+ * endpoint and `option`, e.g. "[bus] allow_plain_remote") when the endpoint
+ * is not local, unless allow_plain_remote. 0 when curve is on. */
+int cw_curve_check_plain_bind(const char *endpoint, bool curve, bool allow_plain_remote, const char *option,
+                              cw_error_t *err);
+
+/* Writes a new key pair DIR/NAME.key (public, 0644) and DIR/NAME.key_secret
+ * (0600). NAME: letters, digits, '-', '_', '.', not starting with '.'.
+ * Existing files are never overwritten (CW_ERR_BUSY). The paths written go
+ * to public_path / secret_path (may be NULL) of `cap` bytes. */
+int cw_curve_keygen(const char *dir, const char *name, char *public_path, char *secret_path, size_t cap,
+                    cw_error_t *err);
+
+#endif

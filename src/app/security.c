@@ -1,0 +1,76 @@
+/* security.c - the command line's side of bus security: CURVE objects from
+ * the configuration and dropping root after binding. See app.h. */
+#include "app.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+int app_bus_security(const cw_config_t *cfg, cw_curve_server_t **server, cw_bus_security_t *sec, cw_error_t *err)
+{
+    *server = NULL;
+    memset(sec, 0, sizeof *sec);
+    sec->allow_plain_remote = cw_config_switch_on(cfg->bus_allow_plain_remote);
+    if (!cw_config_switch_on(cfg->bus_curve))
+        return CW_OK;
+    *server = cw_curve_server_new(cfg->bus_curve_server_cert, cfg->bus_curve_clients_dir, err);
+    if (!*server)
+        return cw_error_prefix(err, "%s: [bus] curve = on", cfg->source_path);
+    sec->curve = *server;
+    return CW_OK;
+}
+
+int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err)
+{
+    *client = NULL;
+    if (!cw_config_switch_on(cfg->bus_curve))
+        return CW_OK;
+    *client = cw_curve_client_new(cfg->bus_curve_client_cert, cfg->bus_curve_server_public, err);
+    if (!*client)
+        return cw_error_prefix(err, "%s: [bus] curve = on", cfg->source_path);
+    return CW_OK;
+}
+
+bool app_check_can_drop(const char *user)
+{
+    if (!user)
+        return true;
+    if (geteuid() != 0) {
+        app_log("run: --user %s needs callwatch to be started as root (it binds, then becomes %s); "
+                "start it as root or leave out --user",
+                user, user);
+        return false;
+    }
+    errno = 0;
+    if (!getpwnam(user)) {
+        app_log("run: --user %s: no such user%s%s", user, errno ? ": " : "", errno ? strerror(errno) : "");
+        return false;
+    }
+    return true;
+}
+
+bool app_drop_privileges(const char *user)
+{
+    if (!user)
+        return true;
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        app_log("run: --user %s: no such user", user);
+        return false;
+    }
+    /* Groups first: once the uid is gone, they can no longer be changed. */
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        app_log("run: cannot become user %s: %s", user, strerror(errno));
+        return false;
+    }
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+        app_log("run: still able to regain root after becoming %s; refusing to go on", user);
+        return false;
+    }
+    app_log("running as user %s (uid %ld, gid %ld)", user, (long)pw->pw_uid, (long)pw->pw_gid);
+    return true;
+}

@@ -1,0 +1,407 @@
+/* curve.c - see callwatch/curve.h */
+#include "callwatch/curve.h"
+
+#include <czmq.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ZAP domain of callwatch's server sockets; zauth serves any domain, naming
+ * one makes libzmq insist on a ZAP reply. */
+#define CURVE_ZAP_DOMAIN "callwatch"
+
+#define CURVE_KEY_BYTES 32
+
+/* What a secret certificate file is called next to its public one (zcert). */
+#define SECRET_SUFFIX "_secret"
+
+struct cw_curve_server {
+    zcert_t *cert;
+    zactor_t *auth;
+};
+
+struct cw_curve_client {
+    zcert_t *cert;
+    char server_public[CW_CURVE_KEY_TXT + 1];
+};
+
+static pthread_once_t context_once = PTHREAD_ONCE_INIT;
+static void *context;
+
+/* ZAP has one well-known endpoint per context, so there can be one handler;
+ * czmq's zauth asserts when a second one binds it. */
+static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool server_exists;
+
+static void context_init(void)
+{
+    /* czmq would otherwise install its own SIGINT/SIGTERM handlers over the
+     * application's, and log to stdout, which carries events (tap, analyze). */
+    zsys_handler_set(NULL);
+    context = zsys_init();
+    zsys_set_logstream(stderr);
+}
+
+void *cw_curve_context(void)
+{
+    pthread_once(&context_once, context_init);
+    return context;
+}
+
+static bool key_is_zero(const char *z85)
+{
+    /* zcert leaves the secret key all zero when only a public file was read. */
+    return strcmp(z85, "0000000000000000000000000000000000000000") == 0;
+}
+
+/* True when `path` (if it exists) is in ZPL syntax. zcert_load() leaks in
+ * czmq 4.2 on a file that is not, so files are checked before it sees them;
+ * it reads PATH_secret in preference to PATH, so that one is checked too. */
+static bool cert_syntax_ok(const char *path)
+{
+    char secret[4096 + sizeof SECRET_SUFFIX];
+    snprintf(secret, sizeof secret, "%s%s", path, SECRET_SUFFIX);
+    const char *files[] = {path, secret};
+    for (size_t i = 0; i < 2; i++) {
+        if (access(files[i], F_OK) != 0)
+            continue;
+        /* Certificates are a few hundred bytes. */
+        zchunk_t *chunk = zchunk_slurp(files[i], 64 * 1024);
+        /* czmq 4.2's zconfig reports syntax errors with zclock_log(), on
+         * stdout, which carries events (tap): point stdout at stderr while it
+         * parses. Certificates are loaded at start-up, before any event. */
+        fflush(stdout);
+        int saved_stdout = dup(STDOUT_FILENO);
+        if (saved_stdout >= 0)
+            dup2(STDERR_FILENO, STDOUT_FILENO);
+        zconfig_t *tree = chunk ? zconfig_chunk_load(chunk) : NULL;
+        fflush(stdout);
+        if (saved_stdout >= 0) {
+            dup2(saved_stdout, STDOUT_FILENO);
+            close(saved_stdout);
+        }
+        bool ok = tree != NULL;
+        zconfig_destroy(&tree);
+        zchunk_destroy(&chunk);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Loads a secret certificate, saying which file was wrong and why. */
+static zcert_t *load_secret_cert(const char *path, const char *role, cw_error_t *err)
+{
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
+    if (!path || !*path) {
+        cw_error_set(err, CW_ERR_INVALID, "CURVE %s certificate: no file given", role);
+        return NULL;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        cw_error_set(err, CW_ERR_NOT_FOUND, "CURVE %s certificate '%s': %s (make one with `callwatch keygen`)",
+                     role, path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cw_error_set(err, CW_ERR_FORMAT, "CURVE %s certificate '%s': not a regular file", role, path);
+        return NULL;
+    }
+    if (access(path, R_OK) != 0) {
+        cw_error_set(err, CW_ERR_IO, "CURVE %s certificate '%s': %s", role, path, strerror(errno));
+        return NULL;
+    }
+    zcert_t *cert = cert_syntax_ok(path) ? zcert_load(path) : NULL;
+    if (!cert) {
+        cw_error_set(err, CW_ERR_FORMAT,
+                     "CURVE %s certificate '%s': not a ZeroMQ certificate (no 40-character curve public-key)",
+                     role, path);
+        return NULL;
+    }
+    if (key_is_zero(zcert_secret_txt(cert))) {
+        zcert_destroy(&cert);
+        cw_error_set(err, CW_ERR_FORMAT,
+                     "CURVE %s certificate '%s': holds no secret key (give the NAME.key_secret file)", role,
+                     path);
+        return NULL;
+    }
+    return cert;
+}
+
+cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err)
+{
+    struct stat st;
+    if (!clients_dir || !*clients_dir) {
+        cw_error_set(err, CW_ERR_INVALID, "CURVE clients directory: none given");
+        return NULL;
+    }
+    if (stat(clients_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(clients_dir, R_OK | X_OK) != 0) {
+        cw_error_set(err, CW_ERR_NOT_FOUND, "CURVE clients directory '%s': not a readable directory",
+                      clients_dir);
+        return NULL;
+    }
+    pthread_mutex_lock(&server_lock);
+    bool taken = server_exists;
+    server_exists = true;
+    pthread_mutex_unlock(&server_lock);
+    if (taken) {
+        cw_error_set(err, CW_ERR_BUSY,
+                     "a CURVE server already runs in this process; share it between sockets");
+        return NULL;
+    }
+    cw_curve_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the CURVE server");
+        pthread_mutex_lock(&server_lock);
+        server_exists = false;
+        pthread_mutex_unlock(&server_lock);
+        return NULL;
+    }
+    srv->cert = load_secret_cert(server_cert, "server", err);
+    if (!srv->cert)
+        goto error_out;
+    if (!cw_curve_context()) {
+        cw_error_set(err, CW_ERR_INTERNAL, "cannot create the ZeroMQ context for CURVE");
+        goto error_out;
+    }
+    srv->auth = zactor_new(zauth, NULL);
+    if (!srv->auth) {
+        cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZeroMQ authentication handler (zauth)");
+        goto error_out;
+    }
+    /* zauth acknowledges each command, so once this returns the handler
+     * is in force for every socket bound afterwards. */
+    if (zstr_sendx(srv->auth, "CURVE", clients_dir, NULL) != 0 || zsock_wait(srv->auth) != 0) {
+        cw_error_set(err, CW_ERR_INTERNAL, "cannot configure zauth with '%s'", clients_dir);
+        goto error_out;
+    }
+    return srv;
+
+error_out:
+    cw_curve_server_destroy(&srv);
+    return NULL;
+}
+
+static int set_opt(void *socket, int option, const void *value, size_t len, const char *what, cw_error_t *err)
+{
+    if (zmq_setsockopt(socket, option, value, len) != 0)
+        return cw_error_set(err, CW_ERR_INTERNAL, "cannot set ZeroMQ %s: %s", what, zmq_strerror(errno));
+    return CW_OK;
+}
+
+int cw_curve_server_apply(const cw_curve_server_t *srv, void *socket, cw_error_t *err)
+{
+    if (!srv || !socket)
+        return cw_error_set(err, CW_ERR_INVALID, "CURVE server apply: no server or socket");
+    int on = 1;
+    int rc = set_opt(socket, ZMQ_CURVE_SERVER, &on, sizeof on, "CURVE server mode", err);
+    if (rc == CW_OK)
+        rc = set_opt(socket, ZMQ_CURVE_SECRETKEY, zcert_secret_key(srv->cert), CURVE_KEY_BYTES,
+                     "CURVE secret key", err);
+    if (rc == CW_OK)
+        rc = set_opt(socket, ZMQ_CURVE_PUBLICKEY, zcert_public_key(srv->cert), CURVE_KEY_BYTES,
+                     "CURVE public key", err);
+    if (rc == CW_OK)
+        rc = set_opt(socket, ZMQ_ZAP_DOMAIN, CURVE_ZAP_DOMAIN, strlen(CURVE_ZAP_DOMAIN), "ZAP domain", err);
+    return rc;
+}
+
+const char *cw_curve_server_public(const cw_curve_server_t *srv)
+{
+    return srv ? zcert_public_txt(srv->cert) : NULL;
+}
+
+void cw_curve_server_destroy(cw_curve_server_t **srv)
+{
+    if (!srv || !*srv)
+        return;
+    zactor_destroy(&(*srv)->auth);
+    zcert_destroy(&(*srv)->cert);
+    free(*srv);
+    *srv = NULL;
+    pthread_mutex_lock(&server_lock);
+    server_exists = false;
+    pthread_mutex_unlock(&server_lock);
+}
+
+/* A Z85 key as given, or the public key of the certificate file it names. */
+static int resolve_server_public(const char *value, char *out, cw_error_t *err)
+{
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
+    if (!value || !*value)
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "CURVE server public key: none given (the server's 40-character key or its .key file)");
+    uint8_t bin[CURVE_KEY_BYTES];
+    if (strlen(value) == CW_CURVE_KEY_TXT && zmq_z85_decode(bin, value)) {
+        memcpy(out, value, CW_CURVE_KEY_TXT + 1);
+        return CW_OK;
+    }
+    struct stat st;
+    if (stat(value, &st) != 0 || !S_ISREG(st.st_mode))
+        return cw_error_set(err, CW_ERR_NOT_FOUND,
+                            "CURVE server public key '%s': neither a 40-character Z85 key nor a certificate file",
+                            value);
+    zcert_t *cert = cert_syntax_ok(value) ? zcert_load(value) : NULL;
+    if (!cert)
+        return cw_error_set(err, CW_ERR_FORMAT, "CURVE server public key '%s': not a ZeroMQ certificate", value);
+    memcpy(out, zcert_public_txt(cert), CW_CURVE_KEY_TXT + 1);
+    zcert_destroy(&cert);
+    return CW_OK;
+}
+
+cw_curve_client_t *cw_curve_client_new(const char *client_cert, const char *server_public, cw_error_t *err)
+{
+    cw_curve_client_t *cli = calloc(1, sizeof *cli);
+    if (!cli) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the CURVE client");
+        return NULL;
+    }
+    if (resolve_server_public(server_public, cli->server_public, err) != CW_OK)
+        goto error_out;
+    cli->cert = load_secret_cert(client_cert, "client", err);
+    if (!cli->cert)
+        goto error_out;
+    return cli;
+
+error_out:
+    cw_curve_client_destroy(&cli);
+    return NULL;
+}
+
+int cw_curve_client_apply(const cw_curve_client_t *cli, void *socket, cw_error_t *err)
+{
+    if (!cli || !socket)
+        return cw_error_set(err, CW_ERR_INVALID, "CURVE client apply: no client or socket");
+    int rc = set_opt(socket, ZMQ_CURVE_SERVERKEY, cli->server_public, CW_CURVE_KEY_TXT, "CURVE server key", err);
+    if (rc == CW_OK)
+        rc = set_opt(socket, ZMQ_CURVE_SECRETKEY, zcert_secret_key(cli->cert), CURVE_KEY_BYTES,
+                     "CURVE secret key", err);
+    if (rc == CW_OK)
+        rc = set_opt(socket, ZMQ_CURVE_PUBLICKEY, zcert_public_key(cli->cert), CURVE_KEY_BYTES,
+                     "CURVE public key", err);
+    return rc;
+}
+
+void cw_curve_client_destroy(cw_curve_client_t **cli)
+{
+    if (!cli || !*cli)
+        return;
+    zcert_destroy(&(*cli)->cert);
+    free(*cli);
+    *cli = NULL;
+}
+
+bool cw_endpoint_is_local(const char *endpoint)
+{
+    if (!endpoint)
+        return false;
+    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
+        return true;
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *host = endpoint + 6;
+    const char *colon = strrchr(host, ':');
+    if (!colon)
+        return false;
+    size_t len = (size_t)(colon - host);
+    char buf[256];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    if (strcmp(buf, "localhost") == 0 || strcmp(buf, "lo") == 0 || strcmp(buf, "[::1]") == 0 ||
+        strcmp(buf, "::1") == 0)
+        return true;
+    /* 127.0.0.0/8: four dotted decimal parts, the first 127. */
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(buf, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 && c < 256 &&
+           d < 256;
+}
+
+int cw_curve_check_plain_bind(const char *endpoint, bool curve, bool allow_plain_remote, const char *option,
+                              cw_error_t *err)
+{
+    if (curve || allow_plain_remote || cw_endpoint_is_local(endpoint))
+        return CW_OK;
+    return cw_error_set(err, CW_ERR_INVALID,
+                        "refusing to bind %s without CURVE: it is reachable from other machines and events "
+                        "would travel unencrypted and unauthenticated; turn curve on, bind a loopback address, "
+                        "or set %s = true",
+                        endpoint ? endpoint : "(none)", option ? option : "allow_plain_remote");
+}
+
+static bool name_ok(const char *name)
+{
+    if (!name || !*name || name[0] == '.' || strlen(name) > 100)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+            return false;
+    return true;
+}
+
+int cw_curve_keygen(const char *dir, const char *name, char *public_path, char *secret_path, size_t cap,
+                    cw_error_t *err)
+{
+    if (!name_ok(name))
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "key name '%s': use letters, digits, '-', '_' and '.', not starting with '.'",
+                            name ? name : "");
+    if (!dir || !*dir)
+        dir = ".";
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cw_error_set(err, CW_ERR_NOT_FOUND, "key directory '%s': not a directory", dir);
+    char pub[4096], sec[sizeof pub + sizeof SECRET_SUFFIX];
+    int n = snprintf(pub, sizeof pub, "%s/%s.key", dir, name);
+    if (n < 0 || (size_t)n >= sizeof pub)
+        return cw_error_set(err, CW_ERR_INVALID, "key directory '%s': path too long", dir);
+    snprintf(sec, sizeof sec, "%s%s", pub, SECRET_SUFFIX);
+    if (access(pub, F_OK) == 0 || access(sec, F_OK) == 0)
+        return cw_error_set(err, CW_ERR_BUSY, "%s or %s already exists; not overwriting a key", pub, sec);
+
+    /* The secret file is created 0600 before anything is written to it, so
+     * the key is never readable by others, not even for a moment. */
+    int fd = open(sec, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return cw_error_set(err, CW_ERR_IO, "cannot create %s: %s", sec, strerror(errno));
+    close(fd);
+
+    int rc = CW_OK;
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
+    zcert_t *cert = zcert_new();
+    if (!cert) {
+        rc = cw_error_set(err, CW_ERR_INTERNAL, "cannot generate a CURVE key pair");
+        goto out;
+    }
+    zcert_set_meta(cert, "name", "%s", name);
+    zcert_set_meta(cert, "created-by", "callwatch keygen");
+    if (zcert_save_secret(cert, sec) != 0 || chmod(sec, 0600) != 0) {
+        rc = cw_error_set(err, CW_ERR_IO, "cannot write %s: %s", sec, strerror(errno));
+        goto out;
+    }
+    if (zcert_save_public(cert, pub) != 0 || chmod(pub, 0644) != 0) {
+        rc = cw_error_set(err, CW_ERR_IO, "cannot write %s: %s", pub, strerror(errno));
+        goto out;
+    }
+    if (public_path && cap)
+        snprintf(public_path, cap, "%s", pub);
+    if (secret_path && cap)
+        snprintf(secret_path, cap, "%s", sec);
+
+out:
+    zcert_destroy(&cert);
+    if (rc != CW_OK) {
+        unlink(sec);
+        unlink(pub);
+    }
+    return rc;
+}

@@ -1,0 +1,229 @@
+/* test_curve.c - the CURVE-protected bus as subscribers see it, over real
+ * TCP sockets: a subscriber whose key is listed in the clients directory gets
+ * every event; one with an unlisted key and one with no key get nothing. Key
+ * files from keygen are private; bad certificates and plain binds on
+ * non-loopback addresses are refused with messages naming what is wrong. */
+#include "callwatch/bus.h"
+#include "callwatch/curve.h"
+#include "callwatch/event.h"
+#include "check.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EVENTS 200
+
+static char dir[256];
+static char clients[300];
+
+static void publish(cw_sink_t *pub, const char *call_id)
+{
+    cw_event_t *ev = cw_event_call_start(call_id, 0, NULL);
+    cw_error_t err;
+    cw_sink_write(pub, ev, &err);
+    cw_event_destroy(&ev);
+}
+
+/* Events received within timeout_ms whose call_id starts with prefix. */
+static int drain(cw_bus_sub_t *sub, const char *prefix, int timeout_ms)
+{
+    int n = 0;
+    char topic[CW_TOPIC_MAX];
+    char *json = NULL;
+    cw_error_t err;
+    while (cw_bus_sub_recv(sub, topic, sizeof topic, &json, timeout_ms, &err) == 1) {
+        if (strstr(json, prefix))
+            n++;
+        free(json);
+    }
+    return n;
+}
+
+static void test_keygen(void)
+{
+    cw_error_t err;
+    char pub[512], sec[512];
+    CHECK(cw_curve_keygen(dir, "server", pub, sec, sizeof pub, &err) == CW_OK, "keygen server: %s", err.msg);
+    struct stat st;
+    CHECK(stat(sec, &st) == 0 && (st.st_mode & 0777) == 0600, "secret key mode %o, want 600", st.st_mode & 0777);
+    CHECK(stat(pub, &st) == 0 && (st.st_mode & 0077) == 0044, "public key readable, mode %o", st.st_mode & 0777);
+    CHECK(cw_curve_keygen(dir, "server", NULL, NULL, 0, &err) == CW_ERR_BUSY && strstr(err.msg, "not overwriting"),
+          "second keygen refused: %s", err.msg);
+    CHECK(cw_curve_keygen(dir, "../evil", NULL, NULL, 0, &err) == CW_ERR_INVALID, "name with a slash refused");
+    /* Admitted client: its public certificate goes into the clients dir. */
+    CHECK(cw_curve_keygen(clients, "alice", NULL, NULL, 0, &err) == CW_OK, "keygen alice: %s", err.msg);
+    CHECK(cw_curve_keygen(dir, "mallory", NULL, NULL, 0, &err) == CW_OK, "keygen mallory: %s", err.msg);
+    char alice_secret[512];
+    snprintf(alice_secret, sizeof alice_secret, "%s/alice.key_secret", clients);
+    char moved[512];
+    snprintf(moved, sizeof moved, "%s/alice.key_secret", dir);
+    /* The secret stays with the client, not in the server's list. */
+    CHECK(rename(alice_secret, moved) == 0, "move alice's secret out of the clients dir");
+}
+
+static void test_listed_unlisted_plain(void)
+{
+    cw_error_t err;
+    char path[512], pubpath[512];
+    snprintf(path, sizeof path, "%s/server.key_secret", dir);
+    cw_curve_server_t *srv = cw_curve_server_new(path, clients, &err);
+    CHECK(srv != NULL, "server: %s", err.msg);
+    if (!srv)
+        return;
+    cw_curve_server_t *second = cw_curve_server_new(path, clients, &err);
+    CHECK(!second && err.code == CW_ERR_BUSY && strstr(err.msg, "already"), "second server refused: %s", err.msg);
+    cw_bus_security_t sec = {.curve = srv};
+    cw_sink_t *pub = cw_bus_publisher_new_secure("tcp://127.0.0.1:*", 10000, &sec, &err);
+    CHECK(pub != NULL, "CURVE publisher: %s", err.msg);
+    if (!pub) {
+        cw_curve_server_destroy(&srv);
+        return;
+    }
+    const char *ep = cw_bus_publisher_endpoint(pub);
+    snprintf(pubpath, sizeof pubpath, "%s/server.key", dir);
+
+    snprintf(path, sizeof path, "%s/alice.key_secret", dir);
+    cw_curve_client_t *alice = cw_curve_client_new(path, pubpath, &err);
+    CHECK(alice != NULL, "alice client: %s", err.msg);
+    snprintf(path, sizeof path, "%s/mallory.key_secret", dir);
+    /* Mallory even knows the server key as text. */
+    cw_curve_client_t *mallory = cw_curve_client_new(path, cw_curve_server_public(srv), &err);
+    CHECK(mallory != NULL, "mallory client: %s", err.msg);
+
+    cw_bus_sub_t *listed = cw_bus_sub_new_secure(ep, "", alice, &err);
+    cw_bus_sub_t *unlisted = cw_bus_sub_new_secure(ep, "", mallory, &err);
+    cw_bus_sub_t *nokey = cw_bus_sub_new(ep, "", &err);
+    cw_curve_client_destroy(&alice);
+    cw_curve_client_destroy(&mallory);
+    CHECK(listed && unlisted && nokey, "subscribers: %s", err.msg);
+    if (!listed || !unlisted || !nokey)
+        goto out;
+
+    /* Wait until the listed subscriber is joined (handshake + ZAP). */
+    bool joined = false;
+    for (int i = 0; i < 100 && !joined; i++) {
+        publish(pub, "probe");
+        joined = drain(listed, "probe", 50) > 0;
+    }
+    CHECK(joined, "listed subscriber joined through CURVE");
+    /* The others had the same time and more to connect. */
+    int bad_probe = drain(unlisted, "", 300) + drain(nokey, "", 300);
+    CHECK(bad_probe == 0, "unlisted/no-key received %d probe(s)", bad_probe);
+
+    for (int i = 0; i < EVENTS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "secret-%d", i);
+        publish(pub, id);
+    }
+    int got = drain(listed, "secret-", 500);
+    int got_unlisted = drain(unlisted, "", 500);
+    int got_nokey = drain(nokey, "", 500);
+    CHECK(got == EVENTS, "listed key received %d of %d", got, EVENTS);
+    CHECK(got_unlisted == 0, "unlisted key received %d", got_unlisted);
+    CHECK(got_nokey == 0, "no key received %d", got_nokey);
+    printf("curve: listed %d/%d, unlisted %d, no key %d\n", got, EVENTS, got_unlisted, got_nokey);
+
+    /* Keys are read again when the directory changes: list mallory's now,
+     * and a fresh subscriber with her key gets in. */
+    {
+        char from[512], to[512];
+        snprintf(from, sizeof from, "%s/mallory.key", dir);
+        snprintf(to, sizeof to, "%s/mallory.key", clients);
+        CHECK(link(from, to) == 0, "list mallory's key");
+        snprintf(path, sizeof path, "%s/mallory.key_secret", dir);
+        cw_curve_client_t *now_listed = cw_curve_client_new(path, pubpath, &err);
+        cw_bus_sub_t *late = now_listed ? cw_bus_sub_new_secure(ep, "", now_listed, &err) : NULL;
+        cw_curve_client_destroy(&now_listed);
+        bool late_joined = false;
+        for (int i = 0; late && i < 100 && !late_joined; i++) {
+            publish(pub, "late");
+            late_joined = drain(late, "late", 50) > 0;
+        }
+        CHECK(late_joined, "a key added to the clients directory while running is admitted");
+        cw_bus_sub_destroy(&late);
+    }
+
+out:
+    cw_bus_sub_destroy(&listed);
+    cw_bus_sub_destroy(&unlisted);
+    cw_bus_sub_destroy(&nokey);
+    cw_sink_destroy(&pub);
+    cw_curve_server_destroy(&srv);
+}
+
+static void test_bad_certs(void)
+{
+    cw_error_t err;
+    char garbage[512], path[512];
+    snprintf(garbage, sizeof garbage, "%s/garbage.key_secret", dir);
+    FILE *f = fopen(garbage, "w");
+    if (f) {
+        fputs("this is not a certificate\n\x01\x02 curve = \n", f);
+        fclose(f);
+    }
+    cw_curve_server_t *srv = cw_curve_server_new(garbage, clients, &err);
+    CHECK(!srv && err.code == CW_ERR_FORMAT && strstr(err.msg, garbage) && strstr(err.msg, "not a ZeroMQ certificate"),
+          "garbage cert: %s", err.msg);
+    snprintf(path, sizeof path, "%s/missing.key_secret", dir);
+    srv = cw_curve_server_new(path, clients, &err);
+    CHECK(!srv && err.code == CW_ERR_NOT_FOUND && strstr(err.msg, path), "missing cert: %s", err.msg);
+    /* A public certificate alone cannot serve: no secret key. */
+    snprintf(path, sizeof path, "%s/alice.key", clients);
+    srv = cw_curve_server_new(path, clients, &err);
+    CHECK(!srv && strstr(err.msg, "no secret key"), "public-only cert: %s", err.msg);
+    snprintf(path, sizeof path, "%s/server.key_secret", dir);
+    srv = cw_curve_server_new(path, "/nonexistent/clients", &err);
+    CHECK(!srv && strstr(err.msg, "/nonexistent/clients"), "missing clients dir: %s", err.msg);
+    cw_curve_client_t *cli = cw_curve_client_new(path, "not-a-key", &err);
+    CHECK(!cli && strstr(err.msg, "not-a-key"), "bad server key: %s", err.msg);
+}
+
+static void test_plain_remote_refused(void)
+{
+    cw_error_t err;
+    cw_sink_t *pub = cw_bus_publisher_new("tcp://*:0", 10, &err);
+    CHECK(!pub && err.code == CW_ERR_INVALID && strstr(err.msg, "tcp://*:0") &&
+              strstr(err.msg, "allow_plain_remote"),
+          "plain wildcard bind refused: %s", err.msg);
+    cw_sink_destroy(&pub);
+    pub = cw_bus_publisher_new("tcp://0.0.0.0:*", 10, &err);
+    CHECK(!pub && strstr(err.msg, "0.0.0.0"), "plain 0.0.0.0 refused: %s", err.msg);
+    cw_sink_destroy(&pub);
+    cw_bus_security_t allow = {.allow_plain_remote = true};
+    pub = cw_bus_publisher_new_secure("tcp://0.0.0.0:*", 10, &allow, &err);
+    CHECK(pub != NULL, "explicitly allowed plain remote bind: %s", err.msg);
+    cw_sink_destroy(&pub);
+    CHECK(cw_endpoint_is_local("tcp://127.0.0.1:5556"), "127.0.0.1 local");
+    CHECK(cw_endpoint_is_local("tcp://127.3.2.1:*"), "127/8 local");
+    CHECK(cw_endpoint_is_local("tcp://localhost:1"), "localhost local");
+    CHECK(cw_endpoint_is_local("tcp://[::1]:1"), "::1 local");
+    CHECK(cw_endpoint_is_local("ipc:///tmp/x"), "ipc local");
+    CHECK(!cw_endpoint_is_local("tcp://eth0:5556"), "interface not local");
+    CHECK(!cw_endpoint_is_local("tcp://127.0.0.1.evil.com:1"), "lookalike host not local");
+    CHECK(!cw_endpoint_is_local("tcp://10.0.0.1:1"), "10/8 not local");
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "%s/cw-curve-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(clients, sizeof clients, "%s/clients", dir);
+    mkdir(clients, 0755);
+    test_keygen();
+    test_listed_unlisted_plain();
+    test_bad_certs();
+    test_plain_remote_refused();
+    cw_bus_shutdown();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary("test_curve");
+}

@@ -10,6 +10,7 @@ packages=(
   libzmq3-dev libczmq-dev
   libsndfile1-dev libsamplerate0-dev
   libjansson-dev libinih-dev
+  libsqlite3-dev sqlite3
   flite sox libsox-fmt-all
   valgrind
 )

@@ -87,9 +87,9 @@ sqlite3 *cw_archive_db(cw_archive_t *a);
 /* The path it was opened with; owned by the archive. */
 const char *cw_archive_path(const cw_archive_t *a);
 
-/* Stores one event (its JSON, as on the bus) in the current thread's
- * transaction-less connection: for tests and tools that fill an archive
- * without a sink. CW_ERR_FORMAT if json is not an event object. */
+/* Stores one event (its JSON, as on the bus) at once, in its own
+ * transaction: for tests and tools that fill an archive without a sink.
+ * CW_ERR_INVALID if json is not an event object with type and call_id. */
 int cw_archive_store_json(cw_archive_t *a, const char *topic, const char *json, cw_error_t *err);
 
 /* Deletes everything older than retention_days before now (wall clock), at

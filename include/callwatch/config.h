@@ -12,6 +12,7 @@
  *   [vad]      threshold_db, margin_db, onset_ms, hangover_ms, preroll_ms
  *   [capture]  frames_per_buffer, ring_s, stall_timeout_ms, retry_s
  *   [bus]      endpoint, sndhwm
+ *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
  *              customer_channel, sample_rate, agent_id
@@ -92,6 +93,12 @@ typedef struct cw_config {
     /* [bus] */
     char bus_endpoint[CW_PATH_MAX];     /* ZeroMQ PUB bind endpoint */
     int bus_sndhwm;                     /* messages queued per subscriber before dropping */
+
+    /* [archive] */
+    char archive_path[CW_PATH_MAX];     /* SQLite archive of `run`; "" = none */
+    int archive_retention_days;         /* 0 = keep for ever */
+    int archive_commit_timeout_ms;      /* longest a batch waits for its commit before publishing */
+    char archive_wellbeing[CW_PATH_MAX]; /* drift thresholds (JSON); relative = in the models directory */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

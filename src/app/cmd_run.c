@@ -39,6 +39,8 @@ static void run_usage(FILE *out)
           "      --file PATH       also replay this stereo call file at real time as a line\n"
           "                        (repeatable; ch0 agent, ch1 customer)\n"
           "      --endpoint EP     publish here instead of [bus] endpoint\n"
+          "      --archive FILE    archive every event in this SQLite file (instead of\n"
+          "                        [archive] path); events are published once archived\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -108,16 +110,17 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_ARCHIVE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"file", required_argument, NULL, OPT_FILE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"archive", required_argument, NULL, OPT_ARCHIVE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *archive_path = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -135,6 +138,7 @@ int cmd_run(int argc, char **argv)
             files[n_files++] = optarg;
             break;
         case OPT_ENDPOINT: endpoint = optarg; break;
+        case OPT_ARCHIVE: archive_path = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -149,6 +153,8 @@ int cmd_run(int argc, char **argv)
         return APP_USAGE;
     if (endpoint)
         snprintf(cfg->bus_endpoint, sizeof cfg->bus_endpoint, "%s", endpoint);
+    if (archive_path)
+        snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", archive_path);
 
     int n_lines = cfg->n_lines + n_files;
     if (n_lines == 0)
@@ -170,6 +176,7 @@ int cmd_run(int argc, char **argv)
     bool pa_up = false;
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
+    const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
     line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
@@ -217,8 +224,24 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
+    /* The archive goes before the bus: the outbox publishes a batch only
+     * once the archive has committed it (or its bounded wait ran out). */
+    cw_sink_t *archive = NULL;
+    if (cfg->archive_path[0]) {
+        archive = app_archive_sink(cfg, cfg->archive_path);
+        if (!archive) {
+            cw_sink_destroy(&publisher);
+            status = APP_FAILURE;
+            goto out;
+        }
+        archive_ref = archive;
+    }
     outbox = cw_outbox_new(65536, &err);
-    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+    if (!outbox || (archive && cw_outbox_add_sink(outbox, &archive, &err) != CW_OK) ||
+        cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+        if (archive)
+            archive_ref = NULL;
+        cw_sink_destroy(&archive);
         cw_sink_destroy(&publisher);
         app_log("cannot start the publisher: %s", err.msg);
         status = APP_FAILURE;
@@ -302,6 +325,10 @@ out:
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
+    if (outbox && archive_ref) {
+        cw_outbox_flush(outbox);
+        app_archive_report(archive_ref);
+    }
     cw_outbox_destroy(&outbox);
     cw_bus_shutdown();
     if (pa_up)

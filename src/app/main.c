@@ -108,6 +108,7 @@ static void usage(FILE *out)
           "  tap               subscribe to the bus and print events (JSON Lines)\n"
           "  devices           list the audio input devices PortAudio sees\n"
           "  config            print the effective configuration (all options, documented)\n"
+          "  qa                search the QA archive: alerts, call timelines, shift summaries, export\n"
           "\n"
           "options:\n"
           "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } commands[] = {
         {"analyze", cmd_analyze}, {"run", cmd_run}, {"tap", cmd_tap}, {"devices", cmd_devices}, {"config", cmd_config},
+        {"qa", cmd_qa},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

@@ -212,12 +212,12 @@ int cw_qa_timeline(cw_archive_t *a, const char *call_id, cw_qa_row_fn fn, void *
     cw_qa_call_t info;
     if (cw_qa_call_info(a, call_id, &info, err) != CW_OK)
         return err->code;
-    /* The 15th column orders rows at the same instant: what was said, then
+    /* rank orders rows at the same instant: what was said, then
      * the alert it caused, the whisper answering it, its acknowledgement. */
     static const char sql[] =
-        "SELECT 'transcript', t.call_id, c.agent_id, t.leg, '', '', '', t.text, NULL, t.t_start, t.t_start,"
-        " t.t_end, t.wall_ms, t.json, 0, t.seg FROM transcripts t LEFT JOIN calls c ON c.call_id = t.call_id"
-        " WHERE t.call_id = ?1"
+        "SELECT * FROM (SELECT 'transcript', t.call_id, c.agent_id, t.leg, '', '', '', t.text, NULL,"
+        " t.t_start AS pos, t.t_start, t.t_end, t.wall_ms, t.json, 0 AS rank, t.seg AS ord FROM transcripts t"
+        " LEFT JOIN calls c ON c.call_id = t.call_id WHERE t.call_id = ?1"
         " UNION ALL SELECT 'alert', a.call_id, c.agent_id, a.leg, a.id, a.kind, a.severity, a.text, a.score,"
         " a.t_end, a.t_start, a.t_end, a.wall_ms, a.json, 1, a.rowid FROM alerts a"
         " LEFT JOIN calls c ON c.call_id = a.call_id WHERE a.call_id = ?1"
@@ -228,7 +228,7 @@ int cw_qa_timeline(cw_archive_t *a, const char *call_id, cw_qa_row_fn fn, void *
         " k.by || COALESCE(': ' || k.note, ''), NULL, (SELECT t_end FROM alerts WHERE id = k.alert_id),"
         " NULL, NULL, k.wall_ms, k.json, 3, k.seq FROM acks k LEFT JOIN calls c ON c.call_id = k.call_id"
         " WHERE k.call_id = ?1"
-        " ORDER BY 10 IS NULL, 10, 15, 16";
+        ") ORDER BY pos IS NULL, pos, rank, ord";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(cw_archive_db(a), sql, -1, &st, NULL) != SQLITE_OK)
         return qa_db_error(a, err, "reading a call's timeline");

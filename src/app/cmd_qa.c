@@ -4,6 +4,7 @@
 #include "callwatch/archive.h"
 #include "callwatch/qa.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@ static void qa_usage(FILE *out)
           "  timeline CALL_ID            a call's transcript, alerts, whispers and acks in time order\n"
           "  shift --agent ID            an agent's shift: alerts per hour, calls, flat-affect drift\n"
           "  export --format csv|jsonl [filters]   the search result for spreadsheets or tools\n"
+          "  import FILE...              add events from JSON Lines (analyze output, `tap` or\n"
+          "                              `tap --topics` captures; - = stdin) to the archive\n"
           "\n"
           "filters (search, export):\n"
           "  --call ID  --agent ID  --kind KIND  --severity info|warning|critical\n"
@@ -203,7 +206,7 @@ static bool parse_opts(int argc, char **argv, qa_opts_t *o, bool *help)
 
 /* Opens the archive named by --db or the configuration; logs why not and
  * sets *status (usage: no archive named; failure: it cannot be opened). */
-static cw_archive_t *open_archive(const qa_opts_t *o, cw_config_t **cfg_out, int *status)
+static cw_archive_t *open_archive(const qa_opts_t *o, bool create, cw_config_t **cfg_out, int *status)
 {
     *status = APP_USAGE;
     cw_config_t *cfg = app_load_config(o->config, false);
@@ -218,7 +221,8 @@ static cw_archive_t *open_archive(const qa_opts_t *o, cw_config_t **cfg_out, int
     *status = APP_FAILURE;
     cw_error_t err;
     cw_error_clear(&err);
-    cw_archive_t *a = cw_archive_open(path, NULL, &err);
+    cw_archive_opts_t ao = {.create = create};
+    cw_archive_t *a = cw_archive_open(path, &ao, &err);
     if (!a) {
         app_log("%s", err.msg);
         cw_config_destroy(&cfg);
@@ -531,6 +535,80 @@ static int qa_shift(cw_archive_t *a, const cw_config_t *cfg, qa_opts_t *o)
     return APP_OK;
 }
 
+/* Reads one JSON Lines file into the open transaction; false (logged) on
+ * the first line that is not an event, naming file and line. */
+static bool import_file(cw_archive_t *a, const char *path, long *count)
+{
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!in) {
+        app_log("qa import: cannot open %s: %s", path, strerror(errno));
+        return false;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    bool ok = true;
+    while (ok && (len = getline(&line, &cap, in)) != -1) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        /* `tap --topics` lines are "TOPIC<TAB>JSON"; plain lines carry no
+         * topic, and the event's type stands in for it. */
+        char *json = line;
+        const char *topic = NULL;
+        char *tab = strchr(line, '\t');
+        if (tab && line[0] != '{') {
+            *tab = '\0';
+            topic = line;
+            json = tab + 1;
+        }
+        cw_error_t err;
+        cw_error_clear(&err);
+        if (cw_archive_store_json(a, topic ? topic : "import", json, &err) != CW_OK) {
+            app_log("qa import: %s:%ld: %s", path, lineno, err.msg);
+            ok = false;
+        } else {
+            (*count)++;
+        }
+    }
+    if (ok && ferror(in)) {
+        app_log("qa import: cannot read %s: %s", path, strerror(errno));
+        ok = false;
+    }
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    return ok;
+}
+
+static int qa_import(cw_archive_t *a, int n, char **paths)
+{
+    sqlite3 *db = cw_archive_db(a);
+    /* One transaction for everything: all files or nothing, one fsync. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        app_log("%s: %s", cw_archive_path(a), sqlite3_errmsg(db));
+        return APP_FAILURE;
+    }
+    long count = 0;
+    for (int i = 0; i < n; i++) {
+        if (!import_file(a, paths[i], &count)) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            app_log("qa import: nothing imported");
+            return APP_FAILURE;
+        }
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        app_log("%s: %s", cw_archive_path(a), sqlite3_errmsg(db));
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return APP_FAILURE;
+    }
+    app_log("qa import: %ld event(s) into %s", count, cw_archive_path(a));
+    return APP_OK;
+}
+
 int cmd_qa(int argc, char **argv)
 {
     /* Options before the command (--db, -c) and after it are both taken. */
@@ -578,12 +656,17 @@ int cmd_qa(int argc, char **argv)
     }
     int operands = sub_argc - optind;
     bool is_timeline = strcmp(command, "timeline") == 0;
+    bool is_import = strcmp(command, "import") == 0;
     if (strcmp(command, "search") != 0 && strcmp(command, "export") != 0 && !is_timeline &&
-        strcmp(command, "shift") != 0) {
-        app_log("qa: unknown command '%s' (search, timeline, shift, export)", command);
+        strcmp(command, "shift") != 0 && !is_import) {
+        app_log("qa: unknown command '%s' (search, timeline, shift, export, import)", command);
         return APP_USAGE;
     }
-    if (is_timeline ? operands != 1 : operands != 0) {
+    if (is_import && operands < 1) {
+        app_log("qa import: give the JSON Lines file(s) to import (- for stdin)");
+        return APP_USAGE;
+    }
+    if (!is_import && (is_timeline ? operands != 1 : operands != 0)) {
         if (is_timeline)
             app_log("qa timeline: give exactly one CALL_ID");
         else
@@ -592,11 +675,13 @@ int cmd_qa(int argc, char **argv)
     }
     cw_config_t *cfg = NULL;
     int open_status = APP_OK;
-    cw_archive_t *a = open_archive(&o, &cfg, &open_status);
+    cw_archive_t *a = open_archive(&o, is_import, &cfg, &open_status);
     if (!a)
         return open_status;
     int status;
-    if (is_timeline)
+    if (is_import)
+        status = qa_import(a, operands, sub_argv + optind);
+    else if (is_timeline)
         status = qa_timeline(a, &o, sub_argv[optind]);
     else if (strcmp(command, "shift") == 0)
         status = qa_shift(a, cfg, &o);

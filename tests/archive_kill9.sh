@@ -102,11 +102,14 @@ if [[ "$integrity" != "ok" ]]; then
   echo "FAIL: integrity_check after kill -9: $integrity"
   fail=1
 fi
-mode="$(stat -c %a "$db")"
-if [[ "$mode" != "600" ]]; then
-  echo "FAIL: archive mode is $mode, expected 600"
-  fail=1
-fi
+for f in "$db" "$db-wal" "$db-shm"; do
+  [[ -e "$f" ]] || continue
+  mode="$(stat -c %a "$f")"
+  if [[ "$mode" != "600" ]]; then
+    echo "FAIL: $(basename "$f") has mode $mode, expected 600"
+    fail=1
+  fi
+done
 if ! "$cw" qa --db "$db" search >"$tmp/search.txt" 2>"$tmp/qa.err"; then
   echo "FAIL: callwatch qa search on the killed daemon's archive:"
   cat "$tmp/qa.err"

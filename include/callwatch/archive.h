@@ -102,7 +102,7 @@ long cw_archive_prune(cw_archive_t *a, int retention_days, cw_error_t *err);
 cw_sink_t *cw_archive_sink_new(cw_archive_t **a, cw_error_t *err);
 
 typedef struct cw_archive_stats {
-    uint64_t archived;              /* events committed */
+    uint64_t archived;              /* events committed (partial transcripts count, though not kept) */
     uint64_t commits;               /* transactions committed */
     uint64_t commit_failures;       /* commits that failed and were retried */
     uint64_t commit_timeouts;       /* syncs that gave up waiting */

@@ -92,6 +92,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
     printf("  bus: %s\n", cfg->bus_endpoint);
+    printf("  archive: %s\n", cfg->archive_path[0] ? cfg->archive_path : "(none)");
     printf("  lines: %d\n", n_lines);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];

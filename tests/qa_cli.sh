@@ -3,7 +3,7 @@
 # a shift of agent alice (8 calls, 08:00-11:30 UTC, her F0 spread falling from 6 to 2.5
 # semitones, one hostile call) and of bob (4 steady calls). Checks import, search by every
 # filter, a call's timeline order, the shift summary with and without drift, CSV and JSON Lines
-# exports (parsed back), and clear errors, never a crash, for bad flags and for damaged,
+# exports (parsed back), `analyze --archive` on a generated recording, and clear errors, never a crash, for bad flags and for damaged,
 # foreign or missing archive files.
 set -euo pipefail
 
@@ -169,6 +169,22 @@ rc=0; "$cw" qa --db "$tmp/truncated.db" search >/dev/null 2>"$tmp/err.txt" || rc
 printf '{"type":"alert","call_id":"x","id":"x-a1"}\nnot json\n' >"$tmp/bad.jsonl"
 expect_status 1 "bad.jsonl:2:" "$cw" qa --db "$db" import "$tmp/bad.jsonl"
 n=$(count_rows --call x); [[ "$n" == 0 ]] || failed "a failed import left $n rows"
+
+# --- analyze --archive: re-analysed recordings land in the archive; analysing again replaces
+if command -v sox >/dev/null 2>&1; then
+  sox -n -r 16000 -c 2 -b 16 "$tmp/quiet-call.wav" synth 2 whitenoise vol 0.001
+  for run in 1 2; do
+    "$cw" analyze --archive "$tmp/re.db" "$tmp/quiet-call.wav" >"$tmp/re.jsonl" 2>"$tmp/re.err" \
+      || { failed "analyze --archive"; cat "$tmp/re.err"; }
+  done
+  grep -q '"type":"call_end"' "$tmp/re.jsonl" || failed "analyze --archive still prints the events"
+  "$cw" qa --db "$tmp/re.db" timeline quiet-call >"$tmp/re.txt" || failed "timeline of an analysed call"
+  grep -q "ended: eof" "$tmp/re.txt" || failed "analysed call archived with its end: $(head -1 "$tmp/re.txt")"
+  calls=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from calls").fetchone()[0])' "$tmp/re.db")
+  [[ "$calls" == 1 ]] || failed "analysing twice made $calls calls"
+else
+  echo "note: sox missing, analyze --archive not checked"
+fi
 
 if (( fail )); then exit 1; fi
 echo "PASS: qa import, search, timeline, shift (drift flagged for alice, not bob), exports, errors"

@@ -6,7 +6,7 @@
 # cooldown 0 and a low info threshold so alerts keep coming, partial transcripts every 250 ms),
 # archiving into a fresh file. `callwatch tap` records every alert it receives on the bus. As
 # soon as the tap has seen ALERTS_BEFORE_KILL alerts the daemon gets `kill -9` while calls are
-# still running. Then: PRAGMA integrity_check is ok, `callwatch qa` opens and searches the
+# still running (the kill comes from the subscriber the moment the alert arrives). Then: PRAGMA integrity_check is ok, `callwatch qa` opens and searches the
 # file, the file is mode 0600, some calls have no call_end (killed mid-call), and every alert
 # id seen on the bus is in the archive.
 set -euo pipefail
@@ -59,42 +59,62 @@ for i in $(seq 1 $LINES); do
   files+=(--file "$src/models/sample-call.flac")
 done
 
-"$cw" tap --endpoint "$endpoint" --topic alert. >"$tmp/bus.jsonl" 2>"$tmp/tap.err" &
-tap=$!
 "$cw" run --config "$tmp/site.ini" "${files[@]}" >"$tmp/run.out" 2>"$tmp/run.err" &
 daemon=$!
 
-start=$SECONDS
-seen=0
-while :; do
-  seen=$(grep -c '"type":"alert"' "$tmp/bus.jsonl" || true)
-  if (( seen >= ALERTS_BEFORE_KILL )); then
-    break
-  fi
-  if ! kill -0 "$daemon" 2>/dev/null; then
-    echo "FAIL: the daemon exited before $ALERTS_BEFORE_KILL alerts were published (saw $seen)"
-    cat "$tmp/run.err"
-    exit 1
-  fi
-  if (( SECONDS - start > TIMEOUT_S )); then
-    echo "FAIL: only $seen alerts on the bus after ${TIMEOUT_S} s"
-    cat "$tmp/run.err"
-    exit 1
-  fi
-  sleep 0.05
-done
-kill -9 "$daemon"
-wait "$daemon" 2>/dev/null || true
-daemon=""
-killed_at=$((SECONDS - start))
-# Whatever was already on its way to the tap arrives now.
-sleep 1
+# The subscriber records every alert and kills the daemon the moment the Nth arrives, so the kill
+# lands right after a publish: were alerts published before their commit, the last ones would
+# often be missing from the archive.
+cat >"$tmp/killer.py" <<'EOF'
+import os, select, signal, sys, time
+want, pid, path, timeout = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+out = open(path, "wb")
+seen, killed_at, start, buf = 0, None, time.time(), b""
+while True:
+    now = time.time()
+    if killed_at is not None and now - killed_at > 1.0:
+        break  # whatever was already on its way has arrived
+    if killed_at is None and now - start > timeout:
+        print(f"FAIL: only {seen} alerts on the bus after {timeout:.0f} s")
+        sys.exit(1)
+    ready, _, _ = select.select([0], [], [], 0.1)
+    if not ready:
+        continue
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    buf += chunk
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        out.write(line + b"\n")
+        if b'"type":"alert"' in line:
+            seen += 1
+            if seen == want and killed_at is None:
+                os.kill(pid, signal.SIGKILL)
+                killed_at = time.time()
+                print(f"kill -9 after {killed_at - start:.1f} s, right after alert {seen} arrived")
+    out.flush()
+if killed_at is None:
+    print(f"FAIL: the subscriber stopped after {seen} alerts")
+    sys.exit(1)
+EOF
+mkfifo "$tmp/bus.fifo"
+"$cw" tap --endpoint "$endpoint" --topic alert. >"$tmp/bus.fifo" 2>"$tmp/tap.err" &
+tap=$!
+rc=0
+python3 "$tmp/killer.py" "$ALERTS_BEFORE_KILL" "$daemon" "$tmp/bus.jsonl" "$TIMEOUT_S" <"$tmp/bus.fifo" || rc=$?
 kill "$tap" 2>/dev/null || true
 wait "$tap" 2>/dev/null || true
 tap=""
+if (( rc != 0 )); then
+  tail -5 "$tmp/run.err"
+  exit 1
+fi
+wait "$daemon" 2>/dev/null || true
+daemon=""
 
 seen=$(grep -c '"type":"alert"' "$tmp/bus.jsonl" || true)
-echo "killed after ${killed_at} s; the bus carried $seen alerts"
+echo "the bus carried $seen alerts"
 fail=0
 
 integrity="$(sqlite3 "$db" 'PRAGMA integrity_check' 2>&1)"

@@ -158,7 +158,6 @@ struct cw_archive {
 
     /* Sink mode. The archiver thread owns db and st from start on. */
     pthread_t thread;
-    bool thread_up;
     pthread_mutex_t lock;
     pthread_cond_t work;      /* the archiver waits on it */
     pthread_cond_t progress;  /* sync and close wait on it */
@@ -762,7 +761,8 @@ static void *archiver_main(void *arg)
             wait_until(&a->work, &a->lock, next_prune);
         if (!a->head && a->stopping)
             break;
-        if (!a->head) {
+        /* Due even under constant traffic: checked between batches too. */
+        if (monotonic_s() >= next_prune && !a->stopping) {
             pthread_mutex_unlock(&a->lock);
             next_prune = monotonic_s() + ARCHIVE_RETENTION_EVERY_S;
             cw_error_t e;
@@ -992,7 +992,6 @@ cw_sink_t *cw_archive_sink_new(cw_archive_t **ap, cw_error_t *err)
         archive_free(a);
         return NULL;
     }
-    a->thread_up = true;
     cw_sink_t *sink = cw_sink_wrap(&archive_ops, a);
     if (!sink)
         cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the archive sink");

@@ -15,7 +15,7 @@ src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
 cw="${CALLWATCH:-$src/build/callwatch}"
 ALERTS_BEFORE_KILL="${ALERTS_BEFORE_KILL:-5}"
 LINES=3
-TIMEOUT_S=80
+TIMEOUT_S=110  # a cap for a loaded machine; it usually kills within 25-45 s
 
 for prog in sqlite3 python3; do
   if ! command -v "$prog" >/dev/null 2>&1; then

@@ -11,6 +11,7 @@ packages=(
   libsndfile1-dev libsamplerate0-dev
   libjansson-dev libinih-dev libaubio-dev
   libmicrohttpd-dev
+  libsqlite3-dev sqlite3
   flite sox libsox-fmt-all curl
   clang libclang-rt-14-dev
   valgrind

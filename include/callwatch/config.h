@@ -17,6 +17,7 @@
  *   [bus]      endpoint, sndhwm
  *   [audiosocket] listen, max_connections, first_frame_timeout_ms,
  *              idle_timeout_ms, pair_timeout_ms, max_frame_bytes
+ *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
  *              customer_channel, sample_rate, agent_id
@@ -134,6 +135,12 @@ typedef struct cw_config {
     int redact_min_digits;              /* spoken digit runs this long are masked */
     char redact_words[CW_PATH_MAX];     /* digit-word lexicon (JSON); relative = in the models directory */
     char redact_patterns[CW_PATH_MAX];  /* POSIX extended regexes, one per line; "" = none */
+
+    /* [archive] */
+    char archive_path[CW_PATH_MAX];     /* SQLite archive of `run`; "" = none */
+    int archive_retention_days;         /* 0 = keep for ever */
+    int archive_commit_timeout_ms;      /* longest a batch waits for its commit before publishing */
+    char archive_wellbeing[CW_PATH_MAX]; /* drift thresholds (JSON); relative = in the models directory */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

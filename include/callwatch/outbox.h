@@ -4,6 +4,14 @@
  * Any thread may post. Posting blocks while the queue is full (so analysis
  * never loses an event); sinks themselves must not block for long (the bus
  * drops for slow subscribers at its high-water mark).
+ *
+ * Batches and order across sinks: the writer takes everything queued (up to
+ * 512 events) as one batch, writes the whole batch to the first sink, calls
+ * that sink's sync (cw_sink_sync), and only then writes the batch to the next
+ * sink, and so on. Each sink sees events in posting order. Guarantee used by
+ * `callwatch run`: with the archive added before the bus, an event is
+ * published only after the archive committed it, or after the archive's own
+ * bounded wait ran out (archive.h says when and how that is reported).
  */
 #ifndef CALLWATCH_OUTBOX_H
 #define CALLWATCH_OUTBOX_H

@@ -16,11 +16,16 @@ typedef struct cw_sink cw_sink_t;
 
 /* A backend. The table must outlive every sink made from it (a static
  * const). write returns 0 or a negative cw_status with err filled, must not
- * keep ev, and must not block for long; destroy may be NULL. */
+ * keep ev, and must not block for long; destroy may be NULL.
+ * sync (may be NULL) makes every event written so far durable before it
+ * returns (the archive's commit); the outbox calls it after each batch and
+ * only then hands the batch to the next sink. It may block, but only for a
+ * bounded time of its own choosing; 0 or a negative cw_status. */
 typedef struct cw_sink_ops {
     const char *name;
     int (*write)(void *impl, const cw_event_t *ev, cw_error_t *err);
     void (*destroy)(void *impl);
+    int (*sync)(void *impl, cw_error_t *err);
 } cw_sink_ops_t;
 
 /* Wraps a backend; impl ownership passes to the sink, also on failure (impl
@@ -44,6 +49,10 @@ cw_sink_t *cw_sink_jsonl_new(FILE *out);
 /* Writes one event (borrowed). 0 or a negative cw_status (CW_ERR_INVALID
  * for a NULL sink or event). */
 int cw_sink_write(cw_sink_t *sink, const cw_event_t *ev, cw_error_t *err);
+
+/* Runs the backend's sync (see cw_sink_ops_t); 0 at once for a backend
+ * without one. CW_ERR_INVALID for a NULL sink. */
+int cw_sink_sync(cw_sink_t *sink, cw_error_t *err);
 
 /* The backend's name ("jsonl", "bus"); static, never NULL. */
 const char *cw_sink_name(const cw_sink_t *sink);

@@ -10,6 +10,7 @@
 #include "callwatch/bus.h"
 #include "callwatch/config.h"
 #include "callwatch/curve.h"
+#include "callwatch/sink.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -42,6 +43,14 @@ void app_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Strict integer parse of a command-line value; prints an error naming the flag. */
 bool app_parse_int(const char *flag, const char *text, long min, long max, long *out);
 
+/* Opens (creating, 0600) the archive at path with the [archive] settings of
+ * cfg and wraps it in a sink whose warnings go to the log. Logs the error
+ * and returns NULL on failure. */
+cw_sink_t *app_archive_sink(const cw_config_t *cfg, const char *path);
+
+/* Logs what an archive sink did (events, commits, stalls); after a flush. */
+void app_archive_report(const cw_sink_t *sink);
+
 int cmd_analyze(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
@@ -66,5 +75,6 @@ bool app_check_can_drop(const char *user);
 /* Becomes NAME (supplementary groups, gid, uid) for good; logs and returns
  * false on failure. NULL user does nothing. */
 bool app_drop_privileges(const char *user);
+int cmd_qa(int argc, char **argv);
 
 #endif

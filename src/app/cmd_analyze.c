@@ -34,6 +34,8 @@ static void analyze_usage(FILE *out)
           "      --realtime            pace the audio at real time, like a live call\n"
           "      --call-id ID          call id for the events (one file only; default: file name)\n"
           "      --no-asr              skip speech recognition: voice and turn-taking cues only\n"
+          "      --archive FILE.db     also archive the events for QA (`callwatch qa`); a call\n"
+          "                            analysed again replaces its earlier analysis\n"
           "  -h, --help                this help\n",
           out);
 }
@@ -52,7 +54,7 @@ static void call_id_from_path(const char *path, char *out, size_t cap)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR };
+    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR, OPT_ARCHIVE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"agent-channel", required_argument, NULL, OPT_AGENT},
@@ -61,10 +63,11 @@ int cmd_analyze(int argc, char **argv)
         {"realtime", no_argument, NULL, OPT_REALTIME},
         {"no-asr", no_argument, NULL, OPT_NO_ASR},
         {"call-id", required_argument, NULL, OPT_CALL_ID},
+        {"archive", required_argument, NULL, OPT_ARCHIVE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *call_id = NULL;
+    const char *config_path = NULL, *call_id = NULL, *archive_path = NULL;
     long agent_channel = 0, customer_channel = 1;
     bool channels_given = false, realtime = false, no_asr = false;
     int mono_leg = -1;
@@ -96,6 +99,7 @@ int cmd_analyze(int argc, char **argv)
         case OPT_REALTIME: realtime = true; break;
         case OPT_CALL_ID: call_id = optarg; break;
         case OPT_NO_ASR: no_asr = true; break;
+        case OPT_ARCHIVE: archive_path = optarg; break;
         case 'h': analyze_usage(stdout); return APP_OK;
         default: analyze_usage(stderr); return APP_USAGE;
         }
@@ -134,6 +138,7 @@ int cmd_analyze(int argc, char **argv)
     cw_call_t **calls = calloc((size_t)n_files, sizeof *calls);
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
+    const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
     if (!sources || !calls) {
         app_log("out of memory");
         status = APP_FAILURE;
@@ -165,10 +170,22 @@ int cmd_analyze(int argc, char **argv)
         status = APP_USAGE;
         goto out;
     }
+    cw_sink_t *archive = NULL;
+    if (archive_path) {
+        archive = app_archive_sink(cfg, archive_path);
+        if (!archive) {
+            status = APP_FAILURE;
+            goto out;
+        }
+        archive_ref = archive;
+    }
     outbox = cw_outbox_new(4096, &err);
     cw_sink_t *sink = cw_sink_jsonl_new(stdout);
-    if (!outbox || !sink || cw_outbox_add_sink(outbox, &sink, &err) != CW_OK ||
-        cw_outbox_start(outbox, &err) != CW_OK) {
+    if (!outbox || !sink || (archive && cw_outbox_add_sink(outbox, &archive, &err) != CW_OK) ||
+        cw_outbox_add_sink(outbox, &sink, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+        if (archive)
+            archive_ref = NULL;
+        cw_sink_destroy(&archive);
         cw_sink_destroy(&sink);
         app_log("cannot start the event writer: %s", err.msg);
         status = APP_FAILURE;
@@ -235,6 +252,8 @@ out:
             app_log("writing events failed: %s", last);
             status = APP_FAILURE;
         }
+        if (archive_ref)
+            app_archive_report(archive_ref);
     }
     cw_outbox_destroy(&outbox);
     cw_asr_pool_destroy(&pool);

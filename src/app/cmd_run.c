@@ -59,6 +59,8 @@ static void run_usage(FILE *out)
           "                        of [audiosocket] listen); with no [line] and no --file,\n"
           "                        only the PBX's calls are monitored\n"
           "      --user NAME       started as root: become NAME once the bus is bound\n"
+          "      --archive FILE    archive every event in this SQLite file (instead of\n"
+          "                        [archive] path); events are published once archived\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -241,6 +243,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
+    printf("  archive: %s\n", cfg->archive_path[0] ? cfg->archive_path : "(none)");
     printf("  lines: %d\n", n_lines);
     if (cfg->audiosocket_listen[0])
         printf("  audiosocket: listening on %s (up to %d legs)\n", cfg->audiosocket_listen,
@@ -262,7 +265,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
@@ -270,10 +273,11 @@ int cmd_run(int argc, char **argv)
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
         {"audiosocket", required_argument, NULL, OPT_AUDIOSOCKET},
         {"user", required_argument, NULL, OPT_USER},
+        {"archive", required_argument, NULL, OPT_ARCHIVE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL, *archive_path = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -293,6 +297,7 @@ int cmd_run(int argc, char **argv)
         case OPT_ENDPOINT: endpoint = optarg; break;
         case OPT_AUDIOSOCKET: audiosocket = optarg; break;
         case OPT_USER: run_as = optarg; break;
+        case OPT_ARCHIVE: archive_path = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -317,6 +322,8 @@ int cmd_run(int argc, char **argv)
         return APP_USAGE;
     }
     bool pbx_on = cfg->audiosocket_listen[0] != '\0';
+    if (archive_path)
+        snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", archive_path);
 
     int n_lines = cfg->n_lines + n_files;
     if (n_lines == 0 && !pbx_on)
@@ -342,6 +349,7 @@ int cmd_run(int argc, char **argv)
     pbx_calls_t pbx = {0};
     line_state_t *lines = calloc(n_lines ? (size_t)n_lines : 1, sizeof *lines);
     cw_curve_server_t *curve = NULL;
+    const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
     if (!lines) {
         app_log("out of memory");
         cw_config_destroy(&cfg);
@@ -406,11 +414,27 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
+    /* The archive goes before the bus: the outbox publishes a batch only
+     * once the archive has committed it (or its bounded wait ran out). */
+    cw_sink_t *archive = NULL;
+    if (cfg->archive_path[0]) {
+        archive = app_archive_sink(cfg, cfg->archive_path);
+        if (!archive) {
+            cw_sink_destroy(&publisher);
+            status = APP_FAILURE;
+            goto out;
+        }
+        archive_ref = archive;
+    }
     const cw_sink_t *bus_sink = publisher; /* borrowed: the outbox owns it from here */
     cw_sink_t *published = cw_metrics_sink_new(metrics, bus_sink, &err);
     outbox = published ? cw_outbox_new(65536, &err) : NULL;
-    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
+    if (!outbox || (archive && cw_outbox_add_sink(outbox, &archive, &err) != CW_OK) ||
+        cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
         cw_outbox_add_sink(outbox, &published, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+        if (archive)
+            archive_ref = NULL;
+        cw_sink_destroy(&archive);
         cw_sink_destroy(&publisher);
         cw_sink_destroy(&published);
         app_log("cannot start the publisher: %s", err.msg);
@@ -530,6 +554,10 @@ out:
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
+    if (outbox && archive_ref) {
+        cw_outbox_flush(outbox);
+        app_archive_report(archive_ref);
+    }
     for (int i = 0; i < pbx.n; i++)
         cw_call_destroy(&pbx.calls[i]);
     free(pbx.calls);

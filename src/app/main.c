@@ -110,6 +110,7 @@ static void usage(FILE *out)
           "  config            print the effective configuration (all options, documented)\n"
           "  broker            relay the events of many nodes to many subscribers (scale-out)\n"
           "  keygen NAME       make a CURVE key pair for the bus (NAME.key, NAME.key_secret)\n"
+          "  qa                search the QA archive: alerts, call timelines, shift summaries, export\n"
           "\n"
           "options:\n"
           "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
         {"analyze", cmd_analyze}, {"run", cmd_run}, {"tap", cmd_tap}, {"devices", cmd_devices}, {"config", cmd_config},
         {"broker", cmd_broker},
         {"keygen", cmd_keygen},
+        {"qa", cmd_qa},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

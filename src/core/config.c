@@ -206,6 +206,15 @@ static const opt_t options[] = {
     {"redact", "patterns", OPT_STRING, CFG(redact_patterns), 0, 0, OPT_IN_MODELS, "redact-patterns.txt", NULL,
      "POSIX extended regexes, one per line, of words to mask; empty = none; relative = in the models directory"},
 
+    {"archive", "path", OPT_STRING, CFG(archive_path), 0, 0, 0, "", NULL,
+     "SQLite file `callwatch run` archives every event in (created 0600); \"\" = no archive"},
+    {"archive", "retention_days", OPT_INT, CFG(archive_retention_days), 0, 36500, 0, "90", NULL,
+     "days archived calls are kept (checked at start and hourly); 0 = keep for ever"},
+    {"archive", "commit_timeout_ms", OPT_INT, CFG(archive_commit_timeout_ms), 1, 600000, 0, "1000", NULL,
+     "ms an event waits for its archive commit before it is published anyway (logged loudly)"},
+    {"archive", "wellbeing", OPT_STRING, CFG(archive_wellbeing), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS,
+     "wellbeing.json", NULL, "thresholds of the flat-affect drift in `callwatch qa shift` (JSON)"},
+
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},
     {LINE_SECTION, "agent_device", OPT_STRING, LINE(agent_device), 0, 0, 0, "", NULL,

@@ -9,6 +9,10 @@
 
 #define OUTBOX_MAX_SINKS 8
 
+/* Events written per batch at most: one archive commit covers a batch, so
+ * larger batches mean fewer fsyncs under load; the cap bounds the stack. */
+#define OUTBOX_BATCH_MAX 512
+
 struct cw_outbox {
     /* Set before start, then read-only (the writer thread owns the sinks). */
     cw_sink_t *sinks[OUTBOX_MAX_SINKS];
@@ -90,33 +94,53 @@ int cw_outbox_add_sink(cw_outbox_t *ob, cw_sink_t **sink, cw_error_t *err)
     return CW_OK;
 }
 
-/* Writes one event to every sink and records the outcome. Runs on the
- * writer thread (or on the destroying thread if the outbox never started),
- * without the lock, so posters are not held up by a slow sink. */
-static void outbox_deliver(cw_outbox_t *ob, cw_event_t *ev)
+/* Records the first failure a sink reported (with a fallback text). */
+static void note_failure(cw_error_t *first, uint64_t *failures, const cw_sink_t *sink, const cw_error_t *e)
+{
+    if (*failures == 0) {
+        *first = *e;
+        if (first->msg[0] == '\0')
+            cw_error_set(first, e->code, "%s sink: %s", cw_sink_name(sink), cw_status_name(e->code));
+    }
+    (*failures)++;
+}
+
+/* Writes a batch of events to every sink in turn: all of the batch to one
+ * sink, then that sink's sync, then the next sink. So a sink added earlier
+ * (the archive) has committed the batch before a later one (the bus) sees
+ * any of it. Runs on the writer thread (or on the destroying thread if the
+ * outbox never started), without the lock, so posters are not held up by a
+ * slow sink. */
+static void outbox_deliver(cw_outbox_t *ob, cw_event_t **evs, size_t n)
 {
     uint64_t failures = 0;
+    uint8_t failed[OUTBOX_BATCH_MAX] = {0};
     cw_error_t first = {0};
     for (size_t i = 0; i < ob->n_sinks; i++) {
         cw_error_t e;
-        cw_error_clear(&e);
-        if (cw_sink_write(ob->sinks[i], ev, &e) != 0) {
-            if (failures == 0) {
-                first = e;
-                if (first.msg[0] == '\0')
-                    cw_error_set(&first, e.code, "%s sink: %s", cw_sink_name(ob->sinks[i]),
-                                 cw_status_name(e.code));
+        for (size_t j = 0; j < n; j++) {
+            cw_error_clear(&e);
+            if (cw_sink_write(ob->sinks[i], evs[j], &e) != 0) {
+                note_failure(&first, &failures, ob->sinks[i], &e);
+                failed[j] = 1;
             }
-            failures++;
+        }
+        cw_error_clear(&e);
+        if (cw_sink_sync(ob->sinks[i], &e) != 0) {
+            note_failure(&first, &failures, ob->sinks[i], &e);
+            memset(failed, 1, n);
         }
     }
-    cw_event_destroy(&ev);
+    uint64_t ok = 0;
+    for (size_t j = 0; j < n; j++) {
+        ok += !failed[j];
+        cw_event_destroy(&evs[j]);
+    }
 
     pthread_mutex_lock(&ob->lock);
-    if (failures == 0)
-        ob->stats.written++;
+    ob->stats.written += ok;
     ob->stats.write_errors += failures;
-    ob->delivered++;
+    ob->delivered += n;
     pthread_cond_broadcast(&ob->delivered_cond);
     if (failures > 0 && !ob->has_error) {
         memcpy(ob->last_error, first.msg, sizeof ob->last_error);
@@ -135,6 +159,23 @@ static cw_event_t *outbox_pop_locked(cw_outbox_t *ob)
     return ev;
 }
 
+/* Writes what is queued on the calling thread (the outbox never started). */
+static void outbox_drain_here(cw_outbox_t *ob)
+{
+    for (;;) {
+        cw_event_t *batch[OUTBOX_BATCH_MAX];
+        size_t n = 0;
+        pthread_mutex_lock(&ob->lock);
+        while (ob->count > 0 && n < OUTBOX_BATCH_MAX)
+            batch[n++] = outbox_pop_locked(ob);
+        pthread_cond_broadcast(&ob->not_full);
+        pthread_mutex_unlock(&ob->lock);
+        if (n == 0)
+            return;
+        outbox_deliver(ob, batch, n);
+    }
+}
+
 static void *outbox_thread(void *arg)
 {
     cw_outbox_t *ob = arg;
@@ -147,10 +188,13 @@ static void *outbox_thread(void *arg)
             pthread_mutex_unlock(&ob->lock);
             return NULL;
         }
-        cw_event_t *ev = outbox_pop_locked(ob);
-        pthread_cond_signal(&ob->not_full);
+        cw_event_t *batch[OUTBOX_BATCH_MAX];
+        size_t n = 0;
+        while (ob->count > 0 && n < OUTBOX_BATCH_MAX)
+            batch[n++] = outbox_pop_locked(ob);
+        pthread_cond_broadcast(&ob->not_full);
         pthread_mutex_unlock(&ob->lock);
-        outbox_deliver(ob, ev);
+        outbox_deliver(ob, batch, n);
     }
 }
 
@@ -194,14 +238,8 @@ void cw_outbox_flush(cw_outbox_t *ob)
     if (!ob)
         return;
     if (!ob->started) {
-        for (;;) {
-            pthread_mutex_lock(&ob->lock);
-            cw_event_t *ev = ob->count ? outbox_pop_locked(ob) : NULL;
-            pthread_mutex_unlock(&ob->lock);
-            if (!ev)
-                return;
-            outbox_deliver(ob, ev);
-        }
+        outbox_drain_here(ob);
+        return;
     }
     pthread_mutex_lock(&ob->lock);
     uint64_t target = ob->stats.posted;
@@ -248,14 +286,7 @@ void cw_outbox_destroy(cw_outbox_t **obp)
         pthread_join(ob->thread, NULL);
     } else {
         /* Never started: write what was queued here, so nothing is lost. */
-        for (;;) {
-            pthread_mutex_lock(&ob->lock);
-            cw_event_t *ev = ob->count ? outbox_pop_locked(ob) : NULL;
-            pthread_mutex_unlock(&ob->lock);
-            if (!ev)
-                break;
-            outbox_deliver(ob, ev);
-        }
+        outbox_drain_here(ob);
     }
     for (size_t i = 0; i < ob->n_sinks; i++)
         cw_sink_destroy(&ob->sinks[i]);

@@ -39,6 +39,13 @@ int cw_sink_write(cw_sink_t *sink, const cw_event_t *ev, cw_error_t *err)
     return sink->ops->write(sink->impl, ev, err);
 }
 
+int cw_sink_sync(cw_sink_t *sink, cw_error_t *err)
+{
+    if (!sink)
+        return cw_error_set(err, CW_ERR_INVALID, "sink sync: no sink");
+    return sink->ops->sync ? sink->ops->sync(sink->impl, err) : CW_OK;
+}
+
 const char *cw_sink_name(const cw_sink_t *sink)
 {
     return sink && sink->ops->name ? sink->ops->name : "sink";

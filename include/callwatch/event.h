@@ -67,7 +67,7 @@ cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_met
  * written as "unknown").
  * frames_dropped: audio frames lost on the way in (0 normally), indexed by
  * leg id (0 agent, 1 customer); NULL means none.
- * voice: optional (NULL: omitted) object stolen into field `voice`, each
+ * voice: optional (NULL: omitted) object stolen into field `prosody_summary`, each
  * leg's prosody over the whole call ({"agent": {"f0_spread_st": ...}, ...},
  * voice.h), what QA compares across an agent's shift. */
 cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,

@@ -312,7 +312,7 @@ cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,
     }
     put(obj, "frames_dropped", dropped, &ok);
     if (voice)
-        put(obj, "voice", voice, &ok);
+        put(obj, "prosody_summary", voice, &ok);
     return finish(topic, obj, ok);
 }
 

@@ -364,9 +364,33 @@ static void test_dictionary(void)
     free(dict);
 }
 
+/* The Mandarin lexicon: words as a Mandarin dictionary segments them. */
+static void test_chinese(void)
+{
+    cw_error_t err;
+    cw_lexicon_t *english = lex;
+    lex = cw_lexicon_load(CALLWATCH_MODELS_DIR "/cues-zh.json", &err);
+    CHECK(lex != NULL, "shipped Mandarin lexicon: %s", err.msg);
+    if (lex) {
+        CHECK(cw_lexicon_size(lex) >= 50, "Mandarin lexicon has %zu entries", cw_lexicon_size(lex));
+        expect_one("我 要 投诉 你们 的 服务", "我 要 投诉", "escalation", "regulator", 0);
+        expect_one("我 要 打 一二三一五", "打 一二三一五", "escalation", "regulator", 2);
+        expect_one("你们 这 是 骗子 公司", "骗子", "anger", "insult", 3);
+        expect_one("这 已经 是 第 三 次 了", "第 三 次", "despair", "repeat_contact", 3);
+        expect_one("我 要 找 你们 领导", "找 你们 领导", "escalation", "manager", 2);
+        expect_none("我 不 是 要 投诉");
+        expect_none("我们 领导 说 没事");
+        expect_none("我 想 退 订单");
+        expect_none("今天 天气 很 好");
+    }
+    cw_lexicon_destroy(&lex);
+    lex = english;
+}
+
 int main(void)
 {
     test_shipped_loads();
+    test_chinese();
     if (lex) {
         test_kinds();
         test_suppression();

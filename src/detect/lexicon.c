@@ -294,7 +294,7 @@ static int read_words(json_t *root, const char *key, bool required, char ***word
 static int load_doc(cw_lexicon_t *lx, json_t *root, const char *path, cw_error_t *err)
 {
     static const char *const top_keys[] = {"language", "negators", "negation_window", "negation_stops",
-                                            "entries", "benign", NULL};
+                                            "entries", "benign", "comment", NULL};
     static const char *const benign_keys[] = {"phrase", NULL};
     if (!json_is_object(root))
         return cw_error_set(err, CW_ERR_FORMAT, "%s: the top level must be a JSON object", path);

@@ -9,11 +9,12 @@
 # time), matches alerts to the spans (same kind and leg, overlap with the span widened by 1 s,
 # each span at most once) and prints TP/FP/FN, precision, recall, F1 and latency per kind.
 #
-# Gate: macro F1 >= 0.6 over escalation, anger:words, despair:words, talk_over, dead_air.
-# This is a safe floor while the detectors are being built, NOT the target: the target (BRIEF.md,
-# evaluation) is macro F1 >= 0.95 on this corpus, alerts within 300 ms (p95) of the end of the
-# cue, and no alert on calm calls. flat_affect and prosody-only anger are reported but not gated
-# yet; raise the floor and add them to GATE_KINDS as the detectors mature.
+# Gate: macro F1 >= 0.75 over escalation, anger (words and voice), despair:words, talk_over,
+# dead_air. This is a safe floor, NOT the target: the target (BRIEF.md, evaluation) is macro F1
+# >= 0.95 over every kind, alerts within 300 ms (p95) of the end of the cue, and no alert on calm
+# calls. Measured at the time of writing: 1.00 on the gated kinds, 0.91 over all kinds;
+# flat_affect (0.44: monotone flite agents are caught, lively ones draw `info` alerts) is
+# reported but not gated.
 #
 # Environment: CALLWATCH (binary; default <repo>/build/callwatch), CALLWATCH_SRC (repo root),
 # EVAL_GATE_F1 / EVAL_GATE_KINDS override the gate, EVAL_KEEP=DIR keeps corpus and outputs.
@@ -23,8 +24,8 @@ set -euo pipefail
 
 src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
 cw="${CALLWATCH:-$src/build/callwatch}"
-GATE_F1="${EVAL_GATE_F1:-0.6}"
-GATE_KINDS="${EVAL_GATE_KINDS:-escalation,anger:words,despair:words,talk_over,dead_air}"
+GATE_F1="${EVAL_GATE_F1:-0.75}"
+GATE_KINDS="${EVAL_GATE_KINDS:-escalation,anger,despair:words,talk_over,dead_air}"
 
 for prog in flite sox python3; do
   if ! command -v "$prog" >/dev/null 2>&1; then

@@ -85,7 +85,7 @@ fi
 grep -q "garbage.key_secret" "$tmp/err" || fail "bad client certificate message: $(cat "$tmp/err")"
 
 # --check-config applies the same rules without starting.
-"$cw" run --config "$tmp/server.ini" --check-config | grep -q "(CURVE)" || fail "check-config of the CURVE config"
+"$cw" run --config "$tmp/server.ini" --check-config | grep -q "CURVE)" || fail "check-config of the CURVE config"
 if "$cw" run --config "$tmp/garbage.ini" --check-config >/dev/null 2>"$tmp/err"; then
   fail "check-config accepted a garbage server certificate"
 fi

@@ -26,6 +26,7 @@ typedef struct cw_call_opts {
     const char *line;        /* line name for call_start, may be NULL */
     const char *agent_id;    /* may be NULL */
     bool offline;            /* analysis: never drop audio, block for decoders */
+    const char *team;        /* the agent's team for call_start, may be NULL */
 } cw_call_opts_t;
 
 /* Takes ownership of *source (NULLed). Posts call_start. */

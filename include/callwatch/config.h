@@ -11,10 +11,11 @@
  *              beam options ...
  *   [vad]      threshold_db, margin_db, onset_ms, hangover_ms, preroll_ms
  *   [capture]  frames_per_buffer, ring_s, stall_timeout_ms, retry_s
- *   [bus]      endpoint, sndhwm
+ *   [bus]      endpoint, sndhwm, ack_endpoint
+ *   [whisper]  playbook, min_interval_s, repeat_window_s
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
- *              customer_channel, sample_rate, agent_id
+ *              customer_channel, sample_rate, agent_id, team
  *
  * Errors name the file, the line and the option:
  *   "site.ini:14: [vad] hangover_ms = 'abc': not an integer"
@@ -44,6 +45,7 @@ typedef struct cw_line_config {
     int customer_channel;               /* default 1 */
     int sample_rate;                    /* Hz to open the device at; 0 = device's native rate */
     char agent_id[CW_NAME_MAX];         /* who is on the agent leg; default = line name */
+    char team[CW_NAME_MAX];             /* the agent's team, "" = none */
     int config_lineno;                  /* line of the section header, for error messages */
 } cw_line_config_t;
 
@@ -92,6 +94,12 @@ typedef struct cw_config {
     /* [bus] */
     char bus_endpoint[CW_PATH_MAX];     /* ZeroMQ PUB bind endpoint */
     int bus_sndhwm;                     /* messages queued per subscriber before dropping */
+    char bus_ack_endpoint[CW_PATH_MAX]; /* ZeroMQ REP bind endpoint for acknowledgements */
+
+    /* [whisper] */
+    char whisper_playbook[CW_PATH_MAX]; /* prompts per alert kind (JSON); relative = in the models directory */
+    double whisper_min_interval_s;      /* per-agent quiet time after a whisper */
+    double whisper_repeat_window_s;     /* the same prompt is not repeated to an agent within this */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

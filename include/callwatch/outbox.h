@@ -27,6 +27,18 @@ cw_outbox_t *cw_outbox_new(size_t capacity, cw_error_t *err);
  * stays the caller's. Setup calls: one thread, before start. */
 int cw_outbox_add_sink(cw_outbox_t *ob, cw_sink_t **sink, cw_error_t *err);
 
+/* A follower sees every event as it is written (on the writer thread) and
+ * may answer with a follow-up event derived from it (ownership passes to the
+ * outbox), or NULL. The follow-up is written to every sink
+ * next, before any other event, and is not shown to the follower again; it
+ * counts as posted. This is how whispers follow their alerts at once without
+ * the analysis threads knowing about agents. */
+typedef cw_event_t *(*cw_outbox_follow_fn)(void *user, const cw_event_t *ev);
+
+/* Sets the follower (one; fn NULL removes it); user must outlive the outbox.
+ * Setup call, before cw_outbox_start(): CW_ERR_INVALID after. */
+int cw_outbox_set_follower(cw_outbox_t *ob, cw_outbox_follow_fn fn, void *user, cw_error_t *err);
+
 /* Starts the writer thread; from then on only it touches the sinks.
  * CW_ERR_INVALID if already started, CW_ERR_INTERNAL if the thread cannot be
  * created. Events posted before start wait in the queue. */

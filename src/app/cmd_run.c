@@ -6,6 +6,8 @@
 #include "callwatch/call.h"
 #include "callwatch/outbox.h"
 #include "callwatch/source.h"
+#include "callwatch/acks.h"
+#include "callwatch/whisper.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ static void run_usage(FILE *out)
           "      --file PATH       also replay this stereo call file at real time as a line\n"
           "                        (repeatable; ch0 agent, ch1 customer)\n"
           "      --endpoint EP     publish here instead of [bus] endpoint\n"
+          "      --ack-endpoint EP take acknowledgements here instead of [bus] ack_endpoint\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -70,6 +73,7 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     if (!src)
         return err->code ? err->code : CW_ERR_DEVICE;
     cw_call_opts_t co = {.call_id = NULL, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
+    co.team = ls->cfg.team;
     ls->call = cw_call_new(cfg, pool, outbox, &src, &co, err);
     cw_source_destroy(&src);
     if (!ls->call)
@@ -77,6 +81,20 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     app_log("line %s: call %s started (%s)", ls->cfg.name, cw_call_id(ls->call),
             ls->cfg.file[0] ? ls->cfg.file : ls->cfg.device[0] ? ls->cfg.device : ls->cfg.agent_device);
     return CW_OK;
+}
+
+/* Whispers for the agents, from the configured playbook. */
+static cw_whisper_t *make_whisper(const cw_config_t *cfg, cw_error_t *err)
+{
+    char path[CW_PATH_MAX];
+    cw_playbook_t *pb = cw_playbook_load(cw_config_model_path(cfg->whisper_playbook, path, sizeof path), err);
+    if (!pb)
+        return NULL;
+    cw_whisper_params_t wp = {.min_interval_s = cfg->whisper_min_interval_s,
+                              .repeat_window_s = cfg->whisper_repeat_window_s};
+    cw_whisper_t *w = cw_whisper_new(&pb, &wp, err);
+    cw_playbook_destroy(&pb);
+    return w;
 }
 
 static int check_config(const cw_config_t *cfg, int n_lines)
@@ -108,16 +126,17 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_ACK_ENDPOINT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"file", required_argument, NULL, OPT_FILE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"ack-endpoint", required_argument, NULL, OPT_ACK_ENDPOINT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *ack_endpoint = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -135,6 +154,7 @@ int cmd_run(int argc, char **argv)
             files[n_files++] = optarg;
             break;
         case OPT_ENDPOINT: endpoint = optarg; break;
+        case OPT_ACK_ENDPOINT: ack_endpoint = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -149,6 +169,8 @@ int cmd_run(int argc, char **argv)
         return APP_USAGE;
     if (endpoint)
         snprintf(cfg->bus_endpoint, sizeof cfg->bus_endpoint, "%s", endpoint);
+    if (ack_endpoint)
+        snprintf(cfg->bus_ack_endpoint, sizeof cfg->bus_ack_endpoint, "%s", ack_endpoint);
 
     int n_lines = cfg->n_lines + n_files;
     if (n_lines == 0)
@@ -170,6 +192,8 @@ int cmd_run(int argc, char **argv)
     bool pa_up = false;
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
+    cw_whisper_t *whisper = NULL;
+    cw_ack_server_t *acks = NULL;
     line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
@@ -217,10 +241,25 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
+    whisper = make_whisper(cfg, &err);
+    if (!whisper) {
+        cw_sink_destroy(&publisher);
+        app_log("%s", err.msg);
+        status = APP_USAGE;
+        goto out;
+    }
     outbox = cw_outbox_new(65536, &err);
-    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
+        cw_outbox_set_follower(outbox, cw_whisper_follow, whisper, &err) != CW_OK ||
+        cw_outbox_start(outbox, &err) != CW_OK) {
         cw_sink_destroy(&publisher);
         app_log("cannot start the publisher: %s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    acks = cw_ack_server_new(cfg->bus_ack_endpoint, outbox, &err);
+    if (!acks) {
+        app_log("%s", err.msg);
         status = APP_FAILURE;
         goto out;
     }
@@ -239,6 +278,7 @@ int cmd_run(int argc, char **argv)
     }
     app_log("publishing on %s with %d decoder(s); %d line(s) up", cfg->bus_endpoint, cw_asr_pool_workers(pool),
             n_lines);
+    app_log("acknowledgements on %s", cw_ack_server_endpoint(acks));
 
     while (!app_stop_requested) {
         long moved = 0;
@@ -302,7 +342,9 @@ out:
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
+    cw_ack_server_destroy(&acks);
     cw_outbox_destroy(&outbox);
+    cw_whisper_destroy(&whisper);
     cw_bus_shutdown();
     if (pa_up)
         cw_portaudio_terminate();

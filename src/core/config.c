@@ -139,6 +139,15 @@ static const opt_t options[] = {
      "ZeroMQ PUB endpoint events are published on (tcp://, ipc:// or inproc://)"},
     {"bus", "sndhwm", OPT_INT, CFG(bus_sndhwm), 1, 10000000, 0, "100000", NULL,
      "messages queued per subscriber before new ones are dropped"},
+    {"bus", "ack_endpoint", OPT_STRING, CFG(bus_ack_endpoint), 0, 0, 0, "tcp://127.0.0.1:5557", check_endpoint,
+     "ZeroMQ REP endpoint the daemon takes acknowledgements (and console pings) on"},
+
+    {"whisper", "playbook", OPT_STRING, CFG(whisper_playbook), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS,
+     "playbook-en.json", NULL, "agent prompts per alert kind (JSON; its \"lang\" is the prompts' language)"},
+    {"whisper", "min_interval_s", OPT_DOUBLE, CFG(whisper_min_interval_s), 0, 3600, 0, "10", NULL,
+     "seconds an agent gets no new whisper after one, unless the alert is more severe"},
+    {"whisper", "repeat_window_s", OPT_DOUBLE, CFG(whisper_repeat_window_s), 0, 86400, 0, "300", NULL,
+     "seconds before the same prompt may be whispered to the same agent again"},
 
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},
@@ -156,6 +165,8 @@ static const opt_t options[] = {
      "Hz to open the device at; 0 = the device's native rate"},
     {LINE_SECTION, "agent_id", OPT_STRING, LINE(agent_id), 0, 0, 0, NULL, NULL,
      "who is on the agent leg, copied into every event; default = the line name"},
+    {LINE_SECTION, "team", OPT_STRING, LINE(team), 0, 0, 0, "", NULL,
+     "team the agent belongs to, in call_start (the console filters by it); \"\" = none"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

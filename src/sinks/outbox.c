@@ -15,6 +15,8 @@ struct cw_outbox {
     size_t n_sinks;
     pthread_t thread;
     bool started;
+    cw_outbox_follow_fn follow;
+    void *follow_user;
 
     /* Everything below is guarded by lock. */
     pthread_mutex_t lock;
@@ -90,10 +92,38 @@ int cw_outbox_add_sink(cw_outbox_t *ob, cw_sink_t **sink, cw_error_t *err)
     return CW_OK;
 }
 
-/* Writes one event to every sink and records the outcome. Runs on the
- * writer thread (or on the destroying thread if the outbox never started),
- * without the lock, so posters are not held up by a slow sink. */
+int cw_outbox_set_follower(cw_outbox_t *ob, cw_outbox_follow_fn fn, void *user, cw_error_t *err)
+{
+    if (!ob)
+        return cw_error_set(err, CW_ERR_INVALID, "outbox: NULL");
+    if (ob->started)
+        return cw_error_set(err, CW_ERR_INVALID, "outbox: cannot set a follower after start");
+    ob->follow = fn;
+    ob->follow_user = user;
+    return CW_OK;
+}
+
+static void outbox_write_one(cw_outbox_t *ob, cw_event_t *ev);
+
+/* Writes one event, then the follow-up the follower derives from it. Runs on
+ * the writer thread (or on the destroying thread if the outbox never
+ * started), without the lock, so posters are not held up by a slow sink. */
 static void outbox_deliver(cw_outbox_t *ob, cw_event_t *ev)
+{
+    cw_event_t *next = NULL;
+    if (ev && ob->follow)
+        next = ob->follow(ob->follow_user, ev);
+    outbox_write_one(ob, ev);
+    if (next) {
+        pthread_mutex_lock(&ob->lock);
+        ob->stats.posted++;
+        pthread_mutex_unlock(&ob->lock);
+        outbox_write_one(ob, next);
+    }
+}
+
+/* Writes one event to every sink and records the outcome. */
+static void outbox_write_one(cw_outbox_t *ob, cw_event_t *ev)
 {
     uint64_t failures = 0;
     cw_error_t first = {0};

@@ -45,5 +45,7 @@ int cmd_run(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+int cmd_whisper(int argc, char **argv);
 
 #endif

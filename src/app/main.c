@@ -108,6 +108,8 @@ static void usage(FILE *out)
           "  tap               subscribe to the bus and print events (JSON Lines)\n"
           "  devices           list the audio input devices PortAudio sees\n"
           "  config            print the effective configuration (all options, documented)\n"
+          "  console           the supervisor's live board: calls, heat, alerts, acknowledgements\n"
+          "  whisper           an agent's prompts as they arrive (--agent ID)\n"
           "\n"
           "options:\n"
           "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
@@ -137,6 +139,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } commands[] = {
         {"analyze", cmd_analyze}, {"run", cmd_run}, {"tap", cmd_tap}, {"devices", cmd_devices}, {"config", cmd_config},
+        {"console", cmd_console}, {"whisper", cmd_whisper},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

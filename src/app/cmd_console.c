@@ -171,9 +171,12 @@ static int draw_calls(console_t *cs, int y, int rows, double now_s)
 {
     size_t n = cw_board_n_calls(cs->board);
     attron(A_BOLD | (cs->focus == FOCUS_CALLS ? A_UNDERLINE : 0));
-    putf(y++, 0, "CALLS (%zu)   %-14s %-10s %6s  %-12s %-12s %s", n, "AGENT", "TEAM", "DUR", "AGENT HEAT", "CUST HEAT",
-         "LATEST ALERT");
+    putf(y++, 0, "CALLS (%zu)", n);
     attroff(A_BOLD | A_UNDERLINE);
+    attron(A_DIM);
+    putf(y++, 0, "  %-14s %-10s %6s  %-12s %-12s %s", "AGENT", "TEAM", "DUR", "AGENT HEAT", "CUST HEAT",
+         "LATEST ALERT");
+    attroff(A_DIM);
     if (cs->sel_call >= n)
         cs->sel_call = n ? n - 1 : 0;
     size_t first = cs->sel_call >= (size_t)rows ? cs->sel_call - (size_t)rows + 1 : 0;
@@ -183,15 +186,17 @@ static int draw_calls(console_t *cs, int y, int rows, double now_s)
         int dur = (int)c->t;
         if (sel)
             attron(A_REVERSE);
-        putf(y, 0, "%c %-10.10s  %-14.14s %-10.10s %3d:%02d", sel ? '>' : ' ', c->ended ? "(ended)" : "",
-             c->agent_id[0] ? c->agent_id : "?", c->team, dur / 60, dur % 60);
+        putf(y, 0, "%c %-14.14s %-10.10s %3d:%02d", sel ? '>' : ' ', c->agent_id[0] ? c->agent_id : "?", c->team,
+             dur / 60, dur % 60);
         if (sel)
             attroff(A_REVERSE);
-        draw_heat(y, 46, cw_board_heat(c, 0, now_s));
-        draw_heat(y, 59, cw_board_heat(c, 1, now_s));
-        if (c->latest_kind[0]) {
+        draw_heat(y, 36, cw_board_heat(c, 0, now_s));
+        draw_heat(y, 49, cw_board_heat(c, 1, now_s));
+        if (c->ended) {
+            put(y, 62, "(ended)");
+        } else if (c->latest_kind[0]) {
             attron(COLOR_PAIR(severity_pair(c->latest_severity)));
-            putf(y, 72, "%s %s: %s", c->latest_severity, c->latest_kind, c->latest_text);
+            putf(y, 62, "%s %s: %s", c->latest_severity, c->latest_kind, c->latest_text);
             attroff(COLOR_PAIR(severity_pair(c->latest_severity)));
         }
     }
@@ -216,10 +221,11 @@ static void draw_feed(console_t *cs, int y, int bottom, double now_s)
         clock_text(a->seen_s, now_s, when, sizeof when);
         int pair = severity_pair(a->severity);
         attron(COLOR_PAIR(pair) | (sel ? A_REVERSE : 0) | (strcmp(a->severity, "critical") == 0 ? A_BOLD : 0));
-        putf(y, 0, "%c %s %-8s %-11s %-12.12s %s%s%s", sel ? '>' : ' ', when, a->severity, a->kind,
-             a->agent_id[0] ? a->agent_id : "?", a->text, a->acked ? "  [ACK by " : "", a->acked ? a->acked_by : "");
+        char acked[CW_BOARD_ID_MAX + 16] = "";
         if (a->acked)
-            addstr("]");
+            snprintf(acked, sizeof acked, "[ACK %s] ", a->acked_by);
+        putf(y, 0, "%c %s %-8s %-11s %-12.12s %s%s", sel ? '>' : ' ', when, a->severity, a->kind,
+             a->agent_id[0] ? a->agent_id : "?", acked, a->text);
         attroff(COLOR_PAIR(pair) | A_REVERSE | A_BOLD);
         attron(A_DIM);
         putf(y + 1, 4, "evidence: %s  (%s leg, %.1f-%.1f s, score %.2f)", a->evidence[0] ? a->evidence : "-", a->leg,

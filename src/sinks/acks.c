@@ -80,8 +80,8 @@ static const char *get_field(json_t *req, const char *key, size_t max, bool requ
     return s;
 }
 
-/* A call id goes into a topic: no dots would confuse prefix filters less,
- * but ids are ours; only reject what cannot be a topic word. */
+/* The call id becomes part of the topic `ack.<call_id>`: no spaces or
+ * control characters, which no call id of ours has. */
 static bool topic_safe(const char *s)
 {
     for (; *s; s++)
@@ -199,7 +199,7 @@ static int server_recv(cw_ack_server_t *srv, char **buf, size_t *len, const char
         free(data);
         data = NULL;
     } else if (!data && total > CW_ACK_MAX_REQUEST) {
-        *why = "request over the size limit";
+        /* cw_ack_answer() refuses it by its length alone, naming both. */
     } else if (!data) {
         *why = "out of memory";
     }

@@ -12,6 +12,7 @@ packages=(
   libjansson-dev libinih-dev
   flite sox libsox-fmt-all
   valgrind
+  libncurses-dev tmux
 )
 
 missing=()

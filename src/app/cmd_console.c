@@ -534,11 +534,6 @@ int cmd_console(int argc, char **argv)
     snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : cfg->bus_endpoint);
     snprintf(ack_ep, sizeof ack_ep, "%s", ack_endpoint ? ack_endpoint : cfg->bus_ack_endpoint);
     cw_config_destroy(&cfg);
-    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-        app_log("console: needs a terminal (use `callwatch tap` to read events in a pipe)");
-        return APP_USAGE;
-    }
-
     console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user};
     cw_error_t err;
     cw_error_clear(&err);
@@ -550,6 +545,11 @@ int cmd_console(int argc, char **argv)
     }
     if (filter && cw_board_parse_filter(cs.board, filter) != 0) {
         app_log("console: --filter '%s': use agent=ID team=NAME kind=KIND", filter);
+        cw_board_destroy(&cs.board);
+        return APP_USAGE;
+    }
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        app_log("console: needs a terminal (use `callwatch tap` to read events in a pipe)");
         cw_board_destroy(&cs.board);
         return APP_USAGE;
     }

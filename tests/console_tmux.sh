@@ -147,8 +147,10 @@ echo "filter and transcript work"
 
 # The daemon goes away ...
 kill -TERM "$daemon_pid"
-wait "$daemon_pid" 2>/dev/null || true
+rc=0
+wait "$daemon_pid" || rc=$?
 daemon_pid=""
+[ "$rc" -eq 0 ] || fail "the daemon stopped with status $rc on SIGTERM"
 wait_screen 10 "DISCONNECTED" || fail "console did not notice the daemon went away"
 echo "console shows DISCONNECTED"
 # ... and comes back.

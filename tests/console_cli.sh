@@ -42,6 +42,7 @@ expect 2 "broken.json:1:" "$CALLWATCH" run -c "$work/d.ini" --endpoint tcp://127
 printf '{"lang":"en","kinds":{}}' > "$work/empty.json"
 printf '[whisper]\nplaybook = %s\n' "$work/empty.json" > "$work/e.ini"
 expect 2 'empty.json: \$.kinds.anger: missing' "$CALLWATCH" run -c "$work/e.ini" --endpoint tcp://127.0.0.1:* --ack-endpoint tcp://127.0.0.1:*
+expect 2 'empty.json: \$.kinds.anger: missing' "$CALLWATCH" run -c "$work/e.ini" --check-config
 expect 1 "ack endpoint bogus" "$CALLWATCH" run --endpoint tcp://127.0.0.1:* --ack-endpoint bogus://x --file /dev/null
 
 [ "$failures" -eq 0 ] && echo PASS || { echo "$failures failure(s)"; exit 1; }

@@ -190,10 +190,12 @@ cw_event_t *cw_whisper_for_alert(cw_whisper_t *w, const char *alert_json, const 
     cw_event_t *ev = NULL;
     size_t n_prompts = 0;
     const char *const *prompts = NULL;
+    const char *situation = NULL;
     if (type && strcmp(type, "alert") == 0 && kind && severity && agent_id && agent_id[0] &&
-        json_is_string(json_object_get(alert, "id")) && json_is_string(json_object_get(alert, "call_id")))
-        prompts = cw_playbook_prompts(w->playbook, kind, severity, find_situation(w->playbook, kind, alert),
-                                      &n_prompts);
+        json_is_string(json_object_get(alert, "id")) && json_is_string(json_object_get(alert, "call_id"))) {
+        situation = find_situation(w->playbook, kind, alert);
+        prompts = cw_playbook_prompts(w->playbook, kind, severity, situation, &n_prompts);
+    }
     agent_state_t *a = prompts ? find_agent(w, agent_id, now_s) : NULL;
     if (!a) {
         w->stats.unusable++;
@@ -213,7 +215,7 @@ cw_event_t *cw_whisper_for_alert(cw_whisper_t *w, const char *alert_json, const 
         w->stats.repeats++;
         goto out;
     }
-    ev = make_event(w, alert, agent_id, prompt, kind, severity, find_situation(w->playbook, kind, alert));
+    ev = make_event(w, alert, agent_id, prompt, kind, severity, situation);
     if (!ev) {
         w->stats.unusable++;
         goto out;

@@ -391,14 +391,12 @@ static void poll_daemon(console_t *cs, double now_s)
     cs->connected = cs->last_pong_s > 0 && now_s - cs->last_pong_s < STALE_AFTER_S;
 }
 
-static int drain_bus(console_t *cs, double now_s)
+static int drain_bus(console_t *cs, double now_s, cw_error_t *err)
 {
-    cw_error_t err;
-    cw_error_clear(&err);
     for (int i = 0; i < DRAIN_MAX; i++) {
         char topic[CW_TOPIC_MAX];
         char *json = NULL;
-        int rc = cw_bus_sub_recv(cs->sub, topic, sizeof topic, &json, 0, &err);
+        int rc = cw_bus_sub_recv(cs->sub, topic, sizeof topic, &json, 0, err);
         if (rc <= 0)
             return rc;
         cw_board_apply(cs->board, topic, json, now_s);
@@ -566,7 +564,7 @@ int cmd_console(int argc, char **argv)
     start_curses();
     while (!app_stop_requested) {
         double now = app_monotonic_s();
-        if (drain_bus(&cs, now) < 0) {
+        if (drain_bus(&cs, now, &err) < 0) {
             endwin();
             app_log("console: %s", err.msg);
             status = APP_FAILURE;

@@ -105,9 +105,17 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         app_log_config_error(cfg, &err);
         return APP_USAGE;
     }
+    char pb_path[CW_PATH_MAX];
+    cw_playbook_t *pb = cw_playbook_load(cw_config_model_path(cfg->whisper_playbook, pb_path, sizeof pb_path), &err);
+    if (!pb) {
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
     printf("  bus: %s\n", cfg->bus_endpoint);
+    printf("  acks: %s\n  whispers: %s (%s)\n", cfg->bus_ack_endpoint, pb_path, cw_playbook_lang(pb));
+    cw_playbook_destroy(&pb);
     printf("  lines: %d\n", n_lines);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];

@@ -51,9 +51,9 @@ int cw_outbox_start(cw_outbox_t *ob, cw_error_t *err);
  * upstream). Must not race with cw_outbox_destroy(). */
 void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev);
 
-/* Returns once every event posted before the call has been handed to every
- * sink (written or failed), so stats and cw_outbox_last_error() then cover
- * them. Any thread; blocks while a sink is slow. Before start, the queue is
+/* Returns once every event posted before the call, and its follow-up, has
+ * been handed to every sink (written or failed), so stats and
+ * cw_outbox_last_error() then cover them. Any thread; blocks while a sink is slow. Before start, the queue is
  * written on the calling thread. */
 void cw_outbox_flush(cw_outbox_t *ob);
 

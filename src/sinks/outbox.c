@@ -23,7 +23,8 @@ struct cw_outbox {
     pthread_cond_t not_empty; /* the writer waits on it */
     pthread_cond_t not_full;  /* posters wait on it */
     pthread_cond_t delivered_cond; /* cw_outbox_flush waits on it */
-    uint64_t delivered;       /* events taken and handed to every sink */
+    uint64_t enqueued;        /* events posted to the queue (not follow-ups) */
+    uint64_t delivered;       /* of those, handed to every sink with their follow-up */
     cw_event_t **ring;        /* capacity slots, FIFO from head */
     size_t capacity;
     size_t head;
@@ -120,6 +121,10 @@ static void outbox_deliver(cw_outbox_t *ob, cw_event_t *ev)
         pthread_mutex_unlock(&ob->lock);
         outbox_write_one(ob, next);
     }
+    pthread_mutex_lock(&ob->lock);
+    ob->delivered++;
+    pthread_cond_broadcast(&ob->delivered_cond);
+    pthread_mutex_unlock(&ob->lock);
 }
 
 /* Writes one event to every sink and records the outcome. */
@@ -146,8 +151,6 @@ static void outbox_write_one(cw_outbox_t *ob, cw_event_t *ev)
     if (failures == 0)
         ob->stats.written++;
     ob->stats.write_errors += failures;
-    ob->delivered++;
-    pthread_cond_broadcast(&ob->delivered_cond);
     if (failures > 0 && !ob->has_error) {
         memcpy(ob->last_error, first.msg, sizeof ob->last_error);
         ob->has_error = true;
@@ -214,6 +217,7 @@ void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev)
         pthread_cond_wait(&ob->not_full, &ob->lock);
     ob->ring[(ob->head + ob->count) % ob->capacity] = e;
     ob->count++;
+    ob->enqueued++;
     ob->stats.posted++;
     pthread_cond_signal(&ob->not_empty);
     pthread_mutex_unlock(&ob->lock);
@@ -234,7 +238,7 @@ void cw_outbox_flush(cw_outbox_t *ob)
         }
     }
     pthread_mutex_lock(&ob->lock);
-    uint64_t target = ob->stats.posted;
+    uint64_t target = ob->enqueued;
     while (ob->delivered < target)
         pthread_cond_wait(&ob->delivered_cond, &ob->lock);
     pthread_mutex_unlock(&ob->lock);

@@ -246,16 +246,46 @@ static void draw_transcript(console_t *cs)
         put(2, 0, "(the call is no longer on the board)");
         return;
     }
-    size_t n = cw_board_n_transcript(c);
-    int rows = LINES - 3;
-    size_t first = n > (size_t)rows ? n - (size_t)rows : 0;
-    int y = 2;
-    for (size_t i = first; i < n; i++, y++) {
+    /* Lines are wrapped at spaces to the screen width and the newest rows
+     * shown, so what the customer said last is always on screen. */
+    enum { PREFIX = 21, MAX_ROWS = CW_BOARD_TRANSCRIPT_MAX * CW_BOARD_TEXT_MAX / 8 };
+    static struct row {
+        const cw_board_line_t *line;
+        size_t off, len;
+    } rows[MAX_ROWS];
+    size_t n = cw_board_n_transcript(c), n_rows = 0;
+    size_t width = COLS > PREFIX + 8 ? (size_t)(COLS - PREFIX) : 8;
+    for (size_t i = 0; i < n; i++) {
         const cw_board_line_t *l = cw_board_transcript(c, i);
-        if (strcmp(l->leg, "customer") == 0)
+        size_t len = strlen(l->text), off = 0;
+        do {
+            size_t take = len - off;
+            if (take > width) {
+                size_t at = width;
+                while (at > width / 2 && l->text[off + at] != ' ')
+                    at--;
+                take = l->text[off + at] == ' ' ? at : width;
+            }
+            if (n_rows < MAX_ROWS)
+                rows[n_rows++] = (struct row){l, off, take};
+            off += take;
+            while (off < len && l->text[off] == ' ')
+                off++;
+        } while (off < len);
+    }
+    size_t visible = LINES > 3 ? (size_t)(LINES - 3) : 1;
+    int y = 2;
+    for (size_t r = n_rows > visible ? n_rows - visible : 0; r < n_rows; r++, y++) {
+        const cw_board_line_t *l = rows[r].line;
+        bool customer = strcmp(l->leg, "customer") == 0;
+        if (customer)
             attron(A_BOLD);
-        putf(y, 0, "[%7.1f s] %-8s %s", l->t_start, l->leg, l->text);
-        attroff(A_BOLD);
+        if (rows[r].off == 0)
+            putf(y, 0, "[%7.1f s] %-8s ", l->t_start, l->leg);
+        if (PREFIX < COLS)
+            mvaddnstr(y, PREFIX, l->text + rows[r].off, (int)rows[r].len);
+        if (customer)
+            attroff(A_BOLD);
     }
     if (n == 0)
         put(2, 0, "(no final transcript yet)");

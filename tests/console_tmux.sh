@@ -114,10 +114,13 @@ PY
 grep -Eq "(WARNING|CRITICAL|INFO) +[a-z_]+ +[A-Z\"]" "$work/whisper.out" || fail "callwatch whisper printed no prompt"
 echo "whisper viewer: $(head -n 1 "$work/whisper.out")"
 
-# Acknowledge the newest alert in the feed.
+# Acknowledge the newest alert in the feed, with a note.
 tmux -L "$sock" send-keys -t con Tab
 sleep 0.3
-tmux -L "$sock" send-keys -t con a
+tmux -L "$sock" send-keys -t con A
+wait_screen 3 "note for the acknowledgement" || fail "no note prompt"
+tmux -L "$sock" send-keys -t con -l "calling back at 3pm"
+tmux -L "$sock" send-keys -t con Enter
 wait_screen 5 "acknowledged .* as sup1" || fail "the console did not confirm the acknowledgement"
 wait_screen 5 "\[ACK sup1\]" || fail "the feed does not mark the alert acknowledged"
 deadline=$((SECONDS + 5))
@@ -126,7 +129,7 @@ until grep -q $'^[0-9.]*\tack\.' "$work/tap.log"; do
     sleep 0.2
 done
 ack=$(grep $'^[0-9.]*\tack\.' "$work/tap.log" | head -n 1 | cut -f3)
-python3 -c 'import json,sys; a=json.loads(sys.argv[1]); assert a["by"]=="sup1" and a["alert_id"] and a["at"].endswith("Z"), a' "$ack" \
+python3 -c 'import json,sys; a=json.loads(sys.argv[1]); assert a["by"]=="sup1" and a["alert_id"] and a["at"].endswith("Z") and a["note"]=="calling back at 3pm", a' "$ack" \
     || fail "bad ack event: $ack"
 echo "ack on the bus: $ack"
 

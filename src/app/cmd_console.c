@@ -40,7 +40,7 @@
 
 enum { PAIR_CRIT = 1, PAIR_WARN, PAIR_INFO, PAIR_OK, PAIR_DOWN, PAIR_SEL };
 enum focus { FOCUS_CALLS, FOCUS_FEED };
-enum mode { MODE_BOARD, MODE_FILTER, MODE_TRANSCRIPT };
+enum mode { MODE_BOARD, MODE_FILTER, MODE_NOTE, MODE_TRANSCRIPT };
 enum pending { PENDING_NONE, PENDING_PING, PENDING_ACK };
 
 typedef struct console {
@@ -73,6 +73,7 @@ static void console_usage(FILE *out)
           "active call with its agent, duration, heat of each leg and latest alert; the\n"
           "alert feed coloured by severity with the reason and the evidence. Keys:\n"
           "  Tab switch calls/alerts   j/k or arrows select   a acknowledge the alert\n"
+          "  A acknowledge with a note\n"
           "  f filter (agent=ID team=NAME kind=KIND)   t transcript of the call   q quit\n"
           "\n"
           "options:\n"
@@ -309,11 +310,15 @@ static void draw(console_t *cs, double now_s)
         attron(A_BOLD);
         putf(LINES - 2, 0, "filter (agent=ID team=NAME kind=KIND; empty clears): %s_", cs->input);
         attroff(A_BOLD);
+    } else if (cs->mode == MODE_NOTE) {
+        attron(A_BOLD);
+        putf(LINES - 2, 0, "note for the acknowledgement (Enter sends, Esc cancels): %s_", cs->input);
+        attroff(A_BOLD);
     } else if (cs->message[0]) {
         put(LINES - 2, 0, cs->message);
     }
     attron(A_REVERSE);
-    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  f filter  t transcript  q quit  (acks as %s) ",
+    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  A ack+note  f filter  t transcript  q quit  (as %s) ",
          cs->user);
     attroff(A_REVERSE);
     refresh();
@@ -348,7 +353,8 @@ static const cw_board_alert_t *alert_to_ack(console_t *cs)
     return NULL;
 }
 
-static void acknowledge(console_t *cs, double now_s)
+/* note: "" for none. */
+static void acknowledge(console_t *cs, const char *note, double now_s)
 {
     const cw_board_alert_t *a = alert_to_ack(cs);
     if (!a) {
@@ -359,8 +365,8 @@ static void acknowledge(console_t *cs, double now_s)
         set_message(cs, "still waiting for the daemon to confirm the last acknowledgement");
         return;
     }
-    json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "call_id", a->call_id, "alert_id", a->id, "by",
-                            cs->user);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", a->call_id, "alert_id", a->id,
+                            "by", cs->user, "note", note);
     char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!text) {
@@ -438,9 +444,11 @@ static int drain_bus(console_t *cs, double now_s, cw_error_t *err)
 /* Returns false to quit. */
 static bool handle_key(console_t *cs, int ch, double now_s)
 {
-    if (cs->mode == MODE_FILTER) {
+    if (cs->mode == MODE_FILTER || cs->mode == MODE_NOTE) {
         if (ch == '\n' || ch == KEY_ENTER || ch == '\r') {
-            if (cw_board_parse_filter(cs->board, cs->input) != 0)
+            if (cs->mode == MODE_NOTE)
+                acknowledge(cs, cs->input, now_s);
+            else if (cw_board_parse_filter(cs->board, cs->input) != 0)
                 set_message(cs, "bad filter '%s': use agent=ID team=NAME kind=KIND", cs->input);
             else
                 set_message(cs, cs->input_len ? "filter set" : "filter cleared");
@@ -472,7 +480,12 @@ static bool handle_key(console_t *cs, int ch, double now_s)
         if (*sel)
             (*sel)--;
         break;
-    case 'a': acknowledge(cs, now_s); break;
+    case 'a': acknowledge(cs, "", now_s); break;
+    case 'A':
+        cs->mode = MODE_NOTE;
+        cs->input[0] = '\0';
+        cs->input_len = 0;
+        break;
     case 'f':
         cs->mode = MODE_FILTER;
         cs->input[0] = '\0';

@@ -133,6 +133,18 @@ python3 -c 'import json,sys; a=json.loads(sys.argv[1]); assert a["by"]=="sup1" a
     || fail "bad ack event: $ack"
 echo "ack on the bus: $ack"
 
+# A second console opened mid-call knows the call's agent and team at once
+# (the daemon lists its calls when asked), though call_start went by long ago.
+tmux -L "$sock" new-window -d -t con -n late \
+    "TERM=tmux-256color USER=sup2 '$CALLWATCH' console -e '$bus' --ack-endpoint '$acks'; sleep 600"
+late_ok=0
+for _ in $(seq 25); do
+    tmux -L "$sock" capture-pane -p -t con:late | grep -Eq "alice +north" && { late_ok=1; break; }
+    sleep 0.2
+done
+[ $late_ok -eq 1 ] || fail "a console opened mid-call does not show the call's agent and team"
+echo "late console knows the call"
+
 # Filter by team: another team hides the call; clearing brings it back.
 tmux -L "$sock" send-keys -t con f
 tmux -L "$sock" send-keys -t con -l "team=south"

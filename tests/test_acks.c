@@ -133,6 +133,28 @@ int main(void)
     CHECK(n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "one frame"), "multi-frame refused: %s", buf);
     cw_bus_socket_close(raw);
 
+    /* The calls in progress, for consoles that join late. */
+    cw_event_t *start = cw_event_call_start("desk1-1", 0, &(cw_call_meta_t){.agent_id = "alice", .team = "north"});
+    cw_event_t *start2 = cw_event_call_start("desk2-1", 0, &(cw_call_meta_t){.agent_id = "bob"});
+    cw_event_t *end2 = cw_event_call_end("desk2-1", 5, "eof", 5, NULL);
+    cw_ack_server_observe(srv, start);
+    cw_ack_server_observe(srv, start2);
+    cw_ack_server_observe(srv, end2);
+    r = ask(c, "{\"type\":\"ping\",\"calls\":true}");
+    json_t *calls = json_object_get(r, "calls");
+    json_t *first = json_array_get(calls, 0);
+    CHECK(json_array_size(calls) == 1 && strcmp(json_string_value(json_object_get(first, "agent_id")), "alice") == 0 &&
+              strcmp(json_string_value(json_object_get(first, "team")), "north") == 0 &&
+              strcmp(json_string_value(json_object_get(first, "type")), "call_start") == 0,
+          "pong lists the call in progress (not the ended one)");
+    json_decref(r);
+    r = ask(c, "{\"type\":\"ping\"}");
+    CHECK(r && json_object_get(r, "calls") == NULL, "a plain ping lists no calls");
+    json_decref(r);
+    cw_event_destroy(&start);
+    cw_event_destroy(&start2);
+    cw_event_destroy(&end2);
+
     /* Still serving after all that. */
     r = ask(c, "{\"type\":\"ping\"}");
     CHECK(r && json_is_true(json_object_get(r, "ok")), "still answering");
@@ -140,11 +162,16 @@ int main(void)
 
     cw_ack_stats_t st;
     cw_ack_server_get_stats(srv, &st);
-    CHECK(st.acks == 1 && st.rejected == 14 && st.pings >= 2 && st.requests == st.acks + st.rejected + st.pings,
+    CHECK(st.acks == 1 && st.rejected == 14 && st.pings >= 4 && st.requests == st.acks + st.rejected + st.pings,
           "stats: %llu acks, %llu rejected, %llu pings", (unsigned long long)st.acks, (unsigned long long)st.rejected,
           (unsigned long long)st.pings);
 
     cw_ack_client_destroy(&c);
+    cw_ack_server_stop(srv);
+    cw_event_t *late = cw_event_call_start("desk3-1", 0, NULL);
+    cw_ack_server_observe(srv, late); /* after stop, still safe */
+    cw_event_destroy(&late);
+    cw_ack_server_stop(srv);
     cw_ack_server_destroy(&srv);
     CHECK(srv == NULL, "server destroyed");
     cw_outbox_destroy(&ob);

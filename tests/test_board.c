@@ -104,6 +104,15 @@ static void test_calls_alerts_heat(void)
     CHECK(cw_board_n_calls(b) == 1 && !cw_board_find_call(b, "c2"), "then leaves");
     CHECK(cw_board_n_feed(b) == 3, "its alerts stay in the feed");
 
+    CHECK(cw_board_set_filter(b, "agent", "nobody") == 0 && cw_board_n_calls(b) == 0 &&
+              cw_board_n_calls_all(b) == 1 && strcmp(cw_board_call_all(b, 0)->call_id, "c1") == 0 &&
+              cw_board_call_all(b, 1) == NULL,
+          "unfiltered access to the calls");
+    cw_board_set_filter(b, "agent", "");
+    start(b, "c3", "carol", "east", 30);
+    CHECK(cw_board_drop_call(b, "c1") == 1 && cw_board_drop_call(b, "c1") == 0 && cw_board_n_calls(b) == 1 &&
+              cw_board_find_call(b, "c3") != NULL,
+          "drop one call");
     cw_board_forget_calls(b);
     CHECK(cw_board_n_calls(b) == 0 && cw_board_n_feed(b) == 3, "forget calls keeps the feed");
     cw_board_destroy(&b);

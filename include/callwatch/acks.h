@@ -6,10 +6,13 @@
  *     -> the ack event (event.h cw_event_ack, `at` set here) is posted to the
  *        outbox, so it reaches the bus and the archive like any event; reply
  *        {"ok":true,"ack":{...the ack event...}}
- *   {"type":"ping"}
+ *   {"type":"ping"} or {"type":"ping","calls":true}
  *     -> {"ok":true,"type":"pong","instance":"host:pid:start"}: consoles ping
  *        every second to know the daemon is up (no reply for a few seconds =
- *        disconnected) and see a restart when `instance` changes.
+ *        disconnected) and see a restart when `instance` changes. With
+ *        "calls": true the pong also lists the calls in progress, as their
+ *        call_start events ("calls":[{...}, ...], at most CW_ACK_MAX_CALLS),
+ *        so a console started mid-call knows each call's agent and team.
  * Anything else - not JSON, not an object, several frames, over
  * CW_ACK_MAX_REQUEST bytes, a missing or empty call_id/alert_id/by, strings
  * over CW_ACK_MAX_FIELD bytes, a note over CW_ACK_MAX_NOTE - gets
@@ -26,11 +29,13 @@
 #include "callwatch/error.h"
 #include "callwatch/outbox.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 #define CW_ACK_MAX_REQUEST 4096
 #define CW_ACK_MAX_FIELD 128
 #define CW_ACK_MAX_NOTE 512
+#define CW_ACK_MAX_CALLS 1000
 
 typedef struct cw_ack_server cw_ack_server_t;
 
@@ -49,18 +54,29 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
 /* The endpoint bound (a "*" port resolved). Valid until destroy. */
 const char *cw_ack_server_endpoint(const cw_ack_server_t *srv);
 
+/* Shows the server an event on its way to the bus (call an outbox follower
+ * with every event): call_start adds the call to the list pongs carry,
+ * call_end removes it. Any thread. */
+void cw_ack_server_observe(cw_ack_server_t *srv, const cw_event_t *ev);
+
 /* A snapshot; any thread. */
 void cw_ack_server_get_stats(cw_ack_server_t *srv, cw_ack_stats_t *stats);
 
-/* Stops the thread (within 100 ms), closes the socket, frees; NULLs *srv. */
+/* Stops answering: the thread ends (within 100 ms) and the socket closes,
+ * so nothing more is posted to the outbox; cw_ack_server_observe() still
+ * works until destroy. Idempotent; the thread that created the server. */
+void cw_ack_server_stop(cw_ack_server_t *srv);
+
+/* Stops (if not yet) and frees; NULLs *srv. */
 void cw_ack_server_destroy(cw_ack_server_t **srv);
 
 /* Answers one request (the server's logic, without a socket; tests and the
  * thread use it). request: len bytes, not NUL-terminated. Posts the ack event
- * to outbox when accepted. Returns the reply JSON (malloc'd, caller frees) or
+ * to outbox when accepted. calls: what a pong lists when asked (an array,
+ * borrowed; NULL = []). Returns the reply JSON (malloc'd, caller frees) or
  * NULL when out of memory, and says what the request was in *outcome. */
 typedef enum cw_ack_outcome { CW_ACK_REJECTED = 0, CW_ACK_POSTED = 1, CW_ACK_PONG = 2 } cw_ack_outcome;
-char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance,
+char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                     cw_ack_outcome *outcome);
 
 typedef struct cw_ack_client cw_ack_client_t;

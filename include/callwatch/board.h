@@ -91,6 +91,9 @@ void cw_board_tick(cw_board_t *b, double now_s);
  * stays, so alerts can still be read and acknowledged. */
 void cw_board_forget_calls(cw_board_t *b);
 
+/* Forgets one call (the daemon no longer has it). 1 if it was there. */
+int cw_board_drop_call(cw_board_t *b, const char *call_id);
+
 /* Filters: field "agent", "team" or "kind"; value "" or NULL clears it.
  * Returns 0, or -1 for an unknown field. kind filters the feed only. */
 int cw_board_set_filter(cw_board_t *b, const char *field, const char *value);
@@ -104,6 +107,10 @@ int cw_board_parse_filter(cw_board_t *b, const char *text);
 size_t cw_board_n_calls(const cw_board_t *b);
 const cw_board_call_t *cw_board_call(const cw_board_t *b, size_t i);
 const cw_board_call_t *cw_board_find_call(const cw_board_t *b, const char *call_id);
+
+/* Every call, filters or not, in order of arrival. */
+size_t cw_board_n_calls_all(const cw_board_t *b);
+const cw_board_call_t *cw_board_call_all(const cw_board_t *b, size_t i);
 
 /* Heat of a call's leg at now_s, 0..1. */
 double cw_board_heat(const cw_board_call_t *c, int leg, double now_s);

@@ -50,6 +50,7 @@ typedef struct console {
     const char *endpoint, *ack_endpoint, *user;
 
     bool connected;
+    bool calls_synced; /* the daemon's list of calls was read since (re)connecting */
     double last_pong_s, last_ping_s;
     char instance[160];
     enum pending pending;
@@ -103,6 +104,37 @@ static void set_message(console_t *cs, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cs->message, sizeof cs->message, fmt, ap);
     va_end(ap);
+}
+
+/* A pong listing the daemon's calls: add the ones the board missed (it
+ * started before the console), drop the ones the daemon no longer has (they
+ * ended while the console was cut off). Calls seen in the last seconds are
+ * kept: their call_start may have raced the list. */
+static void sync_calls(console_t *cs, json_t *calls, double now_s)
+{
+    size_t i;
+    json_t *call;
+    json_array_foreach(calls, i, call) {
+        const char *id = json_string_value(json_object_get(call, "call_id"));
+        if (!id || cw_board_find_call(cs->board, id))
+            continue;
+        char *text = json_dumps(call, JSON_COMPACT);
+        if (text)
+            cw_board_apply(cs->board, "call", text, now_s);
+        free(text);
+    }
+    for (size_t k = cw_board_n_calls_all(cs->board); k-- > 0;) {
+        const cw_board_call_t *c = cw_board_call_all(cs->board, k);
+        bool listed = false;
+        json_array_foreach(calls, i, call) {
+            const char *id = json_string_value(json_object_get(call, "call_id"));
+            if (id && strcmp(id, c->call_id) == 0)
+                listed = true;
+        }
+        if (!listed && !c->ended && now_s - c->first_seen_s > 5.0)
+            cw_board_drop_call(cs->board, c->call_id);
+    }
+    cs->calls_synced = true;
 }
 
 /* Writes text at (y, x), cut to the screen width. */
@@ -388,8 +420,12 @@ static void handle_reply(console_t *cs, const char *reply, double now_s)
         const char *inst = json_string_value(json_object_get(r, "instance"));
         if (inst && cs->instance[0] && strcmp(inst, cs->instance) != 0) {
             cw_board_forget_calls(cs->board);
+            cs->calls_synced = false;
             set_message(cs, "the daemon restarted: its earlier calls were cleared from the board");
         }
+        json_t *calls = json_object_get(r, "calls");
+        if (json_is_array(calls))
+            sync_calls(cs, calls, now_s);
         if (inst)
             snprintf(cs->instance, sizeof cs->instance, "%s", inst);
         cs->last_pong_s = now_s;
@@ -422,9 +458,13 @@ static void poll_daemon(console_t *cs, double now_s)
     }
     if (cs->pending == PENDING_NONE && now_s - cs->last_ping_s >= PING_EVERY_S) {
         cs->last_ping_s = now_s;
-        send_request(cs, "{\"type\":\"ping\"}", PENDING_PING, now_s);
+        send_request(cs, cs->calls_synced ? "{\"type\":\"ping\"}" : "{\"type\":\"ping\",\"calls\":true}",
+                     PENDING_PING, now_s);
     }
+    bool was = cs->connected;
     cs->connected = cs->last_pong_s > 0 && now_s - cs->last_pong_s < STALE_AFTER_S;
+    if (was && !cs->connected)
+        cs->calls_synced = false; /* calls may end while we cannot hear */
 }
 
 static int drain_bus(console_t *cs, double now_s, cw_error_t *err)

@@ -83,6 +83,21 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     return CW_OK;
 }
 
+/* What follows every event on its way out: the ack server learns the calls
+ * in progress (for consoles that join late), the whisper engine answers
+ * alerts. Both are set before the outbox starts and outlive it. */
+typedef struct daemon_follow {
+    cw_ack_server_t *acks;
+    cw_whisper_t *whisper;
+} daemon_follow_t;
+
+static cw_event_t *daemon_follow(void *user, const cw_event_t *ev)
+{
+    daemon_follow_t *f = user;
+    cw_ack_server_observe(f->acks, ev);
+    return cw_whisper_follow(f->whisper, ev);
+}
+
 /* Whispers for the agents, from the configured playbook. */
 static cw_whisper_t *make_whisper(const cw_config_t *cfg, cw_error_t *err)
 {
@@ -202,6 +217,7 @@ int cmd_run(int argc, char **argv)
     cw_outbox_t *outbox = NULL;
     cw_whisper_t *whisper = NULL;
     cw_ack_server_t *acks = NULL;
+    daemon_follow_t follow = {NULL, NULL};
     line_state_t *lines = calloc((size_t)n_lines, sizeof *lines);
     if (!lines) {
         app_log("out of memory");
@@ -257,9 +273,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     outbox = cw_outbox_new(65536, &err);
-    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
-        cw_outbox_set_follower(outbox, cw_whisper_follow, whisper, &err) != CW_OK ||
-        cw_outbox_start(outbox, &err) != CW_OK) {
+    if (!outbox || cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK) {
         cw_sink_destroy(&publisher);
         app_log("cannot start the publisher: %s", err.msg);
         status = APP_FAILURE;
@@ -268,6 +282,13 @@ int cmd_run(int argc, char **argv)
     acks = cw_ack_server_new(cfg->bus_ack_endpoint, outbox, &err);
     if (!acks) {
         app_log("%s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    follow = (daemon_follow_t){acks, whisper};
+    if (cw_outbox_set_follower(outbox, daemon_follow, &follow, &err) != CW_OK ||
+        cw_outbox_start(outbox, &err) != CW_OK) {
+        app_log("cannot start the publisher: %s", err.msg);
         status = APP_FAILURE;
         goto out;
     }
@@ -350,8 +371,11 @@ out:
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
-    cw_ack_server_destroy(&acks);
+    /* No more acks are posted, but the outbox, while it drains, still shows
+     * the server its last events. */
+    cw_ack_server_stop(acks);
     cw_outbox_destroy(&outbox);
+    cw_ack_server_destroy(&acks);
     cw_whisper_destroy(&whisper);
     cw_bus_shutdown();
     if (pa_up)

@@ -21,6 +21,8 @@
 #define ACK_POLL_MS 100
 /* Larger messages cost libzmq the peer's connection, not our memory. */
 #define ACK_MAX_MSG_BYTES (64LL * 1024)
+/* A pong listing CW_ACK_MAX_CALLS calls fits with room to spare. */
+#define ACK_MAX_REPLY_BYTES (4LL * 1024 * 1024)
 #define ACK_ENDPOINT_MAX 1024
 
 struct cw_ack_server {
@@ -30,8 +32,9 @@ struct cw_ack_server {
     char instance[160];
     pthread_t thread;
     atomic_bool stop;
-    pthread_mutex_t lock; /* guards stats */
+    pthread_mutex_t lock; /* guards stats and calls */
     cw_ack_stats_t stats;
+    json_t *calls;        /* call_id -> its call_start object */
 };
 
 static char *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -90,7 +93,7 @@ static bool topic_safe(const char *s)
     return true;
 }
 
-char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance,
+char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                     cw_ack_outcome *outcome)
 {
     *outcome = CW_ACK_REJECTED;
@@ -113,6 +116,8 @@ char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const 
     }
     if (strcmp(type, "ping") == 0) {
         json_t *pong = json_pack("{s:b, s:s, s:s}", "ok", 1, "type", "pong", "instance", instance ? instance : "");
+        if (pong && json_is_true(json_object_get(req, "calls")))
+            json_object_set_new(pong, "calls", calls ? json_deep_copy(calls) : json_array());
         out = pong ? json_dumps(pong, JSON_COMPACT) : NULL;
         json_decref(pong);
         if (out)
@@ -222,7 +227,18 @@ static void *server_thread(void *arg)
         if (server_recv(srv, &req, &len, &why) <= 0)
             continue;
         cw_ack_outcome outcome = CW_ACK_REJECTED;
-        char *reply = why ? reply_error("%s", why) : cw_ack_answer(req, len, srv->outbox, srv->instance, &outcome);
+        json_t *calls = json_array();
+        pthread_mutex_lock(&srv->lock);
+        const char *key;
+        json_t *val;
+        json_object_foreach(srv->calls, key, val) {
+            if (json_array_size(calls) < CW_ACK_MAX_CALLS)
+                json_array_append_new(calls, json_deep_copy(val));
+        }
+        pthread_mutex_unlock(&srv->lock);
+        char *reply = why ? reply_error("%s", why)
+                          : cw_ack_answer(req, len, srv->outbox, srv->instance, calls, &outcome);
+        json_decref(calls);
         free(req);
         const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
         while (zmq_send(srv->sock, text, strlen(text), 0) < 0 && errno == EINTR)
@@ -253,6 +269,7 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
         return NULL;
     }
     srv->outbox = outbox;
+    srv->calls = json_object();
     atomic_init(&srv->stop, false);
     pthread_mutex_init(&srv->lock, NULL);
     char host[64] = "";
@@ -285,8 +302,27 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
 error_out:
     cw_bus_socket_close(srv->sock);
     pthread_mutex_destroy(&srv->lock);
+    json_decref(srv->calls);
     free(srv);
     return NULL;
+}
+
+void cw_ack_server_observe(cw_ack_server_t *srv, const cw_event_t *ev)
+{
+    bool start = strcmp(ev->type, "call_start") == 0;
+    if (!start && strcmp(ev->type, "call_end") != 0)
+        return;
+    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
+    const char *call_id = json_string_value(json_object_get(obj, "call_id"));
+    if (call_id) {
+        pthread_mutex_lock(&srv->lock);
+        if (!start)
+            json_object_del(srv->calls, call_id);
+        else if (json_object_size(srv->calls) < CW_ACK_MAX_CALLS)
+            json_object_set(srv->calls, call_id, obj);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    json_decref(obj);
 }
 
 const char *cw_ack_server_endpoint(const cw_ack_server_t *srv)
@@ -301,15 +337,24 @@ void cw_ack_server_get_stats(cw_ack_server_t *srv, cw_ack_stats_t *stats)
     pthread_mutex_unlock(&srv->lock);
 }
 
+void cw_ack_server_stop(cw_ack_server_t *srv)
+{
+    if (!srv || !srv->sock)
+        return;
+    atomic_store(&srv->stop, true);
+    pthread_join(srv->thread, NULL);
+    cw_bus_socket_close(srv->sock);
+    srv->sock = NULL;
+}
+
 void cw_ack_server_destroy(cw_ack_server_t **srvp)
 {
     if (!srvp || !*srvp)
         return;
     cw_ack_server_t *srv = *srvp;
-    atomic_store(&srv->stop, true);
-    pthread_join(srv->thread, NULL);
-    cw_bus_socket_close(srv->sock);
+    cw_ack_server_stop(srv);
     pthread_mutex_destroy(&srv->lock);
+    json_decref(srv->calls);
     free(srv);
     *srvp = NULL;
 }
@@ -341,7 +386,7 @@ cw_ack_client_t *cw_ack_client_new(const char *endpoint, cw_error_t *err)
      * Immediate: no queue while disconnected, so a request made then fails
      * at once instead of surfacing minutes later. */
     int one = 1, zero = 0;
-    int64_t max_msg = ACK_MAX_MSG_BYTES;
+    int64_t max_msg = ACK_MAX_REPLY_BYTES;
     zmq_setsockopt(c->sock, ZMQ_REQ_RELAXED, &one, sizeof one);
     zmq_setsockopt(c->sock, ZMQ_REQ_CORRELATE, &one, sizeof one);
     zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);

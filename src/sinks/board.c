@@ -255,6 +255,15 @@ void cw_board_forget_calls(cw_board_t *b)
     b->n_calls = 0;
 }
 
+int cw_board_drop_call(cw_board_t *b, const char *call_id)
+{
+    cw_board_call_t *c = call_id ? find_call(b, call_id) : NULL;
+    if (!c)
+        return 0;
+    remove_call(b, (size_t)(c - b->calls));
+    return 1;
+}
+
 static char *filter_slot(cw_board_t *b, const char *field, size_t *cap)
 {
     if (strcmp(field, "agent") == 0) {
@@ -342,6 +351,16 @@ const cw_board_call_t *cw_board_call(const cw_board_t *b, size_t i)
         if (call_passes(b, &b->calls[k]) && i-- == 0)
             return &b->calls[k];
     return NULL;
+}
+
+size_t cw_board_n_calls_all(const cw_board_t *b)
+{
+    return b->n_calls;
+}
+
+const cw_board_call_t *cw_board_call_all(const cw_board_t *b, size_t i)
+{
+    return i < b->n_calls ? &b->calls[i] : NULL;
 }
 
 double cw_board_heat(const cw_board_call_t *c, int leg, double now_s)

@@ -31,8 +31,11 @@ trap cleanup EXIT
 fail() {
     echo "FAIL: $*" >&2
     echo "--- console screen:" >&2
-    tmux -L "$sock" capture-pane -p -t con 2>/dev/null >&2 || true
-    cat "$work/console.err" >&2 2>/dev/null || true
+    tmux -L "$sock" list-windows -a >&2 2>&1 || echo "(no tmux server)" >&2
+    tmux -L "$sock" capture-pane -p -t con:0 >&2 2>&1 || true
+    echo "--- late console:" >&2
+    tmux -L "$sock" capture-pane -p -t con:late >&2 2>&1 || true
+    cat "$work/console.err" "$work/late.err" >&2 2>/dev/null || true
     echo "--- daemon log:" >&2
     tail -n 20 "$work/run.log" >&2 || true
     exit 1
@@ -136,7 +139,7 @@ echo "ack on the bus: $ack"
 # A second console opened mid-call knows the call's agent and team at once
 # (the daemon lists its calls when asked), though call_start went by long ago.
 tmux -L "$sock" new-window -d -t con -n late \
-    "TERM=tmux-256color USER=sup2 '$CALLWATCH' console -e '$bus' --ack-endpoint '$acks'; sleep 600"
+    "TERM=tmux-256color USER=sup2 '$CALLWATCH' console -e '$bus' --ack-endpoint '$acks' 2>'$work/late.err'; echo late console exited \$?; sleep 600"
 late_ok=0
 for _ in $(seq 25); do
     tmux -L "$sock" capture-pane -p -t con:late | grep -Eq "alice +north" && { late_ok=1; break; }

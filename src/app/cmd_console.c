@@ -106,8 +106,8 @@ static void set_message(console_t *cs, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A pong listing the daemon's calls: add the ones the board missed (it
- * started before the console), drop the ones the daemon no longer has (they
+/* A pong listing the daemon's calls: add the ones the board missed or knows
+ * only from later events (they started before the console), drop the ones the daemon no longer has (they
  * ended while the console was cut off). Calls seen in the last seconds are
  * kept: their call_start may have raced the list. */
 static void sync_calls(console_t *cs, json_t *calls, double now_s)
@@ -116,7 +116,9 @@ static void sync_calls(console_t *cs, json_t *calls, double now_s)
     json_t *call;
     json_array_foreach(calls, i, call) {
         const char *id = json_string_value(json_object_get(call, "call_id"));
-        if (!id || cw_board_find_call(cs->board, id))
+        const cw_board_call_t *known = id ? cw_board_find_call(cs->board, id) : NULL;
+        /* A call first seen through its transcripts lacks agent and team. */
+        if (!id || (known && known->agent_id[0]))
             continue;
         char *text = json_dumps(call, JSON_COMPACT);
         if (text)

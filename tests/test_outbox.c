@@ -130,8 +130,68 @@ static void test_never_started_still_writes(void)
     CHECK(cw_outbox_new(0, &err) == NULL && err.code == CW_ERR_INVALID, "capacity 0 refused");
 }
 
+/* Follows each call_start with a call_end of the same call. */
+static cw_event_t *follow_starts(void *user, const cw_event_t *ev)
+{
+    int *seen = user;
+    (*seen)++;
+    if (strcmp(ev->type, "call_start") != 0)
+        return NULL;
+    const char *id = strstr(ev->json, "\"call_id\":\"");
+    char call_id[64] = "";
+    if (id)
+        sscanf(id, "\"call_id\":\"%63[^\"]", call_id);
+    return cw_event_call_end(call_id, 0, "followed", 0, NULL, NULL);
+}
+
+/* A follower's event comes right after the one it follows, is written to
+ * the sinks, counted, and not shown to the follower again. */
+static void test_follower(void)
+{
+    FILE *out = tmpfile();
+    cw_error_t err;
+    int seen = 0;
+    cw_outbox_t *ob = cw_outbox_new(4, &err);
+    cw_sink_t *sink = cw_sink_jsonl_new(out);
+    cw_outbox_add_sink(ob, &sink, &err);
+    CHECK(cw_outbox_set_follower(ob, follow_starts, &seen, &err) == CW_OK, "set follower");
+    cw_outbox_start(ob, &err);
+    CHECK(cw_outbox_set_follower(ob, follow_starts, &seen, &err) == CW_ERR_INVALID, "not after start");
+    for (int i = 0; i < 50; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "f%d", i);
+        cw_event_t *ev = i % 2 ? cw_event_call_end(id, 1, "eof", 1, NULL, NULL) : cw_event_call_start(id, 0, NULL);
+        cw_outbox_post(ob, &ev);
+    }
+    cw_outbox_flush(ob);
+    cw_outbox_stats_t st;
+    cw_outbox_get_stats(ob, &st);
+    cw_outbox_destroy(&ob);
+    CHECK(seen == 50, "follower saw the 50 posted events only: %d", seen);
+    CHECK(st.posted == 75 && st.written == 75, "follow-ups counted: posted %llu written %llu",
+          (unsigned long long)st.posted, (unsigned long long)st.written);
+    rewind(out);
+    char line[1024], prev[1024] = "";
+    int lines = 0, misplaced = 0;
+    while (fgets(line, sizeof line, out)) {
+        lines++;
+        if (strstr(line, "\"followed\"")) {
+            char want[96], got[64] = "";
+            const char *id = strstr(line, "\"call_id\":\"");
+            sscanf(id, "\"call_id\":\"%63[^\"]", got);
+            snprintf(want, sizeof want, "\"call_id\":\"%s\"", got);
+            if (!strstr(prev, "\"call_start\"") || !strstr(prev, want))
+                misplaced++;
+        }
+        snprintf(prev, sizeof prev, "%s", line);
+    }
+    CHECK(lines == 75 && misplaced == 0, "%d lines, %d follow-ups not right after their event", lines, misplaced);
+    fclose(out);
+}
+
 int main(void)
 {
+    test_follower();
     test_order_and_completeness();
     test_failing_sink();
     test_never_started_still_writes();

@@ -15,6 +15,7 @@ packages=(
   flite sox libsox-fmt-all curl
   clang libclang-rt-14-dev
   valgrind
+  libncurses-dev tmux
 )
 
 missing=()

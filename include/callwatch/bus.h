@@ -100,6 +100,13 @@ unsigned long cw_bus_sub_malformed(const cw_bus_sub_t *sub);
 /* Closes the socket, frees, NULLs *sub. Accepts NULL. */
 void cw_bus_sub_destroy(cw_bus_sub_t **sub);
 
+/* A raw libzmq socket of `type` (ZMQ_REP, ZMQ_REQ, ...) on the process-wide
+ * context, for the modules that speak request/reply (acks.h); the bus counts
+ * it so cw_bus_shutdown() never terminates under it. Close it with
+ * cw_bus_socket_close() (accepts NULL). NULL with a message on failure. */
+void *cw_bus_socket_open(int type, cw_error_t *err);
+void cw_bus_socket_close(void *sock);
+
 /* Terminates the process-wide context, waiting up to the publishers' linger
  * (1 s) for queued messages. Call at exit after every publisher and
  * subscriber is destroyed; if one is still open this does nothing (rather

@@ -27,6 +27,7 @@ typedef struct cw_call_opts {
     const char *agent_id;    /* may be NULL */
     bool offline;            /* analysis: never drop audio, block for decoders */
     bool no_asr;             /* no recognition (pool may be NULL): voice and turn-taking cues only */
+    const char *team;        /* the agent's team for call_start, may be NULL */
 } cw_call_opts_t;
 
 /* Takes ownership of *source (NULLed). Posts call_start. */

@@ -18,9 +18,11 @@
  *   [audiosocket] listen, max_connections, first_frame_timeout_ms,
  *              idle_timeout_ms, pair_timeout_ms, max_frame_bytes
  *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
+ *   [bus]      endpoint, sndhwm, ack_endpoint
+ *   [whisper]  playbook, min_interval_s, repeat_window_s
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
- *              customer_channel, sample_rate, agent_id
+ *              customer_channel, sample_rate, agent_id, team
  *
  * Errors name the file, the line and the option:
  *   "site.ini:14: [vad] hangover_ms = 'abc': not an integer"
@@ -50,6 +52,7 @@ typedef struct cw_line_config {
     int customer_channel;               /* default 1 */
     int sample_rate;                    /* Hz to open the device at; 0 = device's native rate */
     char agent_id[CW_NAME_MAX];         /* who is on the agent leg; default = line name */
+    char team[CW_NAME_MAX];             /* the agent's team, "" = none */
     int config_lineno;                  /* line of the section header, for error messages */
 } cw_line_config_t;
 
@@ -141,6 +144,12 @@ typedef struct cw_config {
     int archive_retention_days;         /* 0 = keep for ever */
     int archive_commit_timeout_ms;      /* longest a batch waits for its commit before publishing */
     char archive_wellbeing[CW_PATH_MAX]; /* drift thresholds (JSON); relative = in the models directory */
+    char bus_ack_endpoint[CW_PATH_MAX]; /* ZeroMQ REP bind endpoint for acknowledgements */
+
+    /* [whisper] */
+    char whisper_playbook[CW_PATH_MAX]; /* prompts per alert kind (JSON); relative = in the models directory */
+    double whisper_min_interval_s;      /* per-agent quiet time after a whisper */
+    double whisper_repeat_window_s;     /* the same prompt is not repeated to an agent within this */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

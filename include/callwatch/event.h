@@ -4,7 +4,7 @@
  * creates it (with jansson) so sinks only copy bytes. Every event has `type`,
  * `call_id` and `t` (seconds of call audio processed when it was emitted).
  * Topics: `call.<call_id>`, `transcript.<leg>.<call_id>`,
- * `alert.<kind>.<call_id>`, `whisper.<agent_id>`.
+ * `alert.<kind>.<call_id>`, `whisper.<agent_id>`, `ack.<call_id>`.
  *
  * An event is immutable after creation and owned by whoever holds the pointer;
  * ownership moves with cw_outbox_post().
@@ -52,10 +52,11 @@ typedef struct cw_call_meta {
     const char *source;       /* human description of the source */
     int rate_hz[2];           /* native rate of each leg, 0 if absent */
     int has_leg[2];
+    const char *team;         /* the agent's team; NULL or "" = omitted */
 } cw_call_meta_t;
 
 /* Topic `call.<call_id>`. Fields: type, call_id, t, line, agent_id, source
- * (each omitted when NULL), legs {"agent": {"rate_hz": N}, "customer": {...}}
+ * (each omitted when NULL), team (omitted when NULL or ""), legs {"agent": {"rate_hz": N}, "customer": {...}}
  * (only the legs with has_leg set; {} when meta is NULL), started_at (wall
  * clock now, ISO-8601 UTC with milliseconds, "2024-05-01T12:34:56.789Z").
  * NULL if call_id is NULL or the topic would not fit CW_TOPIC_MAX. */
@@ -80,5 +81,11 @@ cw_event_t *cw_event_call_end(const char *call_id, double t, const char *reason,
  * NULL if call_id or tr is NULL, tr->leg is not 0 or 1, n_words > 0 with
  * words NULL, or the topic would not fit CW_TOPIC_MAX. */
 cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcript_t *tr);
+
+/* Topic `ack.<call_id>`: a supervisor acknowledged an alert. Fields: type
+ * "ack", call_id, t (0: not tied to call audio), alert_id, by, at (wall
+ * clock now, ISO-8601 UTC with milliseconds), note (omitted when NULL or "").
+ * NULL if call_id, alert_id or by is NULL or the topic would not fit. */
+cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *by, const char *note);
 
 #endif

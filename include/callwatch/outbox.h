@@ -35,6 +35,18 @@ cw_outbox_t *cw_outbox_new(size_t capacity, cw_error_t *err);
  * stays the caller's. Setup calls: one thread, before start. */
 int cw_outbox_add_sink(cw_outbox_t *ob, cw_sink_t **sink, cw_error_t *err);
 
+/* A follower sees every event as it is written (on the writer thread) and
+ * may answer with a follow-up event derived from it (ownership passes to the
+ * outbox), or NULL. The follow-up is written to every sink
+ * next, before any other event, and is not shown to the follower again; it
+ * counts as posted. This is how whispers follow their alerts at once without
+ * the analysis threads knowing about agents. */
+typedef cw_event_t *(*cw_outbox_follow_fn)(void *user, const cw_event_t *ev);
+
+/* Sets the follower (one; fn NULL removes it); user must outlive the outbox.
+ * Setup call, before cw_outbox_start(): CW_ERR_INVALID after. */
+int cw_outbox_set_follower(cw_outbox_t *ob, cw_outbox_follow_fn fn, void *user, cw_error_t *err);
+
 /* Starts the writer thread; from then on only it touches the sinks.
  * CW_ERR_INVALID if already started, CW_ERR_INTERNAL if the thread cannot be
  * created. Events posted before start wait in the queue. */
@@ -47,9 +59,9 @@ int cw_outbox_start(cw_outbox_t *ob, cw_error_t *err);
  * upstream). Must not race with cw_outbox_destroy(). */
 void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev);
 
-/* Returns once every event posted before the call has been handed to every
- * sink (written or failed), so stats and cw_outbox_last_error() then cover
- * them. Any thread; blocks while a sink is slow. Before start, the queue is
+/* Returns once every event posted before the call, and its follow-up, has
+ * been handed to every sink (written or failed), so stats and
+ * cw_outbox_last_error() then cover them. Any thread; blocks while a sink is slow. Before start, the queue is
  * written on the calling thread. */
 void cw_outbox_flush(cw_outbox_t *ob);
 

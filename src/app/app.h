@@ -76,5 +76,7 @@ bool app_check_can_drop(const char *user);
  * false on failure. NULL user does nothing. */
 bool app_drop_privileges(const char *user);
 int cmd_qa(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+int cmd_whisper(int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@
 #include "callwatch/monitor.h"
 #include "callwatch/outbox.h"
 #include "callwatch/source.h"
+#include "callwatch/acks.h"
+#include "callwatch/whisper.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -61,6 +63,7 @@ static void run_usage(FILE *out)
           "      --user NAME       started as root: become NAME once the bus is bound\n"
           "      --archive FILE    archive every event in this SQLite file (instead of\n"
           "                        [archive] path); events are published once archived\n"
+          "      --ack-endpoint EP take acknowledgements here instead of [bus] ack_endpoint\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -124,6 +127,7 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     char call_id[3 * CW_NAME_MAX];
     make_node_call_id(cfg, ls->cfg.name, call_id, sizeof call_id);
     cw_call_opts_t co = {.call_id = call_id, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
+    co.team = ls->cfg.team;
     ls->call = cw_call_new(cfg, pool, outbox, &src, &co, err);
     cw_source_destroy(&src);
     if (!ls->call)
@@ -220,6 +224,35 @@ static long pbx_pump(pbx_calls_t *pbx)
     return moved;
 }
 
+/* What follows every event on its way out: the ack server learns the calls
+ * in progress (for consoles that join late), the whisper engine answers
+ * alerts. Both are set before the outbox starts and outlive it. */
+typedef struct daemon_follow {
+    cw_ack_server_t *acks;
+    cw_whisper_t *whisper;
+} daemon_follow_t;
+
+static cw_event_t *daemon_follow(void *user, const cw_event_t *ev)
+{
+    daemon_follow_t *f = user;
+    cw_ack_server_observe(f->acks, ev);
+    return cw_whisper_follow(f->whisper, ev);
+}
+
+/* Whispers for the agents, from the configured playbook. */
+static cw_whisper_t *make_whisper(const cw_config_t *cfg, cw_error_t *err)
+{
+    char path[CW_PATH_MAX];
+    cw_playbook_t *pb = cw_playbook_load(cw_config_model_path(cfg->whisper_playbook, path, sizeof path), err);
+    if (!pb)
+        return NULL;
+    cw_whisper_params_t wp = {.min_interval_s = cfg->whisper_min_interval_s,
+                              .repeat_window_s = cfg->whisper_repeat_window_s};
+    cw_whisper_t *w = cw_whisper_new(&pb, &wp, err);
+    cw_playbook_destroy(&pb);
+    return w;
+}
+
 static int check_config(const cw_config_t *cfg, int n_lines)
 {
     cw_error_t err;
@@ -238,12 +271,20 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         return APP_USAGE;
     }
     cw_curve_server_destroy(&curve);
+    char pb_path[CW_PATH_MAX];
+    cw_playbook_t *pb = cw_playbook_load(cw_config_model_path(cfg->whisper_playbook, pb_path, sizeof pb_path), &err);
+    if (!pb) {
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
     printf("config OK: %s\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
     printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
     printf("  archive: %s\n", cfg->archive_path[0] ? cfg->archive_path : "(none)");
+    printf("  acks: %s\n  whispers: %s (%s)\n", cfg->bus_ack_endpoint, pb_path, cw_playbook_lang(pb));
+    cw_playbook_destroy(&pb);
     printf("  lines: %d\n", n_lines);
     if (cfg->audiosocket_listen[0])
         printf("  audiosocket: listening on %s (up to %d legs)\n", cfg->audiosocket_listen,
@@ -265,7 +306,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE, OPT_ACK_ENDPOINT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
@@ -274,10 +315,12 @@ int cmd_run(int argc, char **argv)
         {"audiosocket", required_argument, NULL, OPT_AUDIOSOCKET},
         {"user", required_argument, NULL, OPT_USER},
         {"archive", required_argument, NULL, OPT_ARCHIVE},
+        {"ack-endpoint", required_argument, NULL, OPT_ACK_ENDPOINT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL, *archive_path = NULL;
+    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL, *archive_path = NULL,
+               *ack_endpoint = NULL;
     bool only_check = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
@@ -298,6 +341,7 @@ int cmd_run(int argc, char **argv)
         case OPT_AUDIOSOCKET: audiosocket = optarg; break;
         case OPT_USER: run_as = optarg; break;
         case OPT_ARCHIVE: archive_path = optarg; break;
+        case OPT_ACK_ENDPOINT: ack_endpoint = optarg; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -324,6 +368,8 @@ int cmd_run(int argc, char **argv)
     bool pbx_on = cfg->audiosocket_listen[0] != '\0';
     if (archive_path)
         snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", archive_path);
+    if (ack_endpoint)
+        snprintf(cfg->bus_ack_endpoint, sizeof cfg->bus_ack_endpoint, "%s", ack_endpoint);
 
     int n_lines = cfg->n_lines + n_files;
     if (n_lines == 0 && !pbx_on)
@@ -350,6 +396,9 @@ int cmd_run(int argc, char **argv)
     line_state_t *lines = calloc(n_lines ? (size_t)n_lines : 1, sizeof *lines);
     cw_curve_server_t *curve = NULL;
     const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
+    cw_whisper_t *whisper = NULL;
+    cw_ack_server_t *acks = NULL;
+    daemon_follow_t follow = {NULL, NULL};
     if (!lines) {
         app_log("out of memory");
         cw_config_destroy(&cfg);
@@ -414,6 +463,13 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
+    whisper = make_whisper(cfg, &err);
+    if (!whisper) {
+        cw_sink_destroy(&publisher);
+        app_log("%s", err.msg);
+        status = APP_USAGE;
+        goto out;
+    }
     /* The archive goes before the bus: the outbox publishes a batch only
      * once the archive has committed it (or its bounded wait ran out). */
     cw_sink_t *archive = NULL;
@@ -431,12 +487,25 @@ int cmd_run(int argc, char **argv)
     outbox = published ? cw_outbox_new(65536, &err) : NULL;
     if (!outbox || (archive && cw_outbox_add_sink(outbox, &archive, &err) != CW_OK) ||
         cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
-        cw_outbox_add_sink(outbox, &published, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
+        cw_outbox_add_sink(outbox, &published, &err) != CW_OK) {
         if (archive)
             archive_ref = NULL;
         cw_sink_destroy(&archive);
         cw_sink_destroy(&publisher);
         cw_sink_destroy(&published);
+        app_log("cannot start the publisher: %s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    acks = cw_ack_server_new(cfg->bus_ack_endpoint, outbox, &err);
+    if (!acks) {
+        app_log("%s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    follow = (daemon_follow_t){acks, whisper};
+    if (cw_outbox_set_follower(outbox, daemon_follow, &follow, &err) != CW_OK ||
+        cw_outbox_start(outbox, &err) != CW_OK) {
         app_log("cannot start the publisher: %s", err.msg);
         status = APP_FAILURE;
         goto out;
@@ -475,6 +544,7 @@ int cmd_run(int argc, char **argv)
             cw_asr_pool_workers(pool), n_lines);
     cw_monitor_pool(monitor, pool, app_monotonic_s());
     cw_monitor_set_phase(monitor, CW_MONITOR_LIVE, "");
+    app_log("acknowledgements on %s", cw_ack_server_endpoint(acks));
 
     while (!app_stop_requested) {
         long moved = 0;
@@ -562,7 +632,12 @@ out:
         cw_call_destroy(&pbx.calls[i]);
     free(pbx.calls);
     cw_audiosocket_destroy(&pbx.server);
+    /* No more acks are posted, but the outbox, while it drains, still shows
+     * the server its last events. */
+    cw_ack_server_stop(acks);
     cw_outbox_destroy(&outbox);
+    cw_ack_server_destroy(&acks);
+    cw_whisper_destroy(&whisper);
     cw_monitor_destroy(&monitor);
     cw_metrics_destroy(&metrics);
     cw_curve_server_destroy(&curve);

@@ -111,6 +111,8 @@ static void usage(FILE *out)
           "  broker            relay the events of many nodes to many subscribers (scale-out)\n"
           "  keygen NAME       make a CURVE key pair for the bus (NAME.key, NAME.key_secret)\n"
           "  qa                search the QA archive: alerts, call timelines, shift summaries, export\n"
+          "  console           the supervisor's live board: calls, heat, alerts, acknowledgements\n"
+          "  whisper           an agent's prompts as they arrive (--agent ID)\n"
           "\n"
           "options:\n"
           "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
         {"broker", cmd_broker},
         {"keygen", cmd_keygen},
         {"qa", cmd_qa},
+        {"console", cmd_console}, {"whisper", cmd_whisper},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

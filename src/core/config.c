@@ -175,6 +175,8 @@ static const opt_t options[] = {
      "subscriber side: the daemon's public key (40 characters) or its public certificate file"},
     {"bus", "allow_plain_remote", OPT_STRING, CFG(bus_allow_plain_remote), 0, 0, 0, "false", check_switch,
      "true: allow binding a non-loopback endpoint without CURVE (events readable by anyone on the network)"},
+    {"bus", "ack_endpoint", OPT_STRING, CFG(bus_ack_endpoint), 0, 0, 0, "tcp://127.0.0.1:5557", check_endpoint,
+     "ZeroMQ REP endpoint the daemon takes acknowledgements (and console pings) on"},
 
     {"broker", "frontend", OPT_STRING, CFG(broker_frontend), 0, 0, 0, "tcp://127.0.0.1:5558", check_endpoint,
      "`callwatch broker`: endpoint bound for the nodes' publishers ([bus] mode = connect)"},
@@ -215,6 +217,13 @@ static const opt_t options[] = {
     {"archive", "wellbeing", OPT_STRING, CFG(archive_wellbeing), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS,
      "wellbeing.json", NULL, "thresholds of the flat-affect drift in `callwatch qa shift` (JSON)"},
 
+    {"whisper", "playbook", OPT_STRING, CFG(whisper_playbook), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS,
+     "playbook-en.json", NULL, "agent prompts per alert kind (JSON; its \"lang\" is the prompts' language)"},
+    {"whisper", "min_interval_s", OPT_DOUBLE, CFG(whisper_min_interval_s), 0, 3600, 0, "10", NULL,
+     "seconds an agent gets no new whisper after one, unless the alert is more severe"},
+    {"whisper", "repeat_window_s", OPT_DOUBLE, CFG(whisper_repeat_window_s), 0, 86400, 0, "300", NULL,
+     "seconds before the same prompt may be whispered to the same agent again"},
+
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},
     {LINE_SECTION, "agent_device", OPT_STRING, LINE(agent_device), 0, 0, 0, "", NULL,
@@ -231,6 +240,8 @@ static const opt_t options[] = {
      "Hz to open the device at; 0 = the device's native rate"},
     {LINE_SECTION, "agent_id", OPT_STRING, LINE(agent_id), 0, 0, 0, NULL, NULL,
      "who is on the agent leg, copied into every event; default = the line name"},
+    {LINE_SECTION, "team", OPT_STRING, LINE(team), 0, 0, 0, "", NULL,
+     "team the agent belongs to, in call_start (the console filters by it); \"\" = none"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

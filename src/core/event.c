@@ -263,6 +263,8 @@ cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_met
         put_opt_str(obj, "line", meta->line, &ok);
         put_opt_str(obj, "agent_id", meta->agent_id, &ok);
         put_opt_str(obj, "source", meta->source, &ok);
+        if (meta->team && meta->team[0])
+            put_str(obj, "team", meta->team, &ok);
     }
     json_t *legs = json_object();
     if (legs && meta) {
@@ -358,5 +360,28 @@ cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcri
     put(obj, "words", words, &ok);
     put(obj, "final", json_boolean(tr->final), &ok);
     put_int(obj, "utterance", tr->utterance, &ok);
+    return finish(topic, obj, ok);
+}
+
+cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *by, const char *note)
+{
+    if (!call_id || !alert_id || !by)
+        return NULL;
+    char topic[CW_TOPIC_MAX];
+    if (!make_topic(topic, "ack", call_id, NULL))
+        return NULL;
+    bool ok = true;
+    json_t *obj = event_head("ack", call_id, 0.0, &ok);
+    if (!obj)
+        return NULL;
+    put_str(obj, "alert_id", alert_id, &ok);
+    put_str(obj, "by", by, &ok);
+    char at[64];
+    if (iso8601_utc_now(at, sizeof at))
+        put_str(obj, "at", at, &ok);
+    else
+        ok = false;
+    if (note && note[0])
+        put_str(obj, "note", note, &ok);
     return finish(topic, obj, ok);
 }

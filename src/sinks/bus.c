@@ -105,6 +105,16 @@ void cw_bus_shutdown(void)
         ; /* a signal arrived while lingering: keep terminating */
 }
 
+void *cw_bus_socket_open(int type, cw_error_t *err)
+{
+    return bus_socket_open(type, err);
+}
+
+void cw_bus_socket_close(void *sock)
+{
+    bus_socket_close(sock);
+}
+
 /* Status for a failed bind/connect: the caller's fault or the system's. */
 static int endpoint_status(int e)
 {

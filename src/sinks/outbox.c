@@ -17,6 +17,8 @@ struct cw_outbox {
     /* Set before start, then read-only (the writer thread owns the sinks). */
     cw_sink_t *sinks[OUTBOX_MAX_SINKS];
     size_t n_sinks;
+    cw_outbox_follow_fn follow;
+    void *follow_user;
     pthread_t thread;
     bool started;
 
@@ -25,7 +27,8 @@ struct cw_outbox {
     pthread_cond_t not_empty; /* the writer waits on it */
     pthread_cond_t not_full;  /* posters wait on it */
     pthread_cond_t delivered_cond; /* cw_outbox_flush waits on it */
-    uint64_t delivered;       /* events taken and handed to every sink */
+    uint64_t enqueued;        /* events posted to the queue (not follow-ups) */
+    uint64_t delivered;       /* of those, handed to every sink with their follow-up */
     cw_event_t **ring;        /* capacity slots, FIFO from head */
     size_t capacity;
     size_t head;
@@ -105,16 +108,39 @@ static void note_failure(cw_error_t *first, uint64_t *failures, const cw_sink_t 
     (*failures)++;
 }
 
-/* Writes a batch of events to every sink in turn: all of the batch to one
- * sink, then that sink's sync, then the next sink. So a sink added earlier
- * (the archive) has committed the batch before a later one (the bus) sees
- * any of it. Runs on the writer thread (or on the destroying thread if the
- * outbox never started), without the lock, so posters are not held up by a
- * slow sink. */
-static void outbox_deliver(cw_outbox_t *ob, cw_event_t **evs, size_t n)
+int cw_outbox_set_follower(cw_outbox_t *ob, cw_outbox_follow_fn fn, void *user, cw_error_t *err)
 {
+    if (!ob)
+        return cw_error_set(err, CW_ERR_INVALID, "outbox: NULL");
+    if (ob->started)
+        return cw_error_set(err, CW_ERR_INVALID, "outbox: cannot set a follower after start");
+    ob->follow = fn;
+    ob->follow_user = user;
+    return CW_OK;
+}
+
+/* Writes a batch of events, each followed by the follow-up the follower
+ * derives from it, to every sink in turn: all of the batch to one sink, then
+ * that sink's sync, then the next sink. So a sink added earlier (the
+ * archive) has committed the batch before a later one (the bus) sees any of
+ * it. Runs on the writer thread (or on the destroying thread if the outbox
+ * never started), without the lock, so posters are not held up by a slow
+ * sink. */
+static void outbox_deliver(cw_outbox_t *ob, cw_event_t **posted, size_t n_posted)
+{
+    cw_event_t *evs[2 * OUTBOX_BATCH_MAX];
+    size_t n = 0;
+    uint64_t follow_ups = 0;
+    for (size_t j = 0; j < n_posted; j++) {
+        evs[n++] = posted[j];
+        cw_event_t *next = posted[j] && ob->follow ? ob->follow(ob->follow_user, posted[j]) : NULL;
+        if (next) {
+            evs[n++] = next;
+            follow_ups++;
+        }
+    }
     uint64_t failures = 0;
-    uint8_t failed[OUTBOX_BATCH_MAX] = {0};
+    uint8_t failed[2 * OUTBOX_BATCH_MAX] = {0};
     cw_error_t first = {0};
     for (size_t i = 0; i < ob->n_sinks; i++) {
         cw_error_t e;
@@ -138,9 +164,10 @@ static void outbox_deliver(cw_outbox_t *ob, cw_event_t **evs, size_t n)
     }
 
     pthread_mutex_lock(&ob->lock);
+    ob->stats.posted += follow_ups;
     ob->stats.written += ok;
     ob->stats.write_errors += failures;
-    ob->delivered += n;
+    ob->delivered += n_posted;
     pthread_cond_broadcast(&ob->delivered_cond);
     if (failures > 0 && !ob->has_error) {
         memcpy(ob->last_error, first.msg, sizeof ob->last_error);
@@ -229,6 +256,7 @@ void cw_outbox_post(cw_outbox_t *ob, cw_event_t **ev)
     ob->ring[(ob->head + ob->count) % ob->capacity] = e;
     ob->count++;
     ob->stats.posted++;
+    ob->enqueued++;
     pthread_cond_signal(&ob->not_empty);
     pthread_mutex_unlock(&ob->lock);
 }
@@ -242,7 +270,7 @@ void cw_outbox_flush(cw_outbox_t *ob)
         return;
     }
     pthread_mutex_lock(&ob->lock);
-    uint64_t target = ob->stats.posted;
+    uint64_t target = ob->enqueued;
     while (ob->delivered < target)
         pthread_cond_wait(&ob->delivered_cond, &ob->lock);
     pthread_mutex_unlock(&ob->lock);

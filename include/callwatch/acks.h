@@ -1,0 +1,99 @@
+/* acks.h - acknowledgements: the daemon's request/reply channel for consoles.
+ *
+ * Server (the daemon): a thread with a ZeroMQ REP socket bound at [bus]
+ * ack_endpoint. Each request is one frame of JSON:
+ *   {"type":"ack","call_id":"...","alert_id":"...","by":"...","note":"..."}
+ *     -> the ack event (event.h cw_event_ack, `at` set here) is posted to the
+ *        outbox, so it reaches the bus and the archive like any event; reply
+ *        {"ok":true,"ack":{...the ack event...}}
+ *   {"type":"ping"} or {"type":"ping","calls":true}
+ *     -> {"ok":true,"type":"pong","instance":"host:pid:start"}: consoles ping
+ *        every second to know the daemon is up (no reply for a few seconds =
+ *        disconnected) and see a restart when `instance` changes. With
+ *        "calls": true the pong also lists the calls in progress, as their
+ *        call_start events ("calls":[{...}, ...], at most CW_ACK_MAX_CALLS),
+ *        so a console started mid-call knows each call's agent and team.
+ * Anything else - not JSON, not an object, several frames, over
+ * CW_ACK_MAX_REQUEST bytes, a missing or empty call_id/alert_id/by, strings
+ * over CW_ACK_MAX_FIELD bytes, a note over CW_ACK_MAX_NOTE - gets
+ * {"ok":false,"error":"what was wrong"} and is counted; never a crash.
+ * Messages over 64 KiB make libzmq drop the peer's connection instead.
+ *
+ * Client (the console): a REQ socket that never blocks: a request is refused
+ * at once while the daemon is not connected, and a request whose reply never
+ * came does not stop the next one (relaxed, correlated REQ).
+ */
+#ifndef CALLWATCH_ACKS_H
+#define CALLWATCH_ACKS_H
+
+#include "callwatch/error.h"
+#include "callwatch/outbox.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define CW_ACK_MAX_REQUEST 4096
+#define CW_ACK_MAX_FIELD 128
+#define CW_ACK_MAX_NOTE 512
+#define CW_ACK_MAX_CALLS 1000
+
+typedef struct cw_ack_server cw_ack_server_t;
+
+typedef struct cw_ack_stats {
+    uint64_t requests; /* every request answered */
+    uint64_t acks;     /* ack events posted */
+    uint64_t pings;
+    uint64_t rejected; /* requests answered with ok:false */
+} cw_ack_stats_t;
+
+/* Binds endpoint (bind errors are reported here: CW_ERR_BUSY when in use,
+ * CW_ERR_INVALID when malformed) and starts the thread. outbox is borrowed
+ * and must outlive the server (destroy the server first). */
+cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw_error_t *err);
+
+/* The endpoint bound (a "*" port resolved). Valid until destroy. */
+const char *cw_ack_server_endpoint(const cw_ack_server_t *srv);
+
+/* Shows the server an event on its way to the bus (call an outbox follower
+ * with every event): call_start adds the call to the list pongs carry,
+ * call_end removes it. Any thread. */
+void cw_ack_server_observe(cw_ack_server_t *srv, const cw_event_t *ev);
+
+/* A snapshot; any thread. */
+void cw_ack_server_get_stats(cw_ack_server_t *srv, cw_ack_stats_t *stats);
+
+/* Stops answering: the thread ends (within 100 ms) and the socket closes,
+ * so nothing more is posted to the outbox; cw_ack_server_observe() still
+ * works until destroy. Idempotent; the thread that created the server. */
+void cw_ack_server_stop(cw_ack_server_t *srv);
+
+/* Stops (if not yet) and frees; NULLs *srv. */
+void cw_ack_server_destroy(cw_ack_server_t **srv);
+
+/* Answers one request (the server's logic, without a socket; tests and the
+ * thread use it). request: len bytes, not NUL-terminated. Posts the ack event
+ * to outbox when accepted. calls: what a pong lists when asked (an array,
+ * borrowed; NULL = []). Returns the reply JSON (malloc'd, caller frees) or
+ * NULL when out of memory, and says what the request was in *outcome. */
+typedef enum cw_ack_outcome { CW_ACK_REJECTED = 0, CW_ACK_POSTED = 1, CW_ACK_PONG = 2 } cw_ack_outcome;
+char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
+                    cw_ack_outcome *outcome);
+
+typedef struct cw_ack_client cw_ack_client_t;
+
+/* Connects (in the background; reconnects by itself). Malformed endpoint:
+ * CW_ERR_INVALID. One thread uses a client. */
+cw_ack_client_t *cw_ack_client_new(const char *endpoint, cw_error_t *err);
+
+/* Sends one request without blocking: 0, or CW_ERR_IO "daemon not reachable"
+ * when no connection is up. A reply still awaited is abandoned. */
+int cw_ack_client_send(cw_ack_client_t *c, const char *json, cw_error_t *err);
+
+/* Waits up to timeout_ms (0 = only what is there) for the reply to the last
+ * request: 1 with *reply (malloc'd, NUL-terminated; caller frees), 0 if none
+ * yet, negative cw_status on a socket error. */
+int cw_ack_client_recv(cw_ack_client_t *c, char **reply, int timeout_ms, cw_error_t *err);
+
+void cw_ack_client_destroy(cw_ack_client_t **c);
+
+#endif

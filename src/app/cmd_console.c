@@ -1,0 +1,672 @@
+/* cmd_console.c - `callwatch console`: the supervisor's terminal board.
+ *
+ * Draws a cw_board_t (board.h) with ncurses. One thread, one loop every
+ * LOOP_MS: drain the bus into the board, handle the ack channel's replies,
+ * ping the daemon, draw, read a key.
+ *
+ * Connected or not: the console pings the daemon's ack endpoint every
+ * PING_EVERY_S (acks.h); no reply for STALE_AFTER_S shows DISCONNECTED. A
+ * ping needs no events to flow, so a quiet floor is not mistaken for a dead
+ * daemon, and it works wherever the two endpoints are reachable (an SSH
+ * tunnel included). ZeroMQ reconnects both sockets by itself; when the
+ * daemon that answers is a new one (its instance changed), the calls on the
+ * board are forgotten - they ended with the old daemon - and the feed stays.
+ */
+#include "app.h"
+
+#include "callwatch/acks.h"
+#include "callwatch/board.h"
+#include "callwatch/bus.h"
+
+#include <curses.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_MS 100
+#define PING_EVERY_S 1.0
+#define STALE_AFTER_S 3.0
+/* A request unanswered this long is given up (the daemon may be gone). */
+#define REQUEST_GIVE_UP_S 2.0
+/* Bus messages taken per loop, so a burst never freezes the keyboard. */
+#define DRAIN_MAX 500
+#define HEAT_BAR 10
+
+enum { PAIR_CRIT = 1, PAIR_WARN, PAIR_INFO, PAIR_OK, PAIR_DOWN, PAIR_SEL };
+enum focus { FOCUS_CALLS, FOCUS_FEED };
+enum mode { MODE_BOARD, MODE_FILTER, MODE_NOTE, MODE_TRANSCRIPT };
+enum pending { PENDING_NONE, PENDING_PING, PENDING_ACK };
+
+typedef struct console {
+    cw_board_t *board;
+    cw_bus_sub_t *sub;
+    cw_ack_client_t *acks;
+    const char *endpoint, *ack_endpoint, *user;
+
+    bool connected;
+    bool calls_synced; /* the daemon's list of calls was read since (re)connecting */
+    double last_pong_s, last_ping_s;
+    char instance[160];
+    enum pending pending;
+    double pending_since_s;
+    char pending_alert[CW_BOARD_ID_MAX];
+
+    enum focus focus;
+    enum mode mode;
+    size_t sel_call, sel_alert;
+    char transcript_call[CW_BOARD_ID_MAX];
+    char input[256];
+    size_t input_len;
+    char message[512];
+} console_t;
+
+static void console_usage(FILE *out)
+{
+    fputs("usage: callwatch console [options]\n"
+          "\n"
+          "The supervisor's live board (a terminal UI; works over SSH): one row per\n"
+          "active call with its agent, duration, heat of each leg and latest alert; the\n"
+          "alert feed coloured by severity with the reason and the evidence. Keys:\n"
+          "  Tab switch calls/alerts   j/k or arrows select   a acknowledge the alert\n"
+          "  A acknowledge with a note\n"
+          "  f filter (agent=ID team=NAME kind=KIND)   t transcript of the call   q quit\n"
+          "\n"
+          "options:\n"
+          "  -c, --config FILE       take the endpoints from this configuration's [bus]\n"
+          "  -e, --endpoint EP       bus to subscribe to (default: [bus] endpoint)\n"
+          "      --ack-endpoint EP   daemon's ack endpoint (default: [bus] ack_endpoint)\n"
+          "  -u, --user NAME         who acknowledges (default: $USER)\n"
+          "      --filter TEXT       start with this filter, e.g. \"team=north\"\n"
+          "  -h, --help              this help\n",
+          out);
+}
+
+static int severity_pair(const char *sev)
+{
+    if (strcmp(sev, "critical") == 0)
+        return PAIR_CRIT;
+    if (strcmp(sev, "warning") == 0)
+        return PAIR_WARN;
+    return PAIR_INFO;
+}
+
+static void set_message(console_t *cs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_message(console_t *cs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cs->message, sizeof cs->message, fmt, ap);
+    va_end(ap);
+}
+
+/* A pong listing the daemon's calls: add the ones the board missed or knows
+ * only from later events (they started before the console), drop the ones the daemon no longer has (they
+ * ended while the console was cut off). Calls seen in the last seconds are
+ * kept: their call_start may have raced the list. */
+static void sync_calls(console_t *cs, json_t *calls, double now_s)
+{
+    size_t i;
+    json_t *call;
+    json_array_foreach(calls, i, call) {
+        const char *id = json_string_value(json_object_get(call, "call_id"));
+        const cw_board_call_t *known = id ? cw_board_find_call(cs->board, id) : NULL;
+        /* A call first seen through its transcripts lacks agent and team. */
+        if (!id || (known && known->agent_id[0]))
+            continue;
+        char *text = json_dumps(call, JSON_COMPACT);
+        if (text)
+            cw_board_apply(cs->board, "call", text, now_s);
+        free(text);
+    }
+    for (size_t k = cw_board_n_calls_all(cs->board); k-- > 0;) {
+        const cw_board_call_t *c = cw_board_call_all(cs->board, k);
+        bool listed = false;
+        json_array_foreach(calls, i, call) {
+            const char *id = json_string_value(json_object_get(call, "call_id"));
+            if (id && strcmp(id, c->call_id) == 0)
+                listed = true;
+        }
+        if (!listed && !c->ended && now_s - c->first_seen_s > 5.0)
+            cw_board_drop_call(cs->board, c->call_id);
+    }
+    cs->calls_synced = true;
+}
+
+/* Writes text at (y, x), cut to the screen width. */
+static void put(int y, int x, const char *text)
+{
+    if (y < 0 || y >= LINES || x >= COLS)
+        return;
+    mvaddnstr(y, x, text, COLS - x);
+}
+
+static void putf(int y, int x, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void putf(int y, int x, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    put(y, x, buf);
+}
+
+static void heat_bar(double heat, char *out)
+{
+    int n = (int)(heat * HEAT_BAR + 0.5);
+    for (int i = 0; i < HEAT_BAR; i++)
+        out[i] = i < n ? '#' : '.';
+    out[HEAT_BAR] = '\0';
+}
+
+static void draw_heat(int y, int x, double heat)
+{
+    char bar[HEAT_BAR + 1];
+    heat_bar(heat, bar);
+    int pair = heat >= 0.85 ? PAIR_CRIT : heat >= 0.6 ? PAIR_WARN : PAIR_OK;
+    attron(COLOR_PAIR(pair));
+    putf(y, x, "[%s]", bar);
+    attroff(COLOR_PAIR(pair));
+}
+
+static void clock_text(double seen_s, double now_s, char *out, size_t cap)
+{
+    time_t t = time(NULL) - (time_t)(now_s - seen_s);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, cap, "%H:%M:%S", &tm);
+}
+
+static void draw_title(console_t *cs)
+{
+    attron(A_BOLD);
+    putf(0, 0, "callwatch console  %s", cs->endpoint);
+    attroff(A_BOLD);
+    const char *state = cs->connected ? " CONNECTED " : " DISCONNECTED - reconnecting ";
+    attron(COLOR_PAIR(cs->connected ? PAIR_OK : PAIR_DOWN) | A_BOLD);
+    int x = COLS - (int)strlen(state) - 1;
+    put(0, x > 0 ? x : 0, state);
+    attroff(COLOR_PAIR(cs->connected ? PAIR_OK : PAIR_DOWN) | A_BOLD);
+    const char *fa = cw_board_filter(cs->board, "agent"), *ft = cw_board_filter(cs->board, "team"),
+               *fk = cw_board_filter(cs->board, "kind");
+    if (fa[0] || ft[0] || fk[0])
+        putf(1, 0, "filter:%s%s%s%s%s%s", fa[0] ? " agent=" : "", fa, ft[0] ? " team=" : "", ft,
+             fk[0] ? " kind=" : "", fk);
+}
+
+static int draw_calls(console_t *cs, int y, int rows, double now_s)
+{
+    size_t n = cw_board_n_calls(cs->board);
+    attron(A_BOLD | (cs->focus == FOCUS_CALLS ? A_UNDERLINE : 0));
+    putf(y++, 0, "CALLS (%zu)", n);
+    attroff(A_BOLD | A_UNDERLINE);
+    attron(A_DIM);
+    putf(y++, 0, "  %-14s %-10s %6s  %-12s %-12s %s", "AGENT", "TEAM", "DUR", "AGENT HEAT", "CUST HEAT",
+         "LATEST ALERT");
+    attroff(A_DIM);
+    if (cs->sel_call >= n)
+        cs->sel_call = n ? n - 1 : 0;
+    size_t first = cs->sel_call >= (size_t)rows ? cs->sel_call - (size_t)rows + 1 : 0;
+    for (size_t i = first; i < n && y < LINES && (int)(i - first) < rows; i++, y++) {
+        const cw_board_call_t *c = cw_board_call(cs->board, i);
+        bool sel = cs->focus == FOCUS_CALLS && i == cs->sel_call;
+        int dur = (int)c->t;
+        if (sel)
+            attron(A_REVERSE);
+        putf(y, 0, "%c %-14.14s %-10.10s %3d:%02d", sel ? '>' : ' ', c->agent_id[0] ? c->agent_id : "?", c->team,
+             dur / 60, dur % 60);
+        if (sel)
+            attroff(A_REVERSE);
+        draw_heat(y, 36, cw_board_heat(c, 0, now_s));
+        draw_heat(y, 49, cw_board_heat(c, 1, now_s));
+        if (c->ended) {
+            put(y, 62, "(ended)");
+        } else if (c->latest_kind[0]) {
+            attron(COLOR_PAIR(severity_pair(c->latest_severity)));
+            putf(y, 62, "%s %s: %s", c->latest_severity, c->latest_kind, c->latest_text);
+            attroff(COLOR_PAIR(severity_pair(c->latest_severity)));
+        }
+    }
+    return y;
+}
+
+static void draw_feed(console_t *cs, int y, int bottom, double now_s)
+{
+    size_t n = cw_board_n_feed(cs->board);
+    attron(A_BOLD | (cs->focus == FOCUS_FEED ? A_UNDERLINE : 0));
+    putf(y++, 0, "ALERTS (%zu)", n);
+    attroff(A_BOLD | A_UNDERLINE);
+    if (cs->sel_alert >= n)
+        cs->sel_alert = n ? n - 1 : 0;
+    int per = 2;
+    size_t rows = (size_t)((bottom - y) / per);
+    size_t first = rows && cs->sel_alert >= rows ? cs->sel_alert - rows + 1 : 0;
+    for (size_t i = first; i < n && y + 1 < bottom; i++) {
+        const cw_board_alert_t *a = cw_board_feed(cs->board, i);
+        bool sel = cs->focus == FOCUS_FEED && i == cs->sel_alert;
+        char when[16];
+        clock_text(a->seen_s, now_s, when, sizeof when);
+        int pair = severity_pair(a->severity);
+        attron(COLOR_PAIR(pair) | (sel ? A_REVERSE : 0) | (strcmp(a->severity, "critical") == 0 ? A_BOLD : 0));
+        char acked[CW_BOARD_ID_MAX + 16] = "";
+        if (a->acked)
+            snprintf(acked, sizeof acked, "[ACK %s] ", a->acked_by);
+        putf(y, 0, "%c %s %-8s %-11s %-12.12s %s%s", sel ? '>' : ' ', when, a->severity, a->kind,
+             a->agent_id[0] ? a->agent_id : "?", acked, a->text);
+        attroff(COLOR_PAIR(pair) | A_REVERSE | A_BOLD);
+        attron(A_DIM);
+        putf(y + 1, 4, "evidence: %s  (%s leg, %.1f-%.1f s, score %.2f)", a->evidence[0] ? a->evidence : "-", a->leg,
+             a->t_start, a->t_end, a->score);
+        attroff(A_DIM);
+        y += per;
+    }
+}
+
+static void draw_transcript(console_t *cs)
+{
+    const cw_board_call_t *c = cw_board_find_call(cs->board, cs->transcript_call);
+    attron(A_BOLD);
+    putf(0, 0, "Transcript of %s (agent %s)   t or Esc: back", cs->transcript_call,
+         c && c->agent_id[0] ? c->agent_id : "?");
+    attroff(A_BOLD);
+    if (!c) {
+        put(2, 0, "(the call is no longer on the board)");
+        return;
+    }
+    /* Lines are wrapped at spaces to the screen width and the newest rows
+     * shown, so what the customer said last is always on screen. */
+    enum { PREFIX = 21, MAX_ROWS = CW_BOARD_TRANSCRIPT_MAX * CW_BOARD_TEXT_MAX / 8 };
+    static struct row {
+        const cw_board_line_t *line;
+        size_t off, len;
+    } rows[MAX_ROWS];
+    size_t n = cw_board_n_transcript(c), n_rows = 0;
+    size_t width = COLS > PREFIX + 8 ? (size_t)(COLS - PREFIX) : 8;
+    for (size_t i = 0; i < n; i++) {
+        const cw_board_line_t *l = cw_board_transcript(c, i);
+        size_t len = strlen(l->text), off = 0;
+        do {
+            size_t take = len - off;
+            if (take > width) {
+                size_t at = width;
+                while (at > width / 2 && l->text[off + at] != ' ')
+                    at--;
+                take = l->text[off + at] == ' ' ? at : width;
+            }
+            if (n_rows < MAX_ROWS)
+                rows[n_rows++] = (struct row){l, off, take};
+            off += take;
+            while (off < len && l->text[off] == ' ')
+                off++;
+        } while (off < len);
+    }
+    size_t visible = LINES > 3 ? (size_t)(LINES - 3) : 1;
+    int y = 2;
+    for (size_t r = n_rows > visible ? n_rows - visible : 0; r < n_rows; r++, y++) {
+        const cw_board_line_t *l = rows[r].line;
+        bool customer = strcmp(l->leg, "customer") == 0;
+        if (customer)
+            attron(A_BOLD);
+        if (rows[r].off == 0)
+            putf(y, 0, "[%7.1f s] %-8s ", l->t_start, l->leg);
+        if (PREFIX < COLS)
+            mvaddnstr(y, PREFIX, l->text + rows[r].off, (int)rows[r].len);
+        if (customer)
+            attroff(A_BOLD);
+    }
+    if (n == 0)
+        put(2, 0, "(no final transcript yet)");
+}
+
+static void draw(console_t *cs, double now_s)
+{
+    erase();
+    if (cs->mode == MODE_TRANSCRIPT) {
+        draw_transcript(cs);
+        refresh();
+        return;
+    }
+    draw_title(cs);
+    int call_rows = (LINES - 6) / 3;
+    if (call_rows < 1)
+        call_rows = 1;
+    int y = draw_calls(cs, 2, call_rows, now_s);
+    draw_feed(cs, y + 1, LINES - 2, now_s);
+    if (cs->mode == MODE_FILTER) {
+        attron(A_BOLD);
+        putf(LINES - 2, 0, "filter (agent=ID team=NAME kind=KIND; empty clears): %s_", cs->input);
+        attroff(A_BOLD);
+    } else if (cs->mode == MODE_NOTE) {
+        attron(A_BOLD);
+        putf(LINES - 2, 0, "note for the acknowledgement (Enter sends, Esc cancels): %s_", cs->input);
+        attroff(A_BOLD);
+    } else if (cs->message[0]) {
+        put(LINES - 2, 0, cs->message);
+    }
+    attron(A_REVERSE);
+    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  A ack+note  f filter  t transcript  q quit  (as %s) ",
+         cs->user);
+    attroff(A_REVERSE);
+    refresh();
+}
+
+static void send_request(console_t *cs, const char *json, enum pending kind, double now_s)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_ack_client_send(cs->acks, json, &err) != CW_OK) {
+        if (kind == PENDING_ACK)
+            set_message(cs, "not acknowledged: %s (%s)", err.msg, cs->ack_endpoint);
+        cs->pending = PENDING_NONE;
+        return;
+    }
+    cs->pending = kind;
+    cs->pending_since_s = now_s;
+}
+
+/* The alert the 'a' key means: the selected one in the feed, or the newest
+ * unacknowledged alert of the selected call. */
+static const cw_board_alert_t *alert_to_ack(console_t *cs)
+{
+    if (cs->focus == FOCUS_FEED)
+        return cw_board_feed(cs->board, cs->sel_alert);
+    const cw_board_call_t *c = cw_board_call(cs->board, cs->sel_call);
+    for (size_t i = 0; c && i < cw_board_n_feed(cs->board); i++) {
+        const cw_board_alert_t *a = cw_board_feed(cs->board, i);
+        if (strcmp(a->call_id, c->call_id) == 0 && !a->acked)
+            return a;
+    }
+    return NULL;
+}
+
+/* note: "" for none. */
+static void acknowledge(console_t *cs, const char *note, double now_s)
+{
+    const cw_board_alert_t *a = alert_to_ack(cs);
+    if (!a) {
+        set_message(cs, "nothing to acknowledge here");
+        return;
+    }
+    if (cs->pending == PENDING_ACK) {
+        set_message(cs, "still waiting for the daemon to confirm the last acknowledgement");
+        return;
+    }
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", a->call_id, "alert_id", a->id,
+                            "by", cs->user, "note", note);
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!text) {
+        set_message(cs, "out of memory");
+        return;
+    }
+    snprintf(cs->pending_alert, sizeof cs->pending_alert, "%s", a->id);
+    set_message(cs, "acknowledging %s ...", a->id);
+    send_request(cs, text, PENDING_ACK, now_s);
+    free(text);
+}
+
+static void handle_reply(console_t *cs, const char *reply, double now_s)
+{
+    json_t *r = json_loads(reply, 0, NULL);
+    bool ok = json_is_true(json_object_get(r, "ok"));
+    const char *type = json_string_value(json_object_get(r, "type"));
+    if (ok && type && strcmp(type, "pong") == 0) {
+        const char *inst = json_string_value(json_object_get(r, "instance"));
+        if (inst && cs->instance[0] && strcmp(inst, cs->instance) != 0) {
+            cw_board_forget_calls(cs->board);
+            cs->calls_synced = false;
+            set_message(cs, "the daemon restarted: its earlier calls were cleared from the board");
+        }
+        json_t *calls = json_object_get(r, "calls");
+        if (json_is_array(calls))
+            sync_calls(cs, calls, now_s);
+        if (inst)
+            snprintf(cs->instance, sizeof cs->instance, "%s", inst);
+        cs->last_pong_s = now_s;
+    } else if (cs->pending == PENDING_ACK) {
+        if (ok)
+            set_message(cs, "acknowledged %s as %s", cs->pending_alert, cs->user);
+        else
+            set_message(cs, "the daemon refused the acknowledgement: %s",
+                        json_string_value(json_object_get(r, "error")) ? json_string_value(json_object_get(r, "error"))
+                                                                       : reply);
+        cs->last_pong_s = now_s;
+    }
+    cs->pending = PENDING_NONE;
+    json_decref(r);
+}
+
+static void poll_daemon(console_t *cs, double now_s)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    char *reply = NULL;
+    if (cs->pending != PENDING_NONE && cw_ack_client_recv(cs->acks, &reply, 0, &err) == 1) {
+        handle_reply(cs, reply, now_s);
+        free(reply);
+    }
+    if (cs->pending != PENDING_NONE && now_s - cs->pending_since_s > REQUEST_GIVE_UP_S) {
+        if (cs->pending == PENDING_ACK)
+            set_message(cs, "no answer from the daemon: %s not acknowledged (try again)", cs->pending_alert);
+        cs->pending = PENDING_NONE;
+    }
+    if (cs->pending == PENDING_NONE && now_s - cs->last_ping_s >= PING_EVERY_S) {
+        cs->last_ping_s = now_s;
+        send_request(cs, cs->calls_synced ? "{\"type\":\"ping\"}" : "{\"type\":\"ping\",\"calls\":true}",
+                     PENDING_PING, now_s);
+    }
+    bool was = cs->connected;
+    cs->connected = cs->last_pong_s > 0 && now_s - cs->last_pong_s < STALE_AFTER_S;
+    if (was && !cs->connected)
+        cs->calls_synced = false; /* calls may end while we cannot hear */
+}
+
+static int drain_bus(console_t *cs, double now_s, cw_error_t *err)
+{
+    for (int i = 0; i < DRAIN_MAX; i++) {
+        char topic[CW_TOPIC_MAX];
+        char *json = NULL;
+        int rc = cw_bus_sub_recv(cs->sub, topic, sizeof topic, &json, 0, err);
+        if (rc <= 0)
+            return rc;
+        cw_board_apply(cs->board, topic, json, now_s);
+        free(json);
+    }
+    return 0;
+}
+
+/* Returns false to quit. */
+static bool handle_key(console_t *cs, int ch, double now_s)
+{
+    if (cs->mode == MODE_FILTER || cs->mode == MODE_NOTE) {
+        if (ch == '\n' || ch == KEY_ENTER || ch == '\r') {
+            if (cs->mode == MODE_NOTE)
+                acknowledge(cs, cs->input, now_s);
+            else if (cw_board_parse_filter(cs->board, cs->input) != 0)
+                set_message(cs, "bad filter '%s': use agent=ID team=NAME kind=KIND", cs->input);
+            else
+                set_message(cs, cs->input_len ? "filter set" : "filter cleared");
+            cs->mode = MODE_BOARD;
+        } else if (ch == 27) {
+            cs->mode = MODE_BOARD;
+        } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+            if (cs->input_len)
+                cs->input[--cs->input_len] = '\0';
+        } else if (ch >= 0x20 && ch < 0x7f && cs->input_len + 1 < sizeof cs->input) {
+            cs->input[cs->input_len++] = (char)ch;
+            cs->input[cs->input_len] = '\0';
+        }
+        return true;
+    }
+    if (cs->mode == MODE_TRANSCRIPT) {
+        if (ch == 't' || ch == 27 || ch == 'q')
+            cs->mode = MODE_BOARD;
+        return true;
+    }
+    size_t *sel = cs->focus == FOCUS_CALLS ? &cs->sel_call : &cs->sel_alert;
+    switch (ch) {
+    case 'q': return false;
+    case '\t': cs->focus = cs->focus == FOCUS_CALLS ? FOCUS_FEED : FOCUS_CALLS; break;
+    case 'j':
+    case KEY_DOWN: (*sel)++; break;
+    case 'k':
+    case KEY_UP:
+        if (*sel)
+            (*sel)--;
+        break;
+    case 'a': acknowledge(cs, "", now_s); break;
+    case 'A':
+        cs->mode = MODE_NOTE;
+        cs->input[0] = '\0';
+        cs->input_len = 0;
+        break;
+    case 'f':
+        cs->mode = MODE_FILTER;
+        cs->input[0] = '\0';
+        cs->input_len = 0;
+        break;
+    case 't': {
+        const char *call_id = NULL;
+        if (cs->focus == FOCUS_CALLS) {
+            const cw_board_call_t *c = cw_board_call(cs->board, cs->sel_call);
+            call_id = c ? c->call_id : NULL;
+        } else {
+            const cw_board_alert_t *a = cw_board_feed(cs->board, cs->sel_alert);
+            call_id = a ? a->call_id : NULL;
+        }
+        if (call_id) {
+            snprintf(cs->transcript_call, sizeof cs->transcript_call, "%s", call_id);
+            cs->mode = MODE_TRANSCRIPT;
+        } else {
+            set_message(cs, "no call selected");
+        }
+        break;
+    }
+    default: break;
+    }
+    return true;
+}
+
+static void start_curses(void)
+{
+    initscr();
+    cbreak();
+    noecho();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    timeout(LOOP_MS);
+    set_escdelay(50);
+    if (has_colors()) {
+        start_color();
+        use_default_colors();
+        init_pair(PAIR_CRIT, COLOR_RED, -1);
+        init_pair(PAIR_WARN, COLOR_YELLOW, -1);
+        init_pair(PAIR_INFO, COLOR_CYAN, -1);
+        init_pair(PAIR_OK, COLOR_GREEN, -1);
+        init_pair(PAIR_DOWN, COLOR_WHITE, COLOR_RED);
+        init_pair(PAIR_SEL, COLOR_BLACK, COLOR_WHITE);
+    }
+}
+
+int cmd_console(int argc, char **argv)
+{
+    enum { OPT_ACK = 256, OPT_FILTER };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"endpoint", required_argument, NULL, 'e'},
+        {"ack-endpoint", required_argument, NULL, OPT_ACK}, {"user", required_argument, NULL, 'u'},
+        {"filter", required_argument, NULL, OPT_FILTER}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *endpoint = NULL, *ack_endpoint = NULL, *filter = NULL;
+    const char *user = getenv("USER");
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:e:u:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'e': endpoint = optarg; break;
+        case OPT_ACK: ack_endpoint = optarg; break;
+        case 'u': user = optarg; break;
+        case OPT_FILTER: filter = optarg; break;
+        case 'h': console_usage(stdout); return APP_OK;
+        default: console_usage(stderr); return APP_USAGE;
+        }
+    }
+    if (optind < argc) {
+        app_log("console: unexpected argument '%s'", argv[optind]);
+        return APP_USAGE;
+    }
+    if (!user || !user[0])
+        user = "supervisor";
+    if (strlen(user) > CW_ACK_MAX_FIELD) {
+        app_log("console: --user is longer than %d bytes", CW_ACK_MAX_FIELD);
+        return APP_USAGE;
+    }
+    cw_config_t *cfg = app_load_config(config_path, false);
+    if (!cfg)
+        return APP_USAGE;
+    char ep[CW_PATH_MAX], ack_ep[CW_PATH_MAX];
+    snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : cfg->bus_endpoint);
+    snprintf(ack_ep, sizeof ack_ep, "%s", ack_endpoint ? ack_endpoint : cfg->bus_ack_endpoint);
+    cw_config_destroy(&cfg);
+    console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user};
+    cw_error_t err;
+    cw_error_clear(&err);
+    int status = APP_OK;
+    cs.board = cw_board_new();
+    if (!cs.board) {
+        app_log("out of memory");
+        return APP_FAILURE;
+    }
+    if (filter && cw_board_parse_filter(cs.board, filter) != 0) {
+        app_log("console: --filter '%s': use agent=ID team=NAME kind=KIND", filter);
+        cw_board_destroy(&cs.board);
+        return APP_USAGE;
+    }
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        app_log("console: needs a terminal (use `callwatch tap` to read events in a pipe)");
+        cw_board_destroy(&cs.board);
+        return APP_USAGE;
+    }
+    cs.sub = cw_bus_sub_new(ep, "", &err);
+    if (cs.sub)
+        cs.acks = cw_ack_client_new(ack_ep, &err);
+    if (!cs.sub || !cs.acks) {
+        app_log("console: %s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
+    app_install_signals();
+    setlocale(LC_ALL, "");
+    start_curses();
+    while (!app_stop_requested) {
+        double now = app_monotonic_s();
+        if (drain_bus(&cs, now, &err) < 0) {
+            endwin();
+            app_log("console: %s", err.msg);
+            status = APP_FAILURE;
+            goto out;
+        }
+        poll_daemon(&cs, now);
+        cw_board_tick(cs.board, now);
+        draw(&cs, now);
+        int ch = getch();
+        if (ch != ERR && !handle_key(&cs, ch, now))
+            break;
+    }
+    endwin();
+out:
+    cw_ack_client_destroy(&cs.acks);
+    cw_bus_sub_destroy(&cs.sub);
+    cw_board_destroy(&cs.board);
+    cw_bus_shutdown();
+    return status;
+}

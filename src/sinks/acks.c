@@ -1,0 +1,460 @@
+/* acks.c - see callwatch/acks.h */
+#include "callwatch/acks.h"
+
+#include "callwatch/bus.h"
+#include "callwatch/event.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+/* How often the server thread looks at its stop flag. */
+#define ACK_POLL_MS 100
+/* Larger messages cost libzmq the peer's connection, not our memory. */
+#define ACK_MAX_MSG_BYTES (64LL * 1024)
+/* A pong listing CW_ACK_MAX_CALLS calls fits with room to spare. */
+#define ACK_MAX_REPLY_BYTES (4LL * 1024 * 1024)
+#define ACK_ENDPOINT_MAX 1024
+
+struct cw_ack_server {
+    void *sock;
+    cw_outbox_t *outbox;
+    char endpoint[ACK_ENDPOINT_MAX];
+    char instance[160];
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t lock; /* guards stats and calls */
+    cw_ack_stats_t stats;
+    json_t *calls;        /* call_id -> its call_start object */
+};
+
+static char *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *reply_error(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *obj = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    char *out = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    return out;
+}
+
+/* A required string field: present, a string without NUL, 1..max bytes.
+ * Returns it, or NULL with why filled. */
+static const char *get_field(json_t *req, const char *key, size_t max, bool required, char *why, size_t why_cap)
+{
+    json_t *v = json_object_get(req, key);
+    if (!v) {
+        if (required)
+            snprintf(why, why_cap, "missing \"%s\"", key);
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        snprintf(why, why_cap, "\"%s\" is not a string", key);
+        return NULL;
+    }
+    size_t len = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (strlen(s) != len) {
+        snprintf(why, why_cap, "\"%s\" contains a NUL character", key);
+        return NULL;
+    }
+    if (len == 0 && required) {
+        snprintf(why, why_cap, "\"%s\" is empty", key);
+        return NULL;
+    }
+    if (len > max) {
+        snprintf(why, why_cap, "\"%s\" is %zu bytes, more than %zu", key, len, max);
+        return NULL;
+    }
+    return s;
+}
+
+/* The call id becomes part of the topic `ack.<call_id>`: no spaces or
+ * control characters, which no call id of ours has. */
+static bool topic_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
+                    cw_ack_outcome *outcome)
+{
+    *outcome = CW_ACK_REJECTED;
+    if (len > CW_ACK_MAX_REQUEST)
+        return reply_error("request of %zu bytes is over the limit of %d", len, CW_ACK_MAX_REQUEST);
+    json_error_t jerr;
+    json_t *req = json_loadb(request, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!req)
+        return reply_error("not JSON: %s (column %d)", jerr.text, jerr.column);
+    char *out = NULL;
+    char why[200] = "";
+    if (!json_is_object(req)) {
+        out = reply_error("not a JSON object");
+        goto done;
+    }
+    const char *type = json_string_value(json_object_get(req, "type"));
+    if (!type) {
+        out = reply_error("missing \"type\" (\"ack\" or \"ping\")");
+        goto done;
+    }
+    if (strcmp(type, "ping") == 0) {
+        json_t *pong = json_pack("{s:b, s:s, s:s}", "ok", 1, "type", "pong", "instance", instance ? instance : "");
+        if (pong && json_is_true(json_object_get(req, "calls")))
+            json_object_set_new(pong, "calls", calls ? json_deep_copy(calls) : json_array());
+        out = pong ? json_dumps(pong, JSON_COMPACT) : NULL;
+        json_decref(pong);
+        if (out)
+            *outcome = CW_ACK_PONG;
+        goto done;
+    }
+    if (strcmp(type, "ack") != 0) {
+        out = reply_error("unknown type \"%.40s\" (expected \"ack\" or \"ping\")", type);
+        goto done;
+    }
+    const char *call_id = get_field(req, "call_id", CW_ACK_MAX_FIELD, true, why, sizeof why);
+    const char *alert_id = call_id ? get_field(req, "alert_id", CW_ACK_MAX_FIELD, true, why, sizeof why) : NULL;
+    const char *by = alert_id ? get_field(req, "by", CW_ACK_MAX_FIELD, true, why, sizeof why) : NULL;
+    const char *note = NULL;
+    if (by) {
+        note = get_field(req, "note", CW_ACK_MAX_NOTE, false, why, sizeof why);
+        if (!note && why[0])
+            by = NULL;
+    }
+    if (!by) {
+        out = reply_error("%s", why);
+        goto done;
+    }
+    if (!topic_safe(call_id)) {
+        out = reply_error("\"call_id\" has spaces or control characters");
+        goto done;
+    }
+    cw_event_t *ev = cw_event_ack(call_id, alert_id, by, note);
+    if (!ev) {
+        out = reply_error("cannot build the ack event (call_id too long?)");
+        goto done;
+    }
+    json_t *ack = json_loadb(ev->json, ev->json_len, 0, NULL);
+    json_t *reply = ack ? json_pack("{s:b, s:o}", "ok", 1, "ack", ack) : NULL;
+    out = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    json_decref(reply);
+    if (!out) {
+        cw_event_destroy(&ev);
+        goto done;
+    }
+    cw_outbox_post(outbox, &ev);
+    *outcome = CW_ACK_POSTED;
+done:
+    json_decref(req);
+    return out;
+}
+
+/* Receives one request (all its frames); returns its bytes in *buf or sets
+ * *why. 1 = got one, 0 = nothing, -1 = socket error. */
+static int server_recv(cw_ack_server_t *srv, char **buf, size_t *len, const char **why)
+{
+    *buf = NULL;
+    *len = 0;
+    *why = NULL;
+    int frames = 0;
+    size_t total = 0;
+    char *data = NULL;
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, srv->sock, frames == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&msg);
+            free(data);
+            return (e == EAGAIN || e == EINTR) && frames == 0 ? 0 : -1;
+        }
+        frames++;
+        size_t n = zmq_msg_size(&msg);
+        total += n;
+        if (frames == 1 && n <= CW_ACK_MAX_REQUEST) {
+            data = malloc(n + 1);
+            if (data) {
+                memcpy(data, zmq_msg_data(&msg), n);
+                data[n] = '\0';
+            }
+        }
+        int more = zmq_msg_more(&msg);
+        zmq_msg_close(&msg);
+        if (!more)
+            break;
+    }
+    if (frames > 1) {
+        *why = "a request is one frame of JSON";
+        free(data);
+        data = NULL;
+    } else if (!data && total > CW_ACK_MAX_REQUEST) {
+        /* cw_ack_answer() refuses it by its length alone, naming both. */
+    } else if (!data) {
+        *why = "out of memory";
+    }
+    *buf = data;
+    *len = total;
+    return 1;
+}
+
+static void *server_thread(void *arg)
+{
+    cw_ack_server_t *srv = arg;
+    while (!atomic_load(&srv->stop)) {
+        zmq_pollitem_t item = {.socket = srv->sock, .events = ZMQ_POLLIN};
+        int rc = zmq_poll(&item, 1, ACK_POLL_MS);
+        if (rc <= 0)
+            continue;
+        char *req;
+        size_t len;
+        const char *why;
+        if (server_recv(srv, &req, &len, &why) <= 0)
+            continue;
+        cw_ack_outcome outcome = CW_ACK_REJECTED;
+        json_t *calls = json_array();
+        pthread_mutex_lock(&srv->lock);
+        const char *key;
+        json_t *val;
+        json_object_foreach(srv->calls, key, val) {
+            if (json_array_size(calls) < CW_ACK_MAX_CALLS)
+                json_array_append_new(calls, json_deep_copy(val));
+        }
+        pthread_mutex_unlock(&srv->lock);
+        char *reply = why ? reply_error("%s", why)
+                          : cw_ack_answer(req, len, srv->outbox, srv->instance, calls, &outcome);
+        json_decref(calls);
+        free(req);
+        const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
+        while (zmq_send(srv->sock, text, strlen(text), 0) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&srv->lock);
+        srv->stats.requests++;
+        if (outcome == CW_ACK_POSTED)
+            srv->stats.acks++;
+        else if (outcome == CW_ACK_PONG)
+            srv->stats.pings++;
+        else
+            srv->stats.rejected++;
+        pthread_mutex_unlock(&srv->lock);
+        free(reply);
+    }
+    return NULL;
+}
+
+cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw_error_t *err)
+{
+    if (!endpoint || !*endpoint || !outbox) {
+        cw_error_set(err, CW_ERR_INVALID, "ack server: no endpoint or outbox");
+        return NULL;
+    }
+    cw_ack_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the ack server");
+        return NULL;
+    }
+    srv->outbox = outbox;
+    srv->calls = json_object();
+    atomic_init(&srv->stop, false);
+    pthread_mutex_init(&srv->lock, NULL);
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(srv->instance, sizeof srv->instance, "%s:%ld:%lld", host, (long)getpid(), (long long)time(NULL));
+    srv->sock = cw_bus_socket_open(ZMQ_REP, err);
+    if (!srv->sock)
+        goto error_out;
+    int linger = 0;
+    int64_t max_msg = ACK_MAX_MSG_BYTES;
+    zmq_setsockopt(srv->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(srv->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    if (zmq_bind(srv->sock, endpoint) != 0) {
+        int e = errno;
+        cw_error_set(err, e == EADDRINUSE ? CW_ERR_BUSY : CW_ERR_INVALID, "cannot bind the ack endpoint %s: %s%s",
+                     endpoint, zmq_strerror(e), e == EADDRINUSE ? " (is another callwatch running?)" : "");
+        goto error_out;
+    }
+    size_t len = sizeof srv->endpoint;
+    if (zmq_getsockopt(srv->sock, ZMQ_LAST_ENDPOINT, srv->endpoint, &len) != 0)
+        snprintf(srv->endpoint, sizeof srv->endpoint, "%s", endpoint);
+    srv->endpoint[sizeof srv->endpoint - 1] = '\0';
+    int rc = pthread_create(&srv->thread, NULL, server_thread, srv);
+    if (rc != 0) {
+        cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ack server thread: %s", strerror(rc));
+        goto error_out;
+    }
+    return srv;
+
+error_out:
+    cw_bus_socket_close(srv->sock);
+    pthread_mutex_destroy(&srv->lock);
+    json_decref(srv->calls);
+    free(srv);
+    return NULL;
+}
+
+void cw_ack_server_observe(cw_ack_server_t *srv, const cw_event_t *ev)
+{
+    bool start = strcmp(ev->type, "call_start") == 0;
+    if (!start && strcmp(ev->type, "call_end") != 0)
+        return;
+    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
+    const char *call_id = json_string_value(json_object_get(obj, "call_id"));
+    if (call_id) {
+        pthread_mutex_lock(&srv->lock);
+        if (!start)
+            json_object_del(srv->calls, call_id);
+        else if (json_object_size(srv->calls) < CW_ACK_MAX_CALLS)
+            json_object_set(srv->calls, call_id, obj);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    json_decref(obj);
+}
+
+const char *cw_ack_server_endpoint(const cw_ack_server_t *srv)
+{
+    return srv->endpoint;
+}
+
+void cw_ack_server_get_stats(cw_ack_server_t *srv, cw_ack_stats_t *stats)
+{
+    pthread_mutex_lock(&srv->lock);
+    *stats = srv->stats;
+    pthread_mutex_unlock(&srv->lock);
+}
+
+void cw_ack_server_stop(cw_ack_server_t *srv)
+{
+    if (!srv || !srv->sock)
+        return;
+    atomic_store(&srv->stop, true);
+    pthread_join(srv->thread, NULL);
+    cw_bus_socket_close(srv->sock);
+    srv->sock = NULL;
+}
+
+void cw_ack_server_destroy(cw_ack_server_t **srvp)
+{
+    if (!srvp || !*srvp)
+        return;
+    cw_ack_server_t *srv = *srvp;
+    cw_ack_server_stop(srv);
+    pthread_mutex_destroy(&srv->lock);
+    json_decref(srv->calls);
+    free(srv);
+    *srvp = NULL;
+}
+
+/* ---- client ---- */
+
+struct cw_ack_client {
+    void *sock;
+};
+
+cw_ack_client_t *cw_ack_client_new(const char *endpoint, cw_error_t *err)
+{
+    if (!endpoint || !*endpoint) {
+        cw_error_set(err, CW_ERR_INVALID, "ack endpoint is empty");
+        return NULL;
+    }
+    cw_ack_client_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the ack client");
+        return NULL;
+    }
+    c->sock = cw_bus_socket_open(ZMQ_REQ, err);
+    if (!c->sock) {
+        free(c);
+        return NULL;
+    }
+    /* Relaxed + correlated: a lost reply (daemon died) never wedges the
+     * socket, and a late reply to an abandoned request is discarded.
+     * Immediate: no queue while disconnected, so a request made then fails
+     * at once instead of surfacing minutes later. */
+    int one = 1, zero = 0;
+    int64_t max_msg = ACK_MAX_REPLY_BYTES;
+    zmq_setsockopt(c->sock, ZMQ_REQ_RELAXED, &one, sizeof one);
+    zmq_setsockopt(c->sock, ZMQ_REQ_CORRELATE, &one, sizeof one);
+    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    if (zmq_connect(c->sock, endpoint) != 0) {
+        cw_error_set(err, CW_ERR_INVALID, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+        cw_bus_socket_close(c->sock);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int cw_ack_client_send(cw_ack_client_t *c, const char *json, cw_error_t *err)
+{
+    for (;;) {
+        if (zmq_send(c->sock, json, strlen(json), ZMQ_DONTWAIT) >= 0)
+            return CW_OK;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            return cw_error_set(err, CW_ERR_IO, "daemon not reachable");
+        return cw_error_set(err, CW_ERR_IO, "cannot send to the daemon: %s", zmq_strerror(errno));
+    }
+}
+
+int cw_ack_client_recv(cw_ack_client_t *c, char **reply, int timeout_ms, cw_error_t *err)
+{
+    *reply = NULL;
+    zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
+    int rc = zmq_poll(&item, 1, timeout_ms);
+    if (rc < 0)
+        return errno == EINTR ? 0 : cw_error_set(err, CW_ERR_IO, "ack socket: %s", zmq_strerror(errno));
+    if (rc == 0)
+        return 0;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return errno == EAGAIN || errno == EINTR ? 0
+                                                 : cw_error_set(err, CW_ERR_IO, "ack socket: %s", zmq_strerror(errno));
+    }
+    size_t n = zmq_msg_size(&msg);
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, zmq_msg_data(&msg), n);
+        s[n] = '\0';
+    }
+    /* A reply is one frame; drop any extra a broken peer sent. */
+    while (zmq_msg_more(&msg)) {
+        zmq_msg_close(&msg);
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0)
+            break;
+    }
+    zmq_msg_close(&msg);
+    if (!s)
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+    *reply = s;
+    return 1;
+}
+
+void cw_ack_client_destroy(cw_ack_client_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    cw_bus_socket_close((*cp)->sock);
+    free(*cp);
+    *cp = NULL;
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# console_cli: bad input to the console, whisper viewer and the daemon's new
+# options is refused with a message naming what is wrong, never a crash.
+set -uo pipefail
+: "${CALLWATCH:?CALLWATCH must point to the callwatch binary}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+# expect STATUS REGEX CMD...: exit status STATUS and stderr matching REGEX.
+expect() {
+    local want=$1 regex=$2
+    shift 2
+    "$@" < /dev/null > "$work/out" 2> "$work/err"
+    local got=$?
+    if [ "$got" -ne "$want" ] || ! grep -Eq -- "$regex" "$work/err"; then
+        echo "FAIL: $* -> status $got (want $want), stderr: $(head -c 300 "$work/err")"
+        failures=$((failures + 1))
+    else
+        echo "ok: $* -> $got: $(head -n 1 "$work/err")"
+    fi
+}
+
+expect 2 "--agent ID is required" "$CALLWATCH" whisper
+expect 2 "unexpected argument" "$CALLWATCH" whisper --agent a extra
+expect 2 "needs a terminal" "$CALLWATCH" console
+expect 2 "--filter 'colour=red'" "$CALLWATCH" console --filter colour=red
+expect 2 "longer than 128" "$CALLWATCH" console --user "$(printf 'x%.0s' $(seq 200))"
+
+printf '[whisper]\nplaybook = /nonexistent/pb.json\n' > "$work/a.ini"
+expect 2 "playbook" "$CALLWATCH" run -c "$work/a.ini" --check-config
+printf '[whisper]\nmin_interval_s = -1\n' > "$work/b.ini"
+expect 2 "b.ini:2: \[whisper\] min_interval_s" "$CALLWATCH" run -c "$work/b.ini" --check-config
+printf '[bus]\nack_endpoint = udp://x\n' > "$work/c.ini"
+expect 2 "c.ini:2: \[bus\] ack_endpoint" "$CALLWATCH" run -c "$work/c.ini" --check-config
+
+# A playbook that is not valid JSON, or misses a kind: the daemon names the
+# file and the place before it opens any audio.
+printf '{"lang":"en","kinds":' > "$work/broken.json"
+printf '[whisper]\nplaybook = %s\n' "$work/broken.json" > "$work/d.ini"
+expect 2 "broken.json:1:" "$CALLWATCH" run -c "$work/d.ini" --endpoint tcp://127.0.0.1:* --ack-endpoint tcp://127.0.0.1:*
+printf '{"lang":"en","kinds":{}}' > "$work/empty.json"
+printf '[whisper]\nplaybook = %s\n' "$work/empty.json" > "$work/e.ini"
+expect 2 'empty.json: \$.kinds.anger: missing' "$CALLWATCH" run -c "$work/e.ini" --endpoint tcp://127.0.0.1:* --ack-endpoint tcp://127.0.0.1:*
+expect 2 'empty.json: \$.kinds.anger: missing' "$CALLWATCH" run -c "$work/e.ini" --check-config
+expect 1 "ack endpoint bogus" "$CALLWATCH" run --endpoint tcp://127.0.0.1:* --ack-endpoint bogus://x --file /dev/null
+
+[ "$failures" -eq 0 ] && echo PASS || { echo "$failures failure(s)"; exit 1; }

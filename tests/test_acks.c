@@ -1,0 +1,192 @@
+/* test_acks.c - the daemon's ack channel over a real REP socket: a valid
+ * acknowledgement becomes an ack event in the outbox and the reply carries
+ * it; garbage of every kind gets {"ok":false,"error":...}, is counted, and
+ * the server keeps answering; pings are answered with the instance. */
+#include "callwatch/acks.h"
+#include "callwatch/bus.h"
+#include "callwatch/outbox.h"
+#include "callwatch/sink.h"
+#include "check.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+static json_t *ask(cw_ack_client_t *c, const char *req)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_ack_client_send(c, req, &err) != CW_OK) {
+        CHECK(0, "send: %s", err.msg);
+        return NULL;
+    }
+    char *reply = NULL;
+    int rc = cw_ack_client_recv(c, &reply, 3000, &err);
+    CHECK(rc == 1, "reply within 3 s (rc %d %s)", rc, err.msg);
+    json_t *r = reply ? json_loads(reply, 0, NULL) : NULL;
+    CHECK(r != NULL, "reply is JSON: %s", reply ? reply : "(none)");
+    free(reply);
+    return r;
+}
+
+static void expect_refused(cw_ack_client_t *c, const char *req, const char *want)
+{
+    json_t *r = ask(c, req);
+    const char *e = json_string_value(json_object_get(r, "error"));
+    CHECK(r && json_is_false(json_object_get(r, "ok")) && e && strstr(e, want), "'%.60s' refused with '%s': %s", req,
+          want, e ? e : "(no error)");
+    json_decref(r);
+}
+
+int main(void)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    char *captured = NULL;
+    size_t captured_len = 0;
+    FILE *mem = open_memstream(&captured, &captured_len);
+    cw_sink_t *sink = cw_sink_jsonl_new(mem);
+    cw_outbox_t *ob = cw_outbox_new(64, &err);
+    CHECK(ob && cw_outbox_add_sink(ob, &sink, &err) == CW_OK && cw_outbox_start(ob, &err) == CW_OK, "outbox: %s",
+          err.msg);
+    cw_ack_server_t *srv = cw_ack_server_new("tcp://127.0.0.1:*", ob, &err);
+    CHECK(srv != NULL, "server binds: %s", err.msg);
+    if (!srv)
+        return check_summary("acks");
+    const char *ep = cw_ack_server_endpoint(srv);
+    CHECK(strncmp(ep, "tcp://127.0.0.1:", 16) == 0 && strchr(ep + 16, '*') == NULL, "resolved endpoint %s", ep);
+
+    /* A second daemon on the same endpoint is told so. */
+    cw_ack_server_t *dup = cw_ack_server_new(ep, ob, &err);
+    CHECK(dup == NULL && err.code == CW_ERR_BUSY && strstr(err.msg, ep), "endpoint in use: %s", err.msg);
+
+    cw_ack_client_t *c = cw_ack_client_new(ep, &err);
+    CHECK(c != NULL, "client: %s", err.msg);
+    /* The connection comes up in the background: wait for the first pong. */
+    json_t *r = NULL;
+    for (int i = 0; i < 50 && !r; i++) {
+        if (cw_ack_client_send(c, "{\"type\":\"ping\"}", &err) == CW_OK) {
+            char *reply = NULL;
+            if (cw_ack_client_recv(c, &reply, 2000, &err) == 1)
+                r = json_loads(reply, 0, NULL);
+            free(reply);
+        } else {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK(r && json_is_true(json_object_get(r, "ok")) &&
+              strcmp(json_string_value(json_object_get(r, "type")), "pong") == 0 &&
+              json_string_length(json_object_get(r, "instance")) > 0,
+          "ping answered with the instance");
+    json_decref(r);
+
+    r = ask(c, "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\","
+               "\"note\":\"called back\"}");
+    json_t *ack = json_object_get(r, "ack");
+    CHECK(r && json_is_true(json_object_get(r, "ok")) && ack, "ack accepted");
+    const char *at = json_string_value(json_object_get(ack, "at"));
+    CHECK(ack && strcmp(json_string_value(json_object_get(ack, "type")), "ack") == 0 &&
+              strcmp(json_string_value(json_object_get(ack, "alert_id")), "desk1-1-a3") == 0 &&
+              strcmp(json_string_value(json_object_get(ack, "by")), "sup1") == 0 &&
+              strcmp(json_string_value(json_object_get(ack, "note")), "called back") == 0 && at &&
+              strlen(at) == 24 && at[23] == 'Z',
+          "the ack event: who, what, when (%s)", at ? at : "");
+    json_decref(r);
+
+    expect_refused(c, "this is not json", "not JSON");
+    expect_refused(c, "[1,2,3]", "not a JSON object");
+    expect_refused(c, "{\"call_id\":\"x\"}", "missing \"type\"");
+    expect_refused(c, "{\"type\":\"delete\"}", "unknown type");
+    expect_refused(c, "{\"type\":\"ack\",\"alert_id\":\"a\",\"by\":\"b\"}", "missing \"call_id\"");
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"c\",\"by\":\"b\"}", "missing \"alert_id\"");
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"c\",\"alert_id\":\"a\",\"by\":\"\"}", "\"by\" is empty");
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"c\",\"alert_id\":7,\"by\":\"b\"}", "not a string");
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"c d\",\"alert_id\":\"a\",\"by\":\"b\"}", "spaces");
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"c\",\"alert_id\":\"a\",\"by\":\"b\\u0000x\"}", "NUL");
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"c\",\"alert_id\":\"a\",\"by\":\"b\",\"note\":5}",
+                   "\"note\" is not a string");
+    char big[6000];
+    memset(big, ' ', sizeof big);
+    memcpy(big, "{\"type\":\"ping\"}", 15);
+    big[sizeof big - 1] = '\0';
+    expect_refused(c, big, "over the limit");
+    char longby[400];
+    snprintf(longby, sizeof longby, "{\"type\":\"ack\",\"call_id\":\"c\",\"alert_id\":\"a\",\"by\":\"%0300d\"}", 0);
+    expect_refused(c, longby, "more than 128");
+
+    /* A request of several frames, from a raw REQ socket. */
+    void *raw = cw_bus_socket_open(ZMQ_REQ, &err);
+    int zero = 0;
+    zmq_setsockopt(raw, ZMQ_LINGER, &zero, sizeof zero);
+    int rcvtimeo = 3000;
+    zmq_setsockopt(raw, ZMQ_RCVTIMEO, &rcvtimeo, sizeof rcvtimeo);
+    CHECK(zmq_connect(raw, ep) == 0, "raw connect");
+    zmq_send(raw, "{\"type\":", 8, ZMQ_SNDMORE);
+    zmq_send(raw, "\"ping\"}", 7, 0);
+    char buf[512];
+    int n = zmq_recv(raw, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    CHECK(n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "one frame"), "multi-frame refused: %s", buf);
+    cw_bus_socket_close(raw);
+
+    /* The calls in progress, for consoles that join late. */
+    cw_event_t *start = cw_event_call_start("desk1-1", 0, &(cw_call_meta_t){.agent_id = "alice", .team = "north"});
+    cw_event_t *start2 = cw_event_call_start("desk2-1", 0, &(cw_call_meta_t){.agent_id = "bob"});
+    cw_event_t *end2 = cw_event_call_end("desk2-1", 5, "eof", 5, NULL, NULL);
+    cw_ack_server_observe(srv, start);
+    cw_ack_server_observe(srv, start2);
+    cw_ack_server_observe(srv, end2);
+    r = ask(c, "{\"type\":\"ping\",\"calls\":true}");
+    json_t *calls = json_object_get(r, "calls");
+    json_t *first = json_array_get(calls, 0);
+    CHECK(json_array_size(calls) == 1 && strcmp(json_string_value(json_object_get(first, "agent_id")), "alice") == 0 &&
+              strcmp(json_string_value(json_object_get(first, "team")), "north") == 0 &&
+              strcmp(json_string_value(json_object_get(first, "type")), "call_start") == 0,
+          "pong lists the call in progress (not the ended one)");
+    json_decref(r);
+    r = ask(c, "{\"type\":\"ping\"}");
+    CHECK(r && json_object_get(r, "calls") == NULL, "a plain ping lists no calls");
+    json_decref(r);
+    cw_event_destroy(&start);
+    cw_event_destroy(&start2);
+    cw_event_destroy(&end2);
+
+    /* Still serving after all that. */
+    r = ask(c, "{\"type\":\"ping\"}");
+    CHECK(r && json_is_true(json_object_get(r, "ok")), "still answering");
+    json_decref(r);
+
+    cw_ack_stats_t st;
+    cw_ack_server_get_stats(srv, &st);
+    CHECK(st.acks == 1 && st.rejected == 14 && st.pings >= 4 && st.requests == st.acks + st.rejected + st.pings,
+          "stats: %llu acks, %llu rejected, %llu pings", (unsigned long long)st.acks, (unsigned long long)st.rejected,
+          (unsigned long long)st.pings);
+
+    cw_ack_client_destroy(&c);
+    cw_ack_server_stop(srv);
+    cw_event_t *late = cw_event_call_start("desk3-1", 0, NULL);
+    cw_ack_server_observe(srv, late); /* after stop, still safe */
+    cw_event_destroy(&late);
+    cw_ack_server_stop(srv);
+    cw_ack_server_destroy(&srv);
+    CHECK(srv == NULL, "server destroyed");
+    cw_outbox_destroy(&ob);
+    fclose(mem);
+    /* Exactly one event reached the outbox: the accepted ack. */
+    CHECK(captured && strstr(captured, "\"type\":\"ack\"") && strstr(captured, "\"alert_id\":\"desk1-1-a3\"") &&
+              strchr(captured, '\n') == captured + captured_len - 1,
+          "one ack event written: %s", captured ? captured : "");
+    free(captured);
+
+    /* Nothing listening: a request fails at once instead of hanging. */
+    c = cw_ack_client_new("tcp://127.0.0.1:1", &err);
+    CHECK(c && cw_ack_client_send(c, "{\"type\":\"ping\"}", &err) == CW_ERR_IO && strstr(err.msg, "not reachable"),
+          "no daemon: %s", err.msg);
+    cw_ack_client_destroy(&c);
+    cw_bus_shutdown();
+    return check_summary("acks");
+}

@@ -6,7 +6,8 @@
 # - the agent's whisper for an alert is on the bus within 1 s of the alert,
 #   and `callwatch whisper --agent alice` prints it;
 # - the ack key sends an acknowledgement that reaches the bus as an ack event
-#   (what the archive stores) and is marked in the feed;
+#   and the QA archive (qa timeline shows who acknowledged) and is marked in
+#   the feed;
 # - filter and transcript keys work;
 # - killing the daemon shows DISCONNECTED; restarting it reconnects by itself.
 set -euo pipefail
@@ -52,6 +53,9 @@ cat > "$work/site.ini" <<INI
 endpoint = $bus
 ack_endpoint = $acks
 
+[archive]
+path = $work/qa.db
+
 [line desk7]
 file = $CALLWATCH_SRC/models/sample-call.flac
 agent_id = alice
@@ -88,10 +92,10 @@ wait_screen 5 "DISCONNECTED" || fail "no daemon yet, but the console does not sa
 "$CALLWATCH" run -c "$work/site.ini" 2> "$work/run.log" &
 daemon_pid=$!
 
-wait_screen 20 " CONNECTED *$" || fail "console never saw the daemon"
-wait_screen 20 "alice +north" || fail "the call's row (agent alice, team north) did not appear"
+wait_screen 45 " CONNECTED *$" || fail "console never saw the daemon"
+wait_screen 45 "alice +north" || fail "the call's row (agent alice, team north) did not appear"
 echo "board shows the call"
-wait_screen 60 "(warning|critical) +(anger|despair|escalation) +alice" || fail "no customer alert in the feed"
+wait_screen 90 "(warning|critical) +(anger|despair|escalation) +alice" || fail "no customer alert in the feed"
 echo "feed shows an alert"
 screen | grep -q "evidence: \"" || fail "the alert's evidence (words said) is not shown"
 
@@ -121,7 +125,7 @@ echo "whisper viewer: $(head -n 1 "$work/whisper.out")"
 tmux -L "$sock" send-keys -t con Tab
 sleep 0.3
 tmux -L "$sock" send-keys -t con A
-wait_screen 3 "note for the acknowledgement" || fail "no note prompt"
+wait_screen 8 "note for the acknowledgement" || fail "no note prompt"
 tmux -L "$sock" send-keys -t con -l "calling back at 3pm"
 tmux -L "$sock" send-keys -t con Enter
 wait_screen 5 "acknowledged .* as sup1" || fail "the console did not confirm the acknowledgement"
@@ -152,15 +156,15 @@ echo "late console knows the call"
 tmux -L "$sock" send-keys -t con f
 tmux -L "$sock" send-keys -t con -l "team=south"
 tmux -L "$sock" send-keys -t con Enter
-wait_screen 3 "CALLS \(0\)" || fail "team filter did not hide the call"
+wait_screen 8 "CALLS \(0\)" || fail "team filter did not hide the call"
 tmux -L "$sock" send-keys -t con f Enter
-wait_screen 3 "CALLS \(1\)" || fail "clearing the filter did not bring the call back"
+wait_screen 8 "CALLS \(1\)" || fail "clearing the filter did not bring the call back"
 # Transcript of the selected alert's call.
 tmux -L "$sock" send-keys -t con t
-wait_screen 3 "Transcript of desk7-" || fail "no transcript view"
-wait_screen 3 "customer +.*(ridiculous|calling|manager)" || fail "transcript lacks the customer's words"
+wait_screen 8 "Transcript of [a-z0-9._-]*desk7-" || fail "no transcript view"
+wait_screen 8 "customer +.*(ridiculous|calling|manager)" || fail "transcript lacks the customer's words"
 tmux -L "$sock" send-keys -t con t
-wait_screen 3 "ALERTS" || fail "did not return from the transcript"
+wait_screen 8 "ALERTS" || fail "did not return from the transcript"
 echo "filter and transcript work"
 
 # The daemon goes away ...
@@ -171,11 +175,17 @@ daemon_pid=""
 [ "$rc" -eq 0 ] || fail "the daemon stopped with status $rc on SIGTERM"
 wait_screen 10 "DISCONNECTED" || fail "console did not notice the daemon went away"
 echo "console shows DISCONNECTED"
+# The acknowledgement is in the QA archive, with who acknowledged it.
+ack_call=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["call_id"])' "$ack")
+"$CALLWATCH" qa --db "$work/qa.db" timeline "$ack_call" > "$work/timeline.txt" 2>&1 \
+    || fail "qa timeline failed: $(cat "$work/timeline.txt")"
+grep -Eq "ACK .*acknowledged by sup1" "$work/timeline.txt" || fail "the acknowledgement is not in the archive: $(cat "$work/timeline.txt")"
+echo "acknowledgement archived: $(grep -E 'ACK ' "$work/timeline.txt" | head -n 1)"
 # ... and comes back.
 "$CALLWATCH" run -c "$work/site.ini" 2>> "$work/run.log" &
 daemon_pid=$!
-wait_screen 20 " CONNECTED *$" || fail "console did not reconnect"
-wait_screen 20 "alice +north" || fail "the new call did not appear after reconnecting"
+wait_screen 45 " CONNECTED *$" || fail "console did not reconnect"
+wait_screen 45 "alice +north" || fail "the new call did not appear after reconnecting"
 screen | grep -q "DISCONNECTED" && fail "still DISCONNECTED after reconnecting"
 echo "console reconnected by itself"
 echo "PASS"

@@ -64,12 +64,12 @@ static cw_metric_t *gauge(cw_metrics_t *reg, const char *name, const char *help,
 
 cw_monitor_t *cw_monitor_new(cw_metrics_t *reg, const char *node, int max_lines, cw_error_t *err)
 {
-    if (!reg || max_lines < 1) {
-        cw_error_set(err, CW_ERR_INVALID, "monitor: needs a registry and at least one line");
+    if (!reg || max_lines < 0) {
+        cw_error_set(err, CW_ERR_INVALID, "monitor: needs a registry and a line count >= 0");
         return NULL;
     }
     cw_monitor_t *m = calloc(1, sizeof *m);
-    if (!m || !(m->slots = calloc((size_t)max_lines, sizeof *m->slots))) {
+    if (!m || !(m->slots = calloc(max_lines ? (size_t)max_lines : 1, sizeof *m->slots))) {
         free(m);
         cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the monitor");
         return NULL;

@@ -61,4 +61,7 @@ void cw_call_destroy(cw_call_t **call);
  * call_end reports at the end. Only the thread that pumps the call. */
 void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW_LEG_COUNT]);
 
+/* The config the call was made with (it keeps reading it until destroyed). */
+const cw_config_t *cw_call_config(const cw_call_t *call);
+
 #endif

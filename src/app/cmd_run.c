@@ -46,7 +46,9 @@ static void run_usage(FILE *out)
           "Captures every [line NAME] of the configuration (a PortAudio device, two mono\n"
           "devices, or a file replayed at real time), transcribes both legs and publishes\n"
           "the events on the ZeroMQ bus as two-frame messages (topic, JSON). Stops\n"
-          "cleanly on SIGINT/SIGTERM after the utterances in flight are decoded.\n"
+          "cleanly on SIGINT/SIGTERM after the utterances in flight are decoded. SIGHUP\n"
+          "re-reads the configuration: calls that start after it use its lexicon, voice\n"
+          "model and thresholds; a configuration that does not load is logged and ignored.\n"
           "\n"
           "options:\n"
           "  -c, --config FILE     configuration (default: the shipped models/callwatch.ini)\n"
@@ -350,6 +352,7 @@ int cmd_run(int argc, char **argv)
     line_state_t *lines = calloc(n_lines ? (size_t)n_lines : 1, sizeof *lines);
     cw_curve_server_t *curve = NULL;
     const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
+    app_reloader_t *reloader = NULL;
     if (!lines) {
         app_log("out of memory");
         cw_config_destroy(&cfg);
@@ -377,6 +380,7 @@ int cmd_run(int argc, char **argv)
     }
 
     app_install_signals();
+    app_install_reload_signal();
     for (int i = 0; i < n_lines; i++) {
         if (line_uses_device(&lines[i].cfg) && !pa_up) {
             if (cw_portaudio_init(&err) != CW_OK) {
@@ -452,6 +456,12 @@ int cmd_run(int argc, char **argv)
         status = APP_USAGE;
         goto out;
     }
+    reloader = app_reloader_new(cfg, config_path);
+    if (!reloader) {
+        app_log("out of memory");
+        status = APP_FAILURE;
+        goto out;
+    }
     for (int i = 0; i < n_lines; i++) {
         if (start_call(cfg, pool, outbox, &lines[i], &err) != CW_OK) {
             app_log("line %s: %s", lines[i].cfg.name, err.msg);
@@ -479,6 +489,11 @@ int cmd_run(int argc, char **argv)
     while (!app_stop_requested) {
         long moved = 0;
         double now = app_monotonic_s();
+        if (app_reload_requested) {
+            app_reload_requested = 0;
+            app_reloader_reload(reloader);
+        }
+        const cw_config_t *live = app_reloader_config(reloader);
         for (int i = 0; i < n_lines; i++) {
             line_state_t *ls = &lines[i];
             cw_monitor_line(monitor, i, ls->call, now);
@@ -496,25 +511,33 @@ int cmd_run(int argc, char **argv)
                 if (!failed && !line_uses_device(&ls->cfg)) {
                     ls->finished = true;
                 } else {
-                    ls->reopen_at = now + cfg->capture_retry_s;
+                    ls->reopen_at = now + live->capture_retry_s;
                     ls->lost_logged = false;
                 }
                 continue;
             }
             if (ls->finished || now < ls->reopen_at)
                 continue;
-            if (start_call(cfg, pool, outbox, ls, &err) != CW_OK) {
+            if (start_call(live, pool, outbox, ls, &err) != CW_OK) {
                 if (!ls->lost_logged)
                     app_log("line %s: still unavailable (%s); retrying every %.1f s", ls->cfg.name, err.msg,
-                            cfg->capture_retry_s);
+                            live->capture_retry_s);
                 ls->lost_logged = true;
-                ls->reopen_at = now + cfg->capture_retry_s;
+                ls->reopen_at = now + live->capture_retry_s;
             }
         }
         cw_monitor_pool(monitor, pool, now);
         if (pbx.server) {
-            pbx_accept(&pbx, cfg, pool, outbox);
+            pbx_accept(&pbx, live, pool, outbox);
             moved += pbx_pump(&pbx);
+        }
+        if (app_reloader_retired(reloader)) {
+            for (int i = 0; i < n_lines; i++)
+                if (lines[i].call)
+                    app_reloader_mark(reloader, cw_call_config(lines[i].call));
+            for (int i = 0; i < pbx.n; i++)
+                app_reloader_mark(reloader, cw_call_config(pbx.calls[i]));
+            app_reloader_sweep(reloader);
         }
         if (moved == 0)
             app_sleep_ms(10);
@@ -562,6 +585,7 @@ out:
         cw_call_destroy(&pbx.calls[i]);
     free(pbx.calls);
     cw_audiosocket_destroy(&pbx.server);
+    app_reloader_destroy(&reloader); /* after the calls that read its configs */
     cw_outbox_destroy(&outbox);
     cw_monitor_destroy(&monitor);
     cw_metrics_destroy(&metrics);

@@ -513,3 +513,8 @@ void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         dropped[leg] = stats.frames_dropped[leg] + (call->streams[leg] ? cw_asr_stream_dropped(call->streams[leg]) : 0);
 }
+
+const cw_config_t *cw_call_config(const cw_call_t *call)
+{
+    return call->cfg;
+}

@@ -19,7 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 sox "$src/models/sample-call.flac" "$tmp/call.wav" trim 0 12
 rc=0
 python3 "$src/tools/soak" --callwatch "$cw" --call "$tmp/call.wav" --calls 1 --duration 80 --interval 5 \
-  --warmup 30 --max-rss-slope 2048 --max-fd-growth 0 --out "$tmp/out" || rc=$?
+  --warmup 30 --max-rss-slope 8192 --max-fd-growth 0 --out "$tmp/out" || rc=$?
 if [[ $rc -ne 0 ]]; then
   echo "--- samples"; cat "$tmp/out/soak.csv" || true
   echo "--- daemon log (tail)"; tail -20 "$tmp/out/daemon.log" || true

@@ -9,9 +9,10 @@
 #     reason device_lost while file1's call goes on to its end (reason eof) with its escalation
 #     alert; the daemon logs that desk1 is still unavailable and keeps retrying.
 #   - The device comes back (a new FIFO and feeder): desk1 gets a new call with transcripts.
-#   - SIGTERM 28.5 s into file2 (the shipped sample call), while the customer is speaking: the
-#     utterance in flight is transcribed and published before file2's call_end (reason shutdown),
-#     and the daemon exits 0 within 20 s.
+#   - SIGTERM while an utterance of file2 (the shipped sample call) is in flight - a partial
+#     transcript of the customer's speech past 27 s is out, no final one reaching there is: the
+#     utterance is transcribed to the end and published before file2's call_end (reason
+#     shutdown), and the daemon exits 0 within 20 s.
 # Exit 77 (skip) only when flite, sox, perl or python3 is missing.
 set -euo pipefail
 
@@ -103,9 +104,9 @@ agent_id = alice
 EOF
 
 # Both subscribers connect first; ZeroMQ retries until the daemon binds.
-"$cw" tap --endpoint "$endpoint" --timeout 150 >"$tmp/fast.jsonl" 2>"$tmp/fast.err" &
+"$cw" tap --endpoint "$endpoint" --timeout 900 >"$tmp/fast.jsonl" 2>"$tmp/fast.err" &
 pids+=($!)
-"$cw" tap --endpoint "$endpoint" --timeout 150 >"$tmp/slow.jsonl" 2>"$tmp/slow.err" &
+"$cw" tap --endpoint "$endpoint" --timeout 900 >"$tmp/slow.jsonl" 2>"$tmp/slow.err" &
 slow=$!
 pids+=("$slow")
 sleep 0.5
@@ -114,7 +115,6 @@ daemon=$!
 pids+=("$daemon")
 wait_for 60 grep -q "line(s) up" "$tmp/daemon.log" || { echo "FAIL: daemon did not start"; cat "$tmp/daemon.log"; exit 1; }
 up_at=$SECONDS
-up_ns=$(date +%s%N)
 wait_for 10 grep -q '"call_start"' "$tmp/slow.jsonl" || bad "the slow subscriber got nothing before it was stopped"
 kill -STOP "$slow"
 stopped_tap=$slow
@@ -122,7 +122,7 @@ echo "ok  slow subscriber stopped (SIGSTOP) after its first events"
 
 # 1. The device stops delivering: desk1's call ends with device_lost.
 ended_lost() { grep '"call_end"' "$tmp/fast.jsonl" | grep -q 'desk1.*device_lost\|device_lost.*desk1'; }
-wait_for 30 ended_lost || bad "no call_end with device_lost for desk1 on the bus"
+wait_for 90 ended_lost || bad "no call_end with device_lost for desk1 on the bus"
 # 2. It vanishes: a held write end keeps the old FIFO silent (an exiting feeder would make ALSA
 # replay stale data), the feeder goes, the FIFO's path is removed so reopening fails.
 fifo="$tmp/alsa/callwatch_virtual.fifo"
@@ -140,19 +140,31 @@ exec 9>&-
 back() { (($(grep -c '"call_start".*desk1\|desk1.*"call_start"' "$tmp/fast.jsonl" || true) > lost_n)); }
 wait_for 20 back || bad "desk1 got no new call after the device came back"
 back_transcript() { grep '"transcript"' "$tmp/fast.jsonl" | grep -q '"internet\|internet '; }
-wait_for 40 back_transcript || bad "no transcript from the device after it came back"
+wait_for 180 back_transcript || bad "no transcript from the device after it came back"
 echo "ok  the device came back after $((SECONDS - up_at)) s of the test"
 # file1 must have ended by itself by now (it is 11 s long).
-wait_for 20 grep -q '"call_end".*file1\|file1.*"call_end"' "$tmp/fast.jsonl" || bad "file1's call did not end"
+wait_for 180 grep -q '"call_end".*file1\|file1.*"call_end"' "$tmp/fast.jsonl" || bad "file1's call did not end"
 
-# 4. SIGTERM while the customer of file2 speaks (26.7 s .. 31 s into the sample call).
-now_ns=$(date +%s%N)
-wait_ms=$((28500 - (now_ns - up_ns) / 1000000))
-if ((wait_ms < 0)); then
-  bad "the test ran late: already $(((now_ns - up_ns) / 1000000)) ms into file2 before SIGTERM"
-else
-  sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
-fi
+# 4. SIGTERM while the customer of file2 is in the middle of the turn at 26.7 .. 31 s.
+in_flight() {
+  python3 - "$tmp/fast.jsonl" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip().endswith("}")]
+f2 = [e["call_id"] for e in ev if e["type"] == "call_start" and e.get("line") == "file2"]
+tr = [e for e in ev if f2 and e.get("call_id") == f2[0] and e["type"] == "transcript" and e["leg"] == "customer"
+      and e["t_end"] > 27]
+partial = [e["t_end"] for e in tr if not e["final"]]
+if partial and not any(e["final"] for e in tr):
+    print(max(partial))
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+until_s=$((SECONDS + 240))
+partial_t=""
+until partial_t=$(in_flight) || ((SECONDS > until_s)); do sleep 0.2; done
+[[ -n "$partial_t" ]] && echo "ok  SIGTERM with file2's customer utterance in flight (partial up to $partial_t s)" ||
+  bad "never saw file2's customer speech past 27 s in flight (partial, no final) to stop during"
 kill -TERM "$daemon"
 term_at=$(date +%s%N)
 rc=0
@@ -164,9 +176,10 @@ pids=("${pids[@]/$daemon/}")
 kill -0 "$slow" 2>/dev/null || bad "the stopped subscriber died"
 sleep 0.5
 
-python3 - "$tmp/fast.jsonl" "$tmp/archive.db" <<'EOF' || fail=1
+python3 - "$tmp/fast.jsonl" "$tmp/archive.db" "${partial_t:-27}" <<'EOF' || fail=1
 import json, sqlite3, sys
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+partial_t = float(sys.argv[3])
 db = sqlite3.connect(sys.argv[2])
 fails = []
 def check(ok, msg):
@@ -196,7 +209,7 @@ end2 = [e for e in mine if e["type"] == "call_end"]
 check(len(end2) == 1 and end2[0]["reason"] == "shutdown" and mine[-1] is end2[0],
       "file2 ended once, last, with reason shutdown: %s" % [e["reason"] for e in end2])
 late = [e for e in mine if e["type"] == "transcript" and e.get("final") and e["leg"] == "customer"
-        and e["t_end"] > 26.6]
+        and e["t_end"] >= partial_t - 0.05]
 check(bool(late), "the customer's utterance in flight at SIGTERM was transcribed before call_end: %s"
       % [(round(e["t_start"], 1), round(e["t_end"], 1), e["text"]) for e in late])
 # The fast subscriber missed nothing while the other one was stopped.

@@ -3,7 +3,7 @@
 #
 # The daemon starts with a config whose cue lexicon has no escalation phrases. Calls come in over
 # AudioSocket (tools/audiosocket-client.py); the customer says "I want to speak to your manager".
-#   1. Call 1 streams; 2 s into it the config file is replaced by one with the full lexicon and the
+#   1. Call 1 streams; once it has started the config file is replaced by one with the full lexicon and the
 #      daemon gets SIGHUP. Call 1 keeps going with the lexicon it started with: transcripts with
 #      "manager", no escalation alert, call_end reason "hangup" (not dropped).
 #   2. Call 2, after the reload: an escalation alert on the customer leg.
@@ -77,12 +77,12 @@ done
 if [[ -z "$as_port" ]]; then
   echo "FAIL: the daemon did not start; its log:"; cat "$tmp/daemon.log"; exit 1
 fi
-"$cw" tap --endpoint "$endpoint" --timeout 110 >"$tmp/events.jsonl" 2>"$tmp/tap.err" &
+"$cw" tap --endpoint "$endpoint" --timeout 900 >"$tmp/events.jsonl" 2>"$tmp/tap.err" &
 pids+=($!)
 sleep 1 # let the subscription reach the publisher
 
 wait_call_end() { # call_id
-  for _ in $(seq 600); do
+  for _ in $(seq 2400); do # generous: decoding lags on a loaded or sanitized build
     grep -q "\"call_end\".*$1\|$1.*\"call_end\"" "$tmp/events.jsonl" && return 0
     kill -0 "$daemon" 2>/dev/null || return 1
     sleep 0.1
@@ -114,7 +114,9 @@ call3=33333333-8d3e-4b7a-9c61-2e4f7a9b3c40
   2>"$tmp/client1.err" &
 first=$!
 pids+=("$first")
-sleep 2
+for _ in $(seq 600); do grep -q "call $call1 started" "$tmp/daemon.log" && break; sleep 0.1; done
+grep -q "call $call1 started" "$tmp/daemon.log" || bad "call 1 did not start"
+sleep 1 # into the call: the customer's sentence with "manager" comes after the reload
 write_config "$src/models/cues-en.json"
 hup_and_wait "SIGHUP: reloaded"
 wait "$first" || bad "the streaming client of call 1 failed: $(cat "$tmp/client1.err")"

@@ -576,6 +576,11 @@ out:
     /* The pool goes first so no decoder thread posts into a freed call. */
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
+        if (lines[i].call)
+            cw_call_abandon(lines[i].call, "utterances left undecoded at the drain timeout");
+    for (int i = 0; i < pbx.n; i++)
+        cw_call_abandon(pbx.calls[i], "utterances left undecoded at the drain timeout");
+    for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
     if (outbox && archive_ref) {
         cw_outbox_flush(outbox);

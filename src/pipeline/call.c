@@ -518,3 +518,12 @@ const cw_config_t *cw_call_config(const cw_call_t *call)
 {
     return call->cfg;
 }
+
+void cw_call_abandon(cw_call_t *call, const char *why)
+{
+    if (atomic_load(&call->state) != CALL_ENDING)
+        return;
+    size_t len = strnlen(call->end_reason, sizeof call->end_reason);
+    snprintf(call->end_reason + len, sizeof call->end_reason - len, " (%s)", why);
+    post_call_end(call);
+}

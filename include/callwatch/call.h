@@ -62,4 +62,14 @@ void cw_call_destroy(cw_call_t **call);
  * call_end reports at the end. Only the thread that pumps the call. */
 void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW_LEG_COUNT]);
 
+/* The config the call was made with (it keeps reading it until destroyed). */
+const cw_config_t *cw_call_config(const cw_call_t *call);
+
+/* For a shutdown that stopped waiting for the decoders: a call that ended
+ * but still has utterances undecoded posts its call_end now, with " (why)"
+ * appended to its reason, so subscribers and the archive still see the call
+ * end. Only once no decoder can call back into the call (after
+ * cw_asr_pool_destroy). Does nothing to a call running or done. */
+void cw_call_abandon(cw_call_t *call, const char *why);
+
 #endif

@@ -42,7 +42,8 @@ typedef enum cw_monitor_phase {
 
 /* Registers the families in reg (which must outlive the monitor). node:
  * this node's name, shown by the health check; max_lines: line slots
- * (0..max_lines-1) the daemon reports. Starts in CW_MONITOR_STARTING. */
+ * (0..max_lines-1) the daemon reports, 0 for a daemon that only takes
+ * AudioSocket calls. Starts in CW_MONITOR_STARTING. */
 cw_monitor_t *cw_monitor_new(cw_metrics_t *reg, const char *node, int max_lines, cw_error_t *err);
 
 /* Frees and NULLs *m; accepts NULL. No cw_monitor_health may be running. */

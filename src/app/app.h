@@ -79,4 +79,29 @@ int cmd_qa(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_whisper(int argc, char **argv);
 
+/* `run` on SIGHUP (reload.c): the config file read again, checked, and its
+ * lexicon, voice model and thresholds used by the calls that start after.
+ * Daemon thread only. */
+typedef struct app_reloader app_reloader_t;
+/* Set by SIGHUP once app_install_reload_signal() ran; the daemon clears it. */
+extern volatile sig_atomic_t app_reload_requested;
+void app_install_reload_signal(void);
+/* boot (the running config) and path (NULL = the shipped default) are
+ * borrowed and must outlive the reloader. NULL when out of memory. */
+app_reloader_t *app_reloader_new(const cw_config_t *boot, const char *path);
+/* The config new calls are to use; valid until the next sweep that does not
+ * see it marked. */
+const cw_config_t *app_reloader_config(const app_reloader_t *r);
+/* Re-reads the file; a config that does not validate or whose models do not
+ * load is logged and refused (false), the running one kept. Restart-only
+ * options keep their running values (logged when the file changed them). */
+bool app_reloader_reload(app_reloader_t *r);
+/* Configs replaced by a reload and not yet freed. Calls keep a pointer to the
+ * config they started with: mark each one a live call uses, then sweep to
+ * free the others. */
+int app_reloader_retired(const app_reloader_t *r);
+void app_reloader_mark(app_reloader_t *r, const cw_config_t *in_use);
+void app_reloader_sweep(app_reloader_t *r);
+void app_reloader_destroy(app_reloader_t **r);
+
 #endif

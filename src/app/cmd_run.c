@@ -48,7 +48,9 @@ static void run_usage(FILE *out)
           "Captures every [line NAME] of the configuration (a PortAudio device, two mono\n"
           "devices, or a file replayed at real time), transcribes both legs and publishes\n"
           "the events on the ZeroMQ bus as two-frame messages (topic, JSON). Stops\n"
-          "cleanly on SIGINT/SIGTERM after the utterances in flight are decoded.\n"
+          "cleanly on SIGINT/SIGTERM after the utterances in flight are decoded. SIGHUP\n"
+          "re-reads the configuration: calls that start after it use its lexicon, voice\n"
+          "model and thresholds; a configuration that does not load is logged and ignored.\n"
           "\n"
           "options:\n"
           "  -c, --config FILE     configuration (default: the shipped models/callwatch.ini)\n"
@@ -399,6 +401,7 @@ int cmd_run(int argc, char **argv)
     cw_whisper_t *whisper = NULL;
     cw_ack_server_t *acks = NULL;
     daemon_follow_t follow = {NULL, NULL};
+    app_reloader_t *reloader = NULL;
     if (!lines) {
         app_log("out of memory");
         cw_config_destroy(&cfg);
@@ -426,6 +429,7 @@ int cmd_run(int argc, char **argv)
     }
 
     app_install_signals();
+    app_install_reload_signal();
     for (int i = 0; i < n_lines; i++) {
         if (line_uses_device(&lines[i].cfg) && !pa_up) {
             if (cw_portaudio_init(&err) != CW_OK) {
@@ -521,6 +525,12 @@ int cmd_run(int argc, char **argv)
         status = APP_USAGE;
         goto out;
     }
+    reloader = app_reloader_new(cfg, config_path);
+    if (!reloader) {
+        app_log("out of memory");
+        status = APP_FAILURE;
+        goto out;
+    }
     for (int i = 0; i < n_lines; i++) {
         if (start_call(cfg, pool, outbox, &lines[i], &err) != CW_OK) {
             app_log("line %s: %s", lines[i].cfg.name, err.msg);
@@ -549,6 +559,11 @@ int cmd_run(int argc, char **argv)
     while (!app_stop_requested) {
         long moved = 0;
         double now = app_monotonic_s();
+        if (app_reload_requested) {
+            app_reload_requested = 0;
+            app_reloader_reload(reloader);
+        }
+        const cw_config_t *live = app_reloader_config(reloader);
         for (int i = 0; i < n_lines; i++) {
             line_state_t *ls = &lines[i];
             cw_monitor_line(monitor, i, ls->call, now);
@@ -566,25 +581,33 @@ int cmd_run(int argc, char **argv)
                 if (!failed && !line_uses_device(&ls->cfg)) {
                     ls->finished = true;
                 } else {
-                    ls->reopen_at = now + cfg->capture_retry_s;
+                    ls->reopen_at = now + live->capture_retry_s;
                     ls->lost_logged = false;
                 }
                 continue;
             }
             if (ls->finished || now < ls->reopen_at)
                 continue;
-            if (start_call(cfg, pool, outbox, ls, &err) != CW_OK) {
+            if (start_call(live, pool, outbox, ls, &err) != CW_OK) {
                 if (!ls->lost_logged)
                     app_log("line %s: still unavailable (%s); retrying every %.1f s", ls->cfg.name, err.msg,
-                            cfg->capture_retry_s);
+                            live->capture_retry_s);
                 ls->lost_logged = true;
-                ls->reopen_at = now + cfg->capture_retry_s;
+                ls->reopen_at = now + live->capture_retry_s;
             }
         }
         cw_monitor_pool(monitor, pool, now);
         if (pbx.server) {
-            pbx_accept(&pbx, cfg, pool, outbox);
+            pbx_accept(&pbx, live, pool, outbox);
             moved += pbx_pump(&pbx);
+        }
+        if (app_reloader_retired(reloader)) {
+            for (int i = 0; i < n_lines; i++)
+                if (lines[i].call)
+                    app_reloader_mark(reloader, cw_call_config(lines[i].call));
+            for (int i = 0; i < pbx.n; i++)
+                app_reloader_mark(reloader, cw_call_config(pbx.calls[i]));
+            app_reloader_sweep(reloader);
         }
         if (moved == 0)
             app_sleep_ms(10);
@@ -623,6 +646,11 @@ out:
     /* The pool goes first so no decoder thread posts into a freed call. */
     cw_asr_pool_destroy(&pool);
     for (int i = 0; i < n_lines; i++)
+        if (lines[i].call)
+            cw_call_abandon(lines[i].call, "utterances left undecoded at the drain timeout");
+    for (int i = 0; i < pbx.n; i++)
+        cw_call_abandon(pbx.calls[i], "utterances left undecoded at the drain timeout");
+    for (int i = 0; i < n_lines; i++)
         cw_call_destroy(&lines[i].call);
     if (outbox && archive_ref) {
         cw_outbox_flush(outbox);
@@ -635,6 +663,7 @@ out:
     /* No more acks are posted, but the outbox, while it drains, still shows
      * the server its last events. */
     cw_ack_server_stop(acks);
+    app_reloader_destroy(&reloader); /* after the calls that read its configs */
     cw_outbox_destroy(&outbox);
     cw_ack_server_destroy(&acks);
     cw_whisper_destroy(&whisper);

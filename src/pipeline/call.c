@@ -514,3 +514,17 @@ void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         dropped[leg] = stats.frames_dropped[leg] + (call->streams[leg] ? cw_asr_stream_dropped(call->streams[leg]) : 0);
 }
+
+const cw_config_t *cw_call_config(const cw_call_t *call)
+{
+    return call->cfg;
+}
+
+void cw_call_abandon(cw_call_t *call, const char *why)
+{
+    if (atomic_load(&call->state) != CALL_ENDING)
+        return;
+    size_t len = strnlen(call->end_reason, sizeof call->end_reason);
+    snprintf(call->end_reason + len, sizeof call->end_reason - len, " (%s)", why);
+    post_call_end(call);
+}

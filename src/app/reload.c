@@ -1,0 +1,196 @@
+/* reload.c - `callwatch run` on SIGHUP: the configuration file and the
+ * detector models it names are read again; new calls use them. */
+#include "app.h"
+
+#include "callwatch/lexicon.h"
+#include "callwatch/redact.h"
+#include "callwatch/voice.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+volatile sig_atomic_t app_reload_requested;
+
+struct app_reloader {
+    const cw_config_t *boot; /* borrowed: what the daemon started with */
+    const char *path;        /* borrowed; NULL = the shipped default */
+    cw_config_t *live;       /* owned; NULL while boot is live */
+    /* Configs replaced by a later reload but maybe still read by the calls
+     * that started under them; mark[i] says a call was seen using one. */
+    cw_config_t **retired;
+    bool *mark;
+    int n_retired, cap_retired;
+};
+
+static void on_reload_signal(int sig)
+{
+    (void)sig;
+    app_reload_requested = 1;
+}
+
+void app_install_reload_signal(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_reload_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+app_reloader_t *app_reloader_new(const cw_config_t *boot, const char *path)
+{
+    app_reloader_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->boot = boot;
+    r->path = path;
+    return r;
+}
+
+const cw_config_t *app_reloader_config(const app_reloader_t *r)
+{
+    return r->live ? r->live : r->boot;
+}
+
+/* The options only a restart applies (they shaped sockets, threads and the
+ * loaded speech models) keep the values the daemon runs with, so the live
+ * config always describes the running daemon. Returns true if the file asked
+ * for a different value of one of them. */
+static bool keep_restart_only(cw_config_t *next, const cw_config_t *running)
+{
+    bool differs = strcmp(next->hmm, running->hmm) != 0 || strcmp(next->dict, running->dict) != 0 ||
+                   strcmp(next->lm, running->lm) != 0 || next->asr_workers != running->asr_workers ||
+                   next->n_lines != running->n_lines ||
+                   strcmp(next->metrics_listen, running->metrics_listen) != 0;
+    memcpy(next->hmm, running->hmm, sizeof next->hmm);
+    memcpy(next->dict, running->dict, sizeof next->dict);
+    memcpy(next->lm, running->lm, sizeof next->lm);
+    next->asr_workers = running->asr_workers;
+    /* Command-line overrides (--endpoint, --archive, --audiosocket) and the
+     * node name resolved at start live only in the running config. */
+    memcpy(next->bus_endpoint, running->bus_endpoint, sizeof next->bus_endpoint);
+    memcpy(next->bus_node, running->bus_node, sizeof next->bus_node);
+    memcpy(next->archive_path, running->archive_path, sizeof next->archive_path);
+    memcpy(next->audiosocket_listen, running->audiosocket_listen, sizeof next->audiosocket_listen);
+    memcpy(next->metrics_listen, running->metrics_listen, sizeof next->metrics_listen);
+    return differs;
+}
+
+/* Loads what a new call would load from cfg, so a broken lexicon, voice model
+ * or redaction list is refused now rather than by the next call. */
+static int try_models(const cw_config_t *cfg, cw_error_t *err)
+{
+    char path[CW_PATH_MAX];
+    cw_lexicon_t *lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
+    if (!lexicon)
+        return err->code;
+    cw_lexicon_destroy(&lexicon);
+    cw_voice_model_t *voice = cw_voice_model_load(cw_config_model_path(cfg->prosody, path, sizeof path), err);
+    if (!voice)
+        return err->code;
+    cw_voice_model_destroy(&voice);
+    cw_redactor_t *redactor = cw_redactor_new(cfg, err);
+    if (!redactor)
+        return err->code;
+    cw_redactor_destroy(&redactor);
+    return CW_OK;
+}
+
+static bool retire(app_reloader_t *r, cw_config_t *cfg)
+{
+    if (r->n_retired == r->cap_retired) {
+        int cap = r->cap_retired ? 2 * r->cap_retired : 4;
+        cw_config_t **grown = realloc(r->retired, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return false;
+        r->retired = grown;
+        bool *marks = realloc(r->mark, (size_t)cap * sizeof *marks);
+        if (!marks)
+            return false;
+        r->mark = marks;
+        r->cap_retired = cap;
+    }
+    r->mark[r->n_retired] = false;
+    r->retired[r->n_retired++] = cfg;
+    return true;
+}
+
+bool app_reloader_reload(app_reloader_t *r)
+{
+    const cw_config_t *running = app_reloader_config(r);
+    const char *from = r->path ? r->path : cw_config_default_path();
+    app_log("SIGHUP: reloading %s", from);
+    cw_config_t *next = app_load_config(r->path, false);
+    if (!next) {
+        app_log("SIGHUP: %s rejected; still running with the previous configuration", from);
+        return false;
+    }
+    bool restart_only = keep_restart_only(next, running);
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_config_validate(next, &err) != CW_OK) {
+        app_log_config_error(next, &err);
+        app_log("SIGHUP: %s rejected; still running with the previous configuration", from);
+        cw_config_destroy(&next);
+        return false;
+    }
+    if (try_models(next, &err) != CW_OK) {
+        app_log("SIGHUP: %s: %s; rejected, still running with the previous configuration", from, err.msg);
+        cw_config_destroy(&next);
+        return false;
+    }
+    if (r->live && !retire(r, r->live)) {
+        app_log("SIGHUP: out of memory; still running with the previous configuration");
+        cw_config_destroy(&next);
+        return false;
+    }
+    r->live = next;
+    app_log("SIGHUP: reloaded %s: new calls use its lexicon, voice model and thresholds; calls in progress "
+            "keep theirs",
+            from);
+    if (restart_only)
+        app_log("SIGHUP: [models] hmm/dict/lm, [asr] workers, [metrics] and the [line] sections changed in %s: "
+                "they take effect only at a restart",
+                from);
+    return true;
+}
+
+int app_reloader_retired(const app_reloader_t *r)
+{
+    return r->n_retired;
+}
+
+void app_reloader_mark(app_reloader_t *r, const cw_config_t *in_use)
+{
+    for (int i = 0; i < r->n_retired; i++)
+        if (r->retired[i] == in_use)
+            r->mark[i] = true;
+}
+
+void app_reloader_sweep(app_reloader_t *r)
+{
+    int kept = 0;
+    for (int i = 0; i < r->n_retired; i++) {
+        if (r->mark[i]) {
+            r->retired[kept] = r->retired[i];
+            r->mark[kept++] = false;
+        } else {
+            cw_config_destroy(&r->retired[i]);
+        }
+    }
+    r->n_retired = kept;
+}
+
+void app_reloader_destroy(app_reloader_t **rp)
+{
+    if (!rp || !*rp)
+        return;
+    app_reloader_t *r = *rp;
+    for (int i = 0; i < r->n_retired; i++)
+        cw_config_destroy(&r->retired[i]);
+    free(r->retired);
+    free(r->mark);
+    cw_config_destroy(&r->live);
+    free(r);
+    *rp = NULL;
+}

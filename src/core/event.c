@@ -358,5 +358,8 @@ cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcri
     put(obj, "words", words, &ok);
     put(obj, "final", json_boolean(tr->final), &ok);
     put_int(obj, "utterance", tr->utterance, &ok);
+    /* Cue mode: the words are the spotted keyphrases, not all that was said. */
+    if (tr->spotted)
+        put_str(obj, "mode", "cue", &ok);
     return finish(topic, obj, ok);
 }

@@ -337,6 +337,12 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
     if (make_detectors(call, cfg, err) != CW_OK)
         goto error_out;
 
+    int mode = cw_asr_mode_parse(opts->asr_mode && opts->asr_mode[0] ? opts->asr_mode : cfg->asr_mode);
+    if (mode < 0) {
+        cw_error_set(err, CW_ERR_INVALID, "recognition mode '%s' is neither full nor cue",
+                     opts->asr_mode && opts->asr_mode[0] ? opts->asr_mode : cfg->asr_mode);
+        goto error_out;
+    }
     int n_legs = 0;
     for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
         if (!call->info.has_leg[leg])
@@ -352,6 +358,7 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
                 cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
             if (!call->streams[leg])
                 goto error_out;
+            cw_asr_stream_set_mode(call->streams[leg], mode);
         }
         call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);
         if (!call->legs[leg]) {
@@ -512,4 +519,17 @@ void cw_call_frames_dropped(const cw_call_t *call, unsigned long long dropped[CW
     cw_source_get_stats(call->source, &stats);
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         dropped[leg] = stats.frames_dropped[leg] + (call->streams[leg] ? cw_asr_stream_dropped(call->streams[leg]) : 0);
+}
+
+void cw_call_set_asr_mode(cw_call_t *call, int leg, cw_asr_mode_t mode)
+{
+    for (int l = 0; l < CW_LEG_COUNT; l++)
+        if ((leg < 0 || leg == l) && call->streams[l])
+            cw_asr_stream_set_mode(call->streams[l], mode);
+}
+
+cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg)
+{
+    return leg >= 0 && leg < CW_LEG_COUNT && call->streams[leg] ? cw_asr_stream_mode(call->streams[leg])
+                                                                 : CW_ASR_FULL;
 }

@@ -74,6 +74,7 @@ typedef struct cw_asr_pool_stats {
     double decode_cpu_cue_s;          /* of decode_cpu_s, the cue-mode part */
     int streams_cue;                  /* streams in cue mode now */
     size_t keyphrases;                /* phrases the keyphrase search spots (suppressors included) */
+    double backlog_max_s;             /* most speech any one stream has waiting for a decoder, seconds */
     int busy_decoders;
 } cw_asr_pool_stats_t;
 

@@ -61,6 +61,15 @@ void cw_call_destroy(cw_call_t **call);
  * from each leg's next utterance. No effect without recognition. Any thread. */
 void cw_call_set_asr_mode(cw_call_t *call, int leg, cw_asr_mode_t mode);
 
+/* Overload: degraded switches leg to cue mode; not degraded returns it to
+ * the call's own mode (opts->asr_mode / [asr] mode). Daemon thread. */
+void cw_call_set_degraded(cw_call_t *call, int leg, bool degraded);
+bool cw_call_degraded(const cw_call_t *call, int leg);
+
+/* Whether leg is recognised in full mode of its own (not degraded, not cue
+ * by configuration): a leg overload could switch to cue mode. */
+bool cw_call_can_degrade(const cw_call_t *call, int leg);
+
 /* The mode of leg's recognition (CW_ASR_FULL without recognition). */
 cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg);
 

@@ -73,6 +73,9 @@ typedef struct cw_config {
     double asr_max_utterance_s;         /* an utterance longer than this is cut */
     double asr_min_confidence;          /* words below this posterior are dropped from transcripts (0 keeps all) */
     char asr_mode[8];                   /* "full" (every word) or "cue" (keyphrase spotting) */
+    double asr_degrade_backlog_s;       /* run: overload above this backlog switches legs to cue; 0 = never */
+    double asr_recover_backlog_s;       /* run: legs return to full below this backlog ... */
+    double asr_recover_hold_s;          /* ... held for this long */
 
     /* [vad] */
     double vad_threshold_db;            /* absolute floor, dBFS of a 10 ms frame */

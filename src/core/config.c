@@ -108,6 +108,12 @@ static const opt_t options[] = {
      "words with a lower posterior probability are dropped; 0 keeps all"},
     {"asr", "mode", OPT_STRING, CFG(asr_mode), 0, 0, 0, "full", check_asr_mode,
      "full = transcribe every word; cue = spot the cue lexicon's phrases only (cheaper, no negation context)"},
+    {"asr", "degrade_backlog_s", OPT_DOUBLE, CFG(asr_degrade_backlog_s), 0.5, 600, OPT_ZERO_OK, "5", NULL,
+     "run: when a leg has this many seconds of speech waiting for a decoder, switch legs to cue mode; 0 = never"},
+    {"asr", "recover_backlog_s", OPT_DOUBLE, CFG(asr_recover_backlog_s), 0, 600, 0, "1", NULL,
+     "run: degraded legs return to full mode once every backlog stayed below this for recover_hold_s"},
+    {"asr", "recover_hold_s", OPT_DOUBLE, CFG(asr_recover_hold_s), 0, 3600, 0, "10", NULL,
+     "run: seconds of low backlog before each degraded leg returns to full mode"},
 
     {"vad", "threshold_db", OPT_DOUBLE, CFG(vad_threshold_db), -120, 0, 0, "-45", NULL,
      "absolute floor in dBFS a 10 ms frame must exceed to count as speech"},

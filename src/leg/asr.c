@@ -714,6 +714,9 @@ void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats)
         stats->samples_dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
         stats->queued_utterances += s->utt_count - (s->bound ? 1 : 0);
         stats->streams_cue += atomic_load(&s->mode) == CW_ASR_CUE;
+        double backlog_s = (double)cw_ring_read_space(s->audio) / CW_ASR_RATE;
+        if (backlog_s > stats->backlog_max_s)
+            stats->backlog_max_s = backlog_s;
     }
     for (int i = 0; i < pool->n_workers; i++)
         stats->busy_decoders += pool->workers[i].stream != NULL;

@@ -39,6 +39,8 @@ struct cw_call {
 
     cw_leg_t *legs[CW_LEG_COUNT];
     cw_asr_stream_t *streams[CW_LEG_COUNT];
+    cw_asr_mode_t own_mode;                /* from the line or [asr] mode */
+    _Atomic bool degraded[CW_LEG_COUNT];   /* overload: switched to cue mode */
     struct leg_ctx {
         cw_call_t *call;
         int leg;
@@ -359,6 +361,7 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
             if (!call->streams[leg])
                 goto error_out;
             cw_asr_stream_set_mode(call->streams[leg], mode);
+            call->own_mode = (cw_asr_mode_t)mode;
         }
         call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);
         if (!call->legs[leg]) {
@@ -532,4 +535,23 @@ cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg)
 {
     return leg >= 0 && leg < CW_LEG_COUNT && call->streams[leg] ? cw_asr_stream_mode(call->streams[leg])
                                                                  : CW_ASR_FULL;
+}
+
+void cw_call_set_degraded(cw_call_t *call, int leg, bool degraded)
+{
+    if (leg < 0 || leg >= CW_LEG_COUNT)
+        return;
+    atomic_store(&call->degraded[leg], degraded);
+    cw_call_set_asr_mode(call, leg, degraded ? CW_ASR_CUE : call->own_mode);
+}
+
+bool cw_call_degraded(const cw_call_t *call, int leg)
+{
+    return leg >= 0 && leg < CW_LEG_COUNT && atomic_load(&call->degraded[leg]);
+}
+
+bool cw_call_can_degrade(const cw_call_t *call, int leg)
+{
+    return leg >= 0 && leg < CW_LEG_COUNT && call->streams[leg] && call->own_mode == CW_ASR_FULL &&
+           !atomic_load(&call->degraded[leg]);
 }

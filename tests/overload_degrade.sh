@@ -34,7 +34,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 # 12 s of the sample call: both legs talk, the customer says "this is
 # ridiculous ... third time I am calling ... nobody helps".
 sox "$CALLWATCH_SRC/models/sample-call.flac" "$work/short.wav" trim 11 12
-sox "$work/short.wav" "$work/short.wav" "$work/short.wav" "$work/long.wav"
+sox "$work/short.wav" "$work/short.wav" "$work/short.wav" "$work/short.wav" "$work/long.wav"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 bus="tcp://127.0.0.1:$port"
 cat >"$work/run.ini" <<INI
@@ -42,7 +42,7 @@ cat >"$work/run.ini" <<INI
 workers = 1
 degrade_backlog_s = 2
 recover_backlog_s = 1
-recover_hold_s = 2
+recover_hold_s = 1
 [bus]
 endpoint = $bus
 node = busynode

@@ -40,6 +40,8 @@
 #define MAX_SPOTS 64
 /* Name of the keyphrase search each decoder carries next to its n-gram one. */
 #define CUE_SEARCH "callwatch_cue"
+/* PocketSphinx's name for the search ps_init builds from -lm. */
+#define FULL_SEARCH "_default"
 
 typedef struct utterance {
     int64_t start_sample; /* leg timeline, 16 kHz */
@@ -647,8 +649,13 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
             cmn_live_get(w->cmn, w->cmn_init);
         else
             w->cmn = NULL; /* a model without live CMN: nothing to carry */
-        const char *search = ps_get_search(w->ps);
-        snprintf(w->full_search, sizeof w->full_search, "%s", search ? search : "_default");
+        /* The n-gram search ps_init made from -lm has PocketSphinx's default
+         * name (ps_get_search would tell, but leaks an iterator in 5prealpha). */
+        snprintf(w->full_search, sizeof w->full_search, "%s", FULL_SEARCH);
+        if (ps_set_search(w->ps, FULL_SEARCH) != 0) {
+            cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx has no n-gram search named '%s'", FULL_SEARCH);
+            goto error_out;
+        }
     }
     if (load_cue_search(pool, cfg, err) != CW_OK)
         goto error_out;

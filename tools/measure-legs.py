@@ -11,7 +11,7 @@ rtf_per_leg = CPU seconds / audio seconds: the share of one core that one leg
 of continuous speech costs. max_rss_mb is the peak resident memory of the
 process (the decoder pool is fixed; what grows with N is the per-leg cost).
 
-usage: tools/measure-legs.py [--binary build/callwatch] [--workers W] [N ...]
+usage: tools/measure-legs.py [--binary build/callwatch] [--workers W] [--mode full|cue] [N ...]
 (default N: 1 10)
 """
 import argparse
@@ -59,16 +59,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "build", "callwatch"))
     ap.add_argument("--workers", type=int, default=0, help="[asr] workers (0 = one per core)")
+    ap.add_argument("--mode", choices=["full", "cue"], default="full",
+                    help="[asr] mode: full transcripts or keyphrase spotting (cue)")
     ap.add_argument("legs", nargs="*", type=int, default=[1, 10])
     args = ap.parse_args()
 
     sources = speech_files()
     config = None
     tmp = tempfile.mkdtemp(prefix="measure-legs-")
-    if args.workers:
-        config = os.path.join(tmp, "workers.ini")
+    if args.workers or args.mode != "full":
+        config = os.path.join(tmp, "asr.ini")
         with open(config, "w") as f:
-            f.write("[asr]\nworkers = %d\n" % args.workers)
+            f.write("[asr]\nworkers = %d\nmode = %s\n" % (args.workers, args.mode))
     print("%5s %8s %7s %7s %12s %11s %7s" % ("legs", "audio_s", "wall_s", "cpu_s", "rtf_per_leg", "max_rss_mb", "finals"))
     for n in args.legs:
         # One leg = all librivox files joined into one continuous recording.

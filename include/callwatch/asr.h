@@ -31,6 +31,17 @@
 #define CW_ASR_RATE 16000
 
 typedef struct cw_asr_pool cw_asr_pool_t;
+
+/* How a stream is recognised. FULL: every word (n-gram search). CUE: only
+ * the cue lexicon's phrases are spotted (keyphrase search, keyphrases.h);
+ * each final transcript then holds the phrases spotted in the utterance, in
+ * time order, with times split over their words and the confidence derived
+ * from the detection score, and `spotted` set. */
+typedef enum cw_asr_mode { CW_ASR_FULL = 0, CW_ASR_CUE = 1 } cw_asr_mode_t;
+
+/* "full" -> CW_ASR_FULL, "cue" -> CW_ASR_CUE, anything else -> -1. */
+int cw_asr_mode_parse(const char *name);
+const char *cw_asr_mode_name(cw_asr_mode_t mode);
 typedef struct cw_asr_stream cw_asr_stream_t;
 
 /* Called on a worker thread with each partial and final transcript of a
@@ -43,7 +54,9 @@ typedef void (*cw_asr_result_fn)(void *stream_user, const cw_transcript_t *tr);
 typedef void (*cw_asr_drained_fn)(void *stream_user);
 
 /* Loads cfg->hmm/dict/lm into cfg->asr_workers decoders (0 = one per core)
- * and starts the threads. Errors name the missing or bad model file. */
+ * and starts the threads. Each decoder also gets the keyphrase search of cue
+ * mode, built from cfg->cues and cfg->keyphrases (phrases with a word the
+ * dictionary lacks are left out). Errors name the missing or bad file. */
 cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err);
 
 /* Stops the workers (abandoning undelivered utterances) and frees. */
@@ -57,6 +70,11 @@ typedef struct cw_asr_pool_stats {
     uint64_t samples_dropped;         /* speech lost to full backlogs (live only) */
     double decode_cpu_s;              /* wall time spent inside ps_process_raw / ps_end_utt */
     int queued_utterances;            /* waiting for a decoder now */
+    uint64_t samples_decoded_cue;     /* of samples_decoded, those of cue-mode utterances */
+    double decode_cpu_cue_s;          /* of decode_cpu_s, the cue-mode part */
+    int streams_cue;                  /* streams in cue mode now */
+    size_t keyphrases;                /* phrases the keyphrase search spots (suppressors included) */
+    double backlog_max_s;             /* most speech any one stream has waiting for a decoder, seconds */
     int busy_decoders;
 } cw_asr_pool_stats_t;
 
@@ -83,6 +101,11 @@ void cw_asr_stream_end(cw_asr_stream_t *s);
 
 /* No more utterances will come (ends an open one). on_drained follows. */
 void cw_asr_stream_close(cw_asr_stream_t *s);
+
+/* Switches the stream's mode; it applies from the stream's next utterance a
+ * decoder takes (one in progress finishes in its old mode). Any thread. */
+void cw_asr_stream_set_mode(cw_asr_stream_t *s, cw_asr_mode_t mode);
+cw_asr_mode_t cw_asr_stream_mode(const cw_asr_stream_t *s);
 
 /* Samples dropped on this stream (backlog full). */
 uint64_t cw_asr_stream_dropped(const cw_asr_stream_t *s);

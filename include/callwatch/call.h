@@ -28,6 +28,7 @@ typedef struct cw_call_opts {
     bool offline;            /* analysis: never drop audio, block for decoders */
     bool no_asr;             /* no recognition (pool may be NULL): voice and turn-taking cues only */
     const char *team;        /* the agent's team for call_start, may be NULL */
+    const char *asr_mode;    /* "full" / "cue" for this call's legs; NULL or "" = cfg [asr] mode */
 } cw_call_opts_t;
 
 /* Takes ownership of *source (NULLed). Posts call_start. */
@@ -56,6 +57,22 @@ bool cw_call_failed(const cw_call_t *call);
 const char *cw_call_id(const cw_call_t *call);
 
 void cw_call_destroy(cw_call_t **call);
+
+/* Switches the recognition of leg (a cw_leg_id; -1 = both legs) to mode,
+ * from each leg's next utterance. No effect without recognition. Any thread. */
+void cw_call_set_asr_mode(cw_call_t *call, int leg, cw_asr_mode_t mode);
+
+/* Overload: degraded switches leg to cue mode; not degraded returns it to
+ * the call's own mode (opts->asr_mode / [asr] mode). Daemon thread. */
+void cw_call_set_degraded(cw_call_t *call, int leg, bool degraded);
+bool cw_call_degraded(const cw_call_t *call, int leg);
+
+/* Whether leg is recognised in full mode of its own (not degraded, not cue
+ * by configuration): a leg overload could switch to cue mode. */
+bool cw_call_can_degrade(const cw_call_t *call, int leg);
+
+/* The mode of leg's recognition (CW_ASR_FULL without recognition). */
+cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg);
 
 /* Audio lost so far on each leg (indexed by leg id): frames the source
  * dropped plus 16 kHz samples the decoder backlog dropped, the numbers

@@ -53,6 +53,7 @@ typedef struct cw_line_config {
     int sample_rate;                    /* Hz to open the device at; 0 = device's native rate */
     char agent_id[CW_NAME_MAX];         /* who is on the agent leg; default = line name */
     char team[CW_NAME_MAX];             /* the agent's team, "" = none */
+    char asr_mode[8];                   /* "full", "cue", or "" = [asr] mode */
     int config_lineno;                  /* line of the section header, for error messages */
 } cw_line_config_t;
 
@@ -66,6 +67,7 @@ typedef struct cw_config {
 
     char cues[CW_PATH_MAX];             /* cue lexicon (JSON); relative = in the models directory */
     char prosody[CW_PATH_MAX];          /* voice-cue model: baselines, weights, norms (JSON) */
+    char keyphrases[CW_PATH_MAX];       /* cue mode: keyphrase thresholds (JSON); relative = in models */
 
     /* [asr] */
     int asr_workers;                    /* decoder threads (one decoder each); 0 = one per core */
@@ -73,6 +75,10 @@ typedef struct cw_config {
     double asr_backlog_s;               /* speech buffered per leg while waiting for a decoder */
     double asr_max_utterance_s;         /* an utterance longer than this is cut */
     double asr_min_confidence;          /* words below this posterior are dropped from transcripts (0 keeps all) */
+    char asr_mode[8];                   /* "full" (every word) or "cue" (keyphrase spotting) */
+    double asr_degrade_backlog_s;       /* run: overload above this backlog switches legs to cue; 0 = never */
+    double asr_recover_backlog_s;       /* run: legs return to full below this backlog ... */
+    double asr_recover_hold_s;          /* ... held for this long */
 
     /* [vad] */
     double vad_threshold_db;            /* absolute floor, dBFS of a 10 ms frame */

@@ -87,5 +87,13 @@ cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcri
  * clock now, ISO-8601 UTC with milliseconds), note (omitted when NULL or "").
  * NULL if call_id, alert_id or by is NULL or the topic would not fit. */
 cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *by, const char *note);
+/* Topic `status.<node>`. Fields: type "status", call_id "", t (seconds the
+ * node has been up), node, change ("degrade" | "recover"), reason (one line:
+ * why), legs (the legs this change switched: [{call_id, leg, mode}]),
+ * degraded (every leg degraded now, same shape), legs_degraded (its length).
+ * legs and degraded are stolen (NULL: []). NULL if node is NULL or the topic
+ * would not fit. */
+cw_event_t *cw_event_status(const char *node, double t, const char *change, const char *reason, json_t *legs,
+                            json_t *degraded);
 
 #endif

@@ -87,4 +87,14 @@ size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n
 /* Number of entries (phrases that can match); 0 for NULL. */
 size_t cw_lexicon_size(const cw_lexicon_t *lx);
 
+/* Entry i (0 <= i < cw_lexicon_size) as normalised text: lower case, single
+ * spaces, wildcards as "*". Sets *kind (may be NULL) to its alert kind.
+ * Returns NULL when i is out of range. Owned by the lexicon. */
+const char *cw_lexicon_phrase(const cw_lexicon_t *lx, size_t i, const char **kind);
+
+/* Number of benign phrases, and benign phrase i as normalised text (NULL
+ * when out of range). Owned by the lexicon. */
+size_t cw_lexicon_benign_count(const cw_lexicon_t *lx);
+const char *cw_lexicon_benign(const cw_lexicon_t *lx, size_t i);
+
 #endif

@@ -5,6 +5,7 @@
  *   callwatch_calls_active             calls being monitored now
  *   callwatch_legs_degraded            legs of those calls that lost audio in
  *                                      the last CW_MONITOR_DEGRADED_S seconds
+ *                                      or are switched to cue mode by overload
  *   callwatch_frames_dropped_total{leg} audio lost (source frames the capture
  *                                      ring overwrote + 16 kHz samples a full
  *                                      decoder backlog refused), as call_end's

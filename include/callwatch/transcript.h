@@ -27,6 +27,7 @@ typedef struct cw_transcript {
     const cw_word_t *words; /* finals: one per word of text; partials: may be 0 */
     size_t n_words;
     int utterance;       /* sequence number of the utterance on this leg, from 0 */
+    bool spotted;        /* cue mode: only spotted keyphrases, not every word said */
 } cw_transcript_t;
 
 #endif

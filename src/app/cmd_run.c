@@ -10,6 +10,7 @@
 #include "callwatch/metrics_sink.h"
 #include "callwatch/monitor.h"
 #include "callwatch/outbox.h"
+#include "callwatch/overload.h"
 #include "callwatch/source.h"
 #include "callwatch/acks.h"
 #include "callwatch/whisper.h"
@@ -40,6 +41,26 @@ typedef struct pbx_calls {
     cw_call_t **calls;
     int n, cap;
 } pbx_calls_t;
+
+/* Shows the governor every call up now (lines and PBX calls), at most every
+ * 0.25 s. */
+static void update_overload(cw_overload_t *overload, cw_asr_pool_t *pool, const line_state_t *lines, int n_lines,
+                            const pbx_calls_t *pbx, double now, double *next_at)
+{
+    if (now < *next_at)
+        return;
+    *next_at = now + 0.25;
+    cw_call_t **calls = calloc((size_t)(n_lines + pbx->n) + 1, sizeof *calls);
+    if (!calls)
+        return; /* next turn */
+    int n = 0;
+    for (int i = 0; i < n_lines; i++)
+        calls[n++] = lines[i].call;
+    for (int i = 0; i < pbx->n; i++)
+        calls[n++] = pbx->calls[i];
+    cw_overload_update(overload, pool, calls, n, now);
+    free(calls);
+}
 
 static void run_usage(FILE *out)
 {
@@ -128,7 +149,8 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
         return err->code ? err->code : CW_ERR_DEVICE;
     char call_id[3 * CW_NAME_MAX];
     make_node_call_id(cfg, ls->cfg.name, call_id, sizeof call_id);
-    cw_call_opts_t co = {.call_id = call_id, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false};
+    cw_call_opts_t co = {.call_id = call_id, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false,
+                         .asr_mode = ls->cfg.asr_mode};
     co.team = ls->cfg.team;
     ls->call = cw_call_new(cfg, pool, outbox, &src, &co, err);
     cw_source_destroy(&src);
@@ -390,6 +412,8 @@ int cmd_run(int argc, char **argv)
     int status = APP_OK;
     bool pa_up = false;
     cw_asr_pool_t *pool = NULL;
+    cw_overload_t *overload = NULL; /* switches legs to cue mode past capacity */
+    double overload_next = 0;
     cw_outbox_t *outbox = NULL;
     cw_metrics_t *metrics = NULL;
     cw_monitor_t *monitor = NULL;
@@ -553,6 +577,12 @@ int cmd_run(int argc, char **argv)
             connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
             cw_asr_pool_workers(pool), n_lines);
     cw_monitor_pool(monitor, pool, app_monotonic_s());
+    overload = cw_overload_new(cfg, cfg->bus_node, outbox, &err);
+    if (!overload) {
+        app_log("%s", err.msg);
+        status = APP_FAILURE;
+        goto out;
+    }
     cw_monitor_set_phase(monitor, CW_MONITOR_LIVE, "");
     app_log("acknowledgements on %s", cw_ack_server_endpoint(acks));
 
@@ -597,6 +627,7 @@ int cmd_run(int argc, char **argv)
             }
         }
         cw_monitor_pool(monitor, pool, now);
+        update_overload(overload, pool, lines, n_lines, &pbx, now, &overload_next);
         if (pbx.server) {
             pbx_accept(&pbx, live, pool, outbox);
             moved += pbx_pump(&pbx);
@@ -664,6 +695,7 @@ out:
      * the server its last events. */
     cw_ack_server_stop(acks);
     app_reloader_destroy(&reloader); /* after the calls that read its configs */
+    cw_overload_destroy(&overload);
     cw_outbox_destroy(&outbox);
     cw_ack_server_destroy(&acks);
     cw_whisper_destroy(&whisper);

@@ -78,6 +78,8 @@ static const char *check_bus_mode(const char *value);
 static const char *check_node(const char *value);
 static const char *check_listen(const char *value);
 static const char *check_switch(const char *value);
+static const char *check_asr_mode(const char *value);
+static const char *check_line_asr_mode(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -91,6 +93,8 @@ static const opt_t options[] = {
      "cue lexicon (JSON); a relative path is taken from the models directory"},
     {"models", "prosody", OPT_STRING, CFG(prosody), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "prosody.json", NULL,
      "voice-cue model (JSON): speaker baselines, weights and flat-affect norms; relative = models directory"},
+    {"models", "keyphrases", OPT_STRING, CFG(keyphrases), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "keyphrases.json",
+     NULL, "cue mode: keyphrase thresholds by phrase length and per phrase (JSON); relative = models directory"},
 
     {"asr", "workers", OPT_INT, CFG(asr_workers), 0, 64, 0, "0", NULL,
      "decoder threads, one PocketSphinx decoder each; 0 = one per CPU core"},
@@ -102,6 +106,14 @@ static const opt_t options[] = {
      "seconds after which an utterance is cut and decoded"},
     {"asr", "min_confidence", OPT_DOUBLE, CFG(asr_min_confidence), 0, 1, 0, "0", NULL,
      "words with a lower posterior probability are dropped; 0 keeps all"},
+    {"asr", "mode", OPT_STRING, CFG(asr_mode), 0, 0, 0, "full", check_asr_mode,
+     "full = transcribe every word; cue = spot the cue lexicon's phrases only (cheaper, no negation context)"},
+    {"asr", "degrade_backlog_s", OPT_DOUBLE, CFG(asr_degrade_backlog_s), 0.5, 600, OPT_ZERO_OK, "5", NULL,
+     "run: when a leg has this many seconds of speech waiting for a decoder, switch legs to cue mode; 0 = never"},
+    {"asr", "recover_backlog_s", OPT_DOUBLE, CFG(asr_recover_backlog_s), 0, 600, 0, "1", NULL,
+     "run: degraded legs return to full mode once every backlog stayed below this for recover_hold_s"},
+    {"asr", "recover_hold_s", OPT_DOUBLE, CFG(asr_recover_hold_s), 0, 3600, 0, "10", NULL,
+     "run: seconds of low backlog before each degraded leg returns to full mode"},
 
     {"vad", "threshold_db", OPT_DOUBLE, CFG(vad_threshold_db), -120, 0, 0, "-45", NULL,
      "absolute floor in dBFS a 10 ms frame must exceed to count as speech"},
@@ -242,6 +254,8 @@ static const opt_t options[] = {
      "who is on the agent leg, copied into every event; default = the line name"},
     {LINE_SECTION, "team", OPT_STRING, LINE(team), 0, 0, 0, "", NULL,
      "team the agent belongs to, in call_start (the console filters by it); \"\" = none"},
+    {LINE_SECTION, "asr_mode", OPT_STRING, LINE(asr_mode), 0, 0, 0, "", check_line_asr_mode,
+     "full or cue for this line's calls; empty = [asr] mode"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -450,6 +464,16 @@ static const char *check_endpoint(const char *value)
             return value[n] ? NULL : "nothing after the transport";
     }
     return "must start with tcp://, ipc:// or inproc://";
+}
+
+static const char *check_asr_mode(const char *value)
+{
+    return strcmp(value, "full") == 0 || strcmp(value, "cue") == 0 ? NULL : "must be full or cue";
+}
+
+static const char *check_line_asr_mode(const char *value)
+{
+    return value[0] == '\0' ? NULL : check_asr_mode(value);
 }
 
 static const char *check_bus_mode(const char *value)

@@ -360,6 +360,34 @@ cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcri
     put(obj, "words", words, &ok);
     put(obj, "final", json_boolean(tr->final), &ok);
     put_int(obj, "utterance", tr->utterance, &ok);
+    /* Cue mode: the words are the spotted keyphrases, not all that was said. */
+    if (tr->spotted)
+        put_str(obj, "mode", "cue", &ok);
+    return finish(topic, obj, ok);
+}
+
+cw_event_t *cw_event_status(const char *node, double t, const char *change, const char *reason, json_t *legs,
+                            json_t *degraded)
+{
+    char topic[CW_TOPIC_MAX];
+    if (!node || !make_topic(topic, "status", node, NULL)) {
+        json_decref(legs);
+        json_decref(degraded);
+        return NULL;
+    }
+    bool ok = true;
+    json_t *obj = event_head("status", "", t, &ok);
+    if (!obj) {
+        json_decref(legs);
+        json_decref(degraded);
+        return NULL;
+    }
+    put_str(obj, "node", node, &ok);
+    put_str(obj, "change", change ? change : "", &ok);
+    put_str(obj, "reason", reason ? reason : "", &ok);
+    put(obj, "legs", legs ? legs : json_array(), &ok);
+    put_count(obj, "legs_degraded", degraded ? json_array_size(degraded) : 0, &ok);
+    put(obj, "degraded", degraded ? degraded : json_array(), &ok);
     return finish(topic, obj, ok);
 }
 

@@ -393,6 +393,25 @@ size_t cw_lexicon_size(const cw_lexicon_t *lx)
     return lx ? lx->n_entries : 0;
 }
 
+const char *cw_lexicon_phrase(const cw_lexicon_t *lx, size_t i, const char **kind)
+{
+    if (!lx || i >= lx->n_entries)
+        return NULL;
+    if (kind)
+        *kind = lx->entries[i].kind;
+    return lx->entries[i].ph.text;
+}
+
+size_t cw_lexicon_benign_count(const cw_lexicon_t *lx)
+{
+    return lx ? lx->n_benign : 0;
+}
+
+const char *cw_lexicon_benign(const cw_lexicon_t *lx, size_t i)
+{
+    return lx && i < lx->n_benign ? lx->benign[i].text : NULL;
+}
+
 /* Does ph occur at words[at ..]? With check_conf, literal words need conf >= min_conf. */
 static bool phrase_at(const phrase_t *ph, const cw_word_t *words, size_t n_words, size_t at, bool check_conf,
                       double min_conf)

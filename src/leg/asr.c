@@ -8,9 +8,11 @@
  */
 #include "callwatch/asr.h"
 
+#include "callwatch/keyphrases.h"
 #include "callwatch/ring.h"
 
 #include <pocketsphinx.h>
+#include <sphinxbase/ckd_alloc.h>
 #include <sphinxbase/cmn.h>
 #include <sphinxbase/err.h>
 #include <sphinxbase/feat.h>
@@ -34,6 +36,12 @@
 #define FEED_CHUNK 1600
 #define MAX_WORDS 512
 #define TEXT_MAX 8192
+/* Keyphrase detections kept per utterance. */
+#define MAX_SPOTS 64
+/* Name of the keyphrase search each decoder carries next to its n-gram one. */
+#define CUE_SEARCH "callwatch_cue"
+/* PocketSphinx's name for the search ps_init builds from -lm. */
+#define FULL_SEARCH "_default"
 
 typedef struct utterance {
     int64_t start_sample; /* leg timeline, 16 kHz */
@@ -72,6 +80,7 @@ struct cw_asr_stream {
     struct cw_asr_stream *prev;
 
     _Atomic uint64_t dropped;
+    _Atomic int mode; /* cw_asr_mode_t for the next utterance bound */
 
     /* The leg's cepstral mean, carried from one utterance to the next. A
      * decoder serves many legs; each leg's channel (handset, codec, voice)
@@ -92,6 +101,8 @@ typedef struct worker {
     int cep_size;            /* cepstra per frame, <= CMN_MAX_CEP */
     mfcc_t cmn_init[CMN_MAX_CEP]; /* the model's initial mean (-cmninit) */
     cw_asr_stream_t *stream; /* bound stream, or NULL */
+    cw_asr_mode_t mode;      /* of the bound utterance */
+    char full_search[64];    /* name of the decoder's n-gram search */
     size_t fed;              /* samples of the head utterance fed so far */
     double last_partial_s;
     char last_partial[TEXT_MAX];
@@ -112,11 +123,15 @@ struct cw_asr_pool {
     size_t backlog_samples;
     double partial_interval_s;
     double min_confidence;
+    cw_keyphrases_t *keyphrases; /* read-only once loaded */
+    size_t n_spottable;          /* keyphrases whose words the dictionary has */
 
     /* stats, guarded by lock */
     uint64_t utterances_decoded;
     uint64_t samples_decoded;
     double decode_cpu_s;
+    uint64_t samples_decoded_cue;
+    double decode_cpu_cue_s;
 };
 
 static double monotonic_s(void)
@@ -272,10 +287,114 @@ static size_t collect_words(worker_t *w, const utterance_t *u)
     return n_words;
 }
 
+typedef struct spot {
+    const cw_keyphrase_t *k;
+    int sf, ef;
+    double conf;
+} spot_t;
+
+/* Whether spot a hides spot b where they overlap: the longer phrase wins (so
+ * a benign phrase keeps its words and suppresses the cue inside it), then
+ * the more confident, then the earlier. */
+static bool spot_hides(const spot_t *a, size_t ia, const spot_t *b, size_t ib)
+{
+    if (a->k->n_words != b->k->n_words)
+        return a->k->n_words > b->k->n_words;
+    if (a->conf != b->conf)
+        return a->conf > b->conf;
+    return ia < ib;
+}
+
+/* Cue mode: the keyphrases detected in the utterance so far, as words in
+ * w->words / w->text (each phrase's span split over its words by length).
+ * Returns how many words. */
+static size_t collect_spotted(worker_t *w, const utterance_t *u)
+{
+    ps_decoder_t *ps = w->ps;
+    logmath_t *lmath = ps_get_logmath(ps);
+    const cw_keyphrases_t *kp = w->pool->keyphrases;
+    spot_t spots[MAX_SPOTS];
+    size_t n_spots = 0;
+    for (ps_seg_t *seg = ps_seg_iter(ps); seg; seg = ps_seg_next(seg)) {
+        /* The search reports the phrase with a trailing space. */
+        char phrase[256];
+        snprintf(phrase, sizeof phrase, "%s", ps_seg_word(seg));
+        for (size_t len = strlen(phrase); len > 0 && phrase[len - 1] == ' '; len--)
+            phrase[len - 1] = '\0';
+        const cw_keyphrase_t *k = cw_keyphrases_find(kp, phrase);
+        if (!k)
+            continue;
+        if (n_spots == MAX_SPOTS) {
+            ps_seg_free(seg);
+            break;
+        }
+        int32 ascr, lscr, lback;
+        int32 prob = ps_seg_prob(seg, &ascr, &lscr, &lback);
+        spot_t *sp = &spots[n_spots++];
+        sp->k = k;
+        ps_seg_frames(seg, &sp->sf, &sp->ef);
+        sp->conf = cw_keyphrases_conf(kp, k, logmath_log_to_ln(lmath, prob));
+        if (sp->conf <= 0)
+            n_spots--; /* below the phrase's score floor: a likely false alarm */
+    }
+    /* Time order (insertion sort: a handful of detections). */
+    for (size_t i = 1; i < n_spots; i++) {
+        spot_t tmp = spots[i];
+        size_t j = i;
+        for (; j > 0 && spots[j - 1].sf > tmp.sf; j--)
+            spots[j] = spots[j - 1];
+        spots[j] = tmp;
+    }
+    bool keep[MAX_SPOTS];
+    for (size_t i = 0; i < n_spots; i++) {
+        keep[i] = true;
+        for (size_t j = 0; j < n_spots && keep[i]; j++)
+            if (j != i && spots[j].sf <= spots[i].ef && spots[i].sf <= spots[j].ef &&
+                spot_hides(&spots[j], j, &spots[i], i))
+                keep[i] = false;
+    }
+    double t0 = (double)u->start_sample / CW_ASR_RATE;
+    size_t n_words = 0, text_len = 0;
+    w->text[0] = '\0';
+    for (size_t i = 0; i < n_spots; i++) {
+        if (!keep[i])
+            continue;
+        const char *p = spots[i].k->phrase;
+        size_t total_chars = strlen(p) + 1;
+        double span = (spots[i].ef + 1 - spots[i].sf) / 100.0;
+        double at = t0 + spots[i].sf / 100.0;
+        while (*p && n_words < MAX_WORDS) {
+            size_t len = strcspn(p, " ");
+            cw_word_t *cw = &w->words[n_words++];
+            snprintf(cw->w, sizeof cw->w, "%.*s", (int)len, p);
+            cw->t_start = at;
+            at += span * (double)(len + 1) / (double)total_chars;
+            cw->t_end = at;
+            cw->conf = spots[i].conf;
+            if (text_len + len + 2 < sizeof w->text) {
+                if (text_len)
+                    w->text[text_len++] = ' ';
+                memcpy(w->text + text_len, p, len);
+                text_len += len;
+                w->text[text_len] = '\0';
+            }
+            p += len;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    return n_words;
+}
+
+static size_t collect(worker_t *w, const utterance_t *u)
+{
+    return w->mode == CW_ASR_CUE ? collect_spotted(w, u) : collect_words(w, u);
+}
+
 static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
 {
     double t0 = (double)u->start_sample / CW_ASR_RATE;
-    size_t n_words = collect_words(w, u);
+    size_t n_words = collect(w, u);
     if (n_words == 0)
         return; /* noise the VAD took for speech: nothing to report */
     cw_transcript_t tr = {
@@ -287,6 +406,7 @@ static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
         .words = w->words,
         .n_words = n_words,
         .utterance = u->seq,
+        .spotted = w->mode == CW_ASR_CUE,
     };
     s->on_result(s->user, &tr);
 }
@@ -306,16 +426,17 @@ static void maybe_deliver_partial(worker_t *w, cw_asr_stream_t *s, const utteran
     snprintf(w->last_partial, sizeof w->last_partial, "%s", hyp);
     double t0 = (double)u->start_sample / CW_ASR_RATE;
     /* Word times let detectors act on a phrase before the utterance ends. */
-    size_t n_words = collect_words(w, u);
+    size_t n_words = collect(w, u);
     cw_transcript_t tr = {
         .leg = s->leg,
         .final = false,
         .t_start = t0,
         .t_end = t0 + (double)w->fed / CW_ASR_RATE,
-        .text = w->last_partial,
+        .text = w->mode == CW_ASR_CUE ? w->text : w->last_partial,
         .words = n_words ? w->words : NULL,
         .n_words = n_words,
         .utterance = u->seq,
+        .spotted = w->mode == CW_ASR_CUE,
     };
     s->on_result(s->user, &tr);
 }
@@ -352,7 +473,12 @@ static void *worker_main(void *arg)
             w->fed = 0;
             w->last_partial[0] = '\0';
             w->last_partial_s = monotonic_s();
+            w->mode = (cw_asr_mode_t)atomic_load(&s->mode);
             pthread_mutex_unlock(&pool->lock);
+            /* Both searches stay loaded; switching between utterances only
+             * changes which one the next utterance runs through. */
+            if (ps_set_search(w->ps, w->mode == CW_ASR_CUE ? CUE_SEARCH : w->full_search) != 0)
+                w->mode = CW_ASR_FULL; /* cannot happen once both searches loaded; decode in full */
             /* A new stream restarts the decoder's frame count, so segment
              * frames count from this utterance's first sample. */
             ps_start_stream(w->ps);
@@ -377,6 +503,10 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&pool->lock);
             pool->samples_decoded += got;
             pool->decode_cpu_s += cpu;
+            if (w->mode == CW_ASR_CUE) {
+                pool->samples_decoded_cue += got;
+                pool->decode_cpu_cue_s += cpu;
+            }
             if (s->blocking)
                 pthread_cond_broadcast(&pool->space);
             continue;
@@ -394,6 +524,8 @@ static void *worker_main(void *arg)
             double cpu = thread_cpu_s() - cpu0;
             pthread_mutex_lock(&pool->lock);
             pool->decode_cpu_s += cpu;
+            if (w->mode == CW_ASR_CUE)
+                pool->decode_cpu_cue_s += cpu;
             pool->utterances_decoded++;
             s->utt_head = (s->utt_head + 1) % UTT_TABLE;
             s->utt_count--;
@@ -412,6 +544,73 @@ static void *worker_main(void *arg)
 }
 
 /* --- pool ------------------------------------------------------------------ */
+
+/* Writes the keyphrases whose every word the dictionary knows to a temporary
+ * file in PocketSphinx's -kws format ("phrase /threshold/" per line), for
+ * ps_set_kws. Returns 0 and the path in path_out (the caller unlinks it). */
+static int write_kws_file(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_out, size_t cap, cw_error_t *err)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path_out, cap, "%s/callwatch-kws.XXXXXX", dir && dir[0] ? dir : "/tmp");
+    int fd = mkstemp(path_out);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return cw_error_set(err, CW_ERR_IO, "cue mode: cannot write the keyphrase list '%s': %s", path_out,
+                            strerror(errno));
+    }
+    pool->n_spottable = 0;
+    for (size_t i = 0; i < cw_keyphrases_count(pool->keyphrases); i++) {
+        const cw_keyphrase_t *k = cw_keyphrases_get(pool->keyphrases, i);
+        char word[CW_WORD_MAX];
+        bool known = true;
+        for (const char *p = k->phrase; *p && known;) {
+            size_t len = strcspn(p, " ");
+            snprintf(word, sizeof word, "%.*s", (int)len, p);
+            char *pron = ps_lookup_word(ps, word);
+            known = pron != NULL;
+            ckd_free(pron);
+            p += len;
+            while (*p == ' ')
+                p++;
+        }
+        if (!known)
+            continue; /* the keyphrase search refuses a phrase with an unknown word */
+        fprintf(f, "%s /%g/\n", k->phrase, k->threshold);
+        pool->n_spottable++;
+    }
+    if (fclose(f) != 0)
+        return cw_error_set(err, CW_ERR_IO, "cue mode: cannot write the keyphrase list '%s'", path_out);
+    if (getenv("CALLWATCH_DEBUG"))
+        fprintf(stderr, "callwatch: cue mode spots %zu of %zu keyphrases (%zu lexicon phrases with wildcards or "
+                        "excluded)\n",
+                pool->n_spottable, cw_keyphrases_count(pool->keyphrases),
+                cw_keyphrases_left_out(pool->keyphrases));
+    return CW_OK;
+}
+
+static int load_cue_search(cw_asr_pool_t *pool, const cw_config_t *cfg, cw_error_t *err)
+{
+    char lex_path[CW_PATH_MAX], th_path[CW_PATH_MAX];
+    pool->keyphrases = cw_keyphrases_load(cw_config_model_path(cfg->cues, lex_path, sizeof lex_path),
+                                          cw_config_model_path(cfg->keyphrases, th_path, sizeof th_path), err);
+    if (!pool->keyphrases)
+        return err && err->code ? err->code : CW_ERR_INVALID;
+    char kws_path[CW_PATH_MAX];
+    int rc = write_kws_file(pool, pool->workers[0].ps, kws_path, sizeof kws_path, err);
+    if (rc != CW_OK)
+        return rc;
+    for (int i = 0; i < pool->n_workers && rc == CW_OK; i++) {
+        if (pool->n_spottable == 0 || ps_set_kws(pool->workers[i].ps, CUE_SEARCH, kws_path) != 0)
+            rc = cw_error_set(err, CW_ERR_FORMAT,
+                              "cue mode: PocketSphinx refused the keyphrase list built from '%s' and '%s' "
+                              "(%zu usable phrases); set CALLWATCH_DEBUG=1 to see its log",
+                              lex_path, th_path, pool->n_spottable);
+    }
+    unlink(kws_path);
+    return rc;
+}
 
 cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
 {
@@ -450,7 +649,16 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
             cmn_live_get(w->cmn, w->cmn_init);
         else
             w->cmn = NULL; /* a model without live CMN: nothing to carry */
+        /* The n-gram search ps_init made from -lm has PocketSphinx's default
+         * name (ps_get_search would tell, but leaks an iterator in 5prealpha). */
+        snprintf(w->full_search, sizeof w->full_search, "%s", FULL_SEARCH);
+        if (ps_set_search(w->ps, FULL_SEARCH) != 0) {
+            cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx has no n-gram search named '%s'", FULL_SEARCH);
+            goto error_out;
+        }
     }
+    if (load_cue_search(pool, cfg, err) != CW_OK)
+        goto error_out;
     for (int i = 0; i < pool->n_workers; i++) {
         if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
             cw_error_set(err, CW_ERR_INTERNAL, "cannot start decoder thread %d: %s", i, strerror(errno));
@@ -487,6 +695,7 @@ void cw_asr_pool_destroy(cw_asr_pool_t **pool_p)
     for (cw_asr_stream_t *s = pool->streams; s; s = s->next)
         s->pool = NULL;
     free(pool->workers);
+    cw_keyphrases_destroy(&pool->keyphrases);
     pthread_cond_destroy(&pool->space);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
@@ -505,9 +714,16 @@ void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats)
     stats->utterances_decoded = pool->utterances_decoded;
     stats->samples_decoded = pool->samples_decoded;
     stats->decode_cpu_s = pool->decode_cpu_s;
+    stats->samples_decoded_cue = pool->samples_decoded_cue;
+    stats->decode_cpu_cue_s = pool->decode_cpu_cue_s;
+    stats->keyphrases = pool->n_spottable;
     for (cw_asr_stream_t *s = pool->streams; s; s = s->next) {
         stats->samples_dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
         stats->queued_utterances += s->utt_count - (s->bound ? 1 : 0);
+        stats->streams_cue += atomic_load(&s->mode) == CW_ASR_CUE;
+        double backlog_s = (double)cw_ring_read_space(s->audio) / CW_ASR_RATE;
+        if (backlog_s > stats->backlog_max_s)
+            stats->backlog_max_s = backlog_s;
     }
     for (int i = 0; i < pool->n_workers; i++)
         stats->busy_decoders += pool->workers[i].stream != NULL;
@@ -537,6 +753,7 @@ cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, bool blocking, 
     s->on_drained = on_drained;
     s->user = user;
     atomic_init(&s->dropped, 0);
+    atomic_init(&s->mode, CW_ASR_FULL);
     pthread_mutex_lock(&pool->lock);
     s->next = pool->streams;
     if (pool->streams)
@@ -632,6 +849,30 @@ void cw_asr_stream_close(cw_asr_stream_t *s)
     s->closed = true;
     notify_drained_locked(pool, s);
     pthread_mutex_unlock(&pool->lock);
+}
+
+void cw_asr_stream_set_mode(cw_asr_stream_t *s, cw_asr_mode_t mode)
+{
+    atomic_store(&s->mode, (int)mode);
+}
+
+cw_asr_mode_t cw_asr_stream_mode(const cw_asr_stream_t *s)
+{
+    return (cw_asr_mode_t)atomic_load(&s->mode);
+}
+
+int cw_asr_mode_parse(const char *name)
+{
+    if (name && strcmp(name, "full") == 0)
+        return CW_ASR_FULL;
+    if (name && strcmp(name, "cue") == 0)
+        return CW_ASR_CUE;
+    return -1;
+}
+
+const char *cw_asr_mode_name(cw_asr_mode_t mode)
+{
+    return mode == CW_ASR_CUE ? "cue" : "full";
 }
 
 uint64_t cw_asr_stream_dropped(const cw_asr_stream_t *s)

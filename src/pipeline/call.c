@@ -39,6 +39,8 @@ struct cw_call {
 
     cw_leg_t *legs[CW_LEG_COUNT];
     cw_asr_stream_t *streams[CW_LEG_COUNT];
+    cw_asr_mode_t own_mode;                /* from the line or [asr] mode */
+    _Atomic bool degraded[CW_LEG_COUNT];   /* overload: switched to cue mode */
     struct leg_ctx {
         cw_call_t *call;
         int leg;
@@ -337,6 +339,12 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
     if (make_detectors(call, cfg, err) != CW_OK)
         goto error_out;
 
+    int mode = cw_asr_mode_parse(opts->asr_mode && opts->asr_mode[0] ? opts->asr_mode : cfg->asr_mode);
+    if (mode < 0) {
+        cw_error_set(err, CW_ERR_INVALID, "recognition mode '%s' is neither full nor cue",
+                     opts->asr_mode && opts->asr_mode[0] ? opts->asr_mode : cfg->asr_mode);
+        goto error_out;
+    }
     int n_legs = 0;
     for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
         if (!call->info.has_leg[leg])
@@ -352,6 +360,8 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
                 cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
             if (!call->streams[leg])
                 goto error_out;
+            cw_asr_stream_set_mode(call->streams[leg], mode);
+            call->own_mode = (cw_asr_mode_t)mode;
         }
         call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);
         if (!call->legs[leg]) {
@@ -527,4 +537,36 @@ void cw_call_abandon(cw_call_t *call, const char *why)
     size_t len = strnlen(call->end_reason, sizeof call->end_reason);
     snprintf(call->end_reason + len, sizeof call->end_reason - len, " (%s)", why);
     post_call_end(call);
+}
+
+void cw_call_set_asr_mode(cw_call_t *call, int leg, cw_asr_mode_t mode)
+{
+    for (int l = 0; l < CW_LEG_COUNT; l++)
+        if ((leg < 0 || leg == l) && call->streams[l])
+            cw_asr_stream_set_mode(call->streams[l], mode);
+}
+
+cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg)
+{
+    return leg >= 0 && leg < CW_LEG_COUNT && call->streams[leg] ? cw_asr_stream_mode(call->streams[leg])
+                                                                 : CW_ASR_FULL;
+}
+
+void cw_call_set_degraded(cw_call_t *call, int leg, bool degraded)
+{
+    if (leg < 0 || leg >= CW_LEG_COUNT)
+        return;
+    atomic_store(&call->degraded[leg], degraded);
+    cw_call_set_asr_mode(call, leg, degraded ? CW_ASR_CUE : call->own_mode);
+}
+
+bool cw_call_degraded(const cw_call_t *call, int leg)
+{
+    return leg >= 0 && leg < CW_LEG_COUNT && atomic_load(&call->degraded[leg]);
+}
+
+bool cw_call_can_degrade(const cw_call_t *call, int leg)
+{
+    return leg >= 0 && leg < CW_LEG_COUNT && call->streams[leg] && call->own_mode == CW_ASR_FULL &&
+           !atomic_load(&call->degraded[leg]);
 }

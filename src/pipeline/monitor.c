@@ -190,6 +190,9 @@ void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double no
             s->dropped_seen[leg] = dropped[leg];
             s->degraded_until[leg] = now_s + CW_MONITOR_DEGRADED_S;
         }
+        /* Switched to cue mode by overload: degraded until it is switched back. */
+        if (cw_call_degraded(call, leg) && s->degraded_until[leg] < now_s + SAMPLE_INTERVAL_S * 2)
+            s->degraded_until[leg] = now_s + SAMPLE_INTERVAL_S * 2;
     }
     summarise(m, now_s);
 }

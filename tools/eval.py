@@ -17,7 +17,10 @@ Matching (per call):
     widened by 1.0 s on each side (--slack);
   - each span is matched at most once, each alert at most once; the assignment is a maximum
     bipartite matching (so an early broad alert cannot steal a span another alert needed);
-  - unmatched alerts are false positives (column dup counts those FPs that overlap an already
+  - an unmatched alert that `escalates` a matched one (directly or through a chain) is the same
+    episode growing worse, which the contract allows (one alert per episode, or a short escalating
+    series): it is neither TP nor FP (column esc counts them);
+  - other unmatched alerts are false positives (column dup counts those FPs that overlap an already
     matched span of their kind: repeated alerts for one cue); unmatched spans are false negatives;
   - calm calls have no spans: they only contribute false positives.
 Per kind: TP, FP, FN, precision, recall, F1 (P = TP/(TP+FP), R = TP/(TP+FN); an empty ratio
@@ -138,12 +141,25 @@ def parse_selector(sel):
     return kind, cue or None
 
 
+def escalates_matched(alert, by_id, matched_ids):
+    """Whether alert escalates (directly or through earlier escalations) an alert that matched."""
+    seen = set()
+    prev = alert.get("escalates")
+    while prev and prev not in seen:
+        if prev in matched_ids:
+            return True
+        seen.add(prev)
+        prev = by_id.get(prev, {}).get("escalates")
+    return False
+
+
 def score(calls, results, selectors, slack, min_sev):
     """results: name -> list of alerts. Returns per-selector stats dict."""
     stats = {}
     for sel in selectors:
         kind, cue = parse_selector(sel)
-        st = {"tp": 0, "fp": 0, "fn": 0, "dup": 0, "spans": 0, "latency": [], "fp_detail": [], "fn_detail": []}
+        st = {"tp": 0, "fp": 0, "fn": 0, "dup": 0, "esc": 0, "spans": 0, "latency": [], "fp_detail": [],
+              "fn_detail": []}
         for call in calls:
             alerts = [a for a in results.get(call["name"], [])
                       if a.get("kind") == kind and SEVERITY.get(a.get("severity"), 0) >= min_sev]
@@ -160,12 +176,17 @@ def score(calls, results, selectors, slack, min_sev):
                 if j not in matched_spans:
                     st["fn_detail"].append("%s %s %.2f-%.2f %s" % (call["name"], s["leg"], s["t_start"], s["t_end"],
                                                                    s.get("phrase", "")))
+            by_id = {a.get("id"): a for a in alerts if a.get("id")}
+            matched_ids = {alerts[i].get("id") for i in m}
             for i, a in enumerate(alerts):
                 if i in m:
                     st["latency"].append(a["t"] - spans[m[i]]["t_end"])
                     continue
                 if any(compatible(a, s, slack) for s in ignored):
                     continue   # a cue outside the selected subset: don't care
+                if escalates_matched(a, by_id, matched_ids):
+                    st["esc"] += 1   # the same episode growing worse: neither TP nor FP
+                    continue
                 st["fp"] += 1
                 if any(compatible(a, spans[j], slack) for j in matched_spans):
                     st["dup"] += 1
@@ -298,15 +319,15 @@ def main():
     else:
         print("callwatch eval: %d calls, %.0f s of audio, %d alerts (%d on calm calls), min severity %s, slack %.1f s"
               % (len(calls), audio_s, n_alerts, calm_fp, args.min_severity, args.slack))
-        hdr = "%-16s %5s %4s %4s %4s %4s %6s %6s %6s %8s %8s" % (
-            "kind", "spans", "TP", "FP", "dup", "FN", "prec", "recall", "F1", "lat_med", "lat_p95")
+        hdr = "%-16s %5s %4s %4s %4s %4s %4s %6s %6s %6s %8s %8s" % (
+            "kind", "spans", "TP", "FP", "dup", "esc", "FN", "prec", "recall", "F1", "lat_med", "lat_p95")
         print(hdr)
         print("-" * len(hdr))
         for s in rows:
             st = stats[s]
             mark = "*" if s in gated else " "
-            print("%-15s%s %5d %4d %4d %4d %4d %6s %6s %6s %8s %8s" % (
-                s, mark, st["spans"], st["tp"], st["fp"], st["dup"], st["fn"], fmt(st["precision"]),
+            print("%-15s%s %5d %4d %4d %4d %4d %4d %6s %6s %6s %8s %8s" % (
+                s, mark, st["spans"], st["tp"], st["fp"], st["dup"], st["esc"], st["fn"], fmt(st["precision"]),
                 fmt(st["recall"]), fmt(st["f1"]) if st["has_truth"] else "-",
                 fmt(st["lat_median"], "%+.2f"), fmt(st["lat_p95"], "%+.2f")))
         print("-" * len(hdr))

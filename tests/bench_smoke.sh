@@ -10,7 +10,7 @@ for prog in flite sox soxi pocketsphinx_continuous; do
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if ! python3 "$CALLWATCH_SRC/tools/bench" --binary "$CALLWATCH" --quick --max-n 2 --duration 10 \
+if ! python3 "$CALLWATCH_SRC/tools/bench" --binary "$CALLWATCH" --quick --max-n 2 \
         --json-out "$work/bench.json" >"$work/report.txt" 2>"$work/log.txt"; then
     echo "bench_smoke: tools/bench failed"; tail -20 "$work/log.txt"; exit 1
 fi
@@ -28,7 +28,8 @@ for mode in ("cue", "full"):
     m = r["modes"][mode]
     need(isinstance(m["max_sustained_n"], int) and 0 <= m["max_sustained_n"] <= 2, mode + " max_sustained_n")
     need(set(m["rss_mb"]) == {"1", "10", "max_n"}, mode + " rss_mb keys")
-    for key in ("memory_per_extra_call_mb", "cpu_per_call_pct_at_max", "latency_ms_at_max", "description"):
+    for key in ("memory_per_extra_call_mb", "cpu_per_call_pct_at_max", "latency_ms_at_max", "description",
+                "idle_machine_estimate_n"):
         need(key in m, mode + " " + key)
     for t in m["trials"]:
         w = "%s N=%d " % (mode, t["n"])
@@ -57,6 +58,8 @@ nv = r["naive"]
 need(nv["trials"] and nv["trials"][-1]["processes"] == 4, "naive: 2 processes per call")
 need(nv["trials"][-1]["hypotheses"] > 0, "naive: pocketsphinx_continuous printed hypotheses")
 need(num(nv["rss_per_call_mb"]) and nv["rss_per_call_mb"] > 50, "naive rss per call")
+need(num(nv["trials"][-1]["cpu_per_call_pct"]) and nv["trials"][-1]["cpu_per_call_pct"] > 0, "naive cpu per call")
+need(num(r["modes"]["cue"]["memory_per_extra_call_mb"]), "cue memory per extra call")
 for mode in ("cue", "full"):
     b = r["batch"][mode]
     need(b["exit_codes_ok"] and num(b["x_realtime_per_core"]) and b["x_realtime_per_core"] > 0, "batch " + mode)

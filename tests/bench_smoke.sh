@@ -46,6 +46,8 @@ for mode in ("cue", "full"):
             need(lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] and -5000 < lat["p50"] < 60000,
                  w + "latency order")
         need(isinstance(t["sustained"], bool) and t["why"], w + "verdict")
+        need(t["sanitizer_errors"] == 0, w + "no sanitizer error in the daemon")
+        need(t["daemon_exit"] in (0, 1), w + "daemon exit status (1: decoders still draining at shutdown)")
     need(m["trials"] and m["trials"][-1]["n"] == 2, mode + " ran N=2")
 cue = r["modes"]["cue"]
 need([t["n"] for t in cue["trials"]] == [1, 2], "cue trials 1 and 2")

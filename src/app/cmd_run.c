@@ -87,6 +87,8 @@ static void run_usage(FILE *out)
           "      --archive FILE    archive every event in this SQLite file (instead of\n"
           "                        [archive] path); events are published once archived\n"
           "      --ack-endpoint EP take acknowledgements here instead of [bus] ack_endpoint\n"
+          "      --no-asr          skip speech recognition (no decoders are loaded): no\n"
+          "                        transcripts, voice and turn-taking cues only\n"
           "  -h, --help            this help\n",
           out);
 }
@@ -149,8 +151,9 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
         return err->code ? err->code : CW_ERR_DEVICE;
     char call_id[3 * CW_NAME_MAX];
     make_node_call_id(cfg, ls->cfg.name, call_id, sizeof call_id);
+    /* Without a decoder pool (--no-asr) a call runs its voice and turn-taking cues only. */
     cw_call_opts_t co = {.call_id = call_id, .line = ls->cfg.name, .agent_id = ls->cfg.agent_id, .offline = false,
-                         .asr_mode = ls->cfg.asr_mode};
+                         .no_asr = pool == NULL, .asr_mode = ls->cfg.asr_mode};
     co.team = ls->cfg.team;
     ls->call = cw_call_new(cfg, pool, outbox, &src, &co, err);
     cw_source_destroy(&src);
@@ -219,7 +222,8 @@ static void pbx_accept(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *
         char what[CW_PATH_MAX];
         snprintf(what, sizeof what, "%s", cw_source_info(src)->description);
         cw_call_opts_t co = {.call_id = info.call_id, .line = "audiosocket",
-                             .agent_id = info.agent_id[0] ? info.agent_id : NULL, .offline = false};
+                             .agent_id = info.agent_id[0] ? info.agent_id : NULL, .offline = false,
+                             .no_asr = pool == NULL};
         cw_call_t *call = cw_call_new(cfg, pool, outbox, &src, &co, &err);
         cw_source_destroy(&src);
         if (!call) {
@@ -330,7 +334,8 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE, OPT_ACK_ENDPOINT };
+    enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE, OPT_ACK_ENDPOINT,
+           OPT_NO_ASR };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
@@ -340,12 +345,13 @@ int cmd_run(int argc, char **argv)
         {"user", required_argument, NULL, OPT_USER},
         {"archive", required_argument, NULL, OPT_ARCHIVE},
         {"ack-endpoint", required_argument, NULL, OPT_ACK_ENDPOINT},
+        {"no-asr", no_argument, NULL, OPT_NO_ASR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL, *archive_path = NULL,
                *ack_endpoint = NULL;
-    bool only_check = false;
+    bool only_check = false, no_asr = false;
     const char *files[CW_MAX_LINES];
     int n_files = 0;
     int c;
@@ -366,6 +372,7 @@ int cmd_run(int argc, char **argv)
         case OPT_USER: run_as = optarg; break;
         case OPT_ARCHIVE: archive_path = optarg; break;
         case OPT_ACK_ENDPOINT: ack_endpoint = optarg; break;
+        case OPT_NO_ASR: no_asr = true; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -542,9 +549,11 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
-    cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, "loading the speech models");
-    pool = cw_asr_pool_new(cfg, &err);
-    if (!pool) {
+    if (!no_asr) {
+        cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, "loading the speech models");
+        pool = cw_asr_pool_new(cfg, &err);
+    }
+    if (!pool && !no_asr) {
         app_log("%s", err.msg);
         status = APP_USAGE;
         goto out;
@@ -573,9 +582,9 @@ int cmd_run(int argc, char **argv)
         }
         app_log("audiosocket: accepting calls from the PBX on %s", cw_audiosocket_address(pbx.server));
     }
-    app_log("node %s %s %s with %d decoder(s); %d line(s) up", cfg->bus_node,
+    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up", cfg->bus_node,
             connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
-            cw_asr_pool_workers(pool), n_lines);
+            pool ? cw_asr_pool_workers(pool) : 0, pool ? "" : " (--no-asr: no transcripts)", n_lines);
     cw_monitor_pool(monitor, pool, app_monotonic_s());
     overload = cw_overload_new(cfg, cfg->bus_node, outbox, &err);
     if (!overload) {

@@ -47,7 +47,9 @@ void cw_cues_destroy(cw_cues_t **cues);
  * Partial hypotheses count too (confidence partial_trust), so a phrase in
  * the middle of a long sentence is caught while the sentence goes on; every
  * later result of the same utterance replaces the partial's matches; a later
- * partial does not offer a phrase an earlier one matched. */
+ * partial does not offer a phrase an earlier one matched. A partial's last
+ * word is left for the next result (it may still be growing, and the words
+ * after it may make the phrase benign). */
 size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap);
 
 #endif

@@ -1,0 +1,89 @@
+/* test_cues.c - word cues from partial and final transcripts: a phrase in the
+ * middle of a sentence is caught from a partial hypothesis, the partial's
+ * last word waits for the next result, and the final replaces the partial's
+ * matches instead of counting them twice. */
+#include "callwatch/cues.h"
+
+#include "check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef CALLWATCH_MODELS_DIR
+#define CALLWATCH_MODELS_DIR "models"
+#endif
+
+static size_t words_of(const char *sentence, double conf, cw_word_t *w, size_t cap)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", sentence);
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && n < cap; tok = strtok_r(NULL, " ", &save)) {
+        memset(&w[n], 0, sizeof w[n]);
+        snprintf(w[n].w, sizeof w[n].w, "%s", tok);
+        w[n].t_start = 10.0 + 0.4 * (double)n;
+        w[n].t_end = w[n].t_start + 0.35;
+        w[n].conf = conf;
+        n++;
+    }
+    return n;
+}
+
+/* Feeds one result; returns the score of the cue of `kind` it made (0: none). */
+static double feed(cw_cues_t *c, const char *sentence, bool final, int utterance, double conf, const char *kind)
+{
+    cw_word_t w[64];
+    size_t n = words_of(sentence, conf, w, 64);
+    cw_transcript_t tr = {.leg = 1, .final = final, .t_start = 10, .t_end = 10 + 0.4 * (double)n, .text = sentence,
+                          .words = w, .n_words = n, .utterance = utterance};
+    cw_word_cue_t cues[8];
+    size_t got = cw_cues_feed(c, &tr, cues, 8);
+    double score = 0;
+    for (size_t i = 0; i < got; i++) {
+        if (strcmp(cues[i].kind, kind) == 0)
+            score = cues[i].score;
+        json_decref(cues[i].evidence);
+    }
+    return score;
+}
+
+int main(void)
+{
+    cw_error_t err;
+    cw_lexicon_t *lex = cw_lexicon_load(CALLWATCH_MODELS_DIR "/cues-en.json", &err);
+    CHECK(lex != NULL, "lexicon: %s", err.msg);
+    if (!lex)
+        return check_summary("cues");
+    cw_cue_params_t p = {.min_conf = 0.3, .window_s = 30, .partial_trust = 0.8};
+    cw_cues_t *c = cw_cues_new(lex, &p, "customer", &err);
+    CHECK(c != NULL, "detector: %s", err.msg);
+
+    /* "speak to your manager" is an escalation phrase of the shipped lexicon. */
+    CHECK(feed(c, "i want to speak to your manager", false, 0, 1.0, "escalation") == 0,
+          "a phrase ending with the partial's last word waits");
+    double partial = feed(c, "i want to speak to your manager right now", false, 0, 1.0, "escalation");
+    CHECK(partial > 0, "the phrase is caught from a partial once a word follows it");
+    CHECK(feed(c, "i want to speak to your manager right now please", false, 0, 1.0, "escalation") == 0,
+          "a later partial does not offer the same phrase again");
+    double final = feed(c, "i want to speak to your manager right now please", true, 0, 0.95, "escalation");
+    CHECK(final > 0, "the final re-offers the phrase with its confidence");
+    /* One match only: the final's weight x 0.95, not the partial's plus the final's. */
+    CHECK(final < partial * 0.95 / 0.8 + 1e-9, "the final replaces the partial's match (%f vs partial %f)", final,
+          partial);
+
+    CHECK(feed(c, "hell", false, 1, 1.0, "anger") == 0, "\"hell\" as the last word of a partial is not a cue");
+    CHECK(feed(c, "hello there how can i help", true, 1, 0.9, "anger") == 0, "the final says it was \"hello\"");
+
+    cw_cues_destroy(&c);
+    p.partial_trust = 0;
+    c = cw_cues_new(lex, &p, "customer", &err);
+    CHECK(feed(c, "i want to speak to your manager right now", false, 0, 1.0, "escalation") == 0,
+          "partial_trust 0 waits for finals");
+    CHECK(feed(c, "i want to speak to your manager right now", true, 0, 0.9, "escalation") > 0, "finals still count");
+    cw_cues_destroy(&c);
+    p.partial_trust = 1.5;
+    CHECK(cw_cues_new(lex, &p, "customer", &err) == NULL, "partial_trust above 1 is refused");
+    cw_lexicon_destroy(&lex);
+    return check_summary("cues");
+}

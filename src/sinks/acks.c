@@ -47,6 +47,15 @@ static char *reply_error(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     json_t *obj = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    if (!obj) {
+        /* The message quotes the peer's bytes (jansson's "near '...'", a
+         * truncated type), which may not be UTF-8 and then cannot be a JSON
+         * string: the reply would have been "out of memory" instead. */
+        for (char *c = msg; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        obj = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    }
     char *out = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
     return out;

@@ -4,8 +4,10 @@
  * files from keygen are private; bad certificates and plain binds on
  * non-loopback addresses are refused with messages naming what is wrong.
  * The acknowledgement channel likewise: a listed console key gets replies,
- * an unlisted key or none gets no answer at all. */
+ * an unlisted key or none gets no answer at all; and a broker's backend
+ * passes a plain node's events only to listed subscribers. */
 #include "callwatch/acks.h"
+#include "callwatch/broker.h"
 #include "callwatch/bus.h"
 #include "callwatch/curve.h"
 #include "callwatch/event.h"
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #define EVENTS 200
 
@@ -235,6 +238,66 @@ out_server:
     cw_curve_server_destroy(&srv);
 }
 
+/* A node publishing into the broker's (plain) frontend: a two-frame message. */
+static void node_publish(void *node, const char *call_id)
+{
+    char json[128];
+    snprintf(json, sizeof json, "{\"type\":\"call_start\",\"call_id\":\"%s\",\"t\":0}", call_id);
+    zmq_send(node, "call_start", strlen("call_start"), ZMQ_SNDMORE);
+    zmq_send(node, json, strlen(json), 0);
+}
+
+static void test_broker_backend(void)
+{
+    cw_error_t err;
+    char path[512], pubpath[512];
+    snprintf(path, sizeof path, "%s/server.key_secret", dir);
+    snprintf(pubpath, sizeof pubpath, "%s/server.key", dir);
+    cw_curve_server_t *srv = cw_curve_server_new(path, clients, &err);
+    CHECK(srv != NULL, "server: %s", err.msg);
+    cw_broker_t *broker = srv ? cw_broker_new_secure("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, &err) : NULL;
+    CHECK(broker != NULL, "CURVE broker: %s", err.msg);
+    if (!broker) {
+        cw_curve_server_destroy(&srv);
+        return;
+    }
+    void *node = cw_bus_socket_open(ZMQ_PUB, &err);
+    CHECK(node && zmq_connect(node, cw_broker_frontend(broker)) == 0, "node connects to the frontend");
+    const char *ep = cw_broker_backend(broker);
+    snprintf(path, sizeof path, "%s/alice.key_secret", dir);
+    cw_curve_client_t *alice = cw_curve_client_new(path, pubpath, &err);
+    snprintf(path, sizeof path, "%s/eve.key_secret", dir);
+    cw_curve_client_t *eve = cw_curve_client_new(path, pubpath, &err);
+    cw_bus_sub_t *listed = alice ? cw_bus_sub_new_secure(ep, "", alice, &err) : NULL;
+    cw_bus_sub_t *unlisted = eve ? cw_bus_sub_new_secure(ep, "", eve, &err) : NULL;
+    cw_bus_sub_t *nokey = cw_bus_sub_new(ep, "", &err);
+    cw_curve_client_destroy(&alice);
+    cw_curve_client_destroy(&eve);
+    CHECK(listed && unlisted && nokey, "broker subscribers: %s", err.msg);
+    if (node && listed && unlisted && nokey) {
+        bool joined = false;
+        for (int i = 0; i < 100 && !joined; i++) {
+            node_publish(node, "probe");
+            joined = drain(listed, "probe", 50) > 0;
+        }
+        CHECK(joined, "listed subscriber gets a node's events through the CURVE broker");
+        for (int i = 0; i < 50; i++)
+            node_publish(node, "brokered");
+        int got = drain(listed, "brokered", 500);
+        int got_unlisted = drain(unlisted, "", 300);
+        int got_nokey = drain(nokey, "", 300);
+        CHECK(got == 50, "listed key received %d of 50 via the broker", got);
+        CHECK(got_unlisted == 0 && got_nokey == 0, "via the broker: unlisted %d, no key %d", got_unlisted, got_nokey);
+        printf("curve broker: listed %d/50, unlisted %d, no key %d\n", got, got_unlisted, got_nokey);
+    }
+    cw_bus_sub_destroy(&listed);
+    cw_bus_sub_destroy(&unlisted);
+    cw_bus_sub_destroy(&nokey);
+    cw_bus_socket_close(node);
+    cw_broker_destroy(&broker);
+    cw_curve_server_destroy(&srv);
+}
+
 static void test_bad_certs(void)
 {
     cw_error_t err;
@@ -299,6 +362,7 @@ int main(void)
     test_keygen();
     test_listed_unlisted_plain();
     test_ack_channel();
+    test_broker_backend();
     test_bad_certs();
     test_plain_remote_refused();
     cw_bus_shutdown();

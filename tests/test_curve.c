@@ -2,7 +2,12 @@
  * TCP sockets: a subscriber whose key is listed in the clients directory gets
  * every event; one with an unlisted key and one with no key get nothing. Key
  * files from keygen are private; bad certificates and plain binds on
- * non-loopback addresses are refused with messages naming what is wrong. */
+ * non-loopback addresses are refused with messages naming what is wrong.
+ * The acknowledgement channel likewise: a listed console key gets replies,
+ * an unlisted key or none gets no answer at all; and a broker's backend
+ * passes a plain node's events only to listed subscribers. */
+#include "callwatch/acks.h"
+#include "callwatch/broker.h"
 #include "callwatch/bus.h"
 #include "callwatch/curve.h"
 #include "callwatch/event.h"
@@ -14,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #define EVENTS 200
 
@@ -155,6 +161,143 @@ out:
     cw_curve_server_destroy(&srv);
 }
 
+/* Sends `json` until the client is connected (send refuses while not) and
+ * waits for the reply; the reply (caller frees) or NULL within ~2 s. */
+static char *ack_request(cw_ack_client_t *c, const char *json)
+{
+    cw_error_t err;
+    char *reply = NULL;
+    for (int i = 0; i < 40 && !reply; i++) {
+        if (cw_ack_client_send(c, json, &err) != CW_OK) {
+            usleep(50 * 1000);
+            continue;
+        }
+        cw_ack_client_recv(c, &reply, 50, &err);
+    }
+    return reply;
+}
+
+static void test_ack_channel(void)
+{
+    cw_error_t err;
+    char path[512], pubpath[512];
+    snprintf(path, sizeof path, "%s/server.key_secret", dir);
+    snprintf(pubpath, sizeof pubpath, "%s/server.key", dir);
+    /* eve never gets listed (mallory was, by the previous test). */
+    CHECK(cw_curve_keygen(dir, "eve", NULL, NULL, 0, &err) == CW_OK, "keygen eve: %s", err.msg);
+    cw_curve_server_t *srv = cw_curve_server_new(path, clients, &err);
+    cw_outbox_t *ob = cw_outbox_new(64, &err);
+    CHECK(srv && ob, "server and outbox: %s", err.msg);
+    cw_ack_server_t *acks = srv && ob ? cw_ack_server_new_secure("tcp://127.0.0.1:*", ob, srv, &err) : NULL;
+    CHECK(acks != NULL, "CURVE ack server: %s", err.msg);
+    if (!acks)
+        goto out_server;
+    const char *ep = cw_ack_server_endpoint(acks);
+
+    snprintf(path, sizeof path, "%s/alice.key_secret", dir);
+    cw_curve_client_t *alice = cw_curve_client_new(path, pubpath, &err);
+    snprintf(path, sizeof path, "%s/eve.key_secret", dir);
+    cw_curve_client_t *eve = cw_curve_client_new(path, pubpath, &err);
+    cw_ack_client_t *listed = alice ? cw_ack_client_new_secure(ep, alice, &err) : NULL;
+    cw_ack_client_t *unlisted = eve ? cw_ack_client_new_secure(ep, eve, &err) : NULL;
+    cw_ack_client_t *nokey = cw_ack_client_new(ep, &err);
+    cw_curve_client_destroy(&alice);
+    cw_curve_client_destroy(&eve);
+    CHECK(listed && unlisted && nokey, "ack clients: %s", err.msg);
+    if (!listed || !unlisted || !nokey)
+        goto out;
+
+    char *pong = ack_request(listed, "{\"type\":\"ping\"}");
+    CHECK(pong && strstr(pong, "\"pong\""), "listed console pinged: %s", pong ? pong : "(no reply)");
+    free(pong);
+    char *ack = ack_request(listed, "{\"type\":\"ack\",\"call_id\":\"c1\",\"alert_id\":\"a1\",\"by\":\"sup\"}");
+    CHECK(ack && strstr(ack, "\"ok\":true"), "listed console acknowledged: %s", ack ? ack : "(no reply)");
+    free(ack);
+
+    /* The others had as long to connect; the handshake never completes. */
+    char *r1 = ack_request(unlisted, "{\"type\":\"ping\"}");
+    char *r2 = ack_request(nokey, "{\"type\":\"ping\"}");
+    CHECK(!r1, "unlisted key got a reply: %s", r1);
+    CHECK(!r2, "no key got a reply: %s", r2);
+    printf("curve acks: listed answered, unlisted %s, no key %s\n", r1 ? "answered" : "silent",
+           r2 ? "answered" : "silent");
+    free(r1);
+    free(r2);
+    cw_ack_stats_t st;
+    cw_ack_server_get_stats(acks, &st);
+    CHECK(st.requests == 2 && st.acks == 1 && st.pings == 1, "server answered %llu requests (%llu acks), want 2 (1)",
+          (unsigned long long)st.requests, (unsigned long long)st.acks);
+
+out:
+    cw_ack_client_destroy(&listed);
+    cw_ack_client_destroy(&unlisted);
+    cw_ack_client_destroy(&nokey);
+    cw_ack_server_destroy(&acks);
+out_server:
+    cw_outbox_destroy(&ob);
+    cw_curve_server_destroy(&srv);
+}
+
+/* A node publishing into the broker's (plain) frontend: a two-frame message. */
+static void node_publish(void *node, const char *call_id)
+{
+    char json[128];
+    snprintf(json, sizeof json, "{\"type\":\"call_start\",\"call_id\":\"%s\",\"t\":0}", call_id);
+    zmq_send(node, "call_start", strlen("call_start"), ZMQ_SNDMORE);
+    zmq_send(node, json, strlen(json), 0);
+}
+
+static void test_broker_backend(void)
+{
+    cw_error_t err;
+    char path[512], pubpath[512];
+    snprintf(path, sizeof path, "%s/server.key_secret", dir);
+    snprintf(pubpath, sizeof pubpath, "%s/server.key", dir);
+    cw_curve_server_t *srv = cw_curve_server_new(path, clients, &err);
+    CHECK(srv != NULL, "server: %s", err.msg);
+    cw_broker_t *broker = srv ? cw_broker_new_secure("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, &err) : NULL;
+    CHECK(broker != NULL, "CURVE broker: %s", err.msg);
+    if (!broker) {
+        cw_curve_server_destroy(&srv);
+        return;
+    }
+    void *node = cw_bus_socket_open(ZMQ_PUB, &err);
+    CHECK(node && zmq_connect(node, cw_broker_frontend(broker)) == 0, "node connects to the frontend");
+    const char *ep = cw_broker_backend(broker);
+    snprintf(path, sizeof path, "%s/alice.key_secret", dir);
+    cw_curve_client_t *alice = cw_curve_client_new(path, pubpath, &err);
+    snprintf(path, sizeof path, "%s/eve.key_secret", dir);
+    cw_curve_client_t *eve = cw_curve_client_new(path, pubpath, &err);
+    cw_bus_sub_t *listed = alice ? cw_bus_sub_new_secure(ep, "", alice, &err) : NULL;
+    cw_bus_sub_t *unlisted = eve ? cw_bus_sub_new_secure(ep, "", eve, &err) : NULL;
+    cw_bus_sub_t *nokey = cw_bus_sub_new(ep, "", &err);
+    cw_curve_client_destroy(&alice);
+    cw_curve_client_destroy(&eve);
+    CHECK(listed && unlisted && nokey, "broker subscribers: %s", err.msg);
+    if (node && listed && unlisted && nokey) {
+        bool joined = false;
+        for (int i = 0; i < 100 && !joined; i++) {
+            node_publish(node, "probe");
+            joined = drain(listed, "probe", 50) > 0;
+        }
+        CHECK(joined, "listed subscriber gets a node's events through the CURVE broker");
+        for (int i = 0; i < 50; i++)
+            node_publish(node, "brokered");
+        int got = drain(listed, "brokered", 500);
+        int got_unlisted = drain(unlisted, "", 300);
+        int got_nokey = drain(nokey, "", 300);
+        CHECK(got == 50, "listed key received %d of 50 via the broker", got);
+        CHECK(got_unlisted == 0 && got_nokey == 0, "via the broker: unlisted %d, no key %d", got_unlisted, got_nokey);
+        printf("curve broker: listed %d/50, unlisted %d, no key %d\n", got, got_unlisted, got_nokey);
+    }
+    cw_bus_sub_destroy(&listed);
+    cw_bus_sub_destroy(&unlisted);
+    cw_bus_sub_destroy(&nokey);
+    cw_bus_socket_close(node);
+    cw_broker_destroy(&broker);
+    cw_curve_server_destroy(&srv);
+}
+
 static void test_bad_certs(void)
 {
     cw_error_t err;
@@ -218,6 +361,8 @@ int main(void)
     mkdir(clients, 0755);
     test_keygen();
     test_listed_unlisted_plain();
+    test_ack_channel();
+    test_broker_backend();
     test_bad_certs();
     test_plain_remote_refused();
     cw_bus_shutdown();

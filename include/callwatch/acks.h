@@ -26,6 +26,7 @@
 #ifndef CALLWATCH_ACKS_H
 #define CALLWATCH_ACKS_H
 
+#include "callwatch/curve.h"
 #include "callwatch/error.h"
 #include "callwatch/outbox.h"
 
@@ -50,6 +51,13 @@ typedef struct cw_ack_stats {
  * CW_ERR_INVALID when malformed) and starts the thread. outbox is borrowed
  * and must outlive the server (destroy the server first). */
 cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw_error_t *err);
+
+/* Same, as a CURVE server when curve is not NULL: only clients admitted by
+ * its ZAP handler (curve.h) get through the handshake; others never reach
+ * the server, so their requests go unanswered. curve is borrowed and must
+ * outlive the ack server. NULL = cw_ack_server_new(). */
+cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
+                                          cw_error_t *err);
 
 /* The endpoint bound (a "*" port resolved). Valid until destroy. */
 const char *cw_ack_server_endpoint(const cw_ack_server_t *srv);
@@ -84,6 +92,11 @@ typedef struct cw_ack_client cw_ack_client_t;
 /* Connects (in the background; reconnects by itself). Malformed endpoint:
  * CW_ERR_INVALID. One thread uses a client. */
 cw_ack_client_t *cw_ack_client_new(const char *endpoint, cw_error_t *err);
+
+/* Same, as a CURVE client when curve is not NULL (it may be destroyed once
+ * this returns). A client the server does not admit never connects:
+ * cw_ack_client_send() keeps saying "daemon not reachable". */
+cw_ack_client_t *cw_ack_client_new_secure(const char *endpoint, const cw_curve_client_t *curve, cw_error_t *err);
 
 /* Sends one request without blocking: 0, or CW_ERR_IO "daemon not reachable"
  * when no connection is up. A reply still awaited is abandoned. */

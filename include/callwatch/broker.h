@@ -16,6 +16,7 @@
 #ifndef CALLWATCH_BROKER_H
 #define CALLWATCH_BROKER_H
 
+#include "callwatch/curve.h"
 #include "callwatch/error.h"
 
 #include <stdint.h>
@@ -29,6 +30,15 @@ typedef struct cw_broker cw_broker_t;
  * already in use (is another broker running?)"; malformed endpoint:
  * CW_ERR_INVALID naming it (the same endpoint twice fails as in use). */
 cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm, cw_error_t *err);
+
+/* Same, with the backend (XPUB, subscribers' side) a CURVE server when curve
+ * is not NULL: only subscribers its ZAP handler admits get events. The
+ * frontend stays plain, because nodes publishing into it (mode = connect)
+ * have no CURVE client side yet: bind it on a loopback or private address.
+ * With curve, the broker's sockets live in cw_curve_context() instead of a
+ * context of their own. curve is borrowed: destroy the broker first. */
+cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int sndhwm,
+                                  const cw_curve_server_t *curve, cw_error_t *err);
 
 /* The endpoints actually bound (wildcard ports resolved); owned by the
  * broker, valid until destroy. */

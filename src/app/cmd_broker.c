@@ -78,11 +78,19 @@ int cmd_broker(int argc, char **argv)
     app_install_signals();
     cw_error_t err;
     cw_error_clear(&err);
-    cw_broker_t *broker = cw_broker_new(cfg->broker_frontend, cfg->broker_backend, cfg->broker_sndhwm, &err);
+    /* [bus] curve = on: subscribers at the backend need a listed key, as at
+     * a node's bus. */
+    cw_curve_server_t *curve = NULL;
+    cw_bus_security_t security;
+    cw_broker_t *broker = NULL;
+    if (app_bus_security(cfg, &curve, &security, &err) == CW_OK)
+        broker = cw_broker_new_secure(cfg->broker_frontend, cfg->broker_backend, cfg->broker_sndhwm, curve, &err);
     cw_config_destroy(&cfg);
     if (!broker) {
         app_log("%s", err.msg);
-        return err.code == CW_ERR_INVALID ? APP_USAGE : APP_FAILURE;
+        cw_curve_server_destroy(&curve);
+        return err.code == CW_ERR_INVALID || err.code == CW_ERR_NOT_FOUND || err.code == CW_ERR_FORMAT ? APP_USAGE
+                                                                                                       : APP_FAILURE;
     }
     app_log("broker: nodes publish to %s, subscribers connect to %s", cw_broker_frontend(broker),
             cw_broker_backend(broker));
@@ -104,5 +112,6 @@ int cmd_broker(int argc, char **argv)
     if (status == APP_OK)
         log_traffic(broker, " stopping");
     cw_broker_destroy(&broker);
+    cw_curve_server_destroy(&curve);
     return status;
 }

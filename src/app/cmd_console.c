@@ -616,29 +616,41 @@ int cmd_console(int argc, char **argv)
     char ep[CW_PATH_MAX], ack_ep[CW_PATH_MAX];
     snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : cfg->bus_endpoint);
     snprintf(ack_ep, sizeof ack_ep, "%s", ack_endpoint ? ack_endpoint : cfg->bus_ack_endpoint);
-    cw_config_destroy(&cfg);
     console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user};
     cw_error_t err;
     cw_error_clear(&err);
+    /* With [bus] curve = on the daemon admits only listed keys, on the bus
+     * and the ack channel alike. */
+    cw_curve_client_t *curve = NULL;
+    if (app_bus_client(cfg, &curve, &err) != CW_OK) {
+        app_log("console: %s", err.msg);
+        cw_config_destroy(&cfg);
+        return APP_USAGE;
+    }
+    cw_config_destroy(&cfg);
     int status = APP_OK;
     cs.board = cw_board_new();
     if (!cs.board) {
         app_log("out of memory");
+        cw_curve_client_destroy(&curve);
         return APP_FAILURE;
     }
     if (filter && cw_board_parse_filter(cs.board, filter) != 0) {
         app_log("console: --filter '%s': use agent=ID team=NAME kind=KIND", filter);
         cw_board_destroy(&cs.board);
+        cw_curve_client_destroy(&curve);
         return APP_USAGE;
     }
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
         app_log("console: needs a terminal (use `callwatch tap` to read events in a pipe)");
         cw_board_destroy(&cs.board);
+        cw_curve_client_destroy(&curve);
         return APP_USAGE;
     }
-    cs.sub = cw_bus_sub_new(ep, "", &err);
+    cs.sub = cw_bus_sub_new_secure(ep, "", curve, &err);
     if (cs.sub)
-        cs.acks = cw_ack_client_new(ack_ep, &err);
+        cs.acks = cw_ack_client_new_secure(ack_ep, curve, &err);
+    cw_curve_client_destroy(&curve);
     if (!cs.sub || !cs.acks) {
         app_log("console: %s", err.msg);
         status = APP_FAILURE;

@@ -532,7 +532,7 @@ int cmd_run(int argc, char **argv)
         status = APP_FAILURE;
         goto out;
     }
-    acks = cw_ack_server_new(cfg->bus_ack_endpoint, outbox, &err);
+    acks = cw_ack_server_new_secure(cfg->bus_ack_endpoint, outbox, curve, &err);
     if (!acks) {
         app_log("%s", err.msg);
         status = APP_FAILURE;

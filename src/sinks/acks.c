@@ -27,6 +27,7 @@
 
 struct cw_ack_server {
     void *sock;
+    bool curve_ctx; /* sock is in cw_curve_context(), not bus.h's */
     cw_outbox_t *outbox;
     char endpoint[ACK_ENDPOINT_MAX];
     char instance[160];
@@ -266,7 +267,26 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+/* CURVE server sockets live in the context the ZAP handler watches
+ * (curve.h); czmq terminates it at exit, so they bypass bus.h's count. */
+static void server_socket_close(cw_ack_server_t *srv)
+{
+    if (!srv->sock)
+        return;
+    if (srv->curve_ctx)
+        zmq_close(srv->sock);
+    else
+        cw_bus_socket_close(srv->sock);
+    srv->sock = NULL;
+}
+
 cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw_error_t *err)
+{
+    return cw_ack_server_new_secure(endpoint, outbox, NULL, err);
+}
+
+cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
+                                          cw_error_t *err)
 {
     if (!endpoint || !*endpoint || !outbox) {
         cw_error_set(err, CW_ERR_INVALID, "ack server: no endpoint or outbox");
@@ -284,9 +304,23 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(srv->instance, sizeof srv->instance, "%s:%ld:%lld", host, (long)getpid(), (long long)time(NULL));
-    srv->sock = cw_bus_socket_open(ZMQ_REP, err);
-    if (!srv->sock)
-        goto error_out;
+    if (curve) {
+        void *curve_ctx = cw_curve_context();
+        srv->sock = curve_ctx ? zmq_socket(curve_ctx, ZMQ_REP) : NULL;
+        if (!srv->sock) {
+            cw_error_set(err, CW_ERR_INTERNAL, "cannot create the ack server's CURVE socket: %s", zmq_strerror(errno));
+            goto error_out;
+        }
+        srv->curve_ctx = true;
+        if (cw_curve_server_apply(curve, srv->sock, err) != CW_OK) {
+            cw_error_prefix(err, "ack endpoint %s", endpoint);
+            goto error_out;
+        }
+    } else {
+        srv->sock = cw_bus_socket_open(ZMQ_REP, err);
+        if (!srv->sock)
+            goto error_out;
+    }
     int linger = 0;
     int64_t max_msg = ACK_MAX_MSG_BYTES;
     zmq_setsockopt(srv->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -309,7 +343,7 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
     return srv;
 
 error_out:
-    cw_bus_socket_close(srv->sock);
+    server_socket_close(srv);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);
     free(srv);
@@ -352,8 +386,7 @@ void cw_ack_server_stop(cw_ack_server_t *srv)
         return;
     atomic_store(&srv->stop, true);
     pthread_join(srv->thread, NULL);
-    cw_bus_socket_close(srv->sock);
-    srv->sock = NULL;
+    server_socket_close(srv);
 }
 
 void cw_ack_server_destroy(cw_ack_server_t **srvp)
@@ -375,6 +408,11 @@ struct cw_ack_client {
 };
 
 cw_ack_client_t *cw_ack_client_new(const char *endpoint, cw_error_t *err)
+{
+    return cw_ack_client_new_secure(endpoint, NULL, err);
+}
+
+cw_ack_client_t *cw_ack_client_new_secure(const char *endpoint, const cw_curve_client_t *curve, cw_error_t *err)
 {
     if (!endpoint || !*endpoint) {
         cw_error_set(err, CW_ERR_INVALID, "ack endpoint is empty");
@@ -401,6 +439,11 @@ cw_ack_client_t *cw_ack_client_new(const char *endpoint, cw_error_t *err)
     zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    if (curve && cw_curve_client_apply(curve, c->sock, err) != CW_OK) {
+        cw_bus_socket_close(c->sock);
+        free(c);
+        return NULL;
+    }
     if (zmq_connect(c->sock, endpoint) != 0) {
         cw_error_set(err, CW_ERR_INVALID, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
         cw_bus_socket_close(c->sock);

@@ -20,6 +20,7 @@
 
 struct cw_broker {
     void *ctx;
+    bool own_ctx;        /* false: cw_curve_context(), which czmq ends */
     void *frontend;      /* XSUB, bound for nodes */
     void *backend;       /* XPUB, bound for subscribers */
     void *control_proxy; /* PAIR the proxy reads commands from */
@@ -81,6 +82,12 @@ static int bind_side(void *sock, const char *side, const char *endpoint, char *b
 
 cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm, cw_error_t *err)
 {
+    return cw_broker_new_secure(frontend, backend, sndhwm, NULL, err);
+}
+
+cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int sndhwm,
+                                  const cw_curve_server_t *curve, cw_error_t *err)
+{
     if (!frontend || !*frontend || !backend || !*backend) {
         cw_error_set(err, CW_ERR_INVALID, "broker: frontend and backend endpoints are both needed");
         return NULL;
@@ -95,7 +102,8 @@ cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm
         return NULL;
     }
     atomic_init(&b->running, false);
-    b->ctx = zmq_ctx_new();
+    b->own_ctx = curve == NULL;
+    b->ctx = curve ? cw_curve_context() : zmq_ctx_new();
     if (!b->ctx) {
         cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot create ZeroMQ context: %s", zmq_strerror(errno));
         goto error_out;
@@ -112,6 +120,10 @@ cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm
         set_int(b->control, ZMQ_RCVTIMEO, BROKER_CONTROL_TIMEOUT_MS, "receive timeout", err) != CW_OK ||
         set_int(b->control, ZMQ_SNDTIMEO, BROKER_CONTROL_TIMEOUT_MS, "send timeout", err) != CW_OK)
         goto error_out;
+    if (curve && cw_curve_server_apply(curve, b->backend, err) != CW_OK) {
+        cw_error_prefix(err, "broker backend %s", backend);
+        goto error_out;
+    }
     if (bind_side(b->frontend, "frontend", frontend, b->frontend_ep, sizeof b->frontend_ep, err) != CW_OK ||
         bind_side(b->backend, "backend", backend, b->backend_ep, sizeof b->backend_ep, err) != CW_OK)
         goto error_out;
@@ -202,6 +214,8 @@ void cw_broker_destroy(cw_broker_t **bp)
         return;
     cw_broker_t *b = *bp;
     if (b->thread_started) {
+        /* A wedged proxy only stops when its context ends; the CURVE one is
+         * czmq's and ends with the process anyway. */
         if (atomic_load(&b->running) && zmq_send(b->control, "TERMINATE", strlen("TERMINATE"), 0) < 0)
             zmq_ctx_shutdown(b->ctx); /* the proxy then returns with ETERM */
         pthread_join(b->thread, NULL);
@@ -210,7 +224,7 @@ void cw_broker_destroy(cw_broker_t **bp)
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
         if (socks[i])
             zmq_close(socks[i]);
-    if (b->ctx) {
+    if (b->ctx && b->own_ctx) {
         while (zmq_ctx_term(b->ctx) != 0 && errno == EINTR)
             ; /* a signal while terminating: keep going */
     }

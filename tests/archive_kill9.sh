@@ -59,7 +59,7 @@ for i in $(seq 1 $LINES); do
   files+=(--file "$src/models/sample-call.flac")
 done
 
-"$cw" run --config "$tmp/site.ini" "${files[@]}" >"$tmp/run.out" 2>"$tmp/run.err" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/site.ini" "${files[@]}" >"$tmp/run.out" 2>"$tmp/run.err" &
 daemon=$!
 
 # The subscriber records every alert and kills the daemon the moment the Nth arrives, so the kill

@@ -53,7 +53,7 @@ python3 "$src/tools/make-call.py" --script "$tmp/script.json" --out "$tmp/call.w
 
 bus_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 endpoint="tcp://127.0.0.1:$bus_port"
-"$cw" run --config "$src/models/callwatch.ini" --endpoint "$endpoint" --audiosocket 127.0.0.1:0 \
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$src/models/callwatch.ini" --endpoint "$endpoint" --audiosocket 127.0.0.1:0 \
   2>"$tmp/daemon.log" &
 daemon=$!
 pids+=("$daemon")

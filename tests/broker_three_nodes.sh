@@ -85,7 +85,7 @@ node = node$n
 [metrics]
 listen = 127.0.0.1:0
 INI
-  "$CALLWATCH" run --config "$work/node$n.ini" --file "$work/call.wav" 2>"$work/node$n.log" &
+  "$CALLWATCH" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/node$n.ini" --file "$work/call.wav" 2>"$work/node$n.log" &
   pids+=($!)
   eval "node${n}_pid=$!"
 done

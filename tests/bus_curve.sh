@@ -63,12 +63,12 @@ python3 "$src/tools/make-call.py" --script "$tmp/script.json" --out "$tmp/call.w
 # Refusals first: they must not need models or a subscriber.
 printf 'not a certificate\n' >"$tmp/garbage.key_secret"
 server_cfg "$tmp/garbage.key_secret" >"$tmp/garbage.ini"
-if "$cw" run --config "$tmp/garbage.ini" --file "$tmp/call.wav" 2>"$tmp/err" >/dev/null; then
+if "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/garbage.ini" --file "$tmp/call.wav" 2>"$tmp/err" >/dev/null; then
   fail "run accepted a garbage server certificate"
 fi
 grep -q "garbage.key_secret" "$tmp/err" && grep -qi "certificate" "$tmp/err" ||
   fail "garbage certificate message: $(cat "$tmp/err")"
-if timeout 20 "$cw" run --endpoint "tcp://0.0.0.0:$port" --file "$tmp/call.wav" 2>"$tmp/err" >/dev/null; then
+if timeout 20 "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --endpoint "tcp://0.0.0.0:$port" --file "$tmp/call.wav" 2>"$tmp/err" >/dev/null; then
   fail "plain bind on 0.0.0.0 was accepted"
 fi
 grep -q "tcp://0.0.0.0:$port" "$tmp/err" && grep -q "allow_plain_remote" "$tmp/err" ||
@@ -98,7 +98,7 @@ pids+=($!)
 "$cw" tap --endpoint "$ep" --timeout 90 >"$tmp/nokey.jsonl" 2>"$tmp/nokey.err" &
 pids+=($!)
 sleep 0.5
-"$cw" run --config "$tmp/server.ini" --file "$tmp/call.wav" >"$tmp/run.out" 2>"$tmp/run.err" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/server.ini" --file "$tmp/call.wav" >"$tmp/run.out" 2>"$tmp/run.err" &
 run_pid=$!
 pids+=($run_pid)
 for _ in $(seq 1 600); do

@@ -110,7 +110,7 @@ pids+=($!)
 slow=$!
 pids+=("$slow")
 sleep 0.5
-"$cw" run --config "$tmp/faults.ini" --file "$tmp/file1.wav" --file "$tmp/file2.wav" 2>"$tmp/daemon.log" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/faults.ini" --file "$tmp/file1.wav" --file "$tmp/file2.wav" 2>"$tmp/daemon.log" &
 daemon=$!
 pids+=("$daemon")
 wait_for 60 grep -q "line(s) up" "$tmp/daemon.log" || { echo "FAIL: daemon did not start"; cat "$tmp/daemon.log"; exit 1; }

@@ -89,7 +89,7 @@ EOF
 # The subscriber connects first; ZeroMQ retries until the daemon binds.
 "$CALLWATCH" tap --endpoint "$endpoint" --topics --timeout 120 >"$work/tap.out" 2>"$work/tap.err" &
 tap_pid=$!
-"$CALLWATCH" run --config "$work/live.ini" >"$work/run.out" 2>"$work/run.err" &
+"$CALLWATCH" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/live.ini" >"$work/run.out" 2>"$work/run.err" &
 run_pid=$!
 
 # Wait for the first call to end (device ran dry) and the line to be reopened.

@@ -54,7 +54,7 @@ node = metricsnode
 listen = 127.0.0.1:0
 INI
 
-"$CALLWATCH" run --config "$work/run.ini" --file "$work/call.wav" 2>"$work/run.log" &
+"$CALLWATCH" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/run.ini" --file "$work/call.wav" 2>"$work/run.log" &
 run_pid=$!
 pids+=("$run_pid")
 wait_for "$work/run.log" 'health check on http://' 20 || fail "no metrics address logged: $(cat "$work/run.log")"
@@ -108,7 +108,7 @@ grep -qi '^allow: GET, HEAD' "$work/post.headers" || fail "405 without Allow"
 mport=${base##*:}
 sed "s/^listen = .*/listen = 127.0.0.1:$mport/" "$work/run.ini" >"$work/second.ini"
 status=0
-timeout 30 "$CALLWATCH" run --config "$work/second.ini" --endpoint 'tcp://127.0.0.1:*' --file "$work/call.wav" \
+timeout 30 "$CALLWATCH" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/second.ini" --endpoint 'tcp://127.0.0.1:*' --file "$work/call.wav" \
   2>"$work/second.log" || status=$?
 [ "$status" -eq 1 ] || fail "second daemon on metrics port $mport: exit $status, want 1"
 grep -q "cannot listen on 127.0.0.1:$mport: Address already in use" "$work/second.log" || fail "second daemon: $(cat "$work/second.log")"

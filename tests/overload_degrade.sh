@@ -58,7 +58,7 @@ files=()
 for i in 1 2 3 4; do files+=(--file "$work/short.wav"); done
 # The long call is the last line, so the newest: its agent leg goes first.
 files+=(--file "$work/long.wav")
-"$CALLWATCH" run --config "$work/run.ini" "${files[@]}" 2>"$work/run.log" &
+"$CALLWATCH" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/run.ini" "${files[@]}" 2>"$work/run.log" &
 run_pid=$!
 pids+=("$run_pid")
 

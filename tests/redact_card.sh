@@ -103,7 +103,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 ep="tcp://127.0.0.1:$port"
 "$cw" tap --endpoint "$ep" --timeout 100 >"$tmp/bus.jsonl" 2>"$tmp/tap.err" &
 pids+=($!)
-"$cw" run --endpoint "$ep" --file "$tmp/call.wav" >"$tmp/run.out" 2>"$tmp/run.err" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --endpoint "$ep" --file "$tmp/call.wav" >"$tmp/run.out" 2>"$tmp/run.err" &
 run_pid=$!
 pids+=($run_pid)
 for _ in $(seq 1 900); do

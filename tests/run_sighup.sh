@@ -64,7 +64,7 @@ write_config() { # lexicon [extra line]
 }
 write_config "$tmp/cues-no-escalation.json"
 
-"$cw" run --config "$tmp/callwatch.ini" 2>"$tmp/daemon.log" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/callwatch.ini" 2>"$tmp/daemon.log" &
 daemon=$!
 pids+=("$daemon")
 as_port=""

@@ -21,14 +21,14 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 set +e
-"$cw" run --user no-such-user-cw --file /dev/null 2>"$tmp/err" >/dev/null
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --user no-such-user-cw --file /dev/null 2>"$tmp/err" >/dev/null
 rc=$?
 set -e
 [[ $rc == 2 ]] || fail "unknown user: exit $rc, want 2"
 if [[ "$(id -u)" != 0 ]]; then
   grep -q "needs callwatch to be started as root" "$tmp/err" || fail "non-root message: $(cat "$tmp/err")"
   set +e
-  "$cw" run --user nobody --file /dev/null 2>"$tmp/err" >/dev/null
+  "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --user nobody --file /dev/null 2>"$tmp/err" >/dev/null
   rc=$?
   set -e
   [[ $rc == 2 ]] && grep -q "started as root" "$tmp/err" || fail "non-root --user: exit $rc: $(cat "$tmp/err")"
@@ -49,7 +49,7 @@ ep="tcp://127.0.0.1:$port"
 tap_pid=$!
 pids+=($tap_pid)
 sleep 0.3
-"$cw" run --user "$target" --endpoint "$ep" --file "$tmp/silence.wav" >/dev/null 2>"$tmp/run.err" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --user "$target" --endpoint "$ep" --file "$tmp/silence.wav" >/dev/null 2>"$tmp/run.err" &
 run_pid=$!
 pids+=($run_pid)
 for _ in $(seq 1 300); do

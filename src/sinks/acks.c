@@ -251,8 +251,7 @@ static void *server_thread(void *arg)
         json_decref(calls);
         free(req);
         const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
-        while (zmq_send(srv->sock, text, strlen(text), 0) < 0 && errno == EINTR)
-            ;
+        /* Counted before the reply goes out: whoever got the reply sees it counted. */
         pthread_mutex_lock(&srv->lock);
         srv->stats.requests++;
         if (outcome == CW_ACK_POSTED)
@@ -262,6 +261,8 @@ static void *server_thread(void *arg)
         else
             srv->stats.rejected++;
         pthread_mutex_unlock(&srv->lock);
+        while (zmq_send(srv->sock, text, strlen(text), 0) < 0 && errno == EINTR)
+            ;
         free(reply);
     }
     return NULL;

@@ -30,9 +30,13 @@ trap cleanup EXIT
 # decoded before its channel is learnt, so it carries no key words), then the
 # sentence under test. The virtual device delivers the whole file at once
 # (ALSA's null PCM has no clock; see the script), so the call is kept short
-# and the capture ring made big enough.
+# and the capture ring made big enough. The device may start the audio a few
+# samples early or late, which shifts the recogniser's 10 ms frames over the
+# speech; the sentences were chosen so their key words come out at every such
+# phase (checked with `callwatch analyze` on the legs padded by 0-517 samples:
+# 19 of 19 for these, where "... to the billing team" lost "billing" in 3 of 11).
 flite -voice slt -t "hello" -o "$work/agent1.wav"
-flite -voice slt -t "I will forward your complaint to the billing team" -o "$work/agent2.wav"
+flite -voice slt -t "I will forward your complaint to the billing department" -o "$work/agent2.wav"
 flite -voice rms -t "hello there" -o "$work/customer1.wav"
 flite -voice rms -t "cancel my account" -o "$work/customer2.wav"
 # A second of silence after the greeting makes it an utterance of its own.
@@ -144,7 +148,7 @@ for t, e in events:
         if t != "transcript.%s.%s" % (e["leg"], first):
             fail.append("topic %s does not match the event" % t)
         finals[e["leg"]] += " " + e["text"]
-for leg, words in (("agent", ["forward", "billing"]), ("customer", ["cancel", "account"])):
+for leg, words in (("agent", ["forward", "department"]), ("customer", ["cancel", "account"])):
     for w in words:
         if w not in finals[leg].split():
             fail.append("%s transcript lacks %r: %r" % (leg, w, finals[leg]))

@@ -1,5 +1,6 @@
 /* test_prosody.c - the per-frame pitch and level a leg measures: a known
- * tone gives its frequency and level, silence and noise give no pitch. */
+ * tone gives its frequency and level, silence and noise give no pitch, and
+ * skipping the pitch tracker outside speech changes no speech frame's pitch. */
 #include "callwatch/prosody.h"
 
 #include "check.h"
@@ -68,6 +69,61 @@ static double white_noise(long n)
     return 0.1 * ((double)(noise_state >> 11) / (double)(1UL << 53) * 2 - 1);
 }
 
+/* A voiced onset after a pause, as a leg hears it: half a second of low hum,
+ * then a gliding voice (so every frame's pitch depends on the whole 64 ms
+ * window before it). */
+static double pause_then_glide(long n)
+{
+    double t = (double)n / RATE;
+    if (t < 0.5)
+        return 0.01 * sin(2 * M_PI * 50 * t);
+    double phase = 2 * M_PI * (120 * (t - 0.5) + 30 * (t - 0.5) * (t - 0.5));
+    return 0.1 * sin(phase) + 0.05 * sin(2 * phase);
+}
+
+/* The tracker skips pitch in frames the VAD calls silence; the frames of a
+ * talk spurt must still get exactly the pitch of a tracker that ran through
+ * the silence too, from the very first speech frame on, and silence frames
+ * carry no pitch. */
+static void test_speech_onset_pitch_unchanged(void)
+{
+    cw_error_t err;
+    cw_prosody_t *gated = cw_prosody_new(FRAME, &err);
+    cw_prosody_t *always = cw_prosody_new(FRAME, &err);
+    CHECK(gated && always, "trackers: %s", err.msg);
+    if (!gated || !always) {
+        cw_prosody_destroy(&gated);
+        cw_prosody_destroy(&always);
+        return;
+    }
+    float buf[FRAME];
+    long sample = 0;
+    int speech_frames = 0, same = 0, voiced = 0, silent_voiced = 0;
+    for (int k = 0; k < 150; k++) {
+        for (int i = 0; i < FRAME; i++)
+            buf[i] = (float)pause_then_glide(sample++);
+        /* The VAD: silence, then speech from 0.5 s, a 0.2 s pause at 1.0 s. */
+        double t = (double)sample / RATE;
+        bool speech = t > 0.5 && !(t > 1.0 && t <= 1.2);
+        cw_prosody_frame_t g, a;
+        cw_prosody_push(gated, buf, t, speech, &g);
+        cw_prosody_push(always, buf, t, true, &a);
+        if (!speech) {
+            silent_voiced += g.voiced;
+            continue;
+        }
+        speech_frames++;
+        voiced += g.voiced;
+        same += g.voiced == a.voiced && g.f0_hz == a.f0_hz && g.level_db == a.level_db;
+    }
+    CHECK(same == speech_frames, "%d of %d speech frames measured as if the tracker never paused", same,
+          speech_frames);
+    CHECK(voiced > speech_frames / 2, "the glide is voiced (%d of %d frames)", voiced, speech_frames);
+    CHECK(silent_voiced == 0, "%d silence frames carry a pitch", silent_voiced);
+    cw_prosody_destroy(&gated);
+    cw_prosody_destroy(&always);
+}
+
 int main(void)
 {
     cw_error_t err;
@@ -96,6 +152,8 @@ int main(void)
 
     CHECK(fabs(cw_semitones(200) - 12) < 1e-9, "an octave above 100 Hz is +12 st");
     CHECK(fabs(cw_semitones(100)) < 1e-9, "100 Hz is 0 st");
+
+    test_speech_onset_pitch_unchanged();
 
     cw_prosody_destroy(&p);
     CHECK(p == NULL, "destroy NULLs the pointer");

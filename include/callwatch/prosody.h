@@ -2,8 +2,10 @@
  *
  * Fed the leg's 16 kHz audio one VAD frame (10 ms) at a time, a prosody
  * tracker gives each frame its level (RMS, dBFS) and, where the frame is
- * voiced, its fundamental frequency from aubio's YIN ("yinfast", 64 ms
- * window, so a frame's pitch describes the 64 ms ending with it). These are
+ * speech and voiced, its fundamental frequency from aubio's YIN ("yinfast",
+ * 64 ms window, so a frame's pitch describes the 64 ms ending with it).
+ * Pitch is measured in speech frames only, the costly part skipped in
+ * silence; the window slides through every frame all the same. These are
  * raw measurements: what counts as raised or flat is decided downstream
  * against each speaker's baseline (voice.h).
  *
@@ -28,7 +30,7 @@
 typedef struct cw_prosody_frame {
     double t_end;    /* leg seconds at the end of the frame */
     bool speech;     /* the leg's VAD had the speaker talking in this frame */
-    bool voiced;     /* a pitch was found, confidently, within the F0 range */
+    bool voiced;     /* speech, and a pitch was found, confidently, within the F0 range */
     float f0_hz;     /* voiced: the fundamental frequency; 0 otherwise */
     float level_db;  /* RMS level of the frame, dBFS, >= CW_PROSODY_LEVEL_FLOOR_DB */
 } cw_prosody_frame_t;

@@ -195,6 +195,17 @@ static void draw_title(console_t *cs)
     int x = COLS - (int)strlen(state) - 1;
     put(0, x > 0 ? x : 0, state);
     attroff(COLOR_PAIR(cs->connected ? PAIR_OK : PAIR_DOWN) | A_BOLD);
+    /* Events this console never got (slow terminal, full queue): the board
+     * may lack calls or alerts, and the supervisor must know. */
+    unsigned long long missed = cw_bus_sub_missed(cs->sub);
+    if (missed > 0) {
+        char note[64];
+        int n = snprintf(note, sizeof note, " missed %llu event%s ", missed, missed == 1 ? "" : "s");
+        int mx = x - n - 1;
+        attron(COLOR_PAIR(PAIR_WARN) | A_BOLD | A_REVERSE);
+        put(0, mx > 0 ? mx : 0, note);
+        attroff(COLOR_PAIR(PAIR_WARN) | A_BOLD | A_REVERSE);
+    }
     const char *fa = cw_board_filter(cs->board, "agent"), *ft = cw_board_filter(cs->board, "team"),
                *fk = cw_board_filter(cs->board, "kind");
     if (fa[0] || ft[0] || fk[0])

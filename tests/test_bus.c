@@ -383,6 +383,12 @@ static void test_accept_rules(void)
     shown = (cw_bus_sub_stats_t){.received = 1, .missed = 0, .gap_topics = 0};
     cw_bus_sub_summary(&shown, line, sizeof line);
     CHECK(strcmp(line, "received 1 event, missed 0 (0 topics with gaps)") == 0, "summary: %s", line);
+    char note[64] = "x";
+    CHECK(cw_bus_missed_note(0, note, sizeof note) == 0 && note[0] == '\0', "no note when nothing missed");
+    cw_bus_missed_note(1, note, sizeof note);
+    CHECK(strcmp(note, "missed 1 event") == 0, "note: %s", note);
+    cw_bus_missed_note(1317, note, sizeof note);
+    CHECK(strcmp(note, "missed 1317 events") == 0, "note: %s", note);
     cw_bus_sub_destroy(&sub);
 }
 

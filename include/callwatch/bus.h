@@ -149,6 +149,11 @@ unsigned long long cw_bus_sub_missed(const cw_bus_sub_t *sub);
  * prints at exit. Returns snprintf's count, -1 for a NULL buf or stats. */
 int cw_bus_sub_summary(const cw_bus_sub_stats_t *stats, char *buf, size_t cap);
 
+/* "missed N events" ("missed 1 event") into buf for a status line, "" when
+ * missed is 0 (nothing to warn about): the console's title shows it. Returns
+ * the length written (snprintf's count), -1 for a NULL buf or cap 0. */
+int cw_bus_missed_note(unsigned long long missed, char *buf, size_t cap);
+
 /* The subscriber's handling of one two-frame message whose topic (a C
  * string) already passed the checks of cw_bus_message_valid: the body must
  * be one JSON object (valid UTF-8, no NUL), else it is counted as malformed

@@ -197,13 +197,12 @@ static void draw_title(console_t *cs)
     attroff(COLOR_PAIR(cs->connected ? PAIR_OK : PAIR_DOWN) | A_BOLD);
     /* Events this console never got (slow terminal, full queue): the board
      * may lack calls or alerts, and the supervisor must know. */
-    unsigned long long missed = cw_bus_sub_missed(cs->sub);
-    if (missed > 0) {
-        char note[64];
-        int n = snprintf(note, sizeof note, " missed %llu event%s ", missed, missed == 1 ? "" : "s");
-        int mx = x - n - 1;
+    char note[64];
+    int n = cw_bus_missed_note(cw_bus_sub_missed(cs->sub), note, sizeof note);
+    if (n > 0) {
+        int mx = x - n - 2;
         attron(COLOR_PAIR(PAIR_WARN) | A_BOLD | A_REVERSE);
-        put(0, mx > 0 ? mx : 0, note);
+        putf(0, mx > 0 ? mx : 0, " %s ", note);
         attroff(COLOR_PAIR(PAIR_WARN) | A_BOLD | A_REVERSE);
     }
     const char *fa = cw_board_filter(cs->board, "agent"), *ft = cw_board_filter(cs->board, "team"),

@@ -608,6 +608,17 @@ int cw_bus_sub_summary(const cw_bus_sub_stats_t *stats, char *buf, size_t cap)
                     stats->gap_topics == 1 ? "" : "s");
 }
 
+int cw_bus_missed_note(unsigned long long missed, char *buf, size_t cap)
+{
+    if (!buf || cap == 0)
+        return -1;
+    if (missed == 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return snprintf(buf, cap, "missed %llu event%s", missed, missed == 1 ? "" : "s");
+}
+
 /* Adds b to *a, sticking at the maximum: a hostile publisher's huge seq
  * must not wrap the count around to something small. */
 static void add_saturating(unsigned long long *a, unsigned long long b)

@@ -392,6 +392,34 @@ static void test_accept_rules(void)
     cw_bus_sub_destroy(&sub);
 }
 
+/* The subscriber's memory is bounded: past CW_BUS_SEQ_TOPICS_MAX topics the
+ * least recently used is forgotten (its next message is a first one, no
+ * loss), the others keep counting. */
+static void test_topic_bound(void)
+{
+    cw_error_t err;
+    cw_bus_sub_t *sub = cw_bus_sub_new("tcp://127.0.0.1:1", "", &err);
+    CHECK(sub != NULL, "sub: %s", err.msg);
+    if (!sub)
+        return;
+    const char *one = "{\"seq\":1}", *two = "{\"seq\":2}", *five = "{\"seq\":5}";
+    cw_bus_sub_accept(sub, "call.oldest", one, strlen(one));
+    cw_bus_sub_accept(sub, "call.kept", one, strlen(one));
+    char topic[64];
+    for (int i = 0; i < CW_BUS_SEQ_TOPICS_MAX - 1; i++) {
+        snprintf(topic, sizeof topic, "call.filler%d", i);
+        cw_bus_sub_accept(sub, topic, one, strlen(one));
+        if (i == 10) /* used again: now newer than call.oldest */
+            CHECK(cw_bus_sub_accept(sub, "call.kept", two, strlen(two)), "kept");
+    }
+    CHECK(cw_bus_sub_missed(sub) == 0, "no loss yet: %llu", cw_bus_sub_missed(sub));
+    cw_bus_sub_accept(sub, "call.oldest", five, strlen(five));
+    CHECK(cw_bus_sub_missed(sub) == 0, "the least recently used topic was forgotten: %llu", cw_bus_sub_missed(sub));
+    cw_bus_sub_accept(sub, "call.kept", five, strlen(five));
+    CHECK(cw_bus_sub_missed(sub) == 2, "a recently used one still counts: %llu", cw_bus_sub_missed(sub));
+    cw_bus_sub_destroy(&sub);
+}
+
 #define LOSS_TOPICS 5
 #define LOSS_TOTAL 2000 /* per test, over all topics: first + burst + last */
 #define LOSS_PAD 4000   /* bytes per body: the burst must overflow the kernel's buffers too */
@@ -656,6 +684,7 @@ int main(void)
     test_garbage_peer();
     test_seq_numbers();
     test_accept_rules();
+    test_topic_bound();
     test_slow_subscriber_losses();
     test_publisher_restart();
     test_unnumbered_peer();

@@ -45,6 +45,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Topics whose last seq a publisher or subscriber remembers at most (see
+ * "Loss accounting"). */
+#define CW_BUS_SEQ_TOPICS_MAX 65536
+
 /* Binds `endpoint` ("tcp://127.0.0.1:5556", "ipc:///run/cw.sock"; a port
  * of "*" picks a free one, see cw_bus_publisher_endpoint()).
  * sndhwm: messages queued per subscriber before new ones are dropped for it

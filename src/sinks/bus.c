@@ -29,19 +29,18 @@
 #define BUS_ENDPOINT_MAX 1024
 
 /* Bounds of the per-topic sequence maps. Topics carry call ids, so dead
- * topics must be forgotten: a topic silent for 10 minutes is, on the
- * publisher (acks may still come after call_end: within the window they
- * continue the count, later they restart at 1, which subscribers take as a
- * reset, not a loss). A subscriber remembers twice as long, so a gap spanning
- * a quiet spell on the publisher's side is still counted. 65536 topics (some
- * 8 per call: thousands of concurrent calls) at about 100 bytes each bound
- * either map to some 6 MiB. */
-#define BUS_SEQ_TOPICS_MAX 65536
+ * topics must be forgotten. The publisher forgets a topic silent for 10
+ * minutes: an ack that comes later than that after call_end restarts its
+ * topic at 1, which subscribers take as a reset, not a loss. A subscriber
+ * remembers twice as long, so a gap spanning a quiet spell is still counted.
+ * 65536 topics (some 8 per call: thousands of concurrent calls) at about 100
+ * bytes each bound either map to some 6 MiB. */
+#define BUS_SEQ_TOPICS_MAX CW_BUS_SEQ_TOPICS_MAX
+#define BUS_PUB_SEQ_IDLE_MS (10LL * 60 * 1000)
+#define BUS_SUB_SEQ_IDLE_MS (20LL * 60 * 1000)
 
 /* Kernel receive buffer of a subscriber made with cw_bus_sub_new_small(). */
 #define BUS_SUB_SMALL_RCVBUF (16 * 1024)
-#define BUS_PUB_SEQ_IDLE_MS (10LL * 60 * 1000)
-#define BUS_SUB_SEQ_IDLE_MS (20LL * 60 * 1000)
 
 /* ---- the process-wide context ----
  * A mutex rather than pthread_once so cw_bus_shutdown() can end it and a
@@ -170,14 +169,15 @@ typedef struct seq_map {
     size_t n_buckets; /* power of two; grows with the entries up to max */
     size_t count, max;
     int64_t idle_ms;
+    uint64_t seed; /* per map, so a peer cannot aim its topics at one bucket */
     topic_seq_t *newest, *oldest;
 } seq_map_t;
 
 #define SEQ_MAP_MIN_BUCKETS 64
 
-static uint64_t topic_hash(const char *s)
+static uint64_t topic_hash(const seq_map_t *m, const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL ^ m->seed; /* FNV-1a, seeded */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
@@ -188,6 +188,9 @@ static void seq_map_init(seq_map_t *m, size_t max, int64_t idle_ms)
     memset(m, 0, sizeof *m);
     m->max = max;
     m->idle_ms = idle_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m->seed = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)m;
 }
 
 static void seq_map_unlink(seq_map_t *m, topic_seq_t *e)
@@ -260,7 +263,7 @@ static topic_seq_t *seq_map_get(seq_map_t *m, const char *topic, int64_t now_ms,
     *added = false;
     while (m->oldest && now_ms - m->oldest->used_ms > m->idle_ms)
         seq_map_remove_oldest(m);
-    uint64_t h = topic_hash(topic);
+    uint64_t h = topic_hash(m, topic);
     if (m->n_buckets) {
         for (topic_seq_t *e = m->buckets[h & (m->n_buckets - 1)]; e; e = e->chain) {
             if (e->hash == h && strcmp(e->topic, topic) == 0) {

@@ -31,7 +31,10 @@
  * 10 minutes (publisher) or 20 (subscriber): topics carry call ids, and
  * acks may still come a while after call_end. Forgetting can hide a loss,
  * never invent one: a forgotten topic restarts at 1 (a reset) or is new to
- * the subscriber (a late join). Two publishers sending the same topic (not
+ * the subscriber (a late join). Around a publisher restart the count is
+ * approximate: in a topic the subscriber remembers (status.<node>,
+ * whisper.<agent>), new numbers above the old last one that it did not see
+ * count as missed. Two publishers sending the same topic (not
  * something callwatch does: topics end with a call id, an agent or a node)
  * would make each other's numbers look like resets and gaps.
  */

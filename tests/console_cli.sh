@@ -34,6 +34,17 @@ expect 2 "b.ini:2: \[whisper\] min_interval_s" "$CALLWATCH" run -c "$work/b.ini"
 printf '[bus]\nack_endpoint = udp://x\n' > "$work/c.ini"
 expect 2 "c.ini:2: \[bus\] ack_endpoint" "$CALLWATCH" run -c "$work/c.ini" --check-config
 
+# tap's closing line says what it received and missed (the bus's seq).
+expect 2 "--stats" "$CALLWATCH" tap --stats 0
+expect 0 "tap: received 0 events, missed 0 \(0 topics with gaps\)" "$CALLWATCH" tap --endpoint tcp://127.0.0.1:1 --timeout 1
+# --stats 1 repeats the line every second, then once more at exit.
+expect 0 "missed 0" "$CALLWATCH" tap --endpoint tcp://127.0.0.1:1 --timeout 3 --stats 1
+lines=$(grep -c "tap: received 0 events, missed 0" "$work/err")
+if [ "$lines" -lt 3 ]; then
+    echo "FAIL: tap --stats 1 for 3 s printed the line $lines time(s), want 3 or more"
+    failures=$((failures + 1))
+fi
+
 # A playbook that is not valid JSON, or misses a kind: the daemon names the
 # file and the place before it opens any audio.
 printf '{"lang":"en","kinds":' > "$work/broken.json"

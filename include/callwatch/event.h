@@ -96,4 +96,13 @@ cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *
 cw_event_t *cw_event_status(const char *node, double t, const char *change, const char *reason, json_t *legs,
                             json_t *degraded);
 
+/* The JSON of ev with one more integer field `key` after the others (an
+ * existing `key` is replaced in place), serialised like ev->json (same flags,
+ * same field order). How the bus adds its per-topic `seq` (bus.h) without
+ * touching the event, which the archive and JSON Lines write unchanged.
+ * Returns a malloc'd NUL-terminated string (caller frees) and its length in
+ * *len; NULL when out of memory or ev->json is not a JSON object. Cost: one
+ * parse and one dump of ev->json (a few microseconds per kB). */
+char *cw_event_json_with_int(const cw_event_t *ev, const char *key, long long value, size_t *len);
+
 #endif

@@ -195,6 +195,16 @@ static void draw_title(console_t *cs)
     int x = COLS - (int)strlen(state) - 1;
     put(0, x > 0 ? x : 0, state);
     attroff(COLOR_PAIR(cs->connected ? PAIR_OK : PAIR_DOWN) | A_BOLD);
+    /* Events this console never got (slow terminal, full queue): the board
+     * may lack calls or alerts, and the supervisor must know. */
+    char note[64];
+    int n = cw_bus_missed_note(cw_bus_sub_missed(cs->sub), note, sizeof note);
+    if (n > 0) {
+        int mx = x - n - 2;
+        attron(COLOR_PAIR(PAIR_WARN) | A_BOLD | A_REVERSE);
+        putf(0, mx > 0 ? mx : 0, " %s ", note);
+        attroff(COLOR_PAIR(PAIR_WARN) | A_BOLD | A_REVERSE);
+    }
     const char *fa = cw_board_filter(cs->board, "agent"), *ft = cw_board_filter(cs->board, "team"),
                *fk = cw_board_filter(cs->board, "kind");
     if (fa[0] || ft[0] || fk[0])

@@ -14,6 +14,8 @@ static void tap_usage(FILE *out)
     fputs("usage: callwatch tap [options]\n"
           "\n"
           "Subscribes to a callwatch bus and prints each event's JSON on its own line.\n"
+          "At exit it prints on stderr \"tap: received N events, missed M (K topics with gaps)\":\n"
+          "M counts the messages the publisher numbered (\"seq\") that never arrived here.\n"
           "\n"
           "options:\n"
           "  -c, --config FILE     take the endpoint and CURVE keys from this configuration's [bus]\n"
@@ -22,21 +24,32 @@ static void tap_usage(FILE *out)
           "  -n, --count N         exit after N events (status 1 if fewer arrived before --timeout)\n"
           "  -T, --timeout SEC     exit after SEC seconds\n"
           "      --topics          print \"TOPIC<TAB>JSON\" instead of the JSON alone\n"
+          "      --stats SEC       also print the received/missed line on stderr every SEC seconds\n"
           "  -h, --help            this help\n",
           out);
 }
 
+static void tap_log_stats(const cw_bus_sub_t *sub)
+{
+    cw_bus_sub_stats_t st;
+    cw_bus_sub_get_stats(sub, &st);
+    char line[160];
+    cw_bus_sub_summary(&st, line, sizeof line);
+    app_log("tap: %s", line);
+}
+
 int cmd_tap(int argc, char **argv)
 {
-    enum { OPT_TOPICS = 256 };
+    enum { OPT_TOPICS = 256, OPT_STATS };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"endpoint", required_argument, NULL, 'e'},
         {"topic", required_argument, NULL, 't'},  {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'T'}, {"topics", no_argument, NULL, OPT_TOPICS},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},          {"stats", required_argument, NULL, OPT_STATS},
+        {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *endpoint = NULL, *topic = "";
-    long count = 0, timeout_s = 0;
+    long count = 0, timeout_s = 0, stats_s = 0;
     bool print_topics = false;
     int c;
     optind = 1;
@@ -54,6 +67,10 @@ int cmd_tap(int argc, char **argv)
                 return APP_USAGE;
             break;
         case OPT_TOPICS: print_topics = true; break;
+        case OPT_STATS:
+            if (!app_parse_int("--stats", optarg, 1, 86400L, &stats_s))
+                return APP_USAGE;
+            break;
         case 'h': tap_usage(stdout); return APP_OK;
         default: tap_usage(stderr); return APP_USAGE;
         }
@@ -88,7 +105,12 @@ int cmd_tap(int argc, char **argv)
     int status = APP_OK;
     long received = 0;
     double deadline = timeout_s > 0 ? app_monotonic_s() + (double)timeout_s : 0;
+    double next_stats = stats_s > 0 ? app_monotonic_s() + (double)stats_s : 0;
     while (!app_stop_requested && (count == 0 || received < count)) {
+        if (next_stats > 0 && app_monotonic_s() >= next_stats) {
+            tap_log_stats(sub);
+            next_stats += (double)stats_s;
+        }
         int wait_ms = 200;
         if (deadline > 0) {
             double left = deadline - app_monotonic_s();
@@ -126,6 +148,7 @@ int cmd_tap(int argc, char **argv)
     unsigned long malformed = cw_bus_sub_malformed(sub);
     if (malformed)
         app_log("tap: skipped %lu malformed message(s)", malformed);
+    tap_log_stats(sub);
     cw_bus_sub_destroy(&sub);
     cw_bus_shutdown();
     return status;

@@ -110,6 +110,7 @@ int cmd_whisper(int argc, char **argv)
     app_log("whisper prompts for %s from %s", agent, endpoint);
     int status = APP_OK;
     long shown = 0;
+    unsigned long long missed = 0;
     double deadline = timeout_s > 0 ? app_monotonic_s() + (double)timeout_s : 0;
     while (!app_stop_requested && (count == 0 || shown < count)) {
         if (deadline > 0 && app_monotonic_s() >= deadline)
@@ -124,6 +125,12 @@ int cmd_whisper(int argc, char **argv)
         }
         if (rc == 0)
             continue;
+        /* Said as soon as it shows, so the agent knows a prompt may be gone. */
+        unsigned long long missed_now = cw_bus_sub_missed(sub);
+        if (missed_now > missed) {
+            missed = missed_now;
+            app_log("whisper: missed %llu message(s) on %s* so far (this viewer fell behind the bus)", missed, topic);
+        }
         if (strcmp(got_topic, topic) == 0) {
             print_whisper(json);
             shown++;

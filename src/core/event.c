@@ -413,3 +413,21 @@ cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *
         put_str(obj, "note", note, &ok);
     return finish(topic, obj, ok);
 }
+
+char *cw_event_json_with_int(const cw_event_t *ev, const char *key, long long value, size_t *len)
+{
+    if (!ev || !ev->json || !key || !len)
+        return NULL;
+    /* Parsed again rather than kept as a tree since creation: a tree is
+     * several times the size of its text and the outbox may hold 65536
+     * events while a sink is slow; a reparse costs microseconds. Splicing
+     * the text instead would bypass the serialiser. */
+    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
+    char *out = NULL;
+    if (obj && json_is_object(obj) && json_object_set_new(obj, key, json_integer((json_int_t)value)) == 0)
+        out = json_dumps(obj, CW_EVENT_DUMP_FLAGS);
+    json_decref(obj);
+    if (out)
+        *len = strlen(out);
+    return out;
+}

@@ -125,6 +125,7 @@ expect missing-config 2 "nothere\.ini" -- analyze --config "$work/nothere.ini" "
 cat >"$work/unknown-device.ini" <<'EOF'
 [bus]
 endpoint = tcp://127.0.0.1:*
+ack_endpoint = tcp://127.0.0.1:*
 
 [line desk1]
 device = no-such-sound-card-xyz

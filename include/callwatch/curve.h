@@ -49,6 +49,16 @@ void *cw_curve_context(void);
  * a second one while the first lives is CW_ERR_BUSY. */
 cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err);
 
+/* Like cw_curve_server_new() with several admission lists (n_dirs >= 1
+ * directories, each as clients_dir): a key listed in any of them is admitted
+ * on EVERY server socket of the process, because ZeroMQ has one ZAP handler
+ * per context and zauth does not look at which socket asks. The broker uses
+ * it for its subscribers' and its nodes' keys. With n_dirs > 1 the lists are
+ * joined by symlinks in a private directory under $TMPDIR (or /tmp), removed
+ * by destroy; changes inside the lists are still followed. */
+cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char *const *clients_dirs,
+                                             size_t n_dirs, cw_error_t *err);
+
 /* Makes `socket` (a libzmq socket created in cw_curve_context()) a CURVE
  * server with this server's keys, authenticated by the ZAP handler. Call
  * before bind. */

@@ -35,6 +35,50 @@ int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_
     return CW_OK;
 }
 
+int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_server_t **server,
+                        cw_bus_security_t *sec, cw_error_t *err)
+{
+    *server = NULL;
+    memset(sec, 0, sizeof *sec);
+    sec->allow_plain_remote = cw_config_switch_on(cfg->bus_allow_plain_remote);
+    if (!cw_config_switch_on(cfg->bus_curve))
+        return CW_OK;
+    if (!nodes_dir || !*nodes_dir)
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "%s: [bus] curve = on: the broker needs [broker] curve_nodes_dir (or --nodes-dir), "
+                            "the directory of the public certificates of nodes allowed to publish",
+                            cfg->source_path);
+    const char *lists[] = {cfg->bus_curve_clients_dir, nodes_dir};
+    *server = cw_curve_server_new_lists(cfg->bus_curve_server_cert, lists, 2, err);
+    if (!*server)
+        return cw_error_prefix(err, "%s: [bus] curve = on", cfg->source_path);
+    sec->curve = *server;
+    return CW_OK;
+}
+
+int app_node_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err)
+{
+    *client = NULL;
+    if (!cw_config_switch_on(cfg->bus_curve))
+        return CW_OK;
+    if (!cfg->bus_curve_client_cert[0])
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "%s: [bus] curve = on with mode = connect needs curve_client_cert: this node's secret "
+                            "certificate (NAME.key_secret from `callwatch keygen`), whose NAME.key the broker "
+                            "lists in its curve_nodes_dir",
+                            cfg->source_path);
+    if (!cfg->bus_curve_server_public[0])
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "%s: [bus] curve = on with mode = connect needs curve_server_public: the broker's "
+                            "public key (40 characters) or its .key file",
+                            cfg->source_path);
+    *client = cw_curve_client_new(cfg->bus_curve_client_cert, cfg->bus_curve_server_public, err);
+    if (!*client)
+        return cw_error_prefix(err, "%s: [bus] curve_client_cert / curve_server_public (mode = connect)",
+                               cfg->source_path);
+    return CW_OK;
+}
+
 bool app_check_can_drop(const char *user)
 {
     if (!user)

@@ -196,6 +196,9 @@ static const opt_t options[] = {
      "`callwatch broker`: endpoint bound for subscribers (tap, console, archive, whisper viewers)"},
     {"broker", "sndhwm", OPT_INT, CFG(broker_sndhwm), 1, 10000000, 0, "100000", NULL,
      "messages the broker queues per subscriber (and per node) before dropping"},
+    {"broker", "curve_nodes_dir", OPT_STRING, CFG(broker_curve_nodes_dir), 0, 0, 0, "", NULL,
+     "`callwatch broker` with [bus] curve = on: directory of the public certificates of nodes allowed to "
+     "publish into the frontend"},
 
     {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, 0, "", check_listen,
      "HOST:PORT where `callwatch run` serves GET /metrics and /health over HTTP; empty = off"},

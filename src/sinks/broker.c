@@ -124,6 +124,10 @@ cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int
         cw_error_prefix(err, "broker backend %s", backend);
         goto error_out;
     }
+    if (curve && cw_curve_server_apply(curve, b->frontend, err) != CW_OK) {
+        cw_error_prefix(err, "broker frontend %s", frontend);
+        goto error_out;
+    }
     if (bind_side(b->frontend, "frontend", frontend, b->frontend_ep, sizeof b->frontend_ep, err) != CW_OK ||
         bind_side(b->backend, "backend", backend, b->backend_ep, sizeof b->backend_ep, err) != CW_OK)
         goto error_out;

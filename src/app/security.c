@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -48,6 +49,12 @@ int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_
                             "%s: [bus] curve = on: the broker needs [broker] curve_nodes_dir (or --nodes-dir), "
                             "the directory of the public certificates of nodes allowed to publish",
                             cfg->source_path);
+    struct stat st;
+    if (stat(nodes_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(nodes_dir, R_OK | X_OK) != 0)
+        return cw_error_set(err, CW_ERR_NOT_FOUND,
+                            "%s: [bus] curve = on: nodes directory '%s' ([broker] curve_nodes_dir or --nodes-dir): "
+                            "not a readable directory",
+                            cfg->source_path, nodes_dir);
     const char *lists[] = {cfg->bus_curve_clients_dir, nodes_dir};
     *server = cw_curve_server_new_lists(cfg->bus_curve_server_cert, lists, 2, err);
     if (!*server)

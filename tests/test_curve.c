@@ -281,15 +281,24 @@ static void test_broker_both_sides(void)
     snprintf(path, sizeof path, "%s/server.key_secret", dir);
     snprintf(pubpath, sizeof pubpath, "%s/server.key", dir);
     /* The joined admission list is made under TMPDIR: here, to see it go. */
+    char saved_tmpdir[512] = "";
+    if (getenv("TMPDIR"))
+        snprintf(saved_tmpdir, sizeof saved_tmpdir, "%s", getenv("TMPDIR"));
     setenv("TMPDIR", dir, 1);
     const char *lists[] = {clients, nodes};
     cw_curve_server_t *srv = cw_curve_server_new_lists(path, lists, 2, &err);
     CHECK(srv != NULL, "broker CURVE server: %s", err.msg);
+    char zap_glob[700];
+    snprintf(zap_glob, sizeof zap_glob, "ls -d '%s'/callwatch-zap-* >/dev/null 2>&1", dir);
+    CHECK(system(zap_glob) == 0, "the joined admission list is a directory under TMPDIR");
+    if (saved_tmpdir[0])
+        setenv("TMPDIR", saved_tmpdir, 1);
+    else
+        unsetenv("TMPDIR");
     cw_broker_t *broker = srv ? cw_broker_new_secure("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, &err) : NULL;
     CHECK(broker != NULL, "CURVE broker: %s", err.msg);
     if (!broker) {
         cw_curve_server_destroy(&srv);
-        unsetenv("TMPDIR");
         return;
     }
     const char *front = cw_broker_frontend(broker), *back = cw_broker_backend(broker);
@@ -370,10 +379,7 @@ static void test_broker_both_sides(void)
     cw_curve_client_destroy(&rogue_key);
     cw_broker_destroy(&broker);
     cw_curve_server_destroy(&srv);
-    unsetenv("TMPDIR");
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "ls -d '%s'/callwatch-zap-* >/dev/null 2>&1", dir);
-    CHECK(system(cmd) != 0, "the joined admission list's directory is removed with the server");
+    CHECK(system(zap_glob) != 0, "the joined admission list's directory is removed with the server");
 }
 
 static void test_bad_certs(void)

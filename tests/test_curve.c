@@ -295,7 +295,8 @@ static void test_broker_both_sides(void)
         setenv("TMPDIR", saved_tmpdir, 1);
     else
         unsetenv("TMPDIR");
-    cw_broker_t *broker = srv ? cw_broker_new_secure("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, &err) : NULL;
+    cw_broker_t *broker =
+        srv ? cw_broker_new_curve("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, nodes, &err) : NULL;
     CHECK(broker != NULL, "CURVE broker: %s", err.msg);
     if (!broker) {
         cw_curve_server_destroy(&srv);
@@ -307,17 +308,19 @@ static void test_broker_both_sides(void)
     cw_sink_t *node_ok = ok_key ? cw_bus_publisher_connect_secure(front, 10000, ok_key, &err) : NULL;
     cw_sink_t *node_rogue = rogue_key ? cw_bus_publisher_connect_secure(front, 10000, rogue_key, &err) : NULL;
     cw_sink_t *node_plain = cw_bus_publisher_connect(front, 10000, &err);
-    CHECK(node_ok && node_rogue && node_plain, "node publishers: %s", err.msg);
-
     snprintf(path, sizeof path, "%s/alice.key_secret", dir);
     cw_curve_client_t *alice = cw_curve_client_new(path, pubpath, &err);
+    /* A subscriber's key passes ZAP at the frontend too; the broker must
+     * still not forward what it publishes. */
+    cw_sink_t *node_sub = alice ? cw_bus_publisher_connect_secure(front, 10000, alice, &err) : NULL;
+    CHECK(node_ok && node_rogue && node_plain && node_sub, "node publishers: %s", err.msg);
     cw_bus_sub_t *listed = alice ? cw_bus_sub_new_secure(back, "", alice, &err) : NULL;
     /* A node's key is not a subscriber's, but the rogue one is in no list. */
     cw_bus_sub_t *unlisted = rogue_key ? cw_bus_sub_new_secure(back, "", rogue_key, &err) : NULL;
     cw_bus_sub_t *nokey = cw_bus_sub_new(back, "", &err);
     cw_curve_client_destroy(&alice);
     CHECK(listed && unlisted && nokey, "broker subscribers: %s", err.msg);
-    if (node_ok && node_rogue && node_plain && listed && unlisted && nokey) {
+    if (node_ok && node_rogue && node_plain && node_sub && listed && unlisted && nokey) {
         int ok = 0, rogue = 0, plain = 0;
         bool joined = false;
         for (int i = 0; i < 100 && !joined; i++) {
@@ -332,8 +335,11 @@ static void test_broker_both_sides(void)
         for (int i = 0; i < 10; i++) {
             publish(node_rogue, "node-rogue-probe");
             publish(node_plain, "node-plain-probe");
+            publish(node_sub, "node-rogue-probe");
             drain_nodes(listed, 50, &ok, &rogue, &plain);
         }
+        cw_broker_stats_t before;
+        CHECK(cw_broker_get_stats(broker, &before, &err) == CW_OK, "stats: %s", err.msg);
         ok = rogue = plain = 0;
         for (int i = 0; i < EVENTS; i++) {
             char id[32];
@@ -343,10 +349,19 @@ static void test_broker_both_sides(void)
             publish(node_rogue, id);
             snprintf(id, sizeof id, "node-plain-%d", i);
             publish(node_plain, id);
+            snprintf(id, sizeof id, "node-rogue-sub-%d", i);
+            publish(node_sub, id);
         }
         drain_nodes(listed, 500, &ok, &rogue, &plain);
         CHECK(ok == EVENTS, "listed node: %d of %d events reached the listed subscriber", ok, EVENTS);
-        CHECK(rogue == 0, "unlisted node: %d events got through", rogue);
+        CHECK(rogue == 0, "unlisted node or subscriber key publishing: %d events got through", rogue);
+        cw_broker_stats_t after;
+        CHECK(cw_broker_get_stats(broker, &after, &err) == CW_OK, "stats: %s", err.msg);
+        /* The subscriber key's events reached the broker and stopped there. */
+        uint64_t in = after.frontend_msgs_in - before.frontend_msgs_in;
+        uint64_t out = after.backend_msgs_out - before.backend_msgs_out;
+        CHECK(in >= 2 * EVENTS && out == EVENTS, "broker counted %llu in from nodes, %llu out (want >= %d, %d)",
+              (unsigned long long)in, (unsigned long long)out, 2 * EVENTS, EVENTS);
         CHECK(plain == 0, "plain node: %d events got through", plain);
         int got_unlisted = drain(unlisted, "", 300), got_nokey = drain(nokey, "", 300);
         CHECK(got_unlisted == 0 && got_nokey == 0, "at the backend: unlisted %d, no key %d", got_unlisted,
@@ -375,6 +390,7 @@ static void test_broker_both_sides(void)
     cw_sink_destroy(&node_ok);
     cw_sink_destroy(&node_rogue);
     cw_sink_destroy(&node_plain);
+    cw_sink_destroy(&node_sub);
     cw_curve_client_destroy(&ok_key);
     cw_curve_client_destroy(&rogue_key);
     cw_broker_destroy(&broker);

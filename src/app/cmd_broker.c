@@ -100,7 +100,8 @@ int cmd_broker(int argc, char **argv)
                                   "[bus] allow_plain_remote", &err) == CW_OK &&
         cw_curve_check_plain_bind(cfg->broker_backend, curve != NULL, security.allow_plain_remote,
                                   "[bus] allow_plain_remote", &err) == CW_OK)
-        broker = cw_broker_new_secure(cfg->broker_frontend, cfg->broker_backend, cfg->broker_sndhwm, curve, &err);
+        broker = cw_broker_new_curve(cfg->broker_frontend, cfg->broker_backend, cfg->broker_sndhwm, curve,
+                                     cfg->broker_curve_nodes_dir, &err);
     cw_config_destroy(&cfg);
     if (!broker) {
         app_log("%s", err.msg);

@@ -294,6 +294,42 @@ void cw_curve_server_destroy(cw_curve_server_t **srv)
     pthread_mutex_unlock(&server_lock);
 }
 
+struct cw_curve_keylist {
+    zcertstore_t *store;
+};
+
+cw_curve_keylist_t *cw_curve_keylist_new(const char *dir, cw_error_t *err)
+{
+    if (check_clients_dir(dir, err) != CW_OK)
+        return NULL;
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
+    cw_curve_keylist_t *list = calloc(1, sizeof *list);
+    if (list)
+        list->store = zcertstore_new(dir);
+    if (!list || !list->store) {
+        free(list);
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory reading the certificates in '%s'", dir);
+        return NULL;
+    }
+    return list;
+}
+
+bool cw_curve_keylist_has(cw_curve_keylist_t *list, const char *key)
+{
+    if (!list || !key || strlen(key) != CW_CURVE_KEY_TXT)
+        return false;
+    return zcertstore_lookup(list->store, key) != NULL;
+}
+
+void cw_curve_keylist_destroy(cw_curve_keylist_t **list)
+{
+    if (!list || !*list)
+        return;
+    zcertstore_destroy(&(*list)->store);
+    free(*list);
+    *list = NULL;
+}
+
 /* A Z85 key as given, or the public key of the certificate file it names. */
 static int resolve_server_public(const char *value, char *out, cw_error_t *err)
 {

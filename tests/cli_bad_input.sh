@@ -122,6 +122,25 @@ expect missing-model-dir 2 "/nonexistent/acoustic-model" "hmm" -- analyze --conf
 expect missing-model-check 2 "/nonexistent/acoustic-model" -- run --config "$work/no-model.ini" --check-config
 expect missing-config 2 "nothere\.ini" -- analyze --config "$work/nothere.ini" "$work/good.wav"
 
+# ---- CURVE into a broker: a connect node's and the broker's missing keys ----
+mkdir -p "$work/keys" "$work/clients"
+"$CALLWATCH" keygen --dir "$work/keys" node >/dev/null
+cat >"$work/connect-curve.ini" <<EOF
+[bus]
+mode = connect
+curve = on
+curve_server_cert = $work/keys/node.key_secret
+curve_clients_dir = $work/clients
+curve_server_public = $work/keys/node.key
+EOF
+expect connect-curve-no-client-cert 2 "connect-curve\.ini" "curve_client_cert" "mode = connect" -- \
+  run --config "$work/connect-curve.ini" --check-config
+expect broker-curve-no-nodes-dir 2 "connect-curve\.ini" "curve_nodes_dir" "--nodes-dir" -- \
+  broker --config "$work/connect-curve.ini" --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*'
+expect broker-curve-bad-nodes-dir 2 "nodes directory '/nonexistent/nodes'" "curve_nodes_dir" -- \
+  broker --config "$work/connect-curve.ini" --nodes-dir /nonexistent/nodes --frontend 'tcp://127.0.0.1:*' \
+  --backend 'tcp://127.0.0.1:*'
+
 cat >"$work/unknown-device.ini" <<'EOF'
 [bus]
 endpoint = tcp://127.0.0.1:*

@@ -4,8 +4,8 @@
  * files from keygen are private; bad certificates and plain binds on
  * non-loopback addresses are refused with messages naming what is wrong.
  * The acknowledgement channel likewise: a listed console key gets replies,
- * an unlisted key or none gets no answer at all; and a broker's backend
- * passes a plain node's events only to listed subscribers. */
+ * an unlisted key or none gets no answer at all; and a broker with CURVE on
+ * both sides passes only a listed node's events, only to listed subscribers. */
 #include "callwatch/acks.h"
 #include "callwatch/broker.h"
 #include "callwatch/bus.h"
@@ -238,64 +238,164 @@ out_server:
     cw_curve_server_destroy(&srv);
 }
 
-/* A node publishing into the broker's (plain) frontend: a two-frame message. */
-static void node_publish(void *node, const char *call_id)
+/* Events of each node (by call-id prefix) one subscriber got within timeout_ms. */
+static void drain_nodes(cw_bus_sub_t *sub, int timeout_ms, int *ok, int *rogue, int *plain)
 {
-    char json[128];
-    snprintf(json, sizeof json, "{\"type\":\"call_start\",\"call_id\":\"%s\",\"t\":0}", call_id);
-    zmq_send(node, "call_start", strlen("call_start"), ZMQ_SNDMORE);
-    zmq_send(node, json, strlen(json), 0);
+    char topic[CW_TOPIC_MAX];
+    char *json = NULL;
+    cw_error_t err;
+    while (cw_bus_sub_recv(sub, topic, sizeof topic, &json, timeout_ms, &err) == 1) {
+        *ok += strstr(json, "node-ok-") != NULL;
+        *rogue += strstr(json, "node-rogue-") != NULL;
+        *plain += strstr(json, "node-plain-") != NULL;
+        free(json);
+    }
 }
 
-static void test_broker_backend(void)
+/* A key pair NAME whose public half is listed in `list_dir` (NULL: nowhere)
+ * and whose secret half stays in dir, as it would on the node. */
+static cw_curve_client_t *node_key(const char *name, const char *list_dir, const char *server_pub)
 {
     cw_error_t err;
-    char path[512], pubpath[512];
+    char secret[512], from[600], to[600];
+    CHECK(cw_curve_keygen(dir, name, NULL, secret, sizeof secret, &err) == CW_OK, "keygen %s: %s", name, err.msg);
+    if (list_dir) {
+        snprintf(from, sizeof from, "%s/%s.key", dir, name);
+        snprintf(to, sizeof to, "%s/%s.key", list_dir, name);
+        CHECK(rename(from, to) == 0, "list %s's key in %s", name, list_dir);
+    }
+    cw_curve_client_t *cli = cw_curve_client_new(secret, server_pub, &err);
+    CHECK(cli != NULL, "client %s: %s", name, err.msg);
+    return cli;
+}
+
+/* CURVE on both sides of the broker: a node whose key is in the nodes list
+ * delivers every event to a listed subscriber; a node with an unlisted key
+ * and a plain node deliver none; subscribers without a listed key get none. */
+static void test_broker_both_sides(void)
+{
+    cw_error_t err;
+    char path[512], pubpath[512], nodes[300];
+    snprintf(nodes, sizeof nodes, "%s/nodes", dir);
+    mkdir(nodes, 0755);
     snprintf(path, sizeof path, "%s/server.key_secret", dir);
     snprintf(pubpath, sizeof pubpath, "%s/server.key", dir);
-    cw_curve_server_t *srv = cw_curve_server_new(path, clients, &err);
-    CHECK(srv != NULL, "server: %s", err.msg);
-    cw_broker_t *broker = srv ? cw_broker_new_secure("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, &err) : NULL;
+    /* The joined admission list is made under TMPDIR: here, to see it go. */
+    char saved_tmpdir[512] = "";
+    if (getenv("TMPDIR"))
+        snprintf(saved_tmpdir, sizeof saved_tmpdir, "%s", getenv("TMPDIR"));
+    setenv("TMPDIR", dir, 1);
+    const char *lists[] = {clients, nodes};
+    cw_curve_server_t *srv = cw_curve_server_new_lists(path, lists, 2, &err);
+    CHECK(srv != NULL, "broker CURVE server: %s", err.msg);
+    char zap_glob[700];
+    snprintf(zap_glob, sizeof zap_glob, "ls -d '%s'/callwatch-zap-* >/dev/null 2>&1", dir);
+    CHECK(system(zap_glob) == 0, "the joined admission list is a directory under TMPDIR");
+    if (saved_tmpdir[0])
+        setenv("TMPDIR", saved_tmpdir, 1);
+    else
+        unsetenv("TMPDIR");
+    cw_broker_t *broker =
+        srv ? cw_broker_new_curve("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 10000, srv, nodes, &err) : NULL;
     CHECK(broker != NULL, "CURVE broker: %s", err.msg);
     if (!broker) {
         cw_curve_server_destroy(&srv);
         return;
     }
-    void *node = cw_bus_socket_open(ZMQ_PUB, &err);
-    CHECK(node && zmq_connect(node, cw_broker_frontend(broker)) == 0, "node connects to the frontend");
-    const char *ep = cw_broker_backend(broker);
+    const char *front = cw_broker_frontend(broker), *back = cw_broker_backend(broker);
+    cw_curve_client_t *ok_key = node_key("node-ok", nodes, pubpath);
+    cw_curve_client_t *rogue_key = node_key("node-rogue", NULL, pubpath);
+    cw_sink_t *node_ok = ok_key ? cw_bus_publisher_connect_secure(front, 10000, ok_key, &err) : NULL;
+    cw_sink_t *node_rogue = rogue_key ? cw_bus_publisher_connect_secure(front, 10000, rogue_key, &err) : NULL;
+    cw_sink_t *node_plain = cw_bus_publisher_connect(front, 10000, &err);
     snprintf(path, sizeof path, "%s/alice.key_secret", dir);
     cw_curve_client_t *alice = cw_curve_client_new(path, pubpath, &err);
-    snprintf(path, sizeof path, "%s/eve.key_secret", dir);
-    cw_curve_client_t *eve = cw_curve_client_new(path, pubpath, &err);
-    cw_bus_sub_t *listed = alice ? cw_bus_sub_new_secure(ep, "", alice, &err) : NULL;
-    cw_bus_sub_t *unlisted = eve ? cw_bus_sub_new_secure(ep, "", eve, &err) : NULL;
-    cw_bus_sub_t *nokey = cw_bus_sub_new(ep, "", &err);
+    /* A subscriber's key passes ZAP at the frontend too; the broker must
+     * still not forward what it publishes. */
+    cw_sink_t *node_sub = alice ? cw_bus_publisher_connect_secure(front, 10000, alice, &err) : NULL;
+    CHECK(node_ok && node_rogue && node_plain && node_sub, "node publishers: %s", err.msg);
+    cw_bus_sub_t *listed = alice ? cw_bus_sub_new_secure(back, "", alice, &err) : NULL;
+    /* A node's key is not a subscriber's, but the rogue one is in no list. */
+    cw_bus_sub_t *unlisted = rogue_key ? cw_bus_sub_new_secure(back, "", rogue_key, &err) : NULL;
+    cw_bus_sub_t *nokey = cw_bus_sub_new(back, "", &err);
     cw_curve_client_destroy(&alice);
-    cw_curve_client_destroy(&eve);
     CHECK(listed && unlisted && nokey, "broker subscribers: %s", err.msg);
-    if (node && listed && unlisted && nokey) {
+    if (node_ok && node_rogue && node_plain && node_sub && listed && unlisted && nokey) {
+        int ok = 0, rogue = 0, plain = 0;
         bool joined = false;
         for (int i = 0; i < 100 && !joined; i++) {
-            node_publish(node, "probe");
-            joined = drain(listed, "probe", 50) > 0;
+            publish(node_ok, "node-ok-probe");
+            publish(node_rogue, "node-rogue-probe");
+            publish(node_plain, "node-plain-probe");
+            drain_nodes(listed, 50, &ok, &rogue, &plain);
+            joined = ok > 0;
         }
-        CHECK(joined, "listed subscriber gets a node's events through the CURVE broker");
-        for (int i = 0; i < 50; i++)
-            node_publish(node, "brokered");
-        int got = drain(listed, "brokered", 500);
-        int got_unlisted = drain(unlisted, "", 300);
-        int got_nokey = drain(nokey, "", 300);
-        CHECK(got == 50, "listed key received %d of 50 via the broker", got);
-        CHECK(got_unlisted == 0 && got_nokey == 0, "via the broker: unlisted %d, no key %d", got_unlisted, got_nokey);
-        printf("curve broker: listed %d/50, unlisted %d, no key %d\n", got, got_unlisted, got_nokey);
+        CHECK(joined, "listed subscriber gets a listed node's events through the CURVE broker");
+        /* The refused nodes get as long again as the listed one needed. */
+        for (int i = 0; i < 10; i++) {
+            publish(node_rogue, "node-rogue-probe");
+            publish(node_plain, "node-plain-probe");
+            publish(node_sub, "node-rogue-probe");
+            drain_nodes(listed, 50, &ok, &rogue, &plain);
+        }
+        cw_broker_stats_t before;
+        CHECK(cw_broker_get_stats(broker, &before, &err) == CW_OK, "stats: %s", err.msg);
+        ok = rogue = plain = 0;
+        for (int i = 0; i < EVENTS; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "node-ok-%d", i);
+            publish(node_ok, id);
+            snprintf(id, sizeof id, "node-rogue-%d", i);
+            publish(node_rogue, id);
+            snprintf(id, sizeof id, "node-plain-%d", i);
+            publish(node_plain, id);
+            snprintf(id, sizeof id, "node-rogue-sub-%d", i);
+            publish(node_sub, id);
+        }
+        drain_nodes(listed, 500, &ok, &rogue, &plain);
+        CHECK(ok == EVENTS, "listed node: %d of %d events reached the listed subscriber", ok, EVENTS);
+        CHECK(rogue == 0, "unlisted node or subscriber key publishing: %d events got through", rogue);
+        cw_broker_stats_t after;
+        CHECK(cw_broker_get_stats(broker, &after, &err) == CW_OK, "stats: %s", err.msg);
+        /* The subscriber key's events reached the broker and stopped there. */
+        uint64_t in = after.frontend_msgs_in - before.frontend_msgs_in;
+        uint64_t out = after.backend_msgs_out - before.backend_msgs_out;
+        CHECK(in >= 2 * EVENTS && out == EVENTS, "broker counted %llu in from nodes, %llu out (want >= %d, %d)",
+              (unsigned long long)in, (unsigned long long)out, 2 * EVENTS, EVENTS);
+        CHECK(plain == 0, "plain node: %d events got through", plain);
+        int got_unlisted = drain(unlisted, "", 300), got_nokey = drain(nokey, "", 300);
+        CHECK(got_unlisted == 0 && got_nokey == 0, "at the backend: unlisted %d, no key %d", got_unlisted,
+              got_nokey);
+        printf("curve broker: listed node %d/%d, unlisted node %d, plain node %d; unlisted subscriber %d, "
+               "no key %d\n",
+               ok, EVENTS, rogue, plain, got_unlisted, got_nokey);
+
+        /* The nodes list is read again when it changes, through the joined list. */
+        cw_curve_client_t *late_key = node_key("node-late", nodes, pubpath);
+        cw_sink_t *late = late_key ? cw_bus_publisher_connect_secure(front, 10000, late_key, &err) : NULL;
+        cw_curve_client_destroy(&late_key);
+        bool late_joined = false;
+        for (int i = 0; late && i < 100 && !late_joined; i++) {
+            publish(late, "node-ok-late");
+            int n = 0, r = 0, p = 0;
+            drain_nodes(listed, 50, &n, &r, &p);
+            late_joined = n > 0;
+        }
+        CHECK(late_joined, "a node key added to the nodes directory while running is admitted");
+        cw_sink_destroy(&late);
     }
     cw_bus_sub_destroy(&listed);
     cw_bus_sub_destroy(&unlisted);
     cw_bus_sub_destroy(&nokey);
-    cw_bus_socket_close(node);
+    cw_sink_destroy(&node_ok);
+    cw_sink_destroy(&node_rogue);
+    cw_sink_destroy(&node_plain);
+    cw_sink_destroy(&node_sub);
+    cw_curve_client_destroy(&ok_key);
+    cw_curve_client_destroy(&rogue_key);
     cw_broker_destroy(&broker);
     cw_curve_server_destroy(&srv);
+    CHECK(system(zap_glob) != 0, "the joined admission list's directory is removed with the server");
 }
 
 static void test_bad_certs(void)
@@ -362,7 +462,7 @@ int main(void)
     test_keygen();
     test_listed_unlisted_plain();
     test_ack_channel();
-    test_broker_backend();
+    test_broker_both_sides();
     test_bad_certs();
     test_plain_remote_refused();
     cw_bus_shutdown();

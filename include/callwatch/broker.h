@@ -31,14 +31,30 @@ typedef struct cw_broker cw_broker_t;
  * CW_ERR_INVALID naming it (the same endpoint twice fails as in use). */
 cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm, cw_error_t *err);
 
-/* Same, with the backend (XPUB, subscribers' side) a CURVE server when curve
- * is not NULL: only subscribers its ZAP handler admits get events. The
- * frontend stays plain, because nodes publishing into it (mode = connect)
- * have no CURVE client side yet: bind it on a loopback or private address.
+/* Same, with both sides CURVE servers when curve is not NULL: only
+ * subscribers and nodes its ZAP handler admits get or give events, and a
+ * node must publish as a CURVE client (cw_bus_publisher_connect_secure())
+ * knowing curve's public key; a plain node's connection is dropped in the
+ * handshake. The XSUB frontend is the CURVE server although nodes connect to
+ * it: the side that binds holds the server key. ZAP admits curve's whole
+ * list on both sides (cw_curve_server_new_lists() with the subscribers' and
+ * the nodes' directories: one handler per process). Without curve, bind
+ * non-loopback endpoints only after cw_curve_check_plain_bind() allowed it.
  * With curve, the broker's sockets live in cw_curve_context() instead of a
  * context of their own. curve is borrowed: destroy the broker first. */
 cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int sndhwm,
                                   const cw_curve_server_t *curve, cw_error_t *err);
+
+/* Same, and with curve and nodes_dir (a readable directory of the nodes'
+ * public certificates, else CW_ERR_NOT_FOUND naming it) the broker forwards
+ * only messages whose sender's CURVE key is in nodes_dir: a subscriber key
+ * ZAP admitted at the frontend cannot publish. Each key's verdict is cached
+ * for about a second (a key removed from nodes_dir stops being forwarded
+ * within ~1 s; one added is admitted at its next connection). Dropped
+ * messages count as frontend "in" but not backend "out" in the stats.
+ * ZeroMQ still lets a node key subscribe at the backend. */
+cw_broker_t *cw_broker_new_curve(const char *frontend, const char *backend, int sndhwm,
+                                 const cw_curve_server_t *curve, const char *nodes_dir, cw_error_t *err);
 
 /* The endpoints actually bound (wildcard ports resolved); owned by the
  * broker, valid until destroy. */

@@ -196,4 +196,13 @@ void cw_bus_shutdown(void);
  * sndhwm < 1: CW_ERR_INVALID. */
 cw_sink_t *cw_bus_publisher_connect(const char *endpoint, int sndhwm, cw_error_t *err);
 
+/* Like cw_bus_publisher_connect(), which is this with curve NULL (plain),
+ * but publishing as a CURVE client of a broker whose frontend is a CURVE
+ * server: encrypted, and accepted only if the broker lists this node's public
+ * key. curve is only read during the call. A broker that does not admit the
+ * key gets nothing, and the publisher cannot tell (events are discarded as
+ * with nobody listening). */
+cw_sink_t *cw_bus_publisher_connect_secure(const char *endpoint, int sndhwm, const cw_curve_client_t *curve,
+                                           cw_error_t *err);
+
 #endif

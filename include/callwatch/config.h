@@ -12,7 +12,7 @@
  *   [vad]      threshold_db, margin_db, onset_ms, hangover_ms, preroll_ms
  *   [capture]  frames_per_buffer, ring_s, stall_timeout_ms, retry_s
  *   [bus]      endpoint, sndhwm, mode, node
- *   [broker]   frontend, backend, sndhwm
+ *   [broker]   frontend, backend, sndhwm, curve_nodes_dir
  *   [metrics]  listen
  *   [bus]      endpoint, sndhwm
  *   [audiosocket] listen, max_connections, first_frame_timeout_ms,
@@ -122,6 +122,7 @@ typedef struct cw_config {
     char broker_frontend[CW_PATH_MAX];  /* XSUB bind endpoint: nodes publish here */
     char broker_backend[CW_PATH_MAX];   /* XPUB bind endpoint: subscribers connect here */
     int broker_sndhwm;                  /* messages queued per peer before dropping */
+    char broker_curve_nodes_dir[CW_PATH_MAX]; /* [bus] curve = on: public certificates of admitted nodes */
 
     /* [metrics] */
     char metrics_listen[CW_PATH_MAX];   /* HOST:PORT of the HTTP /metrics and /health; "" = off */

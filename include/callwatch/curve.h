@@ -49,6 +49,30 @@ void *cw_curve_context(void);
  * a second one while the first lives is CW_ERR_BUSY. */
 cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err);
 
+/* Like cw_curve_server_new() with several admission lists (n_dirs >= 1
+ * directories, each as clients_dir): a key listed in any of them is admitted
+ * on EVERY server socket of the process, because ZeroMQ has one ZAP handler
+ * per context and zauth does not look at which socket asks. The broker uses
+ * it for its subscribers' and its nodes' keys. With n_dirs > 1 the lists are
+ * joined by symlinks in a private directory under $TMPDIR (or /tmp), removed
+ * by destroy; changes inside the lists are still followed. */
+cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char *const *clients_dirs,
+                                             size_t n_dirs, cw_error_t *err);
+
+/* A directory of public certificates looked up by key, outside ZAP: the
+ * broker uses it to tell which admitted peers are nodes. `dir` must be a
+ * readable directory (CW_ERR_NOT_FOUND naming it). Not thread-safe: one
+ * thread uses a list. */
+typedef struct cw_curve_keylist cw_curve_keylist_t;
+cw_curve_keylist_t *cw_curve_keylist_new(const char *dir, cw_error_t *err);
+
+/* True if the Z85 public key `key` (40 characters) has a certificate in the
+ * directory now: the directory is re-read when it changed, so a lookup costs
+ * a directory scan; cache answers on hot paths. */
+bool cw_curve_keylist_has(cw_curve_keylist_t *list, const char *key);
+
+void cw_curve_keylist_destroy(cw_curve_keylist_t **list);
+
 /* Makes `socket` (a libzmq socket created in cw_curve_context()) a CURVE
  * server with this server's keys, authenticated by the ZAP handler. Call
  * before bind. */

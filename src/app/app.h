@@ -68,6 +68,17 @@ int app_bus_security(const cw_config_t *cfg, cw_curve_server_t **server, cw_bus_
  * else NULL. */
 int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err);
 
+/* `callwatch broker`: like app_bus_security, but the CURVE server admits the
+ * keys of [bus] curve_clients_dir (subscribers) and of nodes_dir (nodes,
+ * [broker] curve_nodes_dir or --nodes-dir), which curve = on requires. */
+int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_server_t **server,
+                        cw_bus_security_t *sec, cw_error_t *err);
+
+/* A node with [bus] mode = connect: *client is its CURVE client toward the
+ * broker's frontend ([bus] curve_client_cert, curve_server_public) when
+ * curve is on, else NULL. Errors name the missing or bad option. */
+int app_node_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err);
+
 /* `run --user NAME`: checks up front that we are root and NAME exists
  * (logs why not); NULL user is fine. */
 bool app_check_can_drop(const char *user);

@@ -299,6 +299,13 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         return APP_USAGE;
     }
     cw_curve_server_destroy(&curve);
+    /* mode = connect publishes as a CURVE client of the broker: its keys too. */
+    cw_curve_client_t *node_client = NULL;
+    if (strcmp(cfg->bus_mode, "connect") == 0 && app_node_client(cfg, &node_client, &err) != CW_OK) {
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
+    cw_curve_client_destroy(&node_client);
     char pb_path[CW_PATH_MAX];
     cw_playbook_t *pb = cw_playbook_load(cw_config_model_path(cfg->whisper_playbook, pb_path, sizeof pb_path), &err);
     if (!pb) {
@@ -485,13 +492,14 @@ int cmd_run(int argc, char **argv)
     cw_bus_security_t security;
     cw_sink_t *publisher = NULL;
     if (app_bus_security(cfg, &curve, &security, &err) == CW_OK) {
-        if (connect_mode && curve)
-            cw_error_set(&err, CW_ERR_INVALID, "%s: [bus] curve = on needs mode = bind: publishing into a broker "
-                         "is not encrypted yet", cfg->source_path);
-        else if (connect_mode)
-            publisher = cw_bus_publisher_connect(cfg->bus_endpoint, cfg->bus_sndhwm, &err);
-        else
+        if (connect_mode) {
+            cw_curve_client_t *node_client = NULL;
+            if (app_node_client(cfg, &node_client, &err) == CW_OK)
+                publisher = cw_bus_publisher_connect_secure(cfg->bus_endpoint, cfg->bus_sndhwm, node_client, &err);
+            cw_curve_client_destroy(&node_client); /* its keys are on the socket now */
+        } else {
             publisher = cw_bus_publisher_new_secure(cfg->bus_endpoint, cfg->bus_sndhwm, &security, &err);
+        }
     }
     if (!publisher) {
         app_log("%s", err.msg);

@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -32,6 +33,56 @@ int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_
     *client = cw_curve_client_new(cfg->bus_curve_client_cert, cfg->bus_curve_server_public, err);
     if (!*client)
         return cw_error_prefix(err, "%s: [bus] curve = on", cfg->source_path);
+    return CW_OK;
+}
+
+int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_server_t **server,
+                        cw_bus_security_t *sec, cw_error_t *err)
+{
+    *server = NULL;
+    memset(sec, 0, sizeof *sec);
+    sec->allow_plain_remote = cw_config_switch_on(cfg->bus_allow_plain_remote);
+    if (!cw_config_switch_on(cfg->bus_curve))
+        return CW_OK;
+    if (!nodes_dir || !*nodes_dir)
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "%s: [bus] curve = on: the broker needs [broker] curve_nodes_dir (or --nodes-dir), "
+                            "the directory of the public certificates of nodes allowed to publish",
+                            cfg->source_path);
+    struct stat st;
+    if (stat(nodes_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(nodes_dir, R_OK | X_OK) != 0)
+        return cw_error_set(err, CW_ERR_NOT_FOUND,
+                            "%s: [bus] curve = on: nodes directory '%s' ([broker] curve_nodes_dir or --nodes-dir): "
+                            "not a readable directory",
+                            cfg->source_path, nodes_dir);
+    const char *lists[] = {cfg->bus_curve_clients_dir, nodes_dir};
+    *server = cw_curve_server_new_lists(cfg->bus_curve_server_cert, lists, 2, err);
+    if (!*server)
+        return cw_error_prefix(err, "%s: [bus] curve = on", cfg->source_path);
+    sec->curve = *server;
+    return CW_OK;
+}
+
+int app_node_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err)
+{
+    *client = NULL;
+    if (!cw_config_switch_on(cfg->bus_curve))
+        return CW_OK;
+    if (!cfg->bus_curve_client_cert[0])
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "%s: [bus] curve = on with mode = connect needs curve_client_cert: this node's secret "
+                            "certificate (NAME.key_secret from `callwatch keygen`), whose NAME.key the broker "
+                            "lists in its curve_nodes_dir",
+                            cfg->source_path);
+    if (!cfg->bus_curve_server_public[0])
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "%s: [bus] curve = on with mode = connect needs curve_server_public: the broker's "
+                            "public key (40 characters) or its .key file",
+                            cfg->source_path);
+    *client = cw_curve_client_new(cfg->bus_curve_client_cert, cfg->bus_curve_server_public, err);
+    if (!*client)
+        return cw_error_prefix(err, "%s: [bus] curve_client_cert / curve_server_public (mode = connect)",
+                               cfg->source_path);
     return CW_OK;
 }
 

@@ -182,9 +182,10 @@ static const opt_t options[] = {
     {"bus", "curve_clients_dir", OPT_STRING, CFG(bus_curve_clients_dir), 0, 0, 0, "", NULL,
      "directory of admitted subscribers' public certificates (NAME.key), read again when it changes"},
     {"bus", "curve_client_cert", OPT_STRING, CFG(bus_curve_client_cert), 0, 0, 0, "", NULL,
-     "subscriber side (tap, console): its own secret certificate"},
+     "subscriber side (tap, console), and a node with mode = connect: its own secret certificate"},
     {"bus", "curve_server_public", OPT_STRING, CFG(bus_curve_server_public), 0, 0, 0, "", NULL,
-     "subscriber side: the daemon's public key (40 characters) or its public certificate file"},
+     "subscriber side: the daemon's public key (40 characters) or its public certificate file; a node with "
+     "mode = connect: the broker's"},
     {"bus", "allow_plain_remote", OPT_STRING, CFG(bus_allow_plain_remote), 0, 0, 0, "false", check_switch,
      "true: allow binding a non-loopback endpoint without CURVE (events readable by anyone on the network)"},
     {"bus", "ack_endpoint", OPT_STRING, CFG(bus_ack_endpoint), 0, 0, 0, "tcp://127.0.0.1:5557", check_endpoint,
@@ -196,6 +197,9 @@ static const opt_t options[] = {
      "`callwatch broker`: endpoint bound for subscribers (tap, console, archive, whisper viewers)"},
     {"broker", "sndhwm", OPT_INT, CFG(broker_sndhwm), 1, 10000000, 0, "100000", NULL,
      "messages the broker queues per subscriber (and per node) before dropping"},
+    {"broker", "curve_nodes_dir", OPT_STRING, CFG(broker_curve_nodes_dir), 0, 0, 0, "", NULL,
+     "`callwatch broker` with [bus] curve = on: directory of the public certificates of nodes allowed to "
+     "publish into the frontend"},
 
     {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, 0, "", check_listen,
      "HOST:PORT where `callwatch run` serves GET /metrics and /health over HTTP; empty = off"},

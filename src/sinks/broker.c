@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define BROKER_ENDPOINT_MAX 1024
@@ -17,6 +18,21 @@
 #define BROKER_CONTROL_TIMEOUT_MS 1000
 
 #define BROKER_STATS_FRAMES 8
+
+/* Publisher keys whose verdict is remembered, and for how long: a lookup
+ * re-reads the nodes directory, which must not happen per message, while a
+ * key removed from it should stop being forwarded soon after. */
+#define BROKER_KEY_CACHE 64
+#define BROKER_KEY_CACHE_S 1.0
+
+/* Messages moved per side before the control socket is looked at again. */
+#define BROKER_BATCH 1000
+
+typedef struct key_verdict {
+    char key[CW_CURVE_KEY_TXT + 1];
+    bool allowed;
+    double checked_at;
+} key_verdict_t;
 
 struct cw_broker {
     void *ctx;
@@ -29,14 +45,144 @@ struct cw_broker {
     bool thread_started;
     atomic_bool running;
     int proxy_errno;     /* why zmq_proxy_steerable returned, 0 on TERMINATE */
+    cw_curve_keylist_t *nodes; /* NULL: every admitted publisher is forwarded */
+    key_verdict_t verdicts[BROKER_KEY_CACHE];
+    size_t next_verdict;       /* slot the next new key overwrites */
+    uint64_t counters[BROKER_STATS_FRAMES]; /* own loop: as zmq_proxy_steerable's */
     char frontend_ep[BROKER_ENDPOINT_MAX];
     char backend_ep[BROKER_ENDPOINT_MAX];
 };
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* True if a message whose sender CURVE-authenticated as `user_id` (its Z85
+ * public key, set by libzmq after ZAP) may go to the subscribers. */
+static bool publisher_allowed(cw_broker_t *b, const char *user_id)
+{
+    if (!user_id || strlen(user_id) != CW_CURVE_KEY_TXT)
+        return false;
+    double now = now_s();
+    for (size_t i = 0; i < BROKER_KEY_CACHE; i++) {
+        key_verdict_t *v = &b->verdicts[i];
+        if (strcmp(v->key, user_id) != 0)
+            continue;
+        if (now - v->checked_at >= BROKER_KEY_CACHE_S) {
+            v->allowed = cw_curve_keylist_has(b->nodes, user_id);
+            v->checked_at = now;
+        }
+        return v->allowed;
+    }
+    key_verdict_t *v = &b->verdicts[b->next_verdict];
+    b->next_verdict = (b->next_verdict + 1) % BROKER_KEY_CACHE;
+    memcpy(v->key, user_id, CW_CURVE_KEY_TXT + 1);
+    v->allowed = cw_curve_keylist_has(b->nodes, user_id);
+    v->checked_at = now;
+    return v->allowed;
+}
+
+/* Moves one whole message from `from` to `to` (to NULL: reads and drops it);
+ * counts it at in[0..1] and, if sent, out[0..1] (messages, bytes). With
+ * check_sender, only a listed node's message is sent. 1 when no message was
+ * waiting, -1 with errno when a socket failed. */
+static int relay(cw_broker_t *b, void *from, void *to, bool check_sender, uint64_t *in, uint64_t *out)
+{
+    bool first = true, forward = to != NULL, more = true;
+    uint64_t bytes = 0;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, from, first ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&part);
+            if (first && e == EAGAIN)
+                return 1;
+            errno = e;
+            return -1;
+        }
+        if (first && check_sender)
+            forward = forward && publisher_allowed(b, zmq_msg_gets(&part, "User-Id"));
+        first = false;
+        more = zmq_msg_more(&part);
+        bytes += zmq_msg_size(&part);
+        /* A subscriber's full queue drops its copy (XPUB), as in zmq_proxy. */
+        if (forward && zmq_msg_send(&part, to, more ? ZMQ_SNDMORE : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&part);
+            if (e == ETERM) {
+                errno = e;
+                return -1;
+            }
+            forward = false;
+            continue;
+        }
+        zmq_msg_close(&part);
+    }
+    in[0]++;
+    in[1] += bytes;
+    if (forward) {
+        out[0]++;
+        out[1] += bytes;
+    }
+    return 0;
+}
+
+/* zmq_proxy_steerable's loop, with the frontend's messages checked against
+ * the nodes list: ZAP admits subscribers' keys at the frontend too (one
+ * handler per context), so this is what keeps them from publishing. Speaks
+ * the same control protocol (STATISTICS, TERMINATE). 0 on TERMINATE. */
+static int checked_proxy(cw_broker_t *b)
+{
+    uint64_t *c = b->counters; /* frontend in/out, backend in/out: msgs, bytes */
+    for (;;) {
+        zmq_pollitem_t items[] = {
+            {b->control_proxy, 0, ZMQ_POLLIN, 0},
+            {b->frontend, 0, ZMQ_POLLIN, 0},
+            {b->backend, 0, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            char cmd[32];
+            int n = zmq_recv(b->control_proxy, cmd, sizeof cmd - 1, 0);
+            if (n < 0)
+                return -1;
+            cmd[n < (int)sizeof cmd - 1 ? n : (int)sizeof cmd - 1] = '\0';
+            if (strcmp(cmd, "TERMINATE") == 0)
+                return 0;
+            if (strcmp(cmd, "STATISTICS") == 0)
+                for (int i = 0; i < BROKER_STATS_FRAMES; i++)
+                    zmq_send(b->control_proxy, &c[i], sizeof c[i], i + 1 < BROKER_STATS_FRAMES ? ZMQ_SNDMORE : 0);
+        }
+        /* Up to a batch per wake-up: one poll per message would halve the rate. */
+        for (int i = 0; (items[1].revents & ZMQ_POLLIN) && i < BROKER_BATCH; i++) {
+            int rc = relay(b, b->frontend, b->backend, true, &c[0], &c[6]);
+            if (rc < 0)
+                return -1;
+            if (rc == 1)
+                break;
+        }
+        for (int i = 0; (items[2].revents & ZMQ_POLLIN) && i < BROKER_BATCH; i++) {
+            int rc = relay(b, b->backend, b->frontend, false, &c[4], &c[2]);
+            if (rc < 0)
+                return -1;
+            if (rc == 1)
+                break;
+        }
+    }
+}
+
 static void *proxy_thread(void *arg)
 {
     cw_broker_t *b = arg;
-    int rc = zmq_proxy_steerable(b->frontend, b->backend, NULL, b->control_proxy);
+    int rc = b->nodes ? checked_proxy(b) : zmq_proxy_steerable(b->frontend, b->backend, NULL, b->control_proxy);
     b->proxy_errno = rc == 0 ? 0 : errno;
     atomic_store(&b->running, false);
     return NULL;
@@ -88,6 +234,12 @@ cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm
 cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int sndhwm,
                                   const cw_curve_server_t *curve, cw_error_t *err)
 {
+    return cw_broker_new_curve(frontend, backend, sndhwm, curve, NULL, err);
+}
+
+cw_broker_t *cw_broker_new_curve(const char *frontend, const char *backend, int sndhwm,
+                                 const cw_curve_server_t *curve, const char *nodes_dir, cw_error_t *err)
+{
     if (!frontend || !*frontend || !backend || !*backend) {
         cw_error_set(err, CW_ERR_INVALID, "broker: frontend and backend endpoints are both needed");
         return NULL;
@@ -102,6 +254,13 @@ cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int
         return NULL;
     }
     atomic_init(&b->running, false);
+    if (curve && nodes_dir) {
+        b->nodes = cw_curve_keylist_new(nodes_dir, err);
+        if (!b->nodes) {
+            cw_error_prefix(err, "broker nodes directory");
+            goto error_out;
+        }
+    }
     b->own_ctx = curve == NULL;
     b->ctx = curve ? cw_curve_context() : zmq_ctx_new();
     if (!b->ctx) {
@@ -122,6 +281,10 @@ cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int
         goto error_out;
     if (curve && cw_curve_server_apply(curve, b->backend, err) != CW_OK) {
         cw_error_prefix(err, "broker backend %s", backend);
+        goto error_out;
+    }
+    if (curve && cw_curve_server_apply(curve, b->frontend, err) != CW_OK) {
+        cw_error_prefix(err, "broker frontend %s", frontend);
         goto error_out;
     }
     if (bind_side(b->frontend, "frontend", frontend, b->frontend_ep, sizeof b->frontend_ep, err) != CW_OK ||
@@ -228,6 +391,7 @@ void cw_broker_destroy(cw_broker_t **bp)
         while (zmq_ctx_term(b->ctx) != 0 && errno == EINTR)
             ; /* a signal while terminating: keep going */
     }
+    cw_curve_keylist_destroy(&b->nodes);
     free(b);
     *bp = NULL;
 }

@@ -796,6 +796,12 @@ int cw_bus_sub_recv(cw_bus_sub_t *sub, char *topic, size_t topic_cap, char **jso
 
 cw_sink_t *cw_bus_publisher_connect(const char *endpoint, int sndhwm, cw_error_t *err)
 {
+    return cw_bus_publisher_connect_secure(endpoint, sndhwm, NULL, err);
+}
+
+cw_sink_t *cw_bus_publisher_connect_secure(const char *endpoint, int sndhwm, const cw_curve_client_t *curve,
+                                           cw_error_t *err)
+{
     if (!endpoint || !*endpoint) {
         cw_error_set(err, CW_ERR_INVALID, "bus endpoint is empty");
         return NULL;
@@ -817,6 +823,10 @@ cw_sink_t *cw_bus_publisher_connect(const char *endpoint, int sndhwm, cw_error_t
     if (bus_set_int(pub->sock, ZMQ_SNDHWM, sndhwm, "send high-water mark", err) != 0 ||
         bus_set_int(pub->sock, ZMQ_LINGER, BUS_PUB_LINGER_MS, "linger", err) != 0)
         goto error_out;
+    if (curve && cw_curve_client_apply(curve, pub->sock, err) != CW_OK) {
+        cw_error_prefix(err, "bus publisher to broker %s", endpoint);
+        goto error_out;
+    }
     if (zmq_connect(pub->sock, endpoint) != 0) {
         int e = errno;
         int code = endpoint_status(e);

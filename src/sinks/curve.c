@@ -25,6 +25,11 @@
 struct cw_curve_server {
     zcert_t *cert;
     zactor_t *auth;
+    /* Several admission lists: a private directory of symlinks to them,
+     * which zauth (one directory, read as a tree) sees as one list. "" when
+     * one list is given and zauth reads it directly. */
+    char union_dir[4096];
+    size_t n_links;
 };
 
 struct cw_curve_client {
@@ -135,18 +140,72 @@ static zcert_t *load_secret_cert(const char *path, const char *role, cw_error_t 
     return cert;
 }
 
-cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err)
+static int check_clients_dir(const char *clients_dir, cw_error_t *err)
 {
     struct stat st;
-    if (!clients_dir || !*clients_dir) {
-        cw_error_set(err, CW_ERR_INVALID, "CURVE clients directory: none given");
+    if (!clients_dir || !*clients_dir)
+        return cw_error_set(err, CW_ERR_INVALID, "CURVE clients directory: none given");
+    if (stat(clients_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(clients_dir, R_OK | X_OK) != 0)
+        return cw_error_set(err, CW_ERR_NOT_FOUND, "CURVE clients directory '%s': not a readable directory",
+                            clients_dir);
+    return CW_OK;
+}
+
+/* Links every list into one fresh private directory, so zauth's certificate
+ * store (which reads a directory tree and re-reads it when a file in it
+ * changes) admits the keys of all of them and follows their changes. */
+static int make_union_dir(cw_curve_server_t *srv, const char *const *dirs, size_t n_dirs, cw_error_t *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(srv->union_dir, sizeof srv->union_dir, "%s/callwatch-zap-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(srv->union_dir)) {
+        int e = errno;
+        srv->union_dir[0] = '\0';
+        return cw_error_set(err, CW_ERR_IO, "cannot create a directory for the CURVE admission lists in %s: %s",
+                            tmp && *tmp ? tmp : "/tmp", strerror(e));
+    }
+    for (size_t i = 0; i < n_dirs; i++) {
+        char target[4096], link_path[sizeof srv->union_dir + 32];
+        if (!realpath(dirs[i], target))
+            return cw_error_set(err, CW_ERR_NOT_FOUND, "CURVE clients directory '%s': %s", dirs[i], strerror(errno));
+        snprintf(link_path, sizeof link_path, "%s/list%zu", srv->union_dir, i);
+        if (symlink(target, link_path) != 0)
+            return cw_error_set(err, CW_ERR_IO, "cannot link %s into %s: %s", target, srv->union_dir,
+                                strerror(errno));
+        srv->n_links = i + 1;
+    }
+    return CW_OK;
+}
+
+static void remove_union_dir(cw_curve_server_t *srv)
+{
+    if (!srv->union_dir[0])
+        return;
+    for (size_t i = 0; i < srv->n_links; i++) {
+        char link_path[sizeof srv->union_dir + 32];
+        snprintf(link_path, sizeof link_path, "%s/list%zu", srv->union_dir, i);
+        unlink(link_path);
+    }
+    rmdir(srv->union_dir);
+    srv->union_dir[0] = '\0';
+}
+
+cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err)
+{
+    const char *dirs[] = {clients_dir};
+    return cw_curve_server_new_lists(server_cert, dirs, 1, err);
+}
+
+cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char *const *clients_dirs,
+                                             size_t n_dirs, cw_error_t *err)
+{
+    if (!clients_dirs || n_dirs == 0) {
+        check_clients_dir(NULL, err);
         return NULL;
     }
-    if (stat(clients_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(clients_dir, R_OK | X_OK) != 0) {
-        cw_error_set(err, CW_ERR_NOT_FOUND, "CURVE clients directory '%s': not a readable directory",
-                      clients_dir);
-        return NULL;
-    }
+    for (size_t i = 0; i < n_dirs; i++)
+        if (check_clients_dir(clients_dirs[i], err) != CW_OK)
+            return NULL;
     pthread_mutex_lock(&server_lock);
     bool taken = server_exists;
     server_exists = true;
@@ -171,6 +230,9 @@ cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clie
         cw_error_set(err, CW_ERR_INTERNAL, "cannot create the ZeroMQ context for CURVE");
         goto error_out;
     }
+    if (n_dirs > 1 && make_union_dir(srv, clients_dirs, n_dirs, err) != CW_OK)
+        goto error_out;
+    const char *admitted = n_dirs > 1 ? srv->union_dir : clients_dirs[0];
     srv->auth = zactor_new(zauth, NULL);
     if (!srv->auth) {
         cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZeroMQ authentication handler (zauth)");
@@ -178,8 +240,8 @@ cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clie
     }
     /* zauth acknowledges each command, so once this returns the handler
      * is in force for every socket bound afterwards. */
-    if (zstr_sendx(srv->auth, "CURVE", clients_dir, NULL) != 0 || zsock_wait(srv->auth) != 0) {
-        cw_error_set(err, CW_ERR_INTERNAL, "cannot configure zauth with '%s'", clients_dir);
+    if (zstr_sendx(srv->auth, "CURVE", admitted, NULL) != 0 || zsock_wait(srv->auth) != 0) {
+        cw_error_set(err, CW_ERR_INTERNAL, "cannot configure zauth with '%s'", admitted);
         goto error_out;
     }
     return srv;
@@ -223,12 +285,49 @@ void cw_curve_server_destroy(cw_curve_server_t **srv)
     if (!srv || !*srv)
         return;
     zactor_destroy(&(*srv)->auth);
+    remove_union_dir(*srv);
     zcert_destroy(&(*srv)->cert);
     free(*srv);
     *srv = NULL;
     pthread_mutex_lock(&server_lock);
     server_exists = false;
     pthread_mutex_unlock(&server_lock);
+}
+
+struct cw_curve_keylist {
+    zcertstore_t *store;
+};
+
+cw_curve_keylist_t *cw_curve_keylist_new(const char *dir, cw_error_t *err)
+{
+    if (check_clients_dir(dir, err) != CW_OK)
+        return NULL;
+    cw_curve_context(); /* czmq set up (signals, logging) before it is used */
+    cw_curve_keylist_t *list = calloc(1, sizeof *list);
+    if (list)
+        list->store = zcertstore_new(dir);
+    if (!list || !list->store) {
+        free(list);
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory reading the certificates in '%s'", dir);
+        return NULL;
+    }
+    return list;
+}
+
+bool cw_curve_keylist_has(cw_curve_keylist_t *list, const char *key)
+{
+    if (!list || !key || strlen(key) != CW_CURVE_KEY_TXT)
+        return false;
+    return zcertstore_lookup(list->store, key) != NULL;
+}
+
+void cw_curve_keylist_destroy(cw_curve_keylist_t **list)
+{
+    if (!list || !*list)
+        return;
+    zcertstore_destroy(&(*list)->store);
+    free(*list);
+    *list = NULL;
 }
 
 /* A Z85 key as given, or the public key of the certificate file it names. */

@@ -472,22 +472,31 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t 
  * spurt's median, where real intonation seldom goes, and would count as
  * pitch range and raised pitch. A frame that lands within within_st of the
  * median once divided or multiplied by 2 or 3 is moved there; a frame not
- * near such an interval away is real intonation and stays. 0 disables. */
+ * near such an interval away is real intonation and stays. The errors pull
+ * the median too, so it is taken again after each pass until no frame
+ * moves (a few passes at most). 0 disables. */
 static void fold_harmonic_errors(float *f0_st, size_t n, float *buf, double within_st)
 {
     /* Semitones of the ratios 2, 3 and 1/2, 1/3 (12 log2 3 = 19.02). */
     static const double HARMONIC_ST[] = {12.0, 19.0196, -12.0, -19.0196};
+    enum { MAX_PASSES = 4 };
     if (within_st <= 0 || n == 0)
         return;
-    double median = quantile_of(f0_st, n, buf, 0.5);
-    for (size_t i = 0; i < n; i++) {
-        double d = f0_st[i] - median;
-        for (size_t h = 0; h < sizeof HARMONIC_ST / sizeof HARMONIC_ST[0]; h++) {
-            if (fabs(d - HARMONIC_ST[h]) <= within_st) {
-                f0_st[i] -= (float)HARMONIC_ST[h];
-                break;
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        double median = quantile_of(f0_st, n, buf, 0.5);
+        size_t moved = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = f0_st[i] - median;
+            for (size_t h = 0; h < sizeof HARMONIC_ST / sizeof HARMONIC_ST[0]; h++) {
+                if (fabs(d - HARMONIC_ST[h]) <= within_st) {
+                    f0_st[i] -= (float)HARMONIC_ST[h];
+                    moved++;
+                    break;
+                }
             }
         }
+        if (moved == 0)
+            break;
     }
 }
 

@@ -76,7 +76,8 @@ size_t cw_voice_feed(cw_voice_t *voice, const cw_prosody_frame_t *frames, size_t
 size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
                       size_t cap);
 
-/* The whole leg so far (its ended segments, pitch folded as above), for the record (call_end, QA drift over a shift):
+/* The whole leg so far (its ended segments, pitch folded as above), for the
+ * record (call_end, QA drift over a shift):
  * {"voiced_s", "f0_median_hz", "f0_spread_st", "level_dynamics_db",
  *  "rate_syl_s"}; only "voiced_s" when under a second of voiced speech.
  * New reference; NULL when out of memory. */

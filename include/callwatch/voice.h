@@ -5,7 +5,10 @@
  * segment.max_speech_s of speech so a long tirade is judged while it goes
  * on. Each segment gets its median pitch (semitones), pitch range (p90-p10,
  * semitones), level (median of voiced frames, dBFS) and syllable rate
- * (level peaks per second of speech).
+ * (level peaks per second of speech). Before that, frames whose pitch lies
+ * near 2x, 3x, 1/2 or 1/3 of the segment's median (YIN's harmonic errors,
+ * common in telephone-band audio) are moved back by that ratio, within
+ * segment.harmonic_fold_within_st semitones.
  *
  * Anger and despair compare a segment with the speaker's own baseline: the
  * robust statistics (medians) of that speaker's first baseline.voiced_s of
@@ -73,7 +76,8 @@ size_t cw_voice_feed(cw_voice_t *voice, const cw_prosody_frame_t *frames, size_t
 size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
                       size_t cap);
 
-/* The whole leg so far, for the record (call_end, QA drift over a shift):
+/* The whole leg so far (its ended segments, pitch folded as above), for the
+ * record (call_end, QA drift over a shift):
  * {"voiced_s", "f0_median_hz", "f0_spread_st", "level_dynamics_db",
  *  "rate_syl_s"}; only "voiced_s" when under a second of voiced speech.
  * New reference; NULL when out of memory. */

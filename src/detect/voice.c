@@ -26,7 +26,7 @@
 #define RECENT_PHRASES 64
 
 struct cw_voice_model {
-    double segment_max_speech_s, segment_min_voiced_s;
+    double segment_max_speech_s, segment_min_voiced_s, segment_harmonic_fold_within_st;
     double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below;
     double syllable_prominence_db, syllable_half_window_s;
     double anger_bias, anger_f0_st, anger_level_db, anger_range_st, anger_rate;
@@ -47,6 +47,7 @@ typedef struct model_key {
 static const model_key_t MODEL_KEYS[] = {
     {"segment", "max_speech_s", M(segment_max_speech_s), 0.5, 30},
     {"segment", "min_voiced_s", M(segment_min_voiced_s), 0.05, 10},
+    {"segment", "harmonic_fold_within_st", M(segment_harmonic_fold_within_st), 0, 5},
     {"baseline", "voiced_s", M(baseline_voiced_s), 0.5, 120},
     {"baseline", "adapt_rate", M(baseline_adapt_rate), 0, 1},
     {"baseline", "adapt_below_score", M(baseline_adapt_below), 0, 1},
@@ -464,13 +465,57 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t 
     }
 }
 
+/* YIN's harmonic errors, many more in telephone-band audio where the
+ * high-pass has removed the fundamental: a frame measured at twice or three
+ * times its pitch (the strongest harmonic left), or at half of it. Such a
+ * frame lies that interval (give or take the intonation) from the talk
+ * spurt's median, where real intonation seldom goes, and would count as
+ * pitch range and raised pitch. A frame that lands within within_st of the
+ * median once divided or multiplied by 2 or 3 is moved there; a frame not
+ * near such an interval away is real intonation and stays. The errors pull
+ * the median too, so it is taken again after each pass until no frame
+ * moves (a few passes at most). 0 disables. */
+static void fold_harmonic_errors(float *f0_st, size_t n, float *buf, double within_st)
+{
+    /* Semitones of the ratios 2, 3 and 1/2, 1/3 (12 log2 3 = 19.02). */
+    static const double HARMONIC_ST[] = {12.0, 19.0196, -12.0, -19.0196};
+    enum { MAX_PASSES = 4 };
+    if (within_st <= 0 || n == 0)
+        return;
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        double median = quantile_of(f0_st, n, buf, 0.5);
+        size_t moved = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = f0_st[i] - median;
+            for (size_t h = 0; h < sizeof HARMONIC_ST / sizeof HARMONIC_ST[0]; h++) {
+                if (fabs(d - HARMONIC_ST[h]) <= within_st) {
+                    f0_st[i] -= (float)HARMONIC_ST[h];
+                    moved++;
+                    break;
+                }
+            }
+        }
+        if (moved == 0)
+            break;
+    }
+}
+
 static void close_segment(cw_voice_t *v, cue_sink_t *sink)
 {
     const cw_voice_model_t *m = v->model;
     v->in_segment = false;
     size_t n = v->seg_voiced;
     double speech_s = (double)v->seg_speech_frames * FRAME_S;
-    if ((double)n * FRAME_S < m->segment_min_voiced_s)
+    bool judged = (double)n * FRAME_S >= m->segment_min_voiced_s;
+    /* A spurt too short for statistics has too few frames for a trusted
+     * median either, so it enters the summary as measured. */
+    if (judged)
+        fold_harmonic_errors(v->seg_f0, n, v->sort_buf, m->segment_harmonic_fold_within_st);
+    for (size_t i = 0; i < n; i++) {
+        histogram_add(&v->all_hist_f0, v->seg_f0[i], +1);
+        histogram_add(&v->all_hist_level, v->seg_level[i], +1);
+    }
+    if (!judged)
         return;
     segment_stats_t seg = {
         .f0_st = quantile_of(v->seg_f0, n, v->sort_buf, 0.5),
@@ -609,8 +654,6 @@ static void process_frame(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucle
         v->seg_f0[v->seg_voiced] = st;
         v->seg_level[v->seg_voiced] = f->level_db;
         v->seg_voiced++;
-        histogram_add(&v->all_hist_f0, st, +1);
-        histogram_add(&v->all_hist_level, f->level_db, +1);
     }
     window_add(v, f, nucleus, sink);
     if (v->seg_speech_frames >= v->seg_max_frames)

@@ -54,7 +54,7 @@ client_cfg mallory >"$tmp/mallory.ini"
 cat >"$tmp/script.json" <<'JSON'
 {"turns": [
  {"leg": "agent", "voice": "slt", "at": 0.3, "text": "Thank you for calling, how can I help?"},
- {"leg": "customer", "voice": "rms", "text": "I want a refund."}
+ {"leg": "customer", "voice": "rms", "text": "I want a refund. I will complain to the ombudsman."}
 ]}
 JSON
 python3 "$src/tools/make-call.py" --script "$tmp/script.json" --out "$tmp/call.wav" \
@@ -91,14 +91,24 @@ if "$cw" run --config "$tmp/garbage.ini" --check-config >/dev/null 2>"$tmp/err";
 fi
 grep -q "garbage.key_secret" "$tmp/err" || fail "check-config message: $(cat "$tmp/err")"
 
-"$cw" tap --config "$tmp/alice.ini" --timeout 90 >"$tmp/alice.jsonl" 2>"$tmp/alice.err" &
+# The call runs as a line of agent bob, so its escalation alert brings a
+# whisper prompt: bob's viewer, a subscriber too, needs a listed key as well.
+{ server_cfg "$tmp/keys/server.key_secret"
+  printf '[line desk1]\nfile = %s\nagent_id = bob\n' "$tmp/call.wav"; } >"$tmp/server-line.ini"
+"$cw" whisper --config "$tmp/alice.ini" --agent bob --count 1 --timeout 90 >"$tmp/whisper-alice.txt" 2>"$tmp/whisper-alice.err" &
+whisper_alice=$!
+pids+=($whisper_alice)
+"$cw" whisper --config "$tmp/mallory.ini" --agent bob --timeout 90 >"$tmp/whisper-mallory.txt" 2>/dev/null &
 pids+=($!)
+"$cw" tap --config "$tmp/alice.ini" --timeout 90 >"$tmp/alice.jsonl" 2>"$tmp/alice.err" &
+tap_pid=$!
+pids+=($tap_pid)
 "$cw" tap --config "$tmp/mallory.ini" --timeout 90 >"$tmp/mallory.jsonl" 2>"$tmp/mallory.err" &
 pids+=($!)
 "$cw" tap --endpoint "$ep" --timeout 90 >"$tmp/nokey.jsonl" 2>"$tmp/nokey.err" &
 pids+=($!)
 sleep 0.5
-"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/server.ini" --file "$tmp/call.wav" >"$tmp/run.out" 2>"$tmp/run.err" &
+"$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/server-line.ini" >"$tmp/run.out" 2>"$tmp/run.err" &
 run_pid=$!
 pids+=($run_pid)
 for _ in $(seq 1 600); do
@@ -116,8 +126,12 @@ grep -q '"type":"call_end"' "$tmp/alice.jsonl" || fail "listed tap missed call_e
 grep -q '"type":"transcript"' "$tmp/alice.jsonl" || fail "listed tap got no transcript"
 (( mallory_n == 0 )) || fail "unlisted key received $mallory_n events"
 (( nokey_n == 0 )) || fail "subscriber without a key received $nokey_n events"
+grep -q '"type":"whisper"' "$tmp/alice.jsonl" || fail "no whisper prompt was published (the escalation cue was not heard?)"
+wait "$whisper_alice" || fail "the listed whisper viewer got no prompt: $(cat "$tmp/whisper-alice.err")"
+grep -qi "escalation" "$tmp/whisper-alice.txt" || fail "whisper viewer output: $(cat "$tmp/whisper-alice.txt")"
+[[ ! -s "$tmp/whisper-mallory.txt" ]] || fail "an unlisted whisper viewer got: $(cat "$tmp/whisper-mallory.txt")"
 # czmq must not have taken over SIGTERM: the CURVE tap stops at once.
-kill -TERM "${pids[0]}"
-for _ in $(seq 1 30); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "${pids[0]}" 2>/dev/null; then fail "CURVE tap ignored SIGTERM"; fi
+kill -TERM "$tap_pid"
+for _ in $(seq 1 30); do kill -0 "$tap_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$tap_pid" 2>/dev/null; then fail "CURVE tap ignored SIGTERM"; fi
 echo "PASS"

@@ -19,7 +19,7 @@ static void whisper_usage(FILE *out)
           "\n"
           "options:\n"
           "  -a, --agent ID        the agent (the agent_id of their [line])\n"
-          "  -c, --config FILE     take the endpoint from this configuration's [bus]\n"
+          "  -c, --config FILE     take the endpoint and CURVE keys from this configuration's [bus]\n"
           "  -e, --endpoint EP     connect here (default: [bus] endpoint)\n"
           "  -n, --count N         exit after N prompts\n"
           "  -T, --timeout SEC     exit after SEC seconds\n"
@@ -91,18 +91,23 @@ int cmd_whisper(int argc, char **argv)
      * so the exact topic is checked on arrival. */
     snprintf(topic, sizeof topic, "whisper.%s", agent);
     char endpoint_buf[CW_PATH_MAX];
+    /* The config is read even with --endpoint: it holds the CURVE keys. */
+    cw_config_t *cfg = app_load_config(config_path, false);
+    if (!cfg)
+        return APP_USAGE;
     if (!endpoint) {
-        cw_config_t *cfg = app_load_config(config_path, false);
-        if (!cfg)
-            return APP_USAGE;
         snprintf(endpoint_buf, sizeof endpoint_buf, "%s", cfg->bus_endpoint);
-        cw_config_destroy(&cfg);
         endpoint = endpoint_buf;
     }
     app_install_signals();
     cw_error_t err;
     cw_error_clear(&err);
-    cw_bus_sub_t *sub = cw_bus_sub_new(endpoint, topic, &err);
+    cw_curve_client_t *curve = NULL;
+    cw_bus_sub_t *sub = NULL;
+    if (app_bus_client(cfg, &curve, &err) == CW_OK)
+        sub = cw_bus_sub_new_secure(endpoint, topic, curve, &err);
+    cw_curve_client_destroy(&curve);
+    cw_config_destroy(&cfg);
     if (!sub) {
         app_log("%s", err.msg);
         return APP_FAILURE;

@@ -339,7 +339,43 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     return APP_OK;
 }
 
-int cmd_run(int argc, char **argv)
+/* What `run` was asked on its command line. */
+typedef struct run_opts {
+    const char *config_path, *endpoint, *audiosocket, *run_as, *archive_path, *ack_endpoint;
+    bool only_check, no_asr;
+    const char *files[CW_MAX_LINES];
+    int n_files;
+} run_opts_t;
+
+/* Everything the daemon runs, owned here; daemon thread only. The fields are
+ * filled by the wiring steps of daemon_start() in its order and torn down by
+ * daemon_teardown() in the reverse order its comments give. */
+typedef struct daemon {
+    const run_opts_t *opts;
+    cw_config_t *cfg;
+    bool pbx_on, pa_up, connect_mode;
+    int n_lines;
+    line_state_t *lines;
+    cw_metrics_t *metrics;
+    cw_monitor_t *monitor;
+    cw_http_t *http;
+    cw_curve_server_t *curve;
+    cw_sink_t *publisher;        /* until the outbox takes it */
+    const cw_sink_t *bus_sink;   /* borrowed: the outbox owns it */
+    const cw_sink_t *archive_ref; /* owned by the outbox */
+    cw_whisper_t *whisper;
+    cw_outbox_t *outbox;
+    cw_ack_server_t *acks;
+    daemon_follow_t follow;
+    cw_asr_pool_t *pool;
+    app_reloader_t *reloader;
+    pbx_calls_t pbx;
+    cw_overload_t *overload; /* switches legs to cue mode past capacity */
+    double overload_next;
+} daemon_t;
+
+/* Parses run's options into *o; returns -1 to go on, else the exit status. */
+static int parse_run_options(int argc, char **argv, run_opts_t *o)
 {
     enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE, OPT_ACK_ENDPOINT,
            OPT_NO_ASR };
@@ -356,30 +392,25 @@ int cmd_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL, *audiosocket = NULL, *run_as = NULL, *archive_path = NULL,
-               *ack_endpoint = NULL;
-    bool only_check = false, no_asr = false;
-    const char *files[CW_MAX_LINES];
-    int n_files = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case OPT_CHECK: only_check = true; break;
+        case 'c': o->config_path = optarg; break;
+        case OPT_CHECK: o->only_check = true; break;
         case OPT_FILE:
-            if (n_files == CW_MAX_LINES) {
+            if (o->n_files == CW_MAX_LINES) {
                 app_log("run: at most %d --file options", CW_MAX_LINES);
                 return APP_USAGE;
             }
-            files[n_files++] = optarg;
+            o->files[o->n_files++] = optarg;
             break;
-        case OPT_ENDPOINT: endpoint = optarg; break;
-        case OPT_AUDIOSOCKET: audiosocket = optarg; break;
-        case OPT_USER: run_as = optarg; break;
-        case OPT_ARCHIVE: archive_path = optarg; break;
-        case OPT_ACK_ENDPOINT: ack_endpoint = optarg; break;
-        case OPT_NO_ASR: no_asr = true; break;
+        case OPT_ENDPOINT: o->endpoint = optarg; break;
+        case OPT_AUDIOSOCKET: o->audiosocket = optarg; break;
+        case OPT_USER: o->run_as = optarg; break;
+        case OPT_ARCHIVE: o->archive_path = optarg; break;
+        case OPT_ACK_ENDPOINT: o->ack_endpoint = optarg; break;
+        case OPT_NO_ASR: o->no_asr = true; break;
         case 'h': run_usage(stdout); return APP_OK;
         default: run_usage(stderr); return APP_USAGE;
         }
@@ -388,76 +419,50 @@ int cmd_run(int argc, char **argv)
         app_log("run: unexpected argument '%s' (files are given with --file)", argv[optind]);
         return APP_USAGE;
     }
-    if (!app_check_can_drop(run_as))
-        return APP_USAGE;
+    return -1;
+}
 
-    cw_config_t *cfg = app_load_config(config_path, false);
-    if (!cfg)
-        return APP_USAGE;
-    if (endpoint)
-        snprintf(cfg->bus_endpoint, sizeof cfg->bus_endpoint, "%s", endpoint);
+/* The command line's overrides of the configuration; APP_OK or APP_USAGE. */
+static int apply_run_overrides(cw_config_t *cfg, const run_opts_t *o)
+{
+    if (o->endpoint)
+        snprintf(cfg->bus_endpoint, sizeof cfg->bus_endpoint, "%s", o->endpoint);
     cw_error_t err;
     cw_error_clear(&err);
-    if (audiosocket && cw_config_set(cfg, "audiosocket", "listen", audiosocket, "--audiosocket", &err) != CW_OK) {
+    if (o->audiosocket && cw_config_set(cfg, "audiosocket", "listen", o->audiosocket, "--audiosocket", &err) != CW_OK) {
         app_log("%s", err.msg);
-        cw_config_destroy(&cfg);
         return APP_USAGE;
     }
-    bool pbx_on = cfg->audiosocket_listen[0] != '\0';
-    if (archive_path)
-        snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", archive_path);
-    if (ack_endpoint)
-        snprintf(cfg->bus_ack_endpoint, sizeof cfg->bus_ack_endpoint, "%s", ack_endpoint);
+    if (o->archive_path)
+        snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", o->archive_path);
+    if (o->ack_endpoint)
+        snprintf(cfg->bus_ack_endpoint, sizeof cfg->bus_ack_endpoint, "%s", o->ack_endpoint);
+    return APP_OK;
+}
 
-    int n_lines = cfg->n_lines + n_files;
-    if (n_lines == 0 && !pbx_on)
-        n_lines = 1;
-    if (only_check) {
-        int st = check_config(cfg, n_lines);
-        cw_config_destroy(&cfg);
-        return st;
-    }
-    if (cw_config_validate(cfg, &err) != CW_OK) {
-        app_log_config_error(cfg, &err);
-        cw_config_destroy(&cfg);
-        return APP_USAGE;
-    }
-
-    int status = APP_OK;
-    bool pa_up = false;
-    cw_asr_pool_t *pool = NULL;
-    cw_overload_t *overload = NULL; /* switches legs to cue mode past capacity */
-    double overload_next = 0;
-    cw_outbox_t *outbox = NULL;
-    cw_metrics_t *metrics = NULL;
-    cw_monitor_t *monitor = NULL;
-    cw_http_t *http = NULL;
-    pbx_calls_t pbx = {0};
-    line_state_t *lines = calloc(n_lines ? (size_t)n_lines : 1, sizeof *lines);
-    cw_curve_server_t *curve = NULL;
-    const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
-    cw_whisper_t *whisper = NULL;
-    cw_ack_server_t *acks = NULL;
-    daemon_follow_t follow = {NULL, NULL};
-    app_reloader_t *reloader = NULL;
-    if (!lines) {
+/* The lines to run: the configured ones, then one per --file, else (no PBX
+ * either) the default input device. */
+static int make_lines(daemon_t *d)
+{
+    d->lines = calloc(d->n_lines ? (size_t)d->n_lines : 1, sizeof *d->lines);
+    if (!d->lines) {
         app_log("out of memory");
-        cw_config_destroy(&cfg);
         return APP_FAILURE;
     }
+    const cw_config_t *cfg = d->cfg;
     int k = 0;
     for (int i = 0; i < cfg->n_lines; i++)
-        lines[k++].cfg = cfg->lines[i];
-    for (int i = 0; i < n_files; i++, k++) {
-        cw_line_config_t *l = &lines[k].cfg;
+        d->lines[k++].cfg = cfg->lines[i];
+    for (int i = 0; i < d->opts->n_files; i++, k++) {
+        cw_line_config_t *l = &d->lines[k].cfg;
         snprintf(l->name, sizeof l->name, "file%d", i + 1);
-        snprintf(l->file, sizeof l->file, "%s", files[i]);
+        snprintf(l->file, sizeof l->file, "%s", d->opts->files[i]);
         snprintf(l->agent_id, sizeof l->agent_id, "%s", l->name);
         l->agent_channel = 0;
         l->customer_channel = 1;
     }
-    if (k == 0 && !pbx_on) {
-        cw_line_config_t *l = &lines[0].cfg;
+    if (k == 0 && !d->pbx_on) {
+        cw_line_config_t *l = &d->lines[0].cfg;
         snprintf(l->name, sizeof l->name, "default");
         snprintf(l->device, sizeof l->device, "default");
         snprintf(l->agent_id, sizeof l->agent_id, "default");
@@ -465,264 +470,383 @@ int cmd_run(int argc, char **argv)
         l->customer_channel = 1;
         app_log("no [line] configured: capturing the default input device (ch0 agent, ch1 customer)");
     }
+    return APP_OK;
+}
 
-    app_install_signals();
-    app_install_reload_signal();
-    for (int i = 0; i < n_lines; i++) {
-        if (line_uses_device(&lines[i].cfg) && !pa_up) {
-            if (cw_portaudio_init(&err) != CW_OK) {
-                app_log("%s", err.msg);
-                status = APP_FAILURE;
-                goto out;
+/* PortAudio, once, if a line captures a device. */
+static int open_audio(daemon_t *d, cw_error_t *err)
+{
+    for (int i = 0; i < d->n_lines; i++) {
+        if (line_uses_device(&d->lines[i].cfg) && !d->pa_up) {
+            if (cw_portaudio_init(err) != CW_OK) {
+                app_log("%s", err->msg);
+                return APP_FAILURE;
             }
-            pa_up = true;
+            d->pa_up = true;
         }
     }
+    return APP_OK;
+}
 
-    /* Bind first: a second daemon on the same endpoint fails before it loads
-     * models or opens devices. */
-    resolve_node_name(cfg);
-    if (start_monitoring(cfg, n_lines, &metrics, &monitor, &http, &err) != CW_OK) {
-        app_log("%s", err.msg);
-        status = err.code == CW_ERR_INVALID ? APP_USAGE : APP_FAILURE;
-        goto out;
-    }
-    cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, connect_mode_text(cfg));
-    bool connect_mode = strcmp(cfg->bus_mode, "connect") == 0;
+/* The bus publisher: bound (or connected to the broker) with its keys. */
+static int start_publisher(daemon_t *d, cw_error_t *err)
+{
+    const cw_config_t *cfg = d->cfg;
+    cw_monitor_set_phase(d->monitor, CW_MONITOR_STARTING, connect_mode_text(cfg));
+    d->connect_mode = strcmp(cfg->bus_mode, "connect") == 0;
     cw_bus_security_t security;
-    cw_sink_t *publisher = NULL;
-    if (app_bus_security(cfg, &curve, &security, &err) == CW_OK) {
-        if (connect_mode) {
+    if (app_bus_security(cfg, &d->curve, &security, err) == CW_OK) {
+        if (d->connect_mode) {
             cw_curve_client_t *node_client = NULL;
-            if (app_node_client(cfg, &node_client, &err) == CW_OK)
-                publisher = cw_bus_publisher_connect_secure(cfg->bus_endpoint, cfg->bus_sndhwm, node_client, &err);
+            if (app_node_client(cfg, &node_client, err) == CW_OK)
+                d->publisher = cw_bus_publisher_connect_secure(cfg->bus_endpoint, cfg->bus_sndhwm, node_client, err);
             cw_curve_client_destroy(&node_client); /* its keys are on the socket now */
         } else {
-            publisher = cw_bus_publisher_new_secure(cfg->bus_endpoint, cfg->bus_sndhwm, &security, &err);
+            d->publisher = cw_bus_publisher_new_secure(cfg->bus_endpoint, cfg->bus_sndhwm, &security, err);
         }
     }
-    if (!publisher) {
-        app_log("%s", err.msg);
-        status = APP_FAILURE;
-        goto out;
+    if (!d->publisher) {
+        app_log("%s", err->msg);
+        return APP_FAILURE;
     }
-    whisper = make_whisper(cfg, &err);
-    if (!whisper) {
-        cw_sink_destroy(&publisher);
-        app_log("%s", err.msg);
-        status = APP_USAGE;
-        goto out;
-    }
-    /* The archive goes before the bus: the outbox publishes a batch only
-     * once the archive has committed it (or its bounded wait ran out). */
-    cw_sink_t *archive = NULL;
-    if (cfg->archive_path[0]) {
-        archive = app_archive_sink(cfg, cfg->archive_path);
-        if (!archive) {
-            cw_sink_destroy(&publisher);
-            status = APP_FAILURE;
-            goto out;
-        }
-        archive_ref = archive;
-    }
-    const cw_sink_t *bus_sink = publisher; /* borrowed: the outbox owns it from here */
-    cw_sink_t *published = cw_metrics_sink_new(metrics, bus_sink, &err);
-    outbox = published ? cw_outbox_new(65536, &err) : NULL;
-    if (!outbox || (archive && cw_outbox_add_sink(outbox, &archive, &err) != CW_OK) ||
-        cw_outbox_add_sink(outbox, &publisher, &err) != CW_OK ||
-        cw_outbox_add_sink(outbox, &published, &err) != CW_OK) {
-        if (archive)
-            archive_ref = NULL;
-        cw_sink_destroy(&archive);
-        cw_sink_destroy(&publisher);
-        cw_sink_destroy(&published);
-        app_log("cannot start the publisher: %s", err.msg);
-        status = APP_FAILURE;
-        goto out;
-    }
-    acks = cw_ack_server_new_secure(cfg->bus_ack_endpoint, outbox, curve, &err);
-    if (!acks) {
-        app_log("%s", err.msg);
-        status = APP_FAILURE;
-        goto out;
-    }
-    follow = (daemon_follow_t){acks, whisper};
-    if (cw_outbox_set_follower(outbox, daemon_follow, &follow, &err) != CW_OK ||
-        cw_outbox_start(outbox, &err) != CW_OK) {
-        app_log("cannot start the publisher: %s", err.msg);
-        status = APP_FAILURE;
-        goto out;
-    }
-    if (!app_drop_privileges(run_as)) {
-        status = APP_FAILURE;
-        goto out;
-    }
-    if (!no_asr) {
-        cw_monitor_set_phase(monitor, CW_MONITOR_STARTING, "loading the speech models");
-        pool = cw_asr_pool_new(cfg, &err);
-    }
-    if (!pool && !no_asr) {
-        app_log("%s", err.msg);
-        status = APP_USAGE;
-        goto out;
-    }
-    reloader = app_reloader_new(cfg, config_path);
-    if (!reloader) {
-        app_log("out of memory");
-        status = APP_FAILURE;
-        goto out;
-    }
-    for (int i = 0; i < n_lines; i++) {
-        if (start_call(cfg, pool, outbox, &lines[i], &err) != CW_OK) {
-            app_log("line %s: %s", lines[i].cfg.name, err.msg);
-            status = APP_FAILURE;
-            goto out;
-        }
-    }
-    if (pbx_on) {
-        cw_audiosocket_opts_t ao;
-        cw_audiosocket_opts_from_config(cfg, &ao);
-        pbx.server = cw_audiosocket_new(&ao, &err);
-        if (!pbx.server) {
-            app_log("%s", err.msg);
-            status = APP_FAILURE;
-            goto out;
-        }
-        app_log("audiosocket: accepting calls from the PBX on %s", cw_audiosocket_address(pbx.server));
-    }
-    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up", cfg->bus_node,
-            connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
-            pool ? cw_asr_pool_workers(pool) : 0, pool ? "" : " (--no-asr: no transcripts)", n_lines);
-    cw_monitor_pool(monitor, pool, app_monotonic_s());
-    overload = cw_overload_new(cfg, cfg->bus_node, outbox, &err);
-    if (!overload) {
-        app_log("%s", err.msg);
-        status = APP_FAILURE;
-        goto out;
-    }
-    cw_monitor_set_phase(monitor, CW_MONITOR_LIVE, "");
-    app_log("acknowledgements on %s", cw_ack_server_endpoint(acks));
+    return APP_OK;
+}
 
+/* The outbox and its sinks in their order: the archive goes before the bus,
+ * because the outbox publishes a batch only once the archive has committed
+ * it (or its bounded wait ran out); then the metrics' count of what went out. */
+static int start_outbox(daemon_t *d, cw_error_t *err)
+{
+    cw_sink_t *archive = NULL;
+    if (d->cfg->archive_path[0]) {
+        archive = app_archive_sink(d->cfg, d->cfg->archive_path);
+        if (!archive) {
+            cw_sink_destroy(&d->publisher);
+            return APP_FAILURE;
+        }
+        d->archive_ref = archive;
+    }
+    d->bus_sink = d->publisher;
+    cw_sink_t *published = cw_metrics_sink_new(d->metrics, d->bus_sink, err);
+    d->outbox = published ? cw_outbox_new(65536, err) : NULL;
+    if (!d->outbox || (archive && cw_outbox_add_sink(d->outbox, &archive, err) != CW_OK) ||
+        cw_outbox_add_sink(d->outbox, &d->publisher, err) != CW_OK ||
+        cw_outbox_add_sink(d->outbox, &published, err) != CW_OK) {
+        if (archive)
+            d->archive_ref = NULL;
+        cw_sink_destroy(&archive);
+        cw_sink_destroy(&d->publisher);
+        cw_sink_destroy(&published);
+        app_log("cannot start the publisher: %s", err->msg);
+        return APP_FAILURE;
+    }
+    return APP_OK;
+}
+
+/* The ack server, then the outbox's writer with its follower (acks, whispers). */
+static int start_acks_and_writer(daemon_t *d, cw_error_t *err)
+{
+    d->acks = cw_ack_server_new_secure(d->cfg->bus_ack_endpoint, d->outbox, d->curve, err);
+    if (!d->acks) {
+        app_log("%s", err->msg);
+        return APP_FAILURE;
+    }
+    d->follow = (daemon_follow_t){d->acks, d->whisper};
+    if (cw_outbox_set_follower(d->outbox, daemon_follow, &d->follow, err) != CW_OK ||
+        cw_outbox_start(d->outbox, err) != CW_OK) {
+        app_log("cannot start the publisher: %s", err->msg);
+        return APP_FAILURE;
+    }
+    return APP_OK;
+}
+
+/* The decoder pool (not with --no-asr) and the SIGHUP reloader. */
+static int load_models(daemon_t *d, cw_error_t *err)
+{
+    if (!d->opts->no_asr) {
+        cw_monitor_set_phase(d->monitor, CW_MONITOR_STARTING, "loading the speech models");
+        d->pool = cw_asr_pool_new(d->cfg, err);
+        if (!d->pool) {
+            app_log("%s", err->msg);
+            return APP_USAGE;
+        }
+    }
+    d->reloader = app_reloader_new(d->cfg, d->opts->config_path);
+    if (!d->reloader) {
+        app_log("out of memory");
+        return APP_FAILURE;
+    }
+    return APP_OK;
+}
+
+/* A call on every line, then the AudioSocket server for the PBX's calls. */
+static int start_calls(daemon_t *d, cw_error_t *err)
+{
+    for (int i = 0; i < d->n_lines; i++) {
+        if (start_call(d->cfg, d->pool, d->outbox, &d->lines[i], err) != CW_OK) {
+            app_log("line %s: %s", d->lines[i].cfg.name, err->msg);
+            return APP_FAILURE;
+        }
+    }
+    if (d->pbx_on) {
+        cw_audiosocket_opts_t ao;
+        cw_audiosocket_opts_from_config(d->cfg, &ao);
+        d->pbx.server = cw_audiosocket_new(&ao, err);
+        if (!d->pbx.server) {
+            app_log("%s", err->msg);
+            return APP_FAILURE;
+        }
+        app_log("audiosocket: accepting calls from the PBX on %s", cw_audiosocket_address(d->pbx.server));
+    }
+    return APP_OK;
+}
+
+/* The overload governor, then the daemon is live. */
+static int go_live(daemon_t *d, cw_error_t *err)
+{
+    const cw_config_t *cfg = d->cfg;
+    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up", cfg->bus_node,
+            d->connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(d->bus_sink),
+            d->pool ? cw_asr_pool_workers(d->pool) : 0, d->pool ? "" : " (--no-asr: no transcripts)", d->n_lines);
+    cw_monitor_pool(d->monitor, d->pool, app_monotonic_s());
+    d->overload = cw_overload_new(cfg, cfg->bus_node, d->outbox, err);
+    if (!d->overload) {
+        app_log("%s", err->msg);
+        return APP_FAILURE;
+    }
+    cw_monitor_set_phase(d->monitor, CW_MONITOR_LIVE, "");
+    app_log("acknowledgements on %s", cw_ack_server_endpoint(d->acks));
+    return APP_OK;
+}
+
+/* The wiring order: each step relies on those before it. Returns APP_OK, or
+ * the exit status of the first step that failed (it has logged why); either
+ * way daemon_teardown() undoes whatever was started. */
+static int daemon_start(daemon_t *d)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    int st = make_lines(d);
+    if (st != APP_OK)
+        return st;
+    app_install_signals();
+    app_install_reload_signal();
+    if ((st = open_audio(d, &err)) != APP_OK)
+        return st;
+    /* Bind first: a second daemon on the same endpoint fails before it loads
+     * models or opens devices. */
+    resolve_node_name(d->cfg);
+    if (start_monitoring(d->cfg, d->n_lines, &d->metrics, &d->monitor, &d->http, &err) != CW_OK) {
+        app_log("%s", err.msg);
+        return err.code == CW_ERR_INVALID ? APP_USAGE : APP_FAILURE;
+    }
+    if ((st = start_publisher(d, &err)) != APP_OK)
+        return st;
+    d->whisper = make_whisper(d->cfg, &err);
+    if (!d->whisper) {
+        cw_sink_destroy(&d->publisher);
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
+    if ((st = start_outbox(d, &err)) != APP_OK || (st = start_acks_and_writer(d, &err)) != APP_OK)
+        return st;
+    /* Privileges go once the bus and the acks are bound, before any model or
+     * call file is opened. */
+    if (!app_drop_privileges(d->opts->run_as))
+        return APP_FAILURE;
+    if ((st = load_models(d, &err)) != APP_OK || (st = start_calls(d, &err)) != APP_OK ||
+        (st = go_live(d, &err)) != APP_OK)
+        return st;
+    return APP_OK;
+}
+
+/* One turn for line i: pumps its call, ends it, or reopens the line when due.
+ * Returns the frames moved. */
+static long pump_line(daemon_t *d, int i, const cw_config_t *live, double now)
+{
+    line_state_t *ls = &d->lines[i];
+    cw_monitor_line(d->monitor, i, ls->call, now);
+    if (ls->call) {
+        long moved = cw_call_pump(ls->call);
+        if (cw_call_ended(ls->call) && !cw_call_done(ls->call))
+            return moved; /* decoding the last words */
+        if (!cw_call_done(ls->call))
+            return moved;
+        bool failed = cw_call_failed(ls->call);
+        app_log("line %s: call %s ended%s", ls->cfg.name, cw_call_id(ls->call),
+                failed ? " (source failed; see call_end)" : "");
+        cw_monitor_line(d->monitor, i, ls->call, now);
+        cw_call_destroy(&ls->call);
+        if (!failed && !line_uses_device(&ls->cfg)) {
+            ls->finished = true;
+        } else {
+            ls->reopen_at = now + live->capture_retry_s;
+            ls->lost_logged = false;
+        }
+        return moved;
+    }
+    if (ls->finished || now < ls->reopen_at)
+        return 0;
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (start_call(live, d->pool, d->outbox, ls, &err) != CW_OK) {
+        if (!ls->lost_logged)
+            app_log("line %s: still unavailable (%s); retrying every %.1f s", ls->cfg.name, err.msg,
+                    live->capture_retry_s);
+        ls->lost_logged = true;
+        ls->reopen_at = now + live->capture_retry_s;
+    }
+    return 0;
+}
+
+/* Frees the configurations SIGHUP retired once no call reads them. */
+static void sweep_retired_configs(daemon_t *d)
+{
+    if (!app_reloader_retired(d->reloader))
+        return;
+    for (int i = 0; i < d->n_lines; i++)
+        if (d->lines[i].call)
+            app_reloader_mark(d->reloader, cw_call_config(d->lines[i].call));
+    for (int i = 0; i < d->pbx.n; i++)
+        app_reloader_mark(d->reloader, cw_call_config(d->pbx.calls[i]));
+    app_reloader_sweep(d->reloader);
+}
+
+/* The main loop, until SIGINT/SIGTERM. */
+static void daemon_run(daemon_t *d)
+{
     while (!app_stop_requested) {
         long moved = 0;
         double now = app_monotonic_s();
         if (app_reload_requested) {
             app_reload_requested = 0;
-            app_reloader_reload(reloader);
+            app_reloader_reload(d->reloader);
         }
-        const cw_config_t *live = app_reloader_config(reloader);
-        for (int i = 0; i < n_lines; i++) {
-            line_state_t *ls = &lines[i];
-            cw_monitor_line(monitor, i, ls->call, now);
-            if (ls->call) {
-                moved += cw_call_pump(ls->call);
-                if (cw_call_ended(ls->call) && !cw_call_done(ls->call))
-                    continue; /* decoding the last words */
-                if (!cw_call_done(ls->call))
-                    continue;
-                bool failed = cw_call_failed(ls->call);
-                app_log("line %s: call %s ended%s", ls->cfg.name, cw_call_id(ls->call),
-                        failed ? " (source failed; see call_end)" : "");
-                cw_monitor_line(monitor, i, ls->call, now);
-                cw_call_destroy(&ls->call);
-                if (!failed && !line_uses_device(&ls->cfg)) {
-                    ls->finished = true;
-                } else {
-                    ls->reopen_at = now + live->capture_retry_s;
-                    ls->lost_logged = false;
-                }
-                continue;
-            }
-            if (ls->finished || now < ls->reopen_at)
-                continue;
-            if (start_call(live, pool, outbox, ls, &err) != CW_OK) {
-                if (!ls->lost_logged)
-                    app_log("line %s: still unavailable (%s); retrying every %.1f s", ls->cfg.name, err.msg,
-                            live->capture_retry_s);
-                ls->lost_logged = true;
-                ls->reopen_at = now + live->capture_retry_s;
-            }
+        const cw_config_t *live = app_reloader_config(d->reloader);
+        for (int i = 0; i < d->n_lines; i++)
+            moved += pump_line(d, i, live, now);
+        cw_monitor_pool(d->monitor, d->pool, now);
+        update_overload(d->overload, d->pool, d->lines, d->n_lines, &d->pbx, now, &d->overload_next);
+        if (d->pbx.server) {
+            pbx_accept(&d->pbx, live, d->pool, d->outbox);
+            moved += pbx_pump(&d->pbx);
         }
-        cw_monitor_pool(monitor, pool, now);
-        update_overload(overload, pool, lines, n_lines, &pbx, now, &overload_next);
-        if (pbx.server) {
-            pbx_accept(&pbx, live, pool, outbox);
-            moved += pbx_pump(&pbx);
-        }
-        if (app_reloader_retired(reloader)) {
-            for (int i = 0; i < n_lines; i++)
-                if (lines[i].call)
-                    app_reloader_mark(reloader, cw_call_config(lines[i].call));
-            for (int i = 0; i < pbx.n; i++)
-                app_reloader_mark(reloader, cw_call_config(pbx.calls[i]));
-            app_reloader_sweep(reloader);
-        }
+        sweep_retired_configs(d);
         if (moved == 0)
             app_sleep_ms(10);
     }
+}
 
-    cw_monitor_set_phase(monitor, CW_MONITOR_STOPPING, "finishing the utterances in flight");
+/* Hangs up every call and waits (at most DRAIN_TIMEOUT_S) for the utterances
+ * in flight; APP_OK, or APP_FAILURE if the decoders did not finish. */
+static int daemon_drain(daemon_t *d)
+{
+    cw_monitor_set_phase(d->monitor, CW_MONITOR_STOPPING, "finishing the utterances in flight");
     app_log("stopping: finishing the utterances in flight");
-    for (int i = 0; i < n_lines; i++)
-        if (lines[i].call)
-            cw_call_hangup(lines[i].call, "shutdown");
-    cw_audiosocket_destroy(&pbx.server);
-    for (int i = 0; i < pbx.n; i++)
-        cw_call_hangup(pbx.calls[i], "shutdown");
+    for (int i = 0; i < d->n_lines; i++)
+        if (d->lines[i].call)
+            cw_call_hangup(d->lines[i].call, "shutdown");
+    cw_audiosocket_destroy(&d->pbx.server);
+    for (int i = 0; i < d->pbx.n; i++)
+        cw_call_hangup(d->pbx.calls[i], "shutdown");
     double deadline = app_monotonic_s() + DRAIN_TIMEOUT_S;
     for (;;) {
         bool all_done = true;
-        for (int i = 0; i < n_lines; i++)
-            if (lines[i].call && !cw_call_done(lines[i].call))
+        for (int i = 0; i < d->n_lines; i++)
+            if (d->lines[i].call && !cw_call_done(d->lines[i].call))
                 all_done = false;
-        for (int i = 0; i < pbx.n; i++)
-            if (!cw_call_done(pbx.calls[i]))
+        for (int i = 0; i < d->pbx.n; i++)
+            if (!cw_call_done(d->pbx.calls[i]))
                 all_done = false;
         if (all_done)
-            break;
+            return APP_OK;
         if (app_monotonic_s() > deadline) {
             app_log("gave up waiting for the decoders after %.0f s", DRAIN_TIMEOUT_S);
-            status = APP_FAILURE;
-            break;
+            return APP_FAILURE;
         }
         app_sleep_ms(10);
     }
+}
 
-out:
+/* Undoes daemon_start(), whichever step it reached, and frees the config. */
+static void daemon_teardown(daemon_t *d)
+{
     /* No health check may read the monitor once it is gone. */
-    cw_http_destroy(&http);
+    cw_http_destroy(&d->http);
     /* The pool goes first so no decoder thread posts into a freed call. */
-    cw_asr_pool_destroy(&pool);
-    for (int i = 0; i < n_lines; i++)
-        if (lines[i].call)
-            cw_call_abandon(lines[i].call, "utterances left undecoded at the drain timeout");
-    for (int i = 0; i < pbx.n; i++)
-        cw_call_abandon(pbx.calls[i], "utterances left undecoded at the drain timeout");
-    for (int i = 0; i < n_lines; i++)
-        cw_call_destroy(&lines[i].call);
-    if (outbox && archive_ref) {
-        cw_outbox_flush(outbox);
-        app_archive_report(archive_ref);
+    cw_asr_pool_destroy(&d->pool);
+    for (int i = 0; d->lines && i < d->n_lines; i++)
+        if (d->lines[i].call)
+            cw_call_abandon(d->lines[i].call, "utterances left undecoded at the drain timeout");
+    for (int i = 0; i < d->pbx.n; i++)
+        cw_call_abandon(d->pbx.calls[i], "utterances left undecoded at the drain timeout");
+    for (int i = 0; d->lines && i < d->n_lines; i++)
+        cw_call_destroy(&d->lines[i].call);
+    if (d->outbox && d->archive_ref) {
+        cw_outbox_flush(d->outbox);
+        app_archive_report(d->archive_ref);
     }
-    for (int i = 0; i < pbx.n; i++)
-        cw_call_destroy(&pbx.calls[i]);
-    free(pbx.calls);
-    cw_audiosocket_destroy(&pbx.server);
+    for (int i = 0; i < d->pbx.n; i++)
+        cw_call_destroy(&d->pbx.calls[i]);
+    free(d->pbx.calls);
+    cw_audiosocket_destroy(&d->pbx.server);
     /* No more acks are posted, but the outbox, while it drains, still shows
      * the server its last events. */
-    cw_ack_server_stop(acks);
-    app_reloader_destroy(&reloader); /* after the calls that read its configs */
-    cw_overload_destroy(&overload);
-    cw_outbox_destroy(&outbox);
-    cw_ack_server_destroy(&acks);
-    cw_whisper_destroy(&whisper);
-    cw_monitor_destroy(&monitor);
-    cw_metrics_destroy(&metrics);
-    cw_curve_server_destroy(&curve);
+    cw_ack_server_stop(d->acks);
+    app_reloader_destroy(&d->reloader); /* after the calls that read its configs */
+    cw_overload_destroy(&d->overload);
+    cw_outbox_destroy(&d->outbox);
+    cw_ack_server_destroy(&d->acks);
+    cw_whisper_destroy(&d->whisper);
+    cw_monitor_destroy(&d->monitor);
+    cw_metrics_destroy(&d->metrics);
+    cw_curve_server_destroy(&d->curve);
     cw_bus_shutdown();
-    if (pa_up)
+    if (d->pa_up)
         cw_portaudio_terminate();
-    free(lines);
-    cw_config_destroy(&cfg);
-    return status;
+    free(d->lines);
+    cw_config_destroy(&d->cfg);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_opts_t opts = {0};
+    int st = parse_run_options(argc, argv, &opts);
+    if (st >= 0)
+        return st;
+    if (!app_check_can_drop(opts.run_as))
+        return APP_USAGE;
+
+    cw_config_t *cfg = app_load_config(opts.config_path, false);
+    if (!cfg)
+        return APP_USAGE;
+    if (apply_run_overrides(cfg, &opts) != APP_OK) {
+        cw_config_destroy(&cfg);
+        return APP_USAGE;
+    }
+    bool pbx_on = cfg->audiosocket_listen[0] != '\0';
+    int n_lines = cfg->n_lines + opts.n_files;
+    if (n_lines == 0 && !pbx_on)
+        n_lines = 1;
+    if (opts.only_check) {
+        st = check_config(cfg, n_lines);
+        cw_config_destroy(&cfg);
+        return st;
+    }
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_config_validate(cfg, &err) != CW_OK) {
+        app_log_config_error(cfg, &err);
+        cw_config_destroy(&cfg);
+        return APP_USAGE;
+    }
+
+    daemon_t d = {.opts = &opts, .cfg = cfg, .pbx_on = pbx_on, .n_lines = n_lines};
+    st = daemon_start(&d);
+    if (st == APP_OK) {
+        daemon_run(&d);
+        st = daemon_drain(&d);
+    }
+    daemon_teardown(&d);
+    return st;
 }

@@ -127,6 +127,16 @@ static cw_source_t *open_file(const char *path, int mono_leg, cw_error_t *err)
     return src;
 }
 
+/* Opens the file as a source and builds a call on it posting to r's outbox.
+ * NULL with err set when it cannot; *src is then what the call handed back. */
+static cw_call_t *new_call(const cw_config_t *cfg, run_t *r, const char *path, int mono_leg,
+                           const cw_call_opts_t *co, cw_source_t **src, cw_error_t *err)
+{
+    cw_error_clear(err);
+    *src = open_file(path, mono_leg, err);
+    return *src ? cw_call_new(cfg, NULL, r->outbox, src, co, err) : NULL;
+}
+
 /* Pumps until call_end is posted; false if it never came. */
 static bool pump_to_end(cw_call_t *call)
 {
@@ -141,15 +151,14 @@ static bool pump_to_end(cw_call_t *call)
 /* The whole call: its events and their order. */
 static void test_events_in_order(const cw_config_t *cfg, const char *path)
 {
-    cw_error_t err;
-    cw_error_clear(&err);
     run_t r;
     if (!run_open(&r))
         return;
-    cw_source_t *src = open_file(path, -1, &err);
+    cw_error_t err;
+    cw_source_t *src;
     cw_call_opts_t co = {.call_id = "callA", .line = "desk3", .agent_id = "a7", .team = "blue", .offline = true,
                          .no_asr = true};
-    cw_call_t *call = src ? cw_call_new(cfg, NULL, r.outbox, &src, &co, &err) : NULL;
+    cw_call_t *call = new_call(cfg, &r, path, -1, &co, &src, &err);
     CHECK(call != NULL && src == NULL, "call: %s (the call takes the source)", err.msg);
     if (!call) {
         cw_source_destroy(&src);
@@ -221,14 +230,13 @@ static void test_events_in_order(const cw_config_t *cfg, const char *path)
 /* A hang-up ends the call at once, with its reason, before the file's end. */
 static void test_hangup(const cw_config_t *cfg, const char *path)
 {
-    cw_error_t err;
-    cw_error_clear(&err);
     run_t r;
     if (!run_open(&r))
         return;
-    cw_source_t *src = open_file(path, -1, &err);
+    cw_error_t err;
+    cw_source_t *src;
     cw_call_opts_t co = {.call_id = "callH", .line = "file", .offline = true, .no_asr = true};
-    cw_call_t *call = src ? cw_call_new(cfg, NULL, r.outbox, &src, &co, &err) : NULL;
+    cw_call_t *call = new_call(cfg, &r, path, -1, &co, &src, &err);
     CHECK(call != NULL, "call: %s", err.msg);
     if (call) {
         long moved = 0;
@@ -254,19 +262,19 @@ static void test_hangup(const cw_config_t *cfg, const char *path)
 /* One mono recording of the customer: a one-leg call. */
 static void test_mono_leg(const cw_config_t *cfg, const char *path)
 {
-    cw_error_t err;
-    cw_error_clear(&err);
     run_t r;
     if (!run_open(&r))
         return;
-    cw_source_t *src = open_file(path, CW_LEG_CUSTOMER, &err);
+    cw_error_t err;
+    cw_source_t *src;
     cw_call_opts_t co = {.call_id = "callM", .offline = true, .no_asr = true};
-    cw_call_t *call = src ? cw_call_new(cfg, NULL, r.outbox, &src, &co, &err) : NULL;
+    cw_call_t *call = new_call(cfg, &r, path, CW_LEG_CUSTOMER, &co, &src, &err);
     CHECK(call != NULL, "mono call: %s", err.msg);
     if (call) {
         CHECK(pump_to_end(call), "the mono call never ended");
         cw_call_destroy(&call);
     }
+    cw_source_destroy(&src);
     json_t *events = run_events(&r);
     size_t n = json_array_size(events);
     const json_t *first = json_array_get(events, 0), *last = json_array_get(events, n ? n - 1 : 0);
@@ -282,14 +290,13 @@ static void test_mono_leg(const cw_config_t *cfg, const char *path)
  * the source. */
 static void test_refused(const cw_config_t *cfg, const char *path)
 {
-    cw_error_t err;
-    cw_error_clear(&err);
     run_t r;
     if (!run_open(&r))
         return;
-    cw_source_t *src = open_file(path, -1, &err);
+    cw_error_t err;
+    cw_source_t *src;
     cw_call_opts_t co = {.call_id = "callX", .offline = true, .no_asr = true, .asr_mode = "turbo"};
-    cw_call_t *call = src ? cw_call_new(cfg, NULL, r.outbox, &src, &co, &err) : NULL;
+    cw_call_t *call = new_call(cfg, &r, path, -1, &co, &src, &err);
     CHECK(call == NULL && err.code == CW_ERR_INVALID && strstr(err.msg, "turbo"), "bad mode: %s", err.msg);
     CHECK(src != NULL, "the refused call did not hand its source back");
     cw_call_destroy(&call);

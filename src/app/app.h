@@ -115,4 +115,9 @@ void app_reloader_mark(app_reloader_t *r, const cw_config_t *in_use);
 void app_reloader_sweep(app_reloader_t *r);
 void app_reloader_destroy(app_reloader_t **r);
 
+/* Tells systemd (Type=notify units) the daemon's state, e.g. "READY=1",
+ * "STOPPING=1" or "STATUS=...": a no-op when not started by systemd or
+ * built without libsystemd. Daemon thread. */
+void app_notify(const char *state);
+
 #endif

@@ -601,6 +601,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     cw_monitor_set_phase(monitor, CW_MONITOR_LIVE, "");
+    app_notify("READY=1");
     app_log("acknowledgements on %s", cw_ack_server_endpoint(acks));
 
     while (!app_stop_requested) {
@@ -662,6 +663,7 @@ int cmd_run(int argc, char **argv)
     }
 
     cw_monitor_set_phase(monitor, CW_MONITOR_STOPPING, "finishing the utterances in flight");
+    app_notify("STOPPING=1");
     app_log("stopping: finishing the utterances in flight");
     for (int i = 0; i < n_lines; i++)
         if (lines[i].call)

@@ -115,6 +115,14 @@ void app_reloader_mark(app_reloader_t *r, const cw_config_t *in_use);
 void app_reloader_sweep(app_reloader_t *r);
 void app_reloader_destroy(app_reloader_t **r);
 
+/* `run --check-config`: opens every configured line's device or file and
+ * binds every endpoint the daemon would bind ([bus] endpoint in bind mode,
+ * ack_endpoint, [metrics] and [audiosocket] listen), closing each again;
+ * prints one "open WHAT: OK|FAILED: why" line per item on stdout and each
+ * failure on stderr. Returns how many failed. The implicit default device of
+ * a config without [line] is not checked. */
+int app_check_open(const cw_config_t *cfg);
+
 /* Tells systemd (Type=notify units) the daemon's state, e.g. "READY=1",
  * "STOPPING=1" or "STATUS=...": a no-op when not started by systemd or
  * built without libsystemd. Daemon thread. */

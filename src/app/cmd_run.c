@@ -32,7 +32,11 @@ typedef struct line_state {
     bool finished;    /* a file replay that reached its end: nothing to reopen */
     double reopen_at; /* monotonic seconds; a lost device is retried from then */
     bool lost_logged;
+    bool down;        /* its device cannot be opened: announced, being retried */
 } line_state_t;
+
+/* Monotonic seconds at which monitoring started: status events' t. */
+static double daemon_started_s;
 
 /* Calls the PBX streams in over AudioSocket: they come and go, each ends for
  * good when its source ends. */
@@ -164,6 +168,47 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     return CW_OK;
 }
 
+/* Announces a change of a line's availability: the log, the health check
+ * and a status event (change "line_down" or "line_up", reason, lines: [{line,
+ * device}]). why NULL = the line is up again. */
+static void announce_line(const cw_config_t *cfg, cw_outbox_t *outbox, cw_monitor_t *monitor, line_state_t *ls,
+                          int slot, const char *why)
+{
+    if (ls->down == (why != NULL))
+        return;
+    ls->down = why != NULL;
+    cw_monitor_line_down(monitor, slot, ls->cfg.name, why);
+    const cw_line_config_t *l = &ls->cfg;
+    const char *device = l->device[0] ? l->device : l->agent_device;
+    char reason[2 * CW_PATH_MAX + CW_NAME_MAX + 96];
+    if (why)
+        snprintf(reason, sizeof reason, "line %s: %s; the other lines run, this one is retried every %.1f s",
+                 l->name, why, cfg->capture_retry_s);
+    else
+        snprintf(reason, sizeof reason, "line %s: device '%s' opened again", l->name, device);
+    app_log("%s", reason);
+    json_t *lines = json_array();
+    json_array_append_new(lines, json_pack("{s:s,s:s}", "line", l->name, "device", device));
+    cw_event_t *ev = cw_event_status(cfg->bus_node, app_monotonic_s() - daemon_started_s,
+                                     why ? "line_down" : "line_up", reason, lines, NULL);
+    if (ev)
+        cw_outbox_post(outbox, &ev);
+}
+
+/* A line that did not start: a device line starts down and is retried like
+ * a device lost mid-call, so one missing headset does not stop the others;
+ * a file that cannot be read stays fatal. Returns false when fatal. */
+static bool start_down(const cw_config_t *cfg, cw_outbox_t *outbox, cw_monitor_t *monitor, line_state_t *ls,
+                       int slot, const cw_error_t *err)
+{
+    if (!line_uses_device(&ls->cfg))
+        return false;
+    announce_line(cfg, outbox, monitor, ls, slot, err->msg);
+    ls->lost_logged = true;
+    ls->reopen_at = app_monotonic_s() + cfg->capture_retry_s;
+    return true;
+}
+
 static int monitor_health(void *monitor, char **json)
 {
     return cw_monitor_health(monitor, json);
@@ -174,6 +219,7 @@ static int monitor_health(void *monitor, char **json)
 static int start_monitoring(const cw_config_t *cfg, int n_lines, cw_metrics_t **metrics, cw_monitor_t **monitor,
                             cw_http_t **http, cw_error_t *err)
 {
+    daemon_started_s = app_monotonic_s();
     *metrics = cw_metrics_new();
     if (!*metrics)
         return cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the metrics registry");
@@ -312,7 +358,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         app_log("%s", err.msg);
         return APP_USAGE;
     }
-    printf("config OK: %s\n", cfg->source_path);
+    printf("config %s: valid\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
     printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
@@ -336,6 +382,12 @@ static int check_config(const cw_config_t *cfg, int n_lines)
             printf("    [line %s] devices agent '%s', customer '%s', agent %s\n", l->name, l->agent_device,
                    l->customer_device, l->agent_id);
     }
+    int failed = app_check_open(cfg);
+    if (failed) {
+        printf("config NOT OK: %d device(s) or endpoint(s) failed to open (see above)\n", failed);
+        return APP_FAILURE;
+    }
+    printf("config OK\n");
     return APP_OK;
 }
 
@@ -573,7 +625,8 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < n_lines; i++) {
-        if (start_call(cfg, pool, outbox, &lines[i], &err) != CW_OK) {
+        if (start_call(cfg, pool, outbox, &lines[i], &err) != CW_OK &&
+            !start_down(cfg, outbox, monitor, &lines[i], i, &err)) {
             app_log("line %s: %s", lines[i].cfg.name, err.msg);
             status = APP_FAILURE;
             goto out;
@@ -637,11 +690,15 @@ int cmd_run(int argc, char **argv)
             if (ls->finished || now < ls->reopen_at)
                 continue;
             if (start_call(live, pool, outbox, ls, &err) != CW_OK) {
+                if (line_uses_device(&ls->cfg))
+                    announce_line(live, outbox, monitor, ls, i, err.msg);
                 if (!ls->lost_logged)
                     app_log("line %s: still unavailable (%s); retrying every %.1f s", ls->cfg.name, err.msg,
                             live->capture_retry_s);
                 ls->lost_logged = true;
                 ls->reopen_at = now + live->capture_retry_s;
+            } else {
+                announce_line(live, outbox, monitor, ls, i, NULL);
             }
         }
         cw_monitor_pool(monitor, pool, now);

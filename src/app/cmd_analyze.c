@@ -3,6 +3,7 @@
 
 #include "callwatch/asr.h"
 #include "callwatch/call.h"
+#include "callwatch/event.h"
 #include "callwatch/outbox.h"
 #include "callwatch/sink.h"
 #include "callwatch/source.h"
@@ -36,8 +37,45 @@ static void analyze_usage(FILE *out)
           "      --no-asr              skip speech recognition: voice and turn-taking cues only\n"
           "      --archive FILE.db     also archive the events for QA (`callwatch qa`); a call\n"
           "                            analysed again replaces its earlier analysis\n"
+          "      --agent ID            the agent on the recording(s), for call_start and the archive\n"
+          "      --team T              the agent's team\n"
+          "      --started-at TIME     when the call really started (one file), ISO-8601:\n"
+          "                            2024-05-01T14:30:00Z, 2024-05-01 16:30:00+02:00 (no zone = UTC)\n"
+          "\n"
+          "A sidecar FILE.json next to a recording FILE ({\"agent_id\": ..., \"team\": ...,\n"
+          "\"started_at\": ...}) gives the same per file; the command line wins over it.\n"
+          "With several files and stderr a terminal, a progress line shows files done,\n"
+          "speed and the time left.\n"
           "  -h, --help                this help\n",
           out);
+}
+
+/* Parses --started-at into cli (exit status APP_OK or APP_USAGE). */
+static int take_started_at(const char *text, app_recording_t *cli)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_event_parse_time(text, cli->started_at, sizeof cli->started_at, &err) != CW_OK) {
+        app_log("--started-at: %s", err.msg);
+        return APP_USAGE;
+    }
+    return APP_OK;
+}
+
+/* The batch's progress: files done and the audio they held. */
+static void show_progress(app_progress_t *p, cw_call_t *const *calls, const double *duration_s, int n, bool last)
+{
+    if (!p->enabled)
+        return;
+    int done = 0;
+    double audio = 0;
+    for (int i = 0; i < n; i++) {
+        if (calls[i] && cw_call_done(calls[i])) {
+            done++;
+            audio += duration_s[i];
+        }
+    }
+    app_progress_show(p, done, audio, app_monotonic_s(), last);
 }
 
 /* The file's name without directory and extension, as a readable call id. */
@@ -54,7 +92,8 @@ static void call_id_from_path(const char *path, char *out, size_t cap)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR, OPT_ARCHIVE };
+    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR, OPT_ARCHIVE, OPT_AGENT_ID,
+           OPT_TEAM, OPT_STARTED_AT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"agent-channel", required_argument, NULL, OPT_AGENT},
@@ -64,6 +103,9 @@ int cmd_analyze(int argc, char **argv)
         {"no-asr", no_argument, NULL, OPT_NO_ASR},
         {"call-id", required_argument, NULL, OPT_CALL_ID},
         {"archive", required_argument, NULL, OPT_ARCHIVE},
+        {"agent", required_argument, NULL, OPT_AGENT_ID},
+        {"team", required_argument, NULL, OPT_TEAM},
+        {"started-at", required_argument, NULL, OPT_STARTED_AT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -71,6 +113,7 @@ int cmd_analyze(int argc, char **argv)
     long agent_channel = 0, customer_channel = 1;
     bool channels_given = false, realtime = false, no_asr = false;
     int mono_leg = -1;
+    app_recording_t cli = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -100,6 +143,12 @@ int cmd_analyze(int argc, char **argv)
         case OPT_CALL_ID: call_id = optarg; break;
         case OPT_NO_ASR: no_asr = true; break;
         case OPT_ARCHIVE: archive_path = optarg; break;
+        case OPT_AGENT_ID: snprintf(cli.agent_id, sizeof cli.agent_id, "%s", optarg); break;
+        case OPT_TEAM: snprintf(cli.team, sizeof cli.team, "%s", optarg); break;
+        case OPT_STARTED_AT:
+            if (take_started_at(optarg, &cli) != APP_OK)
+                return APP_USAGE;
+            break;
         case 'h': analyze_usage(stdout); return APP_OK;
         default: analyze_usage(stderr); return APP_USAGE;
         }
@@ -126,6 +175,11 @@ int cmd_analyze(int argc, char **argv)
         app_log("analyze: --call-id names one call, but %d files were given", n_files);
         return APP_USAGE;
     }
+    if (cli.started_at[0] && n_files > 1) {
+        app_log("analyze: --started-at is one call's start, but %d files were given (use a FILE.json sidecar "
+                "per recording)", n_files);
+        return APP_USAGE;
+    }
 
     cw_config_t *cfg = app_load_config(config_path, true);
     if (!cfg)
@@ -136,10 +190,13 @@ int cmd_analyze(int argc, char **argv)
     cw_error_clear(&err);
     cw_source_t **sources = calloc((size_t)n_files, sizeof *sources);
     cw_call_t **calls = calloc((size_t)n_files, sizeof *calls);
+    app_recording_t *recs = calloc((size_t)n_files, sizeof *recs);
+    double *duration_s = calloc((size_t)n_files, sizeof *duration_s);
+    app_progress_t progress = {0};
     cw_asr_pool_t *pool = NULL;
     cw_outbox_t *outbox = NULL;
     const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
-    if (!sources || !calls) {
+    if (!sources || !calls || !recs || !duration_s) {
         app_log("out of memory");
         status = APP_FAILURE;
         goto out;
@@ -161,6 +218,11 @@ int cmd_analyze(int argc, char **argv)
             status = APP_FAILURE;
             goto out;
         }
+        duration_s[i] = cw_source_info(sources[i])->duration_s;
+        status = app_recording_sidecar(fo.path, &recs[i]);
+        if (status != APP_OK)
+            goto out;
+        app_recording_override(&recs[i], &cli);
     }
 
     app_install_signals();
@@ -207,6 +269,9 @@ int cmd_analyze(int argc, char **argv)
             }
         }
         cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !realtime, .no_asr = no_asr};
+        co.agent_id = recs[i].agent_id[0] ? recs[i].agent_id : NULL;
+        co.team = recs[i].team;
+        co.started_at = recs[i].started_at;
         calls[i] = cw_call_new(cfg, pool, outbox, &sources[i], &co, &err);
         if (!calls[i]) {
             app_log("%s: %s", argv[optind + i], err.msg);
@@ -216,6 +281,10 @@ int cmd_analyze(int argc, char **argv)
     }
 
     /* One thread feeds every call; the decoder pool works in parallel. */
+    double audio_total_s = 0;
+    for (int i = 0; i < n_files; i++)
+        audio_total_s += duration_s[i];
+    app_progress_start(&progress, n_files, audio_total_s, app_monotonic_s());
     for (;;) {
         bool all_done = true;
         long moved = 0;
@@ -228,6 +297,7 @@ int cmd_analyze(int argc, char **argv)
             if (!cw_call_done(calls[i]))
                 all_done = false;
         }
+        show_progress(&progress, calls, duration_s, n_files, all_done);
         if (all_done)
             break;
         if (moved == 0)
@@ -261,6 +331,8 @@ out:
         cw_source_destroy(&sources[i]);
     free(sources);
     free(calls);
+    free(recs);
+    free(duration_s);
     cw_config_destroy(&cfg);
     return status;
 }

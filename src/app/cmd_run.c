@@ -195,6 +195,14 @@ static void announce_line(const cw_config_t *cfg, cw_outbox_t *outbox, cw_monito
         cw_outbox_post(outbox, &ev);
 }
 
+static int lines_down(const line_state_t *lines, int n)
+{
+    int down = 0;
+    for (int i = 0; i < n; i++)
+        down += lines[i].down;
+    return down;
+}
+
 /* A line that did not start: a device line starts down and is retried like
  * a device lost mid-call, so one missing headset does not stop the others;
  * a file that cannot be read stays fatal. Returns false when fatal. */
@@ -515,7 +523,8 @@ int cmd_run(int argc, char **argv)
         snprintf(l->agent_id, sizeof l->agent_id, "default");
         l->agent_channel = 0;
         l->customer_channel = 1;
-        app_log("no [line] configured: capturing the default input device (ch0 agent, ch1 customer)");
+        app_log("no [line] configured in %s: capturing the default input device (ch0 agent, ch1 customer); "
+                "add [line NAME] sections there (`callwatch devices` lists the devices)", cfg->source_path);
     }
 
     app_install_signals();
@@ -643,9 +652,11 @@ int cmd_run(int argc, char **argv)
         }
         app_log("audiosocket: accepting calls from the PBX on %s", cw_audiosocket_address(pbx.server));
     }
-    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up", cfg->bus_node,
+    int n_down = lines_down(lines, n_lines);
+    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up%s", cfg->bus_node,
             connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(bus_sink),
-            pool ? cw_asr_pool_workers(pool) : 0, pool ? "" : " (--no-asr: no transcripts)", n_lines);
+            pool ? cw_asr_pool_workers(pool) : 0, pool ? "" : " (--no-asr: no transcripts)", n_lines - n_down,
+            n_down ? ", the others down (retried)" : "");
     cw_monitor_pool(monitor, pool, app_monotonic_s());
     overload = cw_overload_new(cfg, cfg->bus_node, outbox, &err);
     if (!overload) {

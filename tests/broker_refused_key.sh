@@ -5,6 +5,8 @@
 #    CURVE handshake".
 #  - node-s: a subscriber's key (clients directory, not nodes): the handshake passes but the broker
 #    logs "refusing events from publisher key <its key>" and forwards nothing of it.
+#  - kill -9 of the broker leaves its admission-list directory in TMPDIR; the next broker removes
+#    it, and a broker stopped by SIGTERM leaves nothing.
 # Nodes run --no-asr on a short generated call, so no speech model is loaded.
 set -euo pipefail
 
@@ -58,8 +60,10 @@ node_cfg() { # NAME KEY
 node_cfg nodex node-x >"$work/x.ini"
 node_cfg nodes sub >"$work/s.ini"
 
-"$CALLWATCH" broker --config "$work/broker.ini" 2>"$work/broker.log" &
-pids+=($!)
+mkdir "$work/tmp"
+TMPDIR="$work/tmp" "$CALLWATCH" broker --config "$work/broker.ini" 2>"$work/broker.log" &
+broker=$!
+pids+=("$broker")
 wait_for "$work/broker.log" "subscribers connect to" 20 || { bad "broker did not start"; cat "$work/broker.log"; exit 1; }
 # A subscriber, so that nodes have subscriptions to publish for.
 printf '[bus]\nendpoint = %s\ncurve = on\ncurve_client_cert = %s\ncurve_server_public = %s\n' \
@@ -81,6 +85,20 @@ wait_for "$work/broker.log" "refusing events from publisher key ${sub_key//[^A-Z
 grep "refused\|refusing" "$work/x.log" "$work/broker.log" | sed 's/^/ok  /'
 grep -q '"nodes-' "$work/tap.jsonl" && bad "an event of the node with a subscriber's key reached the subscriber"
 grep -q '"nodex-' "$work/tap.jsonl" && bad "an event of the refused node reached the subscriber"
+
+# kill -9: the dead broker's directory is swept by the next one.
+kill -9 "$broker"
+wait "$broker" 2>/dev/null || true
+ls -d "$work/tmp/callwatch-zap-$broker-"* >/dev/null 2>&1 || bad "no directory of the killed broker to sweep (test premise)"
+TMPDIR="$work/tmp" "$CALLWATCH" broker --config "$work/broker.ini" 2>"$work/broker2.log" &
+broker2=$!
+pids+=("$broker2")
+wait_for "$work/broker2.log" "subscribers connect to" 20 || bad "second broker did not start: $(cat "$work/broker2.log")"
+ls -d "$work/tmp/callwatch-zap-$broker-"* >/dev/null 2>&1 && bad "the killed broker's directory was left behind"
+kill -TERM "$broker2"
+wait "$broker2" 2>/dev/null || true
+left=$(ls -A "$work/tmp")
+[[ -z "$left" ]] && echo "ok  nothing left in TMPDIR after kill -9 and a clean stop" || bad "left in TMPDIR: $left"
 
 ((fail)) && exit 1
 echo "PASS: a refused node key is logged on the node and on the broker"

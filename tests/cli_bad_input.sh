@@ -145,7 +145,9 @@ ack_endpoint = tcp://127.0.0.1:*
 [line desk1]
 device = no-such-sound-card-xyz
 EOF
-expect unknown-device 1 "no-such-sound-card-xyz" "desk1" -- run --config "$work/unknown-device.ini"
+# `run` starts such a line down and retries it (tests/line_missing.sh); --check-config names it.
+ALLOW_STDOUT=1 expect unknown-device 1 "no-such-sound-card-xyz" "desk1" -- run --config "$work/unknown-device.ini" \
+  --check-config
 
 cat >"$work/bad-endpoint.ini" <<'EOF'
 [bus]

@@ -84,6 +84,16 @@ int main(void)
           "ping answered with the instance");
     json_decref(r);
 
+    /* Only an alert this node raised can be acknowledged, on its own call. */
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\"}",
+                   "unknown alert \"desk1-1-a3\"");
+    cw_event_t *raised = cw_event_from_json("alert.anger.desk1-1",
+                                            json_pack("{s:s,s:s,s:f,s:s,s:s}", "type", "alert", "call_id", "desk1-1",
+                                                      "t", 3.0, "id", "desk1-1-a3", "kind", "anger"));
+    cw_ack_server_observe(srv, raised);
+    cw_event_destroy(&raised);
+    expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"desk2-7\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\"}",
+                   "belongs to call \"desk1-1\"");
     r = ask(c, "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\","
                "\"note\":\"called back\"}");
     json_t *ack = json_object_get(r, "ack");
@@ -166,7 +176,7 @@ int main(void)
 
     cw_ack_stats_t st;
     cw_ack_server_get_stats(srv, &st);
-    CHECK(st.acks == 1 && st.rejected == 16 && st.pings >= 4 && st.requests == st.acks + st.rejected + st.pings,
+    CHECK(st.acks == 1 && st.rejected == 18 && st.pings >= 4 && st.requests == st.acks + st.rejected + st.pings,
           "stats: %llu acks, %llu rejected, %llu pings", (unsigned long long)st.acks, (unsigned long long)st.rejected,
           (unsigned long long)st.pings);
 

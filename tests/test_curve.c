@@ -210,6 +210,11 @@ static void test_ack_channel(void)
     char *pong = ack_request(listed, "{\"type\":\"ping\"}");
     CHECK(pong && strstr(pong, "\"pong\""), "listed console pinged: %s", pong ? pong : "(no reply)");
     free(pong);
+    /* An ack names an alert the daemon raised (acks.h). */
+    cw_event_t *raised = cw_event_from_json("alert.anger.c1", json_pack("{s:s,s:s,s:f,s:s}", "type", "alert",
+                                                                         "call_id", "c1", "t", 1.0, "id", "a1"));
+    cw_ack_server_observe(acks, raised);
+    cw_event_destroy(&raised);
     char *ack = ack_request(listed, "{\"type\":\"ack\",\"call_id\":\"c1\",\"alert_id\":\"a1\",\"by\":\"sup\"}");
     CHECK(ack && strstr(ack, "\"ok\":true"), "listed console acknowledged: %s", ack ? ack : "(no reply)");
     free(ack);

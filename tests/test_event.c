@@ -380,8 +380,47 @@ static void test_from_json(void)
     cw_event_destroy(&none);
 }
 
+/* A recording's start time, as analyze --started-at and sidecars give it. */
+static void test_parse_time(void)
+{
+    static const struct {
+        const char *in, *want;
+    } ok[] = {
+        {"2026-11-30T08:05:00Z", "2026-11-30T08:05:00.000Z"},
+        {"2026-11-30 09:05:00+01:00", "2026-11-30T08:05:00.000Z"},
+        {"2026-11-30T03:35:00.25-0430", "2026-11-30T08:05:00.250Z"},
+        {"2026-11-30T08:05", "2026-11-30T08:05:00.000Z"},
+        {"2026-12-31T23:30:00-01:00", "2027-01-01T00:30:00.000Z"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char out[40] = "";
+        cw_error_t err;
+        cw_error_clear(&err);
+        int rc = cw_event_parse_time(ok[i].in, out, sizeof out, &err);
+        CHECK(rc == CW_OK && strcmp(out, ok[i].want) == 0, "'%s' -> '%s' (want %s): %s", ok[i].in, out, ok[i].want,
+              err.msg);
+    }
+    static const char *const bad[] = {"yesterday", "2026-13-01T00:00:00Z", "2026-11-30T08:05:00 UTC",
+                                      "2026-11-30T08:05:00+2", "30/11/2026 08:05", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char out[40];
+        cw_error_t err;
+        cw_error_clear(&err);
+        int rc = cw_event_parse_time(bad[i], out, sizeof out, &err);
+        CHECK(rc == CW_ERR_INVALID && strstr(err.msg, "ISO-8601") && strstr(err.msg, bad[i]), "'%s' refused: %s",
+              bad[i], err.msg);
+    }
+    /* call_start carries the given start instead of now. */
+    cw_call_meta_t meta = {.line = "file", .agent_id = "carol", .started_at = "2026-11-30T08:05:00.000Z"};
+    cw_event_t *ev = cw_event_call_start("rec-1", 0, &meta);
+    CHECK(ev && strstr(ev->json, "\"started_at\":\"2026-11-30T08:05:00.000Z\""), "started_at given: %s",
+          ev ? ev->json : "");
+    cw_event_destroy(&ev);
+}
+
 int main(void)
 {
+    test_parse_time();
     test_call_start();
     test_call_end();
     test_transcript();

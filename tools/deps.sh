@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev
   valgrind
   libncurses-dev tmux
+  libsystemd-dev man-db
 )
 
 missing=()

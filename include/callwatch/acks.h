@@ -64,7 +64,8 @@ const char *cw_ack_server_endpoint(const cw_ack_server_t *srv);
 
 /* Shows the server an event on its way to the bus (call an outbox follower
  * with every event): call_start adds the call to the list pongs carry,
- * call_end removes it. Any thread. */
+ * call_end removes it; an alert becomes one an ack may name (the last 8192
+ * are kept, also after their call ended). Any thread. */
 void cw_ack_server_observe(cw_ack_server_t *srv, const cw_event_t *ev);
 
 /* A snapshot; any thread. */
@@ -86,6 +87,13 @@ void cw_ack_server_destroy(cw_ack_server_t **srv);
 typedef enum cw_ack_outcome { CW_ACK_REJECTED = 0, CW_ACK_POSTED = 1, CW_ACK_PONG = 2 } cw_ack_outcome;
 char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                     cw_ack_outcome *outcome);
+
+/* Same, refusing an ack whose alert_id is not in known (alert id -> its
+ * call_id, borrowed) with the reason: "unknown alert ..." or "alert ...
+ * belongs to call ...". known NULL = no check (cw_ack_answer). The server
+ * answers with the alerts it observed. */
+char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
+                          const json_t *known, cw_ack_outcome *outcome);
 
 typedef struct cw_ack_client cw_ack_client_t;
 

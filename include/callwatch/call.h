@@ -29,6 +29,7 @@ typedef struct cw_call_opts {
     bool no_asr;             /* no recognition (pool may be NULL): voice and turn-taking cues only */
     const char *team;        /* the agent's team for call_start, may be NULL */
     const char *asr_mode;    /* "full" / "cue" for this call's legs; NULL or "" = cfg [asr] mode */
+    const char *started_at;  /* a recording's start for call_start (cw_event_parse_time form); NULL = now */
 } cw_call_opts_t;
 
 /* Takes ownership of *source (NULLed). Posts call_start. */

@@ -191,17 +191,32 @@ int cw_config_validate(const cw_config_t *cfg, cw_error_t *err);
  * preceded by its one-line documentation. */
 void cw_config_dump(const cw_config_t *cfg, FILE *out);
 
+/* The models directory relative model paths are taken from, written into
+ * buf (returned): the CALLWATCH_MODELS environment variable if set; else, in
+ * an installed binary, <directory of the executable>/CALLWATCH_MODELS_RELDIR
+ * (../share/callwatch) when that directory exists, so a moved prefix still
+ * finds its models; else the source tree's models/ (CALLWATCH_MODELS_DIR, a
+ * binary run from its build tree). Reads the environment on every call; any
+ * thread. */
+const char *cw_config_models_dir(char *buf, size_t cap);
+
 /* The path of a model file option: absolute as given, relative ones taken
- * from the models directory (CALLWATCH_MODELS_DIR). Writes into buf. */
+ * from cw_config_models_dir(). Writes into buf. */
 const char *cw_config_model_path(const char *value, char *buf, size_t cap);
+
+/* Writes the options as the body of callwatch.ini(5): one roff .SS per
+ * section and one .TP entry per option with its documentation, type, range
+ * and default, straight from the option table so the page cannot drift. */
+void cw_config_man(FILE *out);
 
 /* True for a switch option's "on", "true", "yes" or "1" (values are
  * checked when read, so anything else is off). */
 bool cw_config_switch_on(const char *value);
 
 /* Path of the config callwatch ships (models/callwatch.ini): the
- * CALLWATCH_CONFIG environment variable if set, else the installed or source
- * tree models directory. Never NULL. */
+ * CALLWATCH_CONFIG environment variable if set, else callwatch.ini in
+ * cw_config_models_dir(). Never NULL; valid until the calling thread's next
+ * call. */
 const char *cw_config_default_path(void);
 
 #endif

@@ -22,6 +22,7 @@
 #ifndef CALLWATCH_EVENT_H
 #define CALLWATCH_EVENT_H
 
+#include "callwatch/error.h"
 #include "callwatch/transcript.h"
 
 #include <jansson.h>
@@ -53,14 +54,24 @@ typedef struct cw_call_meta {
     int rate_hz[2];           /* native rate of each leg, 0 if absent */
     int has_leg[2];
     const char *team;         /* the agent's team; NULL or "" = omitted */
+    const char *started_at;   /* when the call really started (a recording's time), in the form
+                                 cw_event_parse_time writes; NULL or "" = now */
 } cw_call_meta_t;
 
 /* Topic `call.<call_id>`. Fields: type, call_id, t, line, agent_id, source
  * (each omitted when NULL), team (omitted when NULL or ""), legs {"agent": {"rate_hz": N}, "customer": {...}}
- * (only the legs with has_leg set; {} when meta is NULL), started_at (wall
- * clock now, ISO-8601 UTC with milliseconds, "2024-05-01T12:34:56.789Z").
+ * (only the legs with has_leg set; {} when meta is NULL), started_at
+ * (meta->started_at, else the wall clock now: ISO-8601 UTC with milliseconds,
+ * "2024-05-01T12:34:56.789Z").
  * NULL if call_id is NULL or the topic would not fit CW_TOPIC_MAX. */
 cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_meta_t *meta);
+
+/* Parses an ISO-8601 date and time, "2024-05-01T12:34:56", with 'T' or a
+ * space between date and time, optional seconds and fraction, and a zone "Z",
+ * "+02:00", "+0200" or none (= UTC), and writes it as UTC with milliseconds,
+ * "2024-05-01T10:34:56.000Z", into out (>= 32 bytes). Returns 0, or
+ * CW_ERR_INVALID with a message quoting the text and the expected form. */
+int cw_event_parse_time(const char *text, char *out, size_t cap, cw_error_t *err);
 
 /* Topic `call.<call_id>`. Fields: type, call_id, t, reason, duration_s,
  * frames_dropped {"agent": N, "customer": N}.

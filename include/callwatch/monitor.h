@@ -12,6 +12,8 @@
  *                                      frames_dropped, but counted live
  *   callwatch_decoder_queue_depth      utterances waiting for a decoder
  *   callwatch_decoders, callwatch_decoders_busy
+ *   callwatch_lines_down               configured lines whose device cannot
+ *                                      be opened now (being retried)
  *   callwatch_build_info{version}, process_start_time_seconds,
  *   process_resident_memory_bytes
  * and answers the health check: live (HTTP 200) once the bus is up, the
@@ -60,6 +62,12 @@ void cw_monitor_set_phase(cw_monitor_t *m, cw_monitor_phase_t phase, const char 
  * monitor samples each call at most every 0.25 s unless it is done. */
 void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double now_s);
 
+/* Marks line `slot` (named `line`) as down, its device not opening, with
+ * why (one line, copied); why NULL marks it up again. Shown by the health
+ * check ("status":"degraded", still 200, and "lines_down") and counted in
+ * callwatch_lines_down. Daemon thread. */
+void cw_monitor_line_down(cw_monitor_t *m, int slot, const char *line, const char *why);
+
 /* Reports the decoder pool (NULL before it exists); sampled at most every
  * 0.25 s of now_s, as are the process figures. */
 void cw_monitor_pool(cw_monitor_t *m, cw_asr_pool_t *pool, double now_s);
@@ -67,7 +75,9 @@ void cw_monitor_pool(cw_monitor_t *m, cw_asr_pool_t *pool, double now_s);
 /* The health verdict: returns 200 or 503 and sets *json to a malloc'd
  * object (caller frees; NULL when out of memory):
  *   {"status":"ok","node":N,"calls_active":N,"uptime_s":S,"decoders":N,
- *    "decoder_queue_depth":N,"legs_degraded":N}
+ *    "decoder_queue_depth":N,"legs_degraded":N,"lines_down":[]}
+ *   200 {"status":"degraded",...,"lines_down":[{"line":L,"reason":R}]}
+ *     when a line's device cannot be opened (the others run);
  *   {"status":"unavailable","reason":"starting: loading the speech models",...}
  * Any thread. */
 int cw_monitor_health(cw_monitor_t *m, char **json);

@@ -115,4 +115,49 @@ void app_reloader_mark(app_reloader_t *r, const cw_config_t *in_use);
 void app_reloader_sweep(app_reloader_t *r);
 void app_reloader_destroy(app_reloader_t **r);
 
+/* `run --check-config`: opens every configured line's device or file and
+ * binds every endpoint the daemon would bind ([bus] endpoint in bind mode,
+ * ack_endpoint, [metrics] and [audiosocket] listen), closing each again;
+ * prints one "open WHAT: OK|FAILED: why" line per item on stdout and each
+ * failure on stderr. Returns how many failed. The implicit default device of
+ * a config without [line] is not checked. */
+int app_check_open(const cw_config_t *cfg);
+
+/* A recording's metadata for call_start: "" = not given. */
+typedef struct app_recording {
+    char agent_id[CW_NAME_MAX];
+    char team[CW_NAME_MAX];
+    char started_at[40]; /* normalised by cw_event_parse_time */
+} app_recording_t;
+
+/* Reads the JSON sidecar AUDIO_PATH.json if there is one ({"agent_id": ...,
+ * "team": ..., "started_at": ISO-8601}) into r. Returns APP_OK (also when
+ * there is none) or APP_USAGE after logging an error that names the sidecar
+ * (bad JSON with line and column, an unknown key, a bad value). */
+int app_recording_sidecar(const char *audio_path, app_recording_t *r);
+
+/* What the command line gave wins over the sidecar: copies cli's non-empty
+ * fields into r. */
+void app_recording_override(app_recording_t *r, const app_recording_t *cli);
+
+/* A one-line progress report on stderr for batches: only for more than one
+ * file and when stderr is a terminal. */
+typedef struct app_progress {
+    bool enabled;
+    int n_files;
+    double audio_total_s, started_s, next_s;
+} app_progress_t;
+
+void app_progress_start(app_progress_t *p, int n_files, double audio_total_s, double now_s);
+
+/* "analyze: file n of N done, R x real time, ETA m:ss", at most once a second
+ * unless last (which ends the line). audio_done_s: seconds of audio in the
+ * finished files. */
+void app_progress_show(app_progress_t *p, int done, double audio_done_s, double now_s, bool last);
+
+/* Tells systemd (Type=notify units) the daemon's state, e.g. "READY=1",
+ * "STOPPING=1" or "STATUS=...": a no-op when not started by systemd or
+ * built without libsystemd. Daemon thread. */
+void app_notify(const char *state);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include "callwatch/asr.h"
 #include "callwatch/call.h"
+#include "callwatch/event.h"
 #include "callwatch/outbox.h"
 #include "callwatch/sink.h"
 #include "callwatch/source.h"
@@ -36,8 +37,45 @@ static void analyze_usage(FILE *out)
           "      --no-asr              skip speech recognition: voice and turn-taking cues only\n"
           "      --archive FILE.db     also archive the events for QA (`callwatch qa`); a call\n"
           "                            analysed again replaces its earlier analysis\n"
+          "      --agent ID            the agent on the recording(s), for call_start and the archive\n"
+          "      --team T              the agent's team\n"
+          "      --started-at TIME     when the call really started (one file), ISO-8601:\n"
+          "                            2024-05-01T14:30:00Z, 2024-05-01 16:30:00+02:00 (no zone = UTC)\n"
+          "\n"
+          "A sidecar FILE.json next to a recording FILE ({\"agent_id\": ..., \"team\": ...,\n"
+          "\"started_at\": ...}) gives the same per file; the command line wins over it.\n"
+          "With several files and stderr a terminal, a progress line shows files done,\n"
+          "speed and the time left.\n"
           "  -h, --help                this help\n",
           out);
+}
+
+/* Parses --started-at into cli (exit status APP_OK or APP_USAGE). */
+static int take_started_at(const char *text, app_recording_t *cli)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_event_parse_time(text, cli->started_at, sizeof cli->started_at, &err) != CW_OK) {
+        app_log("--started-at: %s", err.msg);
+        return APP_USAGE;
+    }
+    return APP_OK;
+}
+
+/* The batch's progress: files done and the audio they held. */
+static void show_progress(app_progress_t *p, cw_call_t *const *calls, const double *duration_s, int n, bool last)
+{
+    if (!p->enabled)
+        return;
+    int done = 0;
+    double audio = 0;
+    for (int i = 0; i < n; i++) {
+        if (calls[i] && cw_call_done(calls[i])) {
+            done++;
+            audio += duration_s[i];
+        }
+    }
+    app_progress_show(p, done, audio, app_monotonic_s(), last);
 }
 
 /* The file's name without directory and extension, as a readable call id. */
@@ -59,6 +97,7 @@ typedef struct analyze_job {
     const char *call_id, *archive_path;
     int agent_channel, customer_channel, mono_leg;
     bool realtime, no_asr;
+    const app_recording_t *cli; /* --agent/--team/--started-at: win over the sidecars */
 } analyze_job_t;
 
 /* One run of `analyze`: its sources, calls, decoders and writer; main thread. */
@@ -67,6 +106,9 @@ typedef struct analysis {
     cw_config_t *cfg;
     cw_source_t **sources;
     cw_call_t **calls;
+    app_recording_t *recs; /* per file: its sidecar, overridden by the command line */
+    double *duration_s;    /* per file: the recording's length */
+    app_progress_t progress;
     cw_asr_pool_t *pool;
     cw_outbox_t *outbox;
     const cw_sink_t *archive_ref; /* owned by the outbox */
@@ -90,6 +132,11 @@ static int open_sources(analysis_t *a, cw_error_t *err)
             app_log("%s", err->msg);
             return APP_FAILURE;
         }
+        a->duration_s[i] = cw_source_info(a->sources[i])->duration_s;
+        int status = app_recording_sidecar(fo.path, &a->recs[i]);
+        if (status != APP_OK)
+            return status;
+        app_recording_override(&a->recs[i], job->cli);
     }
     return APP_OK;
 }
@@ -139,6 +186,9 @@ static int start_calls(analysis_t *a, cw_error_t *err)
         }
         cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !job->realtime,
                              .no_asr = job->no_asr};
+        co.agent_id = a->recs[i].agent_id[0] ? a->recs[i].agent_id : NULL;
+        co.team = a->recs[i].team;
+        co.started_at = a->recs[i].started_at;
         a->calls[i] = cw_call_new(a->cfg, a->pool, a->outbox, &a->sources[i], &co, err);
         if (!a->calls[i]) {
             app_log("%s: %s", job->files[i], err->msg);
@@ -152,6 +202,10 @@ static int start_calls(analysis_t *a, cw_error_t *err)
  * the decoder pool works in parallel. */
 static void pump_calls(analysis_t *a)
 {
+    double audio_total_s = 0;
+    for (int i = 0; i < a->job->n_files; i++)
+        audio_total_s += a->duration_s[i];
+    app_progress_start(&a->progress, a->job->n_files, audio_total_s, app_monotonic_s());
     for (;;) {
         bool all_done = true;
         long moved = 0;
@@ -164,6 +218,7 @@ static void pump_calls(analysis_t *a)
             if (!cw_call_done(a->calls[i]))
                 all_done = false;
         }
+        show_progress(&a->progress, a->calls, a->duration_s, a->job->n_files, all_done);
         if (all_done)
             break;
         if (moved == 0)
@@ -207,6 +262,8 @@ static int analysis_teardown(analysis_t *a, int status)
         cw_source_destroy(&a->sources[i]);
     free(a->sources);
     free(a->calls);
+    free(a->recs);
+    free(a->duration_s);
     cw_config_destroy(&a->cfg);
     return status;
 }
@@ -219,7 +276,9 @@ static int analyze_files(cw_config_t *cfg, const analyze_job_t *job)
     cw_error_clear(&err);
     a.sources = calloc((size_t)job->n_files, sizeof *a.sources);
     a.calls = calloc((size_t)job->n_files, sizeof *a.calls);
-    if (!a.sources || !a.calls) {
+    a.recs = calloc((size_t)job->n_files, sizeof *a.recs);
+    a.duration_s = calloc((size_t)job->n_files, sizeof *a.duration_s);
+    if (!a.sources || !a.calls || !a.recs || !a.duration_s) {
         app_log("out of memory");
         return analysis_teardown(&a, APP_FAILURE);
     }
@@ -242,7 +301,8 @@ static int analyze_files(cw_config_t *cfg, const analyze_job_t *job)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR, OPT_ARCHIVE };
+    enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR, OPT_ARCHIVE, OPT_AGENT_ID,
+           OPT_TEAM, OPT_STARTED_AT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"agent-channel", required_argument, NULL, OPT_AGENT},
@@ -252,6 +312,9 @@ int cmd_analyze(int argc, char **argv)
         {"no-asr", no_argument, NULL, OPT_NO_ASR},
         {"call-id", required_argument, NULL, OPT_CALL_ID},
         {"archive", required_argument, NULL, OPT_ARCHIVE},
+        {"agent", required_argument, NULL, OPT_AGENT_ID},
+        {"team", required_argument, NULL, OPT_TEAM},
+        {"started-at", required_argument, NULL, OPT_STARTED_AT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -259,6 +322,7 @@ int cmd_analyze(int argc, char **argv)
     long agent_channel = 0, customer_channel = 1;
     bool channels_given = false, realtime = false, no_asr = false;
     int mono_leg = -1;
+    app_recording_t cli = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -288,6 +352,12 @@ int cmd_analyze(int argc, char **argv)
         case OPT_CALL_ID: call_id = optarg; break;
         case OPT_NO_ASR: no_asr = true; break;
         case OPT_ARCHIVE: archive_path = optarg; break;
+        case OPT_AGENT_ID: snprintf(cli.agent_id, sizeof cli.agent_id, "%s", optarg); break;
+        case OPT_TEAM: snprintf(cli.team, sizeof cli.team, "%s", optarg); break;
+        case OPT_STARTED_AT:
+            if (take_started_at(optarg, &cli) != APP_OK)
+                return APP_USAGE;
+            break;
         case 'h': analyze_usage(stdout); return APP_OK;
         default: analyze_usage(stderr); return APP_USAGE;
         }
@@ -314,6 +384,11 @@ int cmd_analyze(int argc, char **argv)
         app_log("analyze: --call-id names one call, but %d files were given", n_files);
         return APP_USAGE;
     }
+    if (cli.started_at[0] && n_files > 1) {
+        app_log("analyze: --started-at is one call's start, but %d files were given (use a FILE.json sidecar "
+                "per recording)", n_files);
+        return APP_USAGE;
+    }
 
     cw_config_t *cfg = app_load_config(config_path, true);
     if (!cfg)
@@ -321,6 +396,6 @@ int cmd_analyze(int argc, char **argv)
     analyze_job_t job = {.files = argv + optind, .n_files = n_files, .call_id = call_id,
                          .archive_path = archive_path, .agent_channel = (int)agent_channel,
                          .customer_channel = (int)customer_channel, .mono_leg = mono_leg, .realtime = realtime,
-                         .no_asr = no_asr};
+                         .no_asr = no_asr, .cli = &cli};
     return analyze_files(cfg, &job);
 }

@@ -39,22 +39,30 @@ int cmd_config(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"man", no_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
+    bool man = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
+        case 'm': man = true; break;
         case 'h':
-            puts("usage: callwatch config [-c FILE]\n\n"
+            puts("usage: callwatch config [-c FILE] [--man]\n\n"
                  "Prints the effective configuration: every option with its value and a\n"
-                 "line of documentation, as a valid INI file to start your own from.");
+                 "line of documentation, as a valid INI file to start your own from.\n"
+                 "--man prints the options as roff instead, the body of callwatch.ini(5).");
             return APP_OK;
         default: return APP_USAGE;
         }
+    }
+    if (man) {
+        cw_config_man(stdout);
+        return APP_OK;
     }
     cw_config_t *cfg = app_load_config(config_path, false);
     if (!cfg)

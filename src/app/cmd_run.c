@@ -71,7 +71,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         app_log("%s", err.msg);
         return APP_USAGE;
     }
-    printf("config OK: %s\n", cfg->source_path);
+    printf("config %s: valid\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
     printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
@@ -95,6 +95,12 @@ static int check_config(const cw_config_t *cfg, int n_lines)
             printf("    [line %s] devices agent '%s', customer '%s', agent %s\n", l->name, l->agent_device,
                    l->customer_device, l->agent_id);
     }
+    int failed = app_check_open(cfg);
+    if (failed) {
+        printf("config NOT OK: %d device(s) or endpoint(s) failed to open (see above)\n", failed);
+        return APP_FAILURE;
+    }
+    printf("config OK\n");
     return APP_OK;
 }
 

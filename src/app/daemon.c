@@ -33,7 +33,11 @@ typedef struct line_state {
     bool finished;    /* a file replay that reached its end: nothing to reopen */
     double reopen_at; /* monotonic seconds; a lost device is retried from then */
     bool lost_logged;
+    bool down;        /* its device cannot be opened: announced, being retried */
 } line_state_t;
+
+/* Monotonic seconds at which monitoring started: status events' t. */
+static double daemon_started_s;
 
 /* Calls the PBX streams in over AudioSocket: they come and go, each ends for
  * good when its source ends. */
@@ -134,6 +138,55 @@ static int start_call(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *
     return CW_OK;
 }
 
+/* Announces a change of a line's availability: the log, the health check
+ * and a status event (change "line_down" or "line_up", reason, lines: [{line,
+ * device}]). why NULL = the line is up again. */
+static void announce_line(const cw_config_t *cfg, cw_outbox_t *outbox, cw_monitor_t *monitor, line_state_t *ls,
+                          int slot, const char *why)
+{
+    if (ls->down == (why != NULL))
+        return;
+    ls->down = why != NULL;
+    cw_monitor_line_down(monitor, slot, ls->cfg.name, why);
+    const cw_line_config_t *l = &ls->cfg;
+    const char *device = l->device[0] ? l->device : l->agent_device;
+    char reason[2 * CW_PATH_MAX + CW_NAME_MAX + 96];
+    if (why)
+        snprintf(reason, sizeof reason, "line %s: %s; the other lines run, this one is retried every %.1f s",
+                 l->name, why, cfg->capture_retry_s);
+    else
+        snprintf(reason, sizeof reason, "line %s: device '%s' opened again", l->name, device);
+    app_log("%s", reason);
+    json_t *lines = json_array();
+    json_array_append_new(lines, json_pack("{s:s,s:s}", "line", l->name, "device", device));
+    cw_event_t *ev = cw_event_status(cfg->bus_node, app_monotonic_s() - daemon_started_s,
+                                     why ? "line_down" : "line_up", reason, lines, NULL);
+    if (ev)
+        cw_outbox_post(outbox, &ev);
+}
+
+static int lines_down(const line_state_t *lines, int n)
+{
+    int down = 0;
+    for (int i = 0; i < n; i++)
+        down += lines[i].down;
+    return down;
+}
+
+/* A line that did not start: a device line starts down and is retried like
+ * a device lost mid-call, so one missing headset does not stop the others;
+ * a file that cannot be read stays fatal. Returns false when fatal. */
+static bool start_down(const cw_config_t *cfg, cw_outbox_t *outbox, cw_monitor_t *monitor, line_state_t *ls,
+                       int slot, const cw_error_t *err)
+{
+    if (!line_uses_device(&ls->cfg))
+        return false;
+    announce_line(cfg, outbox, monitor, ls, slot, err->msg);
+    ls->lost_logged = true;
+    ls->reopen_at = app_monotonic_s() + cfg->capture_retry_s;
+    return true;
+}
+
 static int monitor_health(void *monitor, char **json)
 {
     return cw_monitor_health(monitor, json);
@@ -144,6 +197,7 @@ static int monitor_health(void *monitor, char **json)
 static int start_monitoring(const cw_config_t *cfg, int n_lines, cw_metrics_t **metrics, cw_monitor_t **monitor,
                             cw_http_t **http, cw_error_t *err)
 {
+    daemon_started_s = app_monotonic_s();
     *metrics = cw_metrics_new();
     if (!*metrics)
         return cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the metrics registry");
@@ -305,7 +359,8 @@ static int make_lines(cw_daemon_t *d)
         snprintf(l->agent_id, sizeof l->agent_id, "default");
         l->agent_channel = 0;
         l->customer_channel = 1;
-        app_log("no [line] configured: capturing the default input device (ch0 agent, ch1 customer)");
+        app_log("no [line] configured in %s: capturing the default input device (ch0 agent, ch1 customer); "
+                "add [line NAME] sections there (`callwatch devices` lists the devices)", cfg->source_path);
     }
     return APP_OK;
 }
@@ -420,7 +475,8 @@ static int load_models(cw_daemon_t *d, cw_error_t *err)
 static int start_calls(cw_daemon_t *d, cw_error_t *err)
 {
     for (int i = 0; i < d->n_lines; i++) {
-        if (start_call(d->cfg, d->pool, d->outbox, &d->lines[i], err) != CW_OK) {
+        if (start_call(d->cfg, d->pool, d->outbox, &d->lines[i], err) != CW_OK &&
+            !start_down(d->cfg, d->outbox, d->monitor, &d->lines[i], i, err)) {
             app_log("line %s: %s", d->lines[i].cfg.name, err->msg);
             return APP_FAILURE;
         }
@@ -442,9 +498,11 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
 static int go_live(cw_daemon_t *d, cw_error_t *err)
 {
     const cw_config_t *cfg = d->cfg;
-    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up", cfg->bus_node,
+    int n_down = lines_down(d->lines, d->n_lines);
+    app_log("node %s %s %s with %d decoder(s)%s; %d line(s) up%s", cfg->bus_node,
             d->connect_mode ? "publishing into the broker at" : "publishing on", cw_bus_publisher_endpoint(d->bus_sink),
-            d->pool ? cw_asr_pool_workers(d->pool) : 0, d->pool ? "" : " (--no-asr: no transcripts)", d->n_lines);
+            d->pool ? cw_asr_pool_workers(d->pool) : 0, d->pool ? "" : " (--no-asr: no transcripts)",
+            d->n_lines - n_down, n_down ? ", the others down (retried)" : "");
     cw_monitor_pool(d->monitor, d->pool, app_monotonic_s());
     d->overload = cw_overload_new(cfg, cfg->bus_node, d->outbox, err);
     if (!d->overload) {
@@ -452,6 +510,7 @@ static int go_live(cw_daemon_t *d, cw_error_t *err)
         return APP_FAILURE;
     }
     cw_monitor_set_phase(d->monitor, CW_MONITOR_LIVE, "");
+    app_notify("READY=1");
     app_log("acknowledgements on %s", cw_ack_server_endpoint(d->acks));
     return APP_OK;
 }
@@ -527,11 +586,15 @@ static long pump_line(cw_daemon_t *d, int i, const cw_config_t *live, double now
     cw_error_t err;
     cw_error_clear(&err);
     if (start_call(live, d->pool, d->outbox, ls, &err) != CW_OK) {
+        if (line_uses_device(&ls->cfg))
+            announce_line(live, d->outbox, d->monitor, ls, i, err.msg);
         if (!ls->lost_logged)
             app_log("line %s: still unavailable (%s); retrying every %.1f s", ls->cfg.name, err.msg,
                     live->capture_retry_s);
         ls->lost_logged = true;
         ls->reopen_at = now + live->capture_retry_s;
+    } else {
+        announce_line(live, d->outbox, d->monitor, ls, i, NULL);
     }
     return 0;
 }
@@ -579,6 +642,7 @@ static void daemon_run(cw_daemon_t *d)
 static int daemon_drain(cw_daemon_t *d)
 {
     cw_monitor_set_phase(d->monitor, CW_MONITOR_STOPPING, "finishing the utterances in flight");
+    app_notify("STOPPING=1");
     app_log("stopping: finishing the utterances in flight");
     for (int i = 0; i < d->n_lines; i++)
         if (d->lines[i].call)

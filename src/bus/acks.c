@@ -21,6 +21,8 @@
 #define ACK_POLL_MS 100
 /* Larger messages cost libzmq the peer's connection, not our memory. */
 #define ACK_MAX_MSG_BYTES (64LL * 1024)
+/* Alerts remembered for acknowledgement: the most recent this many. */
+#define ACK_KNOWN_ALERTS 8192
 /* A pong listing CW_ACK_MAX_CALLS calls fits with room to spare. */
 #define ACK_MAX_REPLY_BYTES (4LL * 1024 * 1024)
 #define ACK_ENDPOINT_MAX 1024
@@ -36,6 +38,8 @@ struct cw_ack_server {
     pthread_mutex_t lock; /* guards stats and calls */
     cw_ack_stats_t stats;
     json_t *calls;        /* call_id -> its call_start object */
+    json_t *alerts;       /* alert id -> its call_id: the alerts an ack may name */
+    json_t *alert_order;  /* their ids, oldest first, for evicting past ACK_KNOWN_ALERTS */
 };
 
 static char *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -106,6 +110,27 @@ static bool topic_safe(const char *s)
 char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                     cw_ack_outcome *outcome)
 {
+    return cw_ack_answer_known(request, len, outbox, instance, calls, NULL, outcome);
+}
+
+/* Why an ack of alert_id on call_id is refused given the known alerts, or
+ * NULL when it may go through. */
+static char *unknown_alert(const json_t *known, const char *call_id, const char *alert_id)
+{
+    if (!known)
+        return NULL;
+    const char *owner = json_string_value(json_object_get(known, alert_id));
+    if (!owner)
+        return reply_error("unknown alert \"%s\": this node raised no such alert since it started "
+                           "(or it is older than its last %d)", alert_id, ACK_KNOWN_ALERTS);
+    if (strcmp(owner, call_id) != 0)
+        return reply_error("alert \"%s\" belongs to call \"%s\", not \"%s\"", alert_id, owner, call_id);
+    return NULL;
+}
+
+char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
+                          const json_t *known, cw_ack_outcome *outcome)
+{
     *outcome = CW_ACK_REJECTED;
     if (len > CW_ACK_MAX_REQUEST)
         return reply_error("request of %zu bytes is over the limit of %d", len, CW_ACK_MAX_REQUEST);
@@ -155,6 +180,8 @@ char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const 
         out = reply_error("\"call_id\" has spaces or control characters");
         goto done;
     }
+    if ((out = unknown_alert(known, call_id, alert_id)) != NULL)
+        goto done;
     cw_event_t *ev = cw_event_ack(call_id, alert_id, by, note);
     if (!ev) {
         out = reply_error("cannot build the ack event (call_id too long?)");
@@ -223,6 +250,35 @@ static int server_recv(cw_ack_server_t *srv, char **buf, size_t *len, const char
     return 1;
 }
 
+/* The known alerts an answer needs: the one the request names, if known
+ * ({} otherwise), so the answer (which may block posting to the outbox)
+ * runs without the lock. Caller holds srv->lock. */
+static json_t *known_subset(cw_ack_server_t *srv, const char *req, size_t len)
+{
+    json_t *subset = json_object();
+    json_t *r = req ? json_loadb(req, len, 0, NULL) : NULL;
+    const char *alert_id = json_string_value(json_object_get(r, "alert_id"));
+    json_t *owner = alert_id ? json_object_get(srv->alerts, alert_id) : NULL;
+    if (owner)
+        json_object_set(subset, alert_id, owner);
+    json_decref(r);
+    return subset;
+}
+
+/* Remembers an alert an ack may name later; forgets the oldest past
+ * ACK_KNOWN_ALERTS. Caller holds srv->lock. */
+static void remember_alert(cw_ack_server_t *srv, const char *alert_id, const char *call_id)
+{
+    if (json_object_get(srv->alerts, alert_id))
+        return;
+    json_object_set_new(srv->alerts, alert_id, json_string(call_id));
+    json_array_append_new(srv->alert_order, json_string(alert_id));
+    if (json_array_size(srv->alert_order) > ACK_KNOWN_ALERTS) {
+        json_object_del(srv->alerts, json_string_value(json_array_get(srv->alert_order, 0)));
+        json_array_remove(srv->alert_order, 0);
+    }
+}
+
 static void *server_thread(void *arg)
 {
     cw_ack_server_t *srv = arg;
@@ -245,9 +301,11 @@ static void *server_thread(void *arg)
             if (json_array_size(calls) < CW_ACK_MAX_CALLS)
                 json_array_append_new(calls, json_deep_copy(val));
         }
+        json_t *known = known_subset(srv, req, len);
         pthread_mutex_unlock(&srv->lock);
         char *reply = why ? reply_error("%s", why)
-                          : cw_ack_answer(req, len, srv->outbox, srv->instance, calls, &outcome);
+                          : cw_ack_answer_known(req, len, srv->outbox, srv->instance, calls, known, &outcome);
+        json_decref(known);
         json_decref(calls);
         free(req);
         const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
@@ -300,6 +358,8 @@ cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *out
     }
     srv->outbox = outbox;
     srv->calls = json_object();
+    srv->alerts = json_object();
+    srv->alert_order = json_array();
     atomic_init(&srv->stop, false);
     pthread_mutex_init(&srv->lock, NULL);
     char host[64] = "";
@@ -347,20 +407,25 @@ error_out:
     server_socket_close(srv);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);
+    json_decref(srv->alerts);
+    json_decref(srv->alert_order);
     free(srv);
     return NULL;
 }
 
 void cw_ack_server_observe(cw_ack_server_t *srv, const cw_event_t *ev)
 {
-    bool start = strcmp(ev->type, "call_start") == 0;
-    if (!start && strcmp(ev->type, "call_end") != 0)
+    bool start = strcmp(ev->type, "call_start") == 0, alert = strcmp(ev->type, "alert") == 0;
+    if (!start && !alert && strcmp(ev->type, "call_end") != 0)
         return;
     json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
     const char *call_id = json_string_value(json_object_get(obj, "call_id"));
+    const char *alert_id = json_string_value(json_object_get(obj, "id"));
     if (call_id) {
         pthread_mutex_lock(&srv->lock);
-        if (!start)
+        if (alert)
+            remember_alert(srv, alert_id ? alert_id : "", call_id);
+        else if (!start)
             json_object_del(srv->calls, call_id);
         else if (json_object_size(srv->calls) < CW_ACK_MAX_CALLS)
             json_object_set(srv->calls, call_id, obj);
@@ -398,6 +463,8 @@ void cw_ack_server_destroy(cw_ack_server_t **srvp)
     cw_ack_server_stop(srv);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);
+    json_decref(srv->alerts);
+    json_decref(srv->alert_order);
     free(srv);
     *srvp = NULL;
 }

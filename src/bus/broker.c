@@ -41,6 +41,7 @@ struct cw_broker {
     void *backend;       /* XPUB, bound for subscribers */
     void *control_proxy; /* PAIR the proxy reads commands from */
     void *control;       /* PAIR the owner sends commands on */
+    void *monitor;       /* PAIR receiving the frontend's failed handshakes (with a nodes list) */
     pthread_t thread;
     bool thread_started;
     atomic_bool running;
@@ -82,6 +83,9 @@ static bool publisher_allowed(cw_broker_t *b, const char *user_id)
     memcpy(v->key, user_id, CW_CURVE_KEY_TXT + 1);
     v->allowed = cw_curve_keylist_has(b->nodes, user_id);
     v->checked_at = now;
+    if (!v->allowed) /* once per key while it stays cached: the operator learns which key */
+        fprintf(stderr, "callwatch: broker: refusing events from publisher key %s: not in the nodes directory "
+                        "(a subscriber's key, or a node not admitted yet)\n", user_id);
     return v->allowed;
 }
 
@@ -135,6 +139,30 @@ static int relay(cw_broker_t *b, void *from, void *to, bool check_sender, uint64
  * the nodes list: ZAP admits subscribers' keys at the frontend too (one
  * handler per context), so this is what keeps them from publishing. Speaks
  * the same control protocol (STATISTICS, TERMINATE). 0 on TERMINATE. */
+/* Logs a refused CURVE handshake at the frontend: a node whose key is in
+ * no directory never gets as far as a message, so this is where it shows. */
+static void log_refused_handshake(cw_broker_t *b)
+{
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, b->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&ev) >= 6 &&
+        zmq_msg_recv(&addr, b->monitor, 0) >= 0) {
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, zmq_msg_data(&ev), sizeof event);
+        memcpy(&value, (const char *)zmq_msg_data(&ev) + 2, sizeof value);
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            fprintf(stderr, "callwatch: broker: refused a node's CURVE handshake at %s (ZAP status %u): its key is "
+                            "in neither the nodes nor the clients directory\n", b->frontend_ep, value);
+        else
+            fprintf(stderr, "callwatch: broker: refused a handshake at %s (ZeroMQ protocol error 0x%x: a node "
+                            "without CURVE, or not the broker's public key)\n", b->frontend_ep, value);
+    }
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
+}
+
 static int checked_proxy(cw_broker_t *b)
 {
     uint64_t *c = b->counters; /* frontend in/out, backend in/out: msgs, bytes */
@@ -143,8 +171,9 @@ static int checked_proxy(cw_broker_t *b)
             {b->control_proxy, 0, ZMQ_POLLIN, 0},
             {b->frontend, 0, ZMQ_POLLIN, 0},
             {b->backend, 0, ZMQ_POLLIN, 0},
+            {b->monitor, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 3, -1) < 0) {
+        if (zmq_poll(items, b->monitor ? 4 : 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
@@ -161,6 +190,8 @@ static int checked_proxy(cw_broker_t *b)
                 for (int i = 0; i < BROKER_STATS_FRAMES; i++)
                     zmq_send(b->control_proxy, &c[i], sizeof c[i], i + 1 < BROKER_STATS_FRAMES ? ZMQ_SNDMORE : 0);
         }
+        if (b->monitor && (items[3].revents & ZMQ_POLLIN))
+            log_refused_handshake(b);
         /* Up to a batch per wake-up: one poll per message would halve the rate. */
         for (int i = 0; (items[1].revents & ZMQ_POLLIN) && i < BROKER_BATCH; i++) {
             int rc = relay(b, b->frontend, b->backend, true, &c[0], &c[6]);
@@ -287,6 +318,18 @@ cw_broker_t *cw_broker_new_curve(const char *frontend, const char *backend, int 
         cw_error_prefix(err, "broker frontend %s", frontend);
         goto error_out;
     }
+    if (b->nodes) {
+        char monitor_ep[64];
+        snprintf(monitor_ep, sizeof monitor_ep, "inproc://callwatch-broker-monitor-%p", (void *)b);
+        if (zmq_socket_monitor(b->frontend, monitor_ep,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+            open_socket(b, &b->monitor, ZMQ_PAIR, err) != CW_OK || zmq_connect(b->monitor, monitor_ep) != 0) {
+            if (!err->code)
+                cw_error_set(err, CW_ERR_INTERNAL, "broker: cannot watch the frontend's handshakes: %s",
+                             zmq_strerror(errno));
+            goto error_out;
+        }
+    }
     if (bind_side(b->frontend, "frontend", frontend, b->frontend_ep, sizeof b->frontend_ep, err) != CW_OK ||
         bind_side(b->backend, "backend", backend, b->backend_ep, sizeof b->backend_ep, err) != CW_OK)
         goto error_out;
@@ -383,7 +426,9 @@ void cw_broker_destroy(cw_broker_t **bp)
             zmq_ctx_shutdown(b->ctx); /* the proxy then returns with ETERM */
         pthread_join(b->thread, NULL);
     }
-    void *socks[] = {b->frontend, b->backend, b->control_proxy, b->control};
+    if (b->monitor)
+        zmq_socket_monitor(b->frontend, NULL, 0);
+    void *socks[] = {b->frontend, b->backend, b->control_proxy, b->control, b->monitor};
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
         if (socks[i])
             zmq_close(socks[i]);

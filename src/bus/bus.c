@@ -311,7 +311,45 @@ typedef struct bus_pub {
     char endpoint[BUS_ENDPOINT_MAX]; /* as bound, wildcards resolved */
     atomic_ullong dropped;           /* messages refused at the HWM */
     seq_map_t seqs;                  /* last seq per topic; writer thread only */
+    void *monitor;                   /* PAIR: a CURVE node's handshakes with the broker; NULL otherwise */
+    bool refused;                    /* the broker refused our key since the last accepted handshake */
 } bus_pub_t;
+
+/* A node publishing into a CURVE broker learns here whether the broker took
+ * its key: libzmq reports handshakes only on a monitor socket. Logs a
+ * refusal once until a handshake succeeds again. Writer thread. */
+static void pub_watch_handshakes(bus_pub_t *pub)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        bool got = zmq_msg_recv(&ev, pub->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&ev) >= 6 &&
+                   zmq_msg_recv(&addr, pub->monitor, 0) >= 0;
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (got) {
+            memcpy(&event, zmq_msg_data(&ev), sizeof event);
+            memcpy(&value, (const char *)zmq_msg_data(&ev) + 2, sizeof value);
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        if (!got)
+            return;
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            pub->refused = false;
+        } else if (!pub->refused) {
+            pub->refused = true;
+            if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                fprintf(stderr, "callwatch: bus: the broker at %s refused this node's CURVE key (ZAP status %u): "
+                                "put this node's public key in the broker's nodes directory\n", pub->endpoint, value);
+            else
+                fprintf(stderr, "callwatch: bus: CURVE handshake with the broker at %s failed (ZeroMQ protocol "
+                                "error 0x%x): check [bus] curve_server_public is the broker's key\n", pub->endpoint,
+                        value);
+        }
+    }
+}
 
 /* Sends one frame; retries when a signal interrupts. EAGAIN is returned
  * to the caller (the HWM). */
@@ -328,6 +366,8 @@ static int pub_send_frame(void *sock, const void *data, size_t len, int flags)
 static int pub_write(void *impl, const cw_event_t *ev, cw_error_t *err)
 {
     bus_pub_t *pub = impl;
+    if (pub->monitor)
+        pub_watch_handshakes(pub);
     size_t topic_len = strnlen(ev->topic, sizeof ev->topic);
     if (topic_len == sizeof ev->topic)
         return cw_error_set(err, CW_ERR_INVALID, "bus %s: event topic is not terminated", pub->endpoint);
@@ -381,6 +421,10 @@ static void pub_destroy(void *impl)
     bus_pub_t *pub = impl;
     if (!pub)
         return;
+    if (pub->monitor) {
+        zmq_socket_monitor(pub->sock, NULL, 0);
+        bus_socket_close(pub->monitor);
+    }
     if (pub->curve_ctx)
         zmq_close(pub->sock);
     else
@@ -826,6 +870,19 @@ cw_sink_t *cw_bus_publisher_connect_secure(const char *endpoint, int sndhwm, con
     if (curve && cw_curve_client_apply(curve, pub->sock, err) != CW_OK) {
         cw_error_prefix(err, "bus publisher to broker %s", endpoint);
         goto error_out;
+    }
+    if (curve) {
+        char monitor_ep[64];
+        snprintf(monitor_ep, sizeof monitor_ep, "inproc://callwatch-pub-monitor-%p", (void *)pub);
+        if (zmq_socket_monitor(pub->sock, monitor_ep,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                   ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
+            !(pub->monitor = bus_socket_open(ZMQ_PAIR, err)) || zmq_connect(pub->monitor, monitor_ep) != 0) {
+            if (!err->code)
+                cw_error_set(err, CW_ERR_INTERNAL, "bus publisher to broker %s: cannot watch its handshakes: %s",
+                             endpoint, zmq_strerror(errno));
+            goto error_out;
+        }
     }
     if (zmq_connect(pub->sock, endpoint) != 0) {
         int e = errno;

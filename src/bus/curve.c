@@ -4,7 +4,9 @@
 #include <czmq.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -151,13 +153,46 @@ static int check_clients_dir(const char *clients_dir, cw_error_t *err)
     return CW_OK;
 }
 
+/* Removes the union directories of processes that died without cleaning up
+ * (kill -9): each is named after its owner's pid, and holds only the
+ * symlinks make_union_dir made. Only this user's, in the same tmp. */
+static void sweep_stale_union_dirs(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = 0;
+        char rest[16];
+        if (sscanf(e->d_name, "callwatch-zap-%ld-%15s", &pid, rest) != 2 || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+            continue;
+        for (int i = 0; i < 16; i++) {
+            char link_path[4096 + 32];
+            snprintf(link_path, sizeof link_path, "%s/list%d", path, i);
+            if (lstat(link_path, &st) == 0 && S_ISLNK(st.st_mode))
+                unlink(link_path);
+        }
+        rmdir(path); /* fails, harmlessly, if anything else is in it */
+    }
+    closedir(d);
+}
+
 /* Links every list into one fresh private directory, so zauth's certificate
  * store (which reads a directory tree and re-reads it when a file in it
  * changes) admits the keys of all of them and follows their changes. */
 static int make_union_dir(cw_curve_server_t *srv, const char *const *dirs, size_t n_dirs, cw_error_t *err)
 {
     const char *tmp = getenv("TMPDIR");
-    snprintf(srv->union_dir, sizeof srv->union_dir, "%s/callwatch-zap-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    sweep_stale_union_dirs(tmp && *tmp ? tmp : "/tmp");
+    snprintf(srv->union_dir, sizeof srv->union_dir, "%s/callwatch-zap-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+             (long)getpid());
     if (!mkdtemp(srv->union_dir)) {
         int e = errno;
         srv->union_dir[0] = '\0';

@@ -1111,12 +1111,51 @@ void cw_config_dump(const cw_config_t *cfg, FILE *out)
     }
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *cw_config_models_dir(char *buf, size_t cap)
+{
+    const char *env = getenv("CALLWATCH_MODELS");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return buf;
+    }
+#ifdef CALLWATCH_MODELS_RELDIR
+    /* Installed: the models sit at a fixed place relative to the binary, so
+     * a prefix copied or moved elsewhere still finds its own. */
+    char exe[CW_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char dir[2 * CW_PATH_MAX], real[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s/%s", exe, CALLWATCH_MODELS_RELDIR);
+            if (realpath(dir, real) && is_dir(real) && strlen(real) < cap) {
+                snprintf(buf, cap, "%s", real);
+                return buf;
+            }
+        }
+    }
+#endif
+    /* A binary in its build tree: the source tree's models. */
+    snprintf(buf, cap, "%s", CALLWATCH_MODELS_DIR);
+    return buf;
+}
+
 const char *cw_config_model_path(const char *value, char *buf, size_t cap)
 {
-    if (value[0] == '/')
+    if (value[0] == '/') {
         snprintf(buf, cap, "%s", value);
-    else
-        snprintf(buf, cap, "%s/%s", CALLWATCH_MODELS_DIR, value);
+    } else {
+        char dir[CW_PATH_MAX];
+        snprintf(buf, cap, "%s/%s", cw_config_models_dir(dir, sizeof dir), value);
+    }
     return buf;
 }
 
@@ -1125,5 +1164,68 @@ const char *cw_config_default_path(void)
     const char *env = getenv("CALLWATCH_CONFIG");
     if (env && *env)
         return env;
-    return CALLWATCH_MODELS_DIR "/callwatch.ini";
+    static _Thread_local char path[CW_PATH_MAX + 16];
+    char dir[CW_PATH_MAX];
+    snprintf(path, sizeof path, "%s/callwatch.ini", cw_config_models_dir(dir, sizeof dir));
+    return path;
+}
+
+/* Text for roff: a leading '.' or '\'' would read as a request, and '\\'
+ * starts an escape. */
+static void man_text(const char *s, FILE *out)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", out);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+static void man_option(const opt_t *o, FILE *out)
+{
+    fputs(".TP\n.B ", out);
+    man_text(o->key, out);
+    fputs("\n", out);
+    man_text(o->doc, out);
+    fputs(".\n.br\n", out);
+    if (o->type == OPT_STRING) {
+        fputs("String; default: ", out);
+        if (!o->def)
+            fputs("the line's name", out);
+        else if (!o->def[0])
+            fputs("empty", out);
+        else {
+            fputs("\\fI", out);
+            man_text(o->def, out);
+            fputs("\\fR", out);
+        }
+    } else {
+        char range[64];
+        format_range(o, range, sizeof range);
+        fprintf(out, "%s in ", o->type == OPT_INT ? "Integer" : "Number");
+        man_text(range, out);
+        fputs("; default: ", out);
+        man_text(o->def, out);
+    }
+    fputc('\n', out);
+}
+
+void cw_config_man(FILE *out)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const opt_t *o = &options[i];
+        if (starts_section(i)) {
+            fputs(".SS ", out);
+            if (strcmp(o->section, LINE_SECTION) == 0)
+                fputs("[line \\fINAME\\fR] (one section per line, any number)\n", out);
+            else
+                fprintf(out, "[%s]\n", o->section);
+        }
+        man_option(o, out);
+    }
 }

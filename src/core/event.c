@@ -1,4 +1,5 @@
 /* event.c - see callwatch/event.h */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include "callwatch/event.h"
 
 #include <limits.h>
@@ -247,6 +248,53 @@ static bool iso8601_utc_now(char *buf, size_t cap)
     return n > 0 && (size_t)n < cap;
 }
 
+/* "+02:00", "+0200", "Z" or "" -> offset east of UTC in seconds. */
+static bool parse_zone(const char *z, long *offset_s)
+{
+    *offset_s = 0;
+    if (*z == '\0' || strcmp(z, "Z") == 0)
+        return true;
+    int hh = 0, mm = 0, n = 0;
+    if ((z[0] != '+' && z[0] != '-') ||
+        (sscanf(z + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 && sscanf(z + 1, "%2d%2d%n", &hh, &mm, &n) != 2) ||
+        z[1 + n] != '\0' || hh > 14 || mm > 59)
+        return false;
+    *offset_s = (z[0] == '-' ? -1L : 1L) * (hh * 3600L + mm * 60L);
+    return true;
+}
+
+int cw_event_parse_time(const char *text, char *out, size_t cap, cw_error_t *err)
+{
+    static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+                                        "%Y-%m-%d %H:%M"};
+    struct tm tm;
+    const char *rest = NULL;
+    for (size_t i = 0; text && !rest && i < sizeof forms / sizeof forms[0]; i++) {
+        memset(&tm, 0, sizeof tm);
+        rest = strptime(text, forms[i], &tm);
+    }
+    long ms = 0, offset_s = 0;
+    if (rest && *rest == '.') {
+        char *end = NULL;
+        double frac = strtod(rest, &end);
+        ms = lround(frac * 1000);
+        rest = end;
+    }
+    time_t secs = rest && parse_zone(rest, &offset_s) ? timegm(&tm) : (time_t)-1;
+    struct tm utc;
+    if (secs == (time_t)-1 || ms > 999) {
+        return cw_error_set(err, CW_ERR_INVALID,
+                            "'%s' is not an ISO-8601 date and time (e.g. 2024-05-01T14:30:00Z or "
+                            "2024-05-01 16:30:00+02:00)", text ? text : "");
+    }
+    secs -= offset_s;
+    char day[32];
+    if (!gmtime_r(&secs, &utc) || strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &utc) == 0 ||
+        (size_t)snprintf(out, cap, "%s.%03ldZ", day, ms) >= cap)
+        return cw_error_set(err, CW_ERR_INVALID, "'%s': time out of range", text);
+    return CW_OK;
+}
+
 cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_meta_t *meta)
 {
     if (!call_id)
@@ -279,7 +327,9 @@ cw_event_t *cw_event_call_start(const char *call_id, double t, const cw_call_met
     }
     put(obj, "legs", legs, &ok);
     char started_at[64];
-    if (iso8601_utc_now(started_at, sizeof started_at))
+    if (meta && meta->started_at && meta->started_at[0])
+        put_str(obj, "started_at", meta->started_at, &ok);
+    else if (iso8601_utc_now(started_at, sizeof started_at))
         put_str(obj, "started_at", started_at, &ok);
     else
         ok = false;

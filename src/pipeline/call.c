@@ -388,6 +388,7 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
         .line = opts->line,
         .agent_id = opts->agent_id,
         .team = opts->team,
+        .started_at = opts->started_at,
         .source = call->info.description,
         .rate_hz = {call->info.rate_hz[0], call->info.rate_hz[1]},
         .has_leg = {call->info.has_leg[0], call->info.has_leg[1]},

@@ -18,12 +18,19 @@
 
 #define WHAT_MAX 128
 
+/* Room for "device 'X' not found" style reasons shown by /health. */
+#define DOWN_MAX 256
+
 typedef struct line_slot {
     bool active;
     char call_id[CW_NAME_MAX];
     unsigned long long dropped_seen[CW_LEG_COUNT];
     double degraded_until[CW_LEG_COUNT]; /* monotonic s; 0 = never */
     double next_sample;
+    /* Guarded by the monitor's lock (read by health): the line cannot be
+     * opened; "" = it can. */
+    char down_line[CW_NAME_MAX];
+    char down_why[DOWN_MAX];
 } line_slot_t;
 
 struct cw_monitor {
@@ -39,11 +46,12 @@ struct cw_monitor {
     cw_metric_t *decoders;
     cw_metric_t *decoders_busy;
     cw_metric_t *resident_bytes;
+    cw_metric_t *lines_down;
 
     char node[CW_NAME_MAX];
     double started_s; /* CLOCK_MONOTONIC, for uptime */
 
-    pthread_mutex_t lock; /* guards phase and what (read by health) */
+    pthread_mutex_t lock; /* guards phase, what and the slots' down_* (read by health) */
     cw_monitor_phase_t phase;
     char what[WHAT_MAX];
 };
@@ -105,7 +113,9 @@ cw_monitor_t *cw_monitor_new(cw_metrics_t *reg, const char *node, int max_lines,
                                  err)) ||
         !(m->decoders = gauge(reg, "callwatch_decoders", "PocketSphinx decoders (one per worker thread).", err)) ||
         !(m->decoders_busy = gauge(reg, "callwatch_decoders_busy", "Decoders working on an utterance now.", err)) ||
-        !(m->resident_bytes = gauge(reg, "process_resident_memory_bytes", "Resident memory size in bytes.", err)))
+        !(m->resident_bytes = gauge(reg, "process_resident_memory_bytes", "Resident memory size in bytes.", err)) ||
+        !(m->lines_down = gauge(reg, "callwatch_lines_down",
+                                "Configured lines whose device cannot be opened now (retried every retry_s).", err)))
         goto error_out;
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         cw_metric_add(m->frames_dropped, leg_labels[leg], 0);
@@ -153,6 +163,32 @@ static void summarise(cw_monitor_t *m, double now_s)
     cw_metric_set(m->legs_degraded, NULL, degraded);
 }
 
+/* Forgets the slot's call; keeps whether its line is down, which only
+ * cw_monitor_line_down changes. */
+static void clear_call(line_slot_t *s)
+{
+    s->active = false;
+    s->call_id[0] = '\0';
+    memset(s->dropped_seen, 0, sizeof s->dropped_seen);
+    memset(s->degraded_until, 0, sizeof s->degraded_until);
+    s->next_sample = 0;
+}
+
+void cw_monitor_line_down(cw_monitor_t *m, int slot, const char *line, const char *why)
+{
+    if (!m || slot < 0 || slot >= m->n_slots)
+        return;
+    int down = 0;
+    pthread_mutex_lock(&m->lock);
+    line_slot_t *s = &m->slots[slot];
+    snprintf(s->down_line, sizeof s->down_line, "%s", why && line ? line : "");
+    snprintf(s->down_why, sizeof s->down_why, "%s", why && line ? why : "");
+    for (int i = 0; i < m->n_slots; i++)
+        down += m->slots[i].down_line[0] != '\0';
+    pthread_mutex_unlock(&m->lock);
+    cw_metric_set(m->lines_down, NULL, down);
+}
+
 void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double now_s)
 {
     if (!m || slot < 0 || slot >= m->n_slots)
@@ -169,13 +205,13 @@ void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double no
                     cw_metric_add(m->frames_dropped, leg_labels[leg], (double)(dropped[leg] - s->dropped_seen[leg]));
         }
         if (s->active) {
-            memset(s, 0, sizeof *s);
+            clear_call(s);
             summarise(m, now_s);
         }
         return;
     }
     if (!s->active || strcmp(s->call_id, cw_call_id(call)) != 0) {
-        memset(s, 0, sizeof *s);
+        clear_call(s);
         s->active = true;
         snprintf(s->call_id, sizeof s->call_id, "%s", cw_call_id(call));
     } else if (now_s < s->next_sample) {
@@ -232,10 +268,15 @@ void cw_monitor_pool(cw_monitor_t *m, cw_asr_pool_t *pool, double now_s)
 int cw_monitor_health(cw_monitor_t *m, char **json)
 {
     *json = NULL;
+    json_t *down = json_array();
     pthread_mutex_lock(&m->lock);
     cw_monitor_phase_t phase = m->phase;
     char what[WHAT_MAX];
     snprintf(what, sizeof what, "%s", m->what);
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].down_line[0])
+            json_array_append_new(down, json_pack("{s:s,s:s}", "line", m->slots[i].down_line, "reason",
+                                                  m->slots[i].down_why));
     pthread_mutex_unlock(&m->lock);
 
     double decoders = cw_metric_value(m->decoders, NULL);
@@ -253,7 +294,10 @@ int cw_monitor_health(cw_monitor_t *m, char **json)
     double uptime = monotonic_s() - m->started_s;
 
     json_t *obj = json_object();
-    json_object_set_new(obj, "status", json_string(reason ? "unavailable" : "ok"));
+    /* A line that cannot be opened leaves the node serving its other lines:
+     * still 200, but it says so. */
+    bool some_down = json_array_size(down) > 0;
+    json_object_set_new(obj, "status", json_string(reason ? "unavailable" : some_down ? "degraded" : "ok"));
     if (reason)
         json_object_set_new(obj, "reason", json_string(reason));
     json_object_set_new(obj, "node", json_string(m->node));
@@ -262,6 +306,7 @@ int cw_monitor_health(cw_monitor_t *m, char **json)
     json_object_set_new(obj, "decoders", json_integer((json_int_t)decoders));
     json_object_set_new(obj, "decoder_queue_depth",
                         json_integer((json_int_t)cw_metric_value(m->queue_depth, NULL)));
+    json_object_set_new(obj, "lines_down", down);
     json_object_set_new(obj, "uptime_s", json_real((double)(long long)(uptime * 10) / 10));
     *json = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(obj);

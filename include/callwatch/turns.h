@@ -36,7 +36,7 @@
 typedef struct cw_turns_params {
     double talk_over_s;    /* overlap that counts as talking over (> 0) */
     double dead_air_s;     /* silence that counts as dead air (> 0) */
-    double crosstalk_db;   /* a frame this many dB below the other leg's is its leak (> 0; 0 = no such test) */
+    double crosstalk_db;   /* a frame this many dB below the other leg's is its leak (>= 0; 0 = no such test) */
     double loud_floor_db;  /* a frame below this level (dBFS) is never speech (the VAD's threshold_db) */
     double loud_margin_db; /* nor one less than this above the leg's noise (the VAD's margin_db, >= 0) */
     double onset_s;        /* own speech that starts a talk spurt (the VAD's onset, > 0) */

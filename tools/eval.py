@@ -259,7 +259,7 @@ def main():
         print("eval: %s" % e, file=sys.stderr)
         return 2
     if gated is None:
-        gated = [k for k in KINDS if any(s["kind"] == k for c in calls for s in c["spans"])]
+        gated = [k for k in KINDS if k in rows and any(s["kind"] == k for c in calls for s in c["spans"])]
 
     problems, failures = [], []
     results, walls = {}, {}

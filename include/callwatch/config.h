@@ -93,6 +93,7 @@ typedef struct cw_config {
     double detect_partial_trust;        /* weight of a cue heard in a partial hypothesis; 0 = finals only */
     double detect_talk_over_s;          /* overlap that counts as the agent talking over */
     double detect_dead_air_s;           /* silence on both legs that counts as dead air */
+    double detect_crosstalk_db;         /* a leg this far below the other is its leak, not speech */
     int detect_repeat_count;            /* an agent phrase said this often is scripted repetition */
     int detect_repeat_min_words;        /* shorter agent utterances never count as a phrase */
     double detect_repeat_window_s;      /* sayings this recent count */

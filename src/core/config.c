@@ -136,6 +136,9 @@ static const opt_t options[] = {
      "seconds the agent must talk over the customer to count as talking over"},
     {"detect", "dead_air_s", OPT_DOUBLE, CFG(detect_dead_air_s), 1, 300, 0, "8", NULL,
      "seconds of silence on both legs that count as dead air"},
+    {"detect", "crosstalk_db", OPT_DOUBLE, CFG(detect_crosstalk_db), 0, 60, 0, "10", NULL,
+     "sound on one leg this many dB below the other leg's at the same instant is that leg's echo or "
+     "crosstalk, not its speech (talk-over); 0 = no such test"},
     {"detect", "repeat_count", OPT_INT, CFG(detect_repeat_count), 2, 64, 0, "3", NULL,
      "an agent phrase said this many times within repeat_window_s is scripted repetition (flat_affect)"},
     {"detect", "repeat_min_words", OPT_INT, CFG(detect_repeat_min_words), 2, 48, 0, "4", NULL,

@@ -225,7 +225,13 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
     call->agent_repeats = cw_repeats_new(&rp, err);
     if (!call->agent_repeats)
         return err->code;
-    cw_turns_params_t tp = {.talk_over_s = cfg->detect_talk_over_s, .dead_air_s = cfg->detect_dead_air_s};
+    cw_turns_params_t tp = {.talk_over_s = cfg->detect_talk_over_s,
+                            .dead_air_s = cfg->detect_dead_air_s,
+                            .crosstalk_db = cfg->detect_crosstalk_db,
+                            .loud_floor_db = cfg->vad_threshold_db,
+                            .loud_margin_db = cfg->vad_margin_db,
+                            .onset_s = cfg->vad_onset_ms / 1000.0,
+                            .hold_s = cfg->vad_hangover_ms / 1000.0};
     call->turns = cw_turns_new(&tp, err);
     if (!call->turns)
         return err->code;
@@ -253,6 +259,7 @@ static void detect_voice(cw_call_t *call, int leg, bool flush)
     size_t n = 0;
     size_t got;
     while ((got = cw_leg_take_prosody(call->legs[leg], call->prosody_buf, call->prosody_cap)) > 0) {
+        cw_turns_frames(call->turns, leg, call->prosody_buf, got);
         cw_voice_cue_t more[3];
         size_t m = cw_voice_feed(call->voice[leg], call->prosody_buf, got, customer, customer, !customer, more, 3);
         for (size_t i = 0; i < m; i++) {

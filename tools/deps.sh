@@ -16,6 +16,8 @@ packages=(
   clang libclang-rt-14-dev
   valgrind
   libncurses-dev tmux
+  libsodium-dev
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -90,7 +90,8 @@ function renderTimeline() {
   for (const [leg, col] of [['agent', '#6ea8fe'], ['customer', '#ffb347']]) {
     const pts = [...st.alerts.values()].filter((a) => a.leg === leg).sort((a, b) => a.t_end - b.t_end);
     let d = 'M' + x(0) + ' ' + y(0);
-    for (const a of pts) d += ' L' + x(a.t_start) + ' ' + y(0) + ' L' + x(a.t_end) + ' ' + y(a.score) + ' L' + x(Math.min(dur, a.t_end + 3)) + ' ' + y(0);
+    // Each alert is a spike when it became apparent, fading over 10 s.
+    for (const a of pts) d += ' L' + x(a.t_end) + ' ' + y(0) + ' L' + x(a.t_end) + ' ' + y(a.score) + ' L' + x(Math.min(dur, a.t_end + 10)) + ' ' + y(0);
     const p = document.createElementNS(ns, 'path');
     p.setAttribute('d', d); p.setAttribute('fill', 'none'); p.setAttribute('stroke', col); p.setAttribute('stroke-width', '2');
     svg.append(p);

@@ -24,12 +24,12 @@ async function search(e) {
     msg.textContent = rows.length + ' rows' + (rows.length >= 500 ? ' (the first 500; export for all)' : '');
     document.getElementById('results').replaceChildren(...rows.map((r) => CW.el('tr', {
       onclick: () => { location.href = '/call?id=' + encodeURIComponent(r.call_id); } },
-    CW.el('td', { class: 'num', text: typeof r.t === 'number' ? r.t.toFixed(1) + ' s' : '' }),
+    CW.el('td', { class: 'num', text: r.wall || '' }),
     CW.el('td', { text: r.type }),
     CW.el('td', {}, r.severity ? CW.el('span', { class: 'sev ' + r.severity, text: r.severity }) : ''),
     CW.el('td', { class: 'kind', text: r.kind || '' }),
     CW.el('td', { text: r.agent_id || '' }),
-    CW.el('td', { class: 'muted', text: r.call_id }),
+    CW.el('td', { class: 'callid', text: r.call_id }),
     CW.el('td', { text: r.text || r.prompt || r.note || '' }))));
   } catch (x) {
     msg.textContent = x.message; msg.className = 'msg err';

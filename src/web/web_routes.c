@@ -473,9 +473,20 @@ static int qa_row(void *user, const cw_qa_row_t *row)
         out_csv(o, row->t == row->t ? num : "", false);
         out_csv(o, row->text, true);
     } else {
+        /* The event as archived, with the call's agent and the wall time QA
+         * reads (an alert event itself carries neither). */
+        json_t *ev = json_loads(row->json, 0, NULL);
+        char when[40];
+        if (json_is_object(ev) && !json_object_get(ev, "agent_id"))
+            json_object_set_new(ev, "agent_id", json_string(row->agent_id));
+        if (json_is_object(ev))
+            json_object_set_new(ev, "wall", json_string(cw_qa_format_time(row->wall_ms, when, sizeof when)));
+        char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        json_decref(ev);
         if (o->format == 0 && o->rows)
             out_str(o, ",");
-        out_str(o, row->json);
+        out_str(o, text ? text : row->json);
+        free(text);
         if (o->format == 2)
             out_str(o, "\n");
     }

@@ -57,7 +57,6 @@ printf 'sup-pass-1\n' | "$cw" user add --users "$work/users" sarah --role superv
 printf 'agent-pass-2\n' | "$cw" user add --users "$work/users" alice --role agent
 printf 'agent-pass-3\n' | "$cw" user add --users "$work/users" bob --role agent
 stat -c %a "$work/users" | grep -qx 600 || fail "users file is not 0600"
-echo -n | "$cw" qa --db "$work/qa.db" import - 2>/dev/null
 
 "$cw" web -c "$work/site.ini" 2> "$work/web.log" &
 pids+=($!)

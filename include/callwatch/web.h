@@ -51,7 +51,9 @@ typedef struct cw_web_opts {
     const char *listen;           /* HOST:PORT (port 0: a free one, see cw_web_port) */
     const char *assets_dir;       /* the pages (models/web) */
     const cw_users_t *users;      /* borrowed; NULL = nobody can log in */
-    cw_archive_t *archive;        /* borrowed, may be NULL; used under the server's lock */
+    const char *archive_path;     /* SQLite archive read for ended calls and QA; NULL or "" =
+                                     none. Opened (never created) at the first request that needs
+                                     it, again after a failure, so the daemon may create it later */
     double ended_linger_s;        /* ended calls stay this long */
     int session_idle_s;
     const char *tls_cert_pem;     /* both set (PEM text, copied): HTTPS */

@@ -7,7 +7,6 @@
 #include "app.h"
 
 #include "callwatch/acks.h"
-#include "callwatch/archive.h"
 #include "callwatch/bus.h"
 #include "callwatch/users.h"
 #include "callwatch/web.h"
@@ -213,7 +212,7 @@ static int parse_args(int argc, char **argv, web_args_t *a)
 typedef struct web_res {
     cw_config_t *cfg;
     cw_users_t *users;
-    cw_archive_t *archive;
+    const char *db;
     char *cert, *key;
     web_app_t app;
     char ack_ep[CW_PATH_MAX], ep[CW_PATH_MAX], assets[CW_PATH_MAX];
@@ -221,7 +220,6 @@ typedef struct web_res {
 
 static void release(web_res_t *r)
 {
-    cw_archive_close(&r->archive);
     cw_users_destroy(&r->users);
     cw_curve_client_destroy(&r->app.curve);
     cw_config_destroy(&r->cfg);
@@ -251,11 +249,7 @@ static bool acquire(const web_args_t *a, web_res_t *r)
         app_log("web: %s", err.msg);
         return false;
     }
-    const char *db = a->db ? a->db : cfg->web_db;
-    if (db[0] && !(r->archive = cw_archive_open(db, NULL, &err))) {
-        app_log("web: --db: %s", err.msg);
-        return false;
-    }
+    r->db = a->db ? a->db : cfg->web_db;
     if (cfg->web_tls_cert[0] || cfg->web_tls_key[0]) {
         if (!cfg->web_tls_cert[0] || !cfg->web_tls_key[0]) {
             app_log("[web] tls_cert and tls_key go together: set both or neither");
@@ -288,7 +282,7 @@ int cmd_web(int argc, char **argv)
     cw_error_t err;
     cw_error_clear(&err);
     cw_web_opts_t o = {.listen = a.listen ? a.listen : r.cfg->web_listen, .assets_dir = r.assets,
-                       .users = r.users, .archive = r.archive, .ended_linger_s = r.cfg->web_ended_linger_s,
+                       .users = r.users, .archive_path = r.db, .ended_linger_s = r.cfg->web_ended_linger_s,
                        .session_idle_s = r.cfg->web_session_idle_s, .tls_cert_pem = r.cert, .tls_key_pem = r.key,
                        .ack = send_ack, .ack_user = &r.app, .log = log_line};
     pinger_t p = {0};
@@ -299,7 +293,7 @@ int cmd_web(int argc, char **argv)
     if (web) {
         app_install_signals();
         app_log("web: serving http%s://%s/ on port %d (bus %s, %zu users%s%s)", r.cert ? "s" : "", o.listen, cw_web_port(web), r.ep,
-                cw_users_count(r.users), r.archive ? ", archive " : "", r.archive ? cw_archive_path(r.archive) : "");
+                cw_users_count(r.users), r.db[0] ? ", archive " : "", r.db);
         status = serve(web, sub, &p);
     } else {
         app_log("web: %s", err.msg);

@@ -142,6 +142,20 @@ void cw_web_set_connected(cw_web_t *w, bool connected)
     pthread_mutex_unlock(&w->lock);
 }
 
+cw_archive_t *web_archive(cw_web_t *w)
+{
+    double now = web_now_s();
+    if (w->archive || !w->archive_path[0] || (w->archive_tried_s > 0 && now - w->archive_tried_s < 5.0))
+        return w->archive;
+    w->archive_tried_s = now;
+    cw_error_t err;
+    cw_error_clear(&err);
+    w->archive = cw_archive_open(w->archive_path, NULL, &err);
+    if (!w->archive)
+        web_log(w, "archive: %s (retrying)", err.msg);
+    return w->archive;
+}
+
 /* ---- the wallboard snapshot (lock held) ---------------------------------- */
 
 static int severity_rank(const char *sev)
@@ -299,7 +313,7 @@ static void publish_board(cw_web_t *w, double now_s)
     json_t *teams = json_object();
     json_t *snap = json_pack("{s:b, s:o, s:o, s:o}", "connected", w->connected, "calls",
                              snapshot_calls(w, now_s, teams), "teams", teams, "feed", snapshot_feed(w, now_s));
-    char *text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+    char *text = snap ? json_dumps(snap, JSON_COMPACT | JSON_REAL_PRECISION(8)) : NULL;
     json_decref(snap);
     if (!text)
         return;
@@ -636,6 +650,8 @@ static cw_web_t *web_alloc(const cw_web_opts_t *o, cw_error_t *err)
     w->o = *o;
     snprintf(w->assets, sizeof w->assets, "%s", o->assets_dir ? o->assets_dir : "");
     w->o.assets_dir = w->assets;
+    snprintf(w->archive_path, sizeof w->archive_path, "%s", o->archive_path ? o->archive_path : "");
+    w->o.archive_path = w->archive_path;
     w->o.listen = NULL;
     w->o.tls_cert_pem = w->o.tls_key_pem = NULL;
     pthread_mutex_init(&w->lock, NULL);
@@ -734,6 +750,7 @@ void cw_web_destroy(cw_web_t **wp)
     for (size_t i = 0; i < WEB_HIST_MAX; i++)
         json_decref(w->hist[i].events);
     free(w->board_json);
+    cw_archive_close(&w->archive);
     json_decref(w->degraded);
     cw_board_destroy(&w->board);
     pthread_cond_destroy(&w->cond);

@@ -45,9 +45,12 @@ struct cw_web {
     int port;
     cw_web_opts_t o;
     char assets[CW_PATH_MAX];
+    char archive_path[CW_PATH_MAX];
     bool tls;
 
-    pthread_mutex_t lock;         /* everything below, and o.archive */
+    pthread_mutex_t lock;         /* everything below */
+    cw_archive_t *archive;        /* opened on demand from archive_path */
+    double archive_tried_s;
     pthread_cond_t cond;          /* new stream messages or stopping */
     bool stopping;
     cw_board_t *board;
@@ -73,6 +76,10 @@ void web_log(cw_web_t *w, const char *fmt, ...) __attribute__((format(printf, 2,
 
 /* The call's kept events (lock held), or NULL. */
 web_hist_t *web_find_hist(cw_web_t *w, const char *call_id);
+
+/* The archive (lock held), opened now if it was not; NULL when there is
+ * none or it cannot be opened (logged, retried after a few seconds). */
+cw_archive_t *web_archive(cw_web_t *w);
 
 /* Whether a session may open stream kind with key (the /events route). */
 int web_stream_allowed(const web_session_t *s, int kind, const char *key);

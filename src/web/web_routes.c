@@ -204,7 +204,7 @@ static int h_logout(req_t *q)
 static int h_me(req_t *q)
 {
     pthread_mutex_lock(&q->w->lock);
-    bool archive = q->w->o.archive != NULL;
+    bool archive = q->w->archive_path[0] != '\0';
     pthread_mutex_unlock(&q->w->lock);
     return reply_json(q, 200, json_pack("{s:s, s:s, s:s, s:b, s:s}", "name", q->s.name, "role",
                                         cw_role_name(q->s.role), "csrf", q->s.csrf, "archive", archive, "home",
@@ -295,10 +295,11 @@ static json_t *archived_call(cw_web_t *w, const char *id)
     cw_qa_call_t info;
     cw_error_t err;
     cw_error_clear(&err);
-    if (!w->o.archive || cw_qa_call_info(w->o.archive, id, &info, &err) != CW_OK)
+    cw_archive_t *a = web_archive(w);
+    if (!a || cw_qa_call_info(a, id, &info, &err) != CW_OK)
         return NULL;
     json_t *events = json_array();
-    if (cw_qa_timeline(w->o.archive, id, append_row_json, events, &err) < 0)
+    if (cw_qa_timeline(a, id, append_row_json, events, &err) < 0)
         web_log(w, "archive: %s", err.msg);
     return json_pack("{s:s, s:b, s:{s:s, s:s, s:s, s:s, s:f}, s:o}", "call_id", id, "live", 0, "info", "agent",
                      info.agent_id, "team", info.team, "line", info.line, "started_at", info.started_at,
@@ -518,9 +519,9 @@ static int qa_filter(req_t *q, cw_qa_filter_t *f)
                           .severity = arg(q, "severity"), .text = arg(q, "text"), .types = qa_types(arg(q, "types")),
                           .limit = QA_LIMIT_DEFAULT};
     const char *since = arg(q, "since"), *until = arg(q, "until"), *limit = arg(q, "limit");
-    if (since && cw_qa_parse_time(q->w->o.archive, since, &f->since_ms, &err) != CW_OK)
+    if (since && cw_qa_parse_time(q->w->archive, since, &f->since_ms, &err) != CW_OK)
         return fail(q, 400, "since: %s", err.msg);
-    if (until && cw_qa_parse_time(q->w->o.archive, until, &f->until_ms, &err) != CW_OK)
+    if (until && cw_qa_parse_time(q->w->archive, until, &f->until_ms, &err) != CW_OK)
         return fail(q, 400, "until: %s", err.msg);
     if (limit) {
         char *end = NULL;
@@ -540,9 +541,10 @@ static int h_qa(req_t *q)
         return fail(q, 400, "format: json, csv or jsonl");
     cw_web_t *w = q->w;
     pthread_mutex_lock(&w->lock);
-    if (!w->o.archive) {
+    if (!web_archive(w)) {
         pthread_mutex_unlock(&w->lock);
-        return fail(q, 404, "no archive: start `callwatch web` with --db FILE or [web] db");
+        return fail(q, w->archive_path[0] ? 503 : 404, "%s", w->archive_path[0] ? "the archive cannot be opened yet (see the log)"
+                                                          : "no archive: start `callwatch web` with --db FILE or [web] db");
     }
     cw_qa_filter_t f;
     int st = qa_filter(q, &f);
@@ -550,7 +552,7 @@ static int h_qa(req_t *q)
     cw_error_clear(&err);
     out_str(&o, o.format == 0 ? "[" : o.format == 1 ? "wall,type,call_id,agent_id,leg,kind,severity,id,score,t,text\r\n"
                                                      : "");
-    int rc = st ? 0 : cw_qa_search(w->o.archive, &f, qa_row, &o, &err);
+    int rc = st ? 0 : cw_qa_search(w->archive, &f, qa_row, &o, &err);
     pthread_mutex_unlock(&w->lock);
     if (st) {
         free(o.buf);

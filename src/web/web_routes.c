@@ -382,8 +382,6 @@ static int send_ack(req_t *q, const char *call_id, const char *alert_id, const c
 
 static int h_ack(req_t *q)
 {
-    if (!q->w->o.ack)
-        return fail(q, 503, "no ack channel");
     json_t *j = parse_body(q);
     const char *call_id = j ? json_string_value(json_object_get(j, "call_id")) : NULL;
     json_t *ids = j ? json_object_get(j, "alert_ids") : NULL;
@@ -391,6 +389,10 @@ static int h_ack(req_t *q)
     if (!call_id || !json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > ACK_IDS_MAX) {
         json_decref(j);
         return fail(q, 400, "expected JSON {\"call_id\", \"alert_ids\": [1..%d ids], \"note\"}", ACK_IDS_MAX);
+    }
+    if (!q->w->o.ack) {
+        json_decref(j);
+        return fail(q, 503, "no ack channel");
     }
     json_t *done = json_array();
     size_t i;

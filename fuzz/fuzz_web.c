@@ -110,8 +110,9 @@ static char *parse(char *text, char **method, char **url, fields_t *f)
         if (end)
             *end = '\0';
         char kind = line[0];
-        char *sep = kind == 'h' ? strstr(line + 2, ": ") : strchr(line + 2, '=');
-        if (line[1] == ':' && sep && (kind == 'h' || kind == 'c' || kind == 'q')) {
+        bool field = line[1] == ':' && (kind == 'h' || kind == 'c' || kind == 'q');
+        char *sep = !field ? NULL : kind == 'h' ? strstr(line + 2, ": ") : strchr(line + 2, '=');
+        if (sep) {
             *sep = '\0';
             f->kind[f->n] = kind;
             f->name[f->n] = line + 2;

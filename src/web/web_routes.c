@@ -317,8 +317,14 @@ static int h_call(req_t *q)
     const cw_board_call_t *c = cw_board_find_call(w->board, id);
     json_t *out = NULL;
     if (h) {
+        /* Off the board (ended a while ago): who it was is in its call_start. */
+        json_t *start = json_array_get(h->events, 0);
+        const char *type = json_string_value(json_object_get(start, "type"));
+        bool has_start = type && strcmp(type, "call_start") == 0;
+        const char *agent = c ? c->agent_id : has_start ? json_string_value(json_object_get(start, "agent_id")) : "";
+        const char *team = c ? c->team : has_start ? json_string_value(json_object_get(start, "team")) : "";
         out = json_pack("{s:s, s:b, s:{s:s, s:s, s:s, s:b}, s:O}", "call_id", id, "live", 1, "info", "agent",
-                        c ? c->agent_id : "", "team", c ? c->team : "", "line", c ? c->line : "", "ended",
+                        agent ? agent : "", "team", team ? team : "", "line", c ? c->line : "", "ended",
                         c ? c->ended : 1, "events", h->events);
     } else {
         out = archived_call(w, id);

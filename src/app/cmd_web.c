@@ -174,6 +174,13 @@ static int serve(cw_web_t *web, cw_bus_sub_t *sub, pinger_t *p)
     return APP_OK;
 }
 
+/* 127.x.x.x, [::1] or localhost. */
+static bool is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0;
+}
+
 typedef struct web_args {
     const char *config, *endpoint, *ack_endpoint, *listen, *users, *db;
 } web_args_t;
@@ -294,6 +301,10 @@ int cmd_web(int argc, char **argv)
         app_install_signals();
         app_log("web: serving http%s://%s/ on port %d (bus %s, %zu users%s%s)", r.cert ? "s" : "", o.listen, cw_web_port(web), r.ep,
                 cw_users_count(r.users), r.db[0] ? ", archive " : "", r.db);
+        if (!r.cert && !is_loopback(o.listen))
+            app_log("web: warning: %s is not a loopback address and TLS is off: passwords and session cookies "
+                    "cross the network in clear (set [web] tls_cert and tls_key, or put a TLS proxy in front)",
+                    o.listen);
         status = serve(web, sub, &p);
     } else {
         app_log("web: %s", err.msg);

@@ -197,6 +197,9 @@ def check_other_pages(d):
     shot(d, "alerts")
     d.get(URL + "/qa")
     wait("QA results", lambda: "rows" in d.find_element(By.ID, "msg").text, timeout=10)
+    d.find_element(By.ID, "shift-agent").send_keys("alice")
+    d.find_element(By.CSS_SELECTOR, "#shift-form button").click()
+    wait("alice's shift", lambda: "1 calls" in d.find_element(By.ID, "shift-msg").text, timeout=10)
     shot(d, "qa")
 
 

@@ -8,7 +8,8 @@
  *   GET  /static/NAME.{css,js,svg} from the assets directory (names only:
  *        no path ever reaches the file system)
  *   GET  /api/me, /api/board, /api/call?id=ID, /api/agent?name=NAME,
- *        /api/qa?agent=&kind=&severity=&text=&call=&since=&until=&limit=&format=json|csv|jsonl
+ *        /api/qa?agent=&kind=&severity=&text=&call=&since=&until=&limit=&format=json|csv|jsonl,
+ *        /api/shift?agent=ID[&since=&until=] (an agent's shift: calls, alerts, flat-affect trend)
  *   POST /api/ack {"call_id","alert_ids":[...],"note"}
  *   GET  /events?stream=board | call&id=ID | agent&name=NAME  (Server-Sent Events)
  * Every page and API needs a session (cookie cw_session: HttpOnly,
@@ -28,6 +29,7 @@
 
 #include "callwatch/archive.h"
 #include "callwatch/error.h"
+#include "callwatch/qa.h"
 #include "callwatch/users.h"
 
 #include <stdbool.h>
@@ -54,6 +56,7 @@ typedef struct cw_web_opts {
     const char *archive_path;     /* SQLite archive read for ended calls and QA; NULL or "" =
                                      none. Opened (never created) at the first request that needs
                                      it, again after a failure, so the daemon may create it later */
+    cw_qa_drift_params_t drift;   /* flat-affect drift thresholds of the shift view */
     double ended_linger_s;        /* ended calls stay this long */
     int session_idle_s;
     const char *tls_cert_pem;     /* both set (PEM text, copied): HTTPS */

@@ -220,6 +220,7 @@ typedef struct web_res {
     cw_config_t *cfg;
     cw_users_t *users;
     const char *db;
+    cw_qa_drift_params_t drift;
     char *cert, *key;
     web_app_t app;
     char ack_ep[CW_PATH_MAX], ep[CW_PATH_MAX], assets[CW_PATH_MAX];
@@ -257,6 +258,12 @@ static bool acquire(const web_args_t *a, web_res_t *r)
         return false;
     }
     r->db = a->db ? a->db : cfg->web_db;
+    char wb[CW_PATH_MAX];
+    if (cw_qa_drift_params_load(cw_config_model_path(cfg->archive_wellbeing, wb, sizeof wb), &r->drift, &err) !=
+        CW_OK) {
+        app_log("web: %s", err.msg);
+        return false;
+    }
     if (cfg->web_tls_cert[0] || cfg->web_tls_key[0]) {
         if (!cfg->web_tls_cert[0] || !cfg->web_tls_key[0]) {
             app_log("[web] tls_cert and tls_key go together: set both or neither");
@@ -289,7 +296,7 @@ int cmd_web(int argc, char **argv)
     cw_error_t err;
     cw_error_clear(&err);
     cw_web_opts_t o = {.listen = a.listen ? a.listen : r.cfg->web_listen, .assets_dir = r.assets,
-                       .users = r.users, .archive_path = r.db, .ended_linger_s = r.cfg->web_ended_linger_s,
+                       .users = r.users, .archive_path = r.db, .drift = r.drift, .ended_linger_s = r.cfg->web_ended_linger_s,
                        .session_idle_s = r.cfg->web_session_idle_s, .tls_cert_pem = r.cert, .tls_key_pem = r.key,
                        .ack = send_ack, .ack_user = &r.app, .log = log_line};
     pinger_t p = {0};

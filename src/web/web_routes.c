@@ -56,7 +56,7 @@ static int reply_body(req_t *q, int status, char *body, const char *type)
 
 static int reply_json(req_t *q, int status, json_t *j)
 {
-    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(8)) : NULL;
     json_decref(j);
     return reply_body(q, t ? status : 500, t ? t : strdup("{\"error\":\"out of memory\"}"),
                       "application/json; charset=utf-8");
@@ -577,6 +577,61 @@ static int h_qa(req_t *q)
     return reply_body(q, 200, o.buf, types[o.format]);
 }
 
+static json_t *num_or_null(double v)
+{
+    return v == v ? json_real(v) : json_null();
+}
+
+static json_t *shift_json(const cw_qa_shift_t *sh)
+{
+    json_t *calls = json_array();
+    char when[40];
+    for (size_t i = 0; i < sh->n_calls; i++) {
+        const cw_qa_shift_call_t *c = &sh->calls[i];
+        json_array_append_new(calls, json_pack("{s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:b, s:o}", "call_id", c->call_id,
+                                               "started", cw_qa_format_time(c->started_ms, when, sizeof when),
+                                               "duration_s", num_or_null(c->duration_s), "alerts", c->alerts,
+                                               "critical", c->critical, "warning", c->warning, "flat_affect",
+                                               c->flat_affect, "hostile", c->hostile, "f0_spread_st",
+                                               num_or_null(c->measure)));
+    }
+    return json_pack("{s:s, s:o, s:I, s:i, s:i, s:o, s:o, s:o, s:b}", "agent", sh->agent_id, "calls", calls, "alerts",
+                     (json_int_t)sh->alerts, "hostile_calls", sh->hostile_calls, "measured", sh->measured,
+                     "slope_st_per_call", num_or_null(sh->slope_st_per_call), "first_third_st",
+                     num_or_null(sh->first_third_st), "last_third_st", num_or_null(sh->last_third_st), "drift",
+                     sh->drift);
+}
+
+/* An agent's shift from the archive (`callwatch qa shift`). */
+static int h_shift(req_t *q)
+{
+    const char *agent = arg(q, "agent");
+    if (!agent || strlen(agent) >= 128)
+        return fail(q, 400, "expected ?agent=ID");
+    cw_web_t *w = q->w;
+    pthread_mutex_lock(&w->lock);
+    cw_archive_t *a = web_archive(w);
+    cw_error_t err;
+    cw_error_clear(&err);
+    long long since = 0, until = 0;
+    int rc = a ? CW_OK : CW_ERR_NOT_FOUND;
+    if (a && arg(q, "since"))
+        rc = cw_qa_parse_time(a, arg(q, "since"), &since, &err);
+    if (rc == CW_OK && a && arg(q, "until"))
+        rc = cw_qa_parse_time(a, arg(q, "until"), &until, &err);
+    cw_qa_shift_t *sh = NULL;
+    if (rc == CW_OK)
+        rc = cw_qa_shift(a, agent, since, until, &w->o.drift, &sh, &err);
+    json_t *out = rc == CW_OK ? shift_json(sh) : NULL;
+    cw_qa_shift_free(&sh);
+    pthread_mutex_unlock(&w->lock);
+    if (!a)
+        return fail(q, 404, "no archive: start `callwatch web` with --db FILE or [web] db");
+    if (rc != CW_OK)
+        return fail(q, rc == CW_ERR_NOT_FOUND ? 404 : 400, "%s", err.msg);
+    return reply_json(q, 200, out);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 typedef struct route {
@@ -601,6 +656,7 @@ static const route_t routes[] = {
     {"GET", "/api/call", CW_ROLE_QA, NULL, h_call},
     {"GET", "/api/agent", CW_ROLE_AGENT, NULL, h_agent},
     {"GET", "/api/qa", CW_ROLE_QA, NULL, h_qa},
+    {"GET", "/api/shift", CW_ROLE_QA, NULL, h_shift},
     {"POST", "/api/ack", CW_ROLE_SUPERVISOR, NULL, h_ack},
 };
 

@@ -199,7 +199,7 @@ def check_other_pages(d):
     wait("QA results", lambda: "rows" in d.find_element(By.ID, "msg").text, timeout=10)
     d.find_element(By.ID, "shift-agent").send_keys("alice")
     d.find_element(By.CSS_SELECTOR, "#shift-form button").click()
-    wait("alice's shift", lambda: "1 calls" in d.find_element(By.ID, "shift-msg").text, timeout=10)
+    wait("alice's shift", lambda: "1 call, " in d.find_element(By.ID, "shift-msg").text, timeout=10)
     shot(d, "qa")
 
 

@@ -70,7 +70,8 @@ async function shift(e) {
   try {
     const s = await CW.api('/api/shift?' + q.toString());
     msg.className = 'msg';
-    msg.textContent = s.calls.length + ' calls, ' + s.alerts + ' alerts, ' + s.hostile_calls + ' with a hostile customer; ' +
+    msg.textContent = s.calls.length + (s.calls.length === 1 ? ' call, ' : ' calls, ') + s.alerts + ' alerts, ' +
+      s.hostile_calls + ' with a hostile customer; ' +
       (s.slope_st_per_call === null ? 'too few measured calls for a trend' :
         'pitch spread ' + s.first_third_st.toFixed(2) + ' -> ' + s.last_third_st.toFixed(2) + ' st (slope ' + s.slope_st_per_call.toFixed(3) + ' per call)') +
       (s.drift ? ' — DRIFTING FLAT: check in with the agent' : '');

@@ -277,8 +277,11 @@ static json_t *snapshot_calls(cw_web_t *w, double now_s, json_t *teams)
         int worst = 0;
         json_t *rows = call_rows(w, c, now_s, &worst);
         double h0 = cw_board_heat(c, 0, now_s), h1 = cw_board_heat(c, 1, now_s);
+        /* A quiet call sends no events to move c->t: count the wall clock
+         * since it was seen while it is live. */
+        double dur = c->ended || c->t > now_s - c->first_seen_s ? c->t : now_s - c->first_seen_s;
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:f, s:[f,f], s:i, s:o, s:o}", "call_id", c->call_id,
-                              "agent", c->agent_id, "team", c->team, "line", c->line, "dur_s", c->t, "ended",
+                              "agent", c->agent_id, "team", c->team, "line", c->line, "dur_s", dur, "ended",
                               c->ended, "ended_ago_s", c->ended ? now_s - c->ended_s : 0.0, "heat", h0, h1,
                               "worst", worst, "rows", rows, "degraded", call_degraded(w, c->call_id));
         items[i] = (sort_item_t){o, c->ended, worst, h0 > h1 ? h0 : h1, c->first_seen_s};

@@ -36,6 +36,8 @@ install(TARGETS callwatch RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 file(GLOB CALLWATCH_MODEL_FILES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/models/*.json
      ${PROJECT_SOURCE_DIR}/models/*.ini ${PROJECT_SOURCE_DIR}/models/*.txt ${PROJECT_SOURCE_DIR}/models/*.flac)
 install(FILES ${CALLWATCH_MODEL_FILES} DESTINATION ${CMAKE_INSTALL_DATADIR}/callwatch)
+# `callwatch web`'s pages: [web] assets = web, in the models directory.
+install(DIRECTORY models/web DESTINATION ${CMAKE_INSTALL_DATADIR}/callwatch)
 install(FILES README.md docs/architecture.md docs/deployment.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES "${CALLWATCH_MAN_DIR}/callwatch.1.gz" DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES "${CALLWATCH_MAN_DIR}/callwatch.ini.5.gz" DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)

@@ -67,7 +67,7 @@ PY
 
 # 3. CALLWATCH_MODELS overrides the directory.
 mkdir "$work/alt"
-cp "$p/share/callwatch/"* "$work/alt/"
+cp -r "$p/share/callwatch/"* "$work/alt/"
 CALLWATCH_MODELS="$work/alt" "$p/bin/callwatch" config >"$work/alt.ini"
 head -1 "$work/alt.ini" | grep -qF "read from $work/alt/callwatch.ini" ||
     bad "CALLWATCH_MODELS=$work/alt is not where config reads from"

@@ -17,6 +17,8 @@ packages=(
   valgrind
   libncurses-dev tmux
   libsystemd-dev man-db
+  libsodium-dev
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

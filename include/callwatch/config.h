@@ -159,6 +159,16 @@ typedef struct cw_config {
     double whisper_min_interval_s;      /* per-agent quiet time after a whisper */
     double whisper_repeat_window_s;     /* the same prompt is not repeated to an agent within this */
 
+    /* [web] `callwatch web` (web.h) */
+    char web_listen[CW_PATH_MAX];       /* HOST:PORT */
+    char web_users[CW_PATH_MAX];        /* users file (users.h); "" = none (nobody can log in) */
+    char web_db[CW_PATH_MAX];           /* archive read for ended calls and QA; "" = none */
+    char web_assets[CW_PATH_MAX];       /* pages' directory; relative = in the models directory */
+    double web_ended_linger_s;          /* ended calls stay this long on the wallboard */
+    int web_session_idle_s;             /* an idle session ends after this */
+    char web_tls_cert[CW_PATH_MAX];     /* PEM; both set = HTTPS */
+    char web_tls_key[CW_PATH_MAX];
+
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;
 } cw_config_t;

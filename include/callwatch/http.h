@@ -32,6 +32,11 @@ typedef int (*cw_http_health_fn)(void *user, char **json);
 cw_http_t *cw_http_new(const char *listen, cw_metrics_t *metrics, cw_http_health_fn health, void *user,
                        cw_error_t *err);
 
+/* A bound, listening TCP socket (SO_REUSEADDR, close-on-exec) for listen as
+ * above, its port in *port; -1 with err (messages start with what, e.g.
+ * "metrics"). Shared with the web server (web.h). */
+int cw_http_listener(const char *what, const char *listen, int *port, cw_error_t *err);
+
 /* The TCP port actually listened on. */
 int cw_http_port(const cw_http_t *h);
 

@@ -89,6 +89,8 @@ bool app_drop_privileges(const char *user);
 int cmd_qa(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_whisper(int argc, char **argv);
+int cmd_web(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 /* `run` on SIGHUP (reload.c): the config file read again, checked, and its
  * lexicon, voice model and thresholds used by the calls that start after.

@@ -113,6 +113,8 @@ static void usage(FILE *out)
           "  qa                search the QA archive: alerts, call timelines, shift summaries, export\n"
           "  console           the supervisor's live board: calls, heat, alerts, acknowledgements\n"
           "  whisper           an agent's prompts as they arrive (--agent ID)\n"
+          "  web               the supervisors' pages in a browser: wallboard, calls, alerts, QA\n"
+          "  user add NAME     add a user of the web pages (--users FILE --role ROLE)\n"
           "\n"
           "options:\n"
           "  -h, --help        this help; `callwatch <command> --help` for a command's options\n"
@@ -146,6 +148,7 @@ int main(int argc, char **argv)
         {"keygen", cmd_keygen},
         {"qa", cmd_qa},
         {"console", cmd_console}, {"whisper", cmd_whisper},
+        {"web", cmd_web}, {"user", cmd_user},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

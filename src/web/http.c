@@ -128,25 +128,25 @@ static bool split_listen(const char *listen, char *host, size_t host_cap, char *
     return true;
 }
 
-/* A bound, listening socket for listen, or -1 with err. */
-static int open_listener(const char *listen_on, int *port_out, cw_error_t *err)
+int cw_http_listener(const char *what, const char *listen_on, int *port_out, cw_error_t *err)
 {
     char host[HTTP_HOST_MAX], port[8];
     if (!split_listen(listen_on, host, sizeof host, port, sizeof port)) {
-        cw_error_set(err, CW_ERR_INVALID, "metrics listen '%s': expected HOST:PORT, e.g. 127.0.0.1:9464", listen_on);
+        cw_error_set(err, CW_ERR_INVALID, "%s listen '%s': expected HOST:PORT, e.g. 127.0.0.1:9464", what, listen_on);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        cw_error_set(err, CW_ERR_INVALID, "metrics listen '%s': cannot resolve '%s': %s", listen_on, host,
+        cw_error_set(err, CW_ERR_INVALID, "%s listen '%s': cannot resolve '%s': %s", what, listen_on, host,
                      gai_strerror(gai));
         return -1;
     }
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
     if (fd < 0) {
-        cw_error_set(err, CW_ERR_IO, "metrics listen '%s': cannot create a socket: %s", listen_on, strerror(errno));
+        cw_error_set(err, CW_ERR_IO, "%s listen '%s': cannot create a socket: %s", what, listen_on,
+                     strerror(errno));
         freeaddrinfo(res);
         return -1;
     }
@@ -191,7 +191,7 @@ cw_http_t *cw_http_new(const char *listen_on, cw_metrics_t *metrics, cw_http_hea
     h->metrics = metrics;
     h->health = health;
     h->user = user;
-    int fd = open_listener(listen_on, &h->port, err);
+    int fd = cw_http_listener("metrics", listen_on, &h->port, err);
     if (fd < 0) {
         free(h);
         return NULL;

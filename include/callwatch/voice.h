@@ -58,6 +58,42 @@ typedef struct cw_voice_cue {
 
 typedef struct cw_voice cw_voice_t;
 
+/* What one judged segment measured. Every feature is independent of the
+ * line's gain (ratios and spreads, no absolute level) and of the speaker's
+ * history, so a segment can be judged against population norms from the
+ * first words of a call. */
+typedef enum cw_voice_feature {
+    CW_VF_F0_ST,          /* median pitch, semitones over 100 Hz (harmonic errors folded) */
+    CW_VF_RANGE_ST,       /* pitch p90 - p10, semitones */
+    CW_VF_LEVEL_DYN_DB,   /* level p90 - p10 of voiced frames, dB */
+    CW_VF_RATE_SYL_S,     /* syllable nuclei per second of speech */
+    CW_VF_VOICED_FRAC,    /* voiced share of the speech frames, 0..1 */
+    CW_VF_ALPHA_DB,       /* median alpha ratio of voiced frames (prosody.h), dB */
+    CW_VF_HAMMARBERG_DB,  /* median Hammarberg index of voiced frames, dB */
+    CW_VF_PITCH_CONF,     /* median YIN confidence of speech frames, 0..1 */
+    CW_VF_PEAK_LEVEL_DB,  /* level p95 of voiced frames over their median, dB */
+    CW_VF_LEVEL_DB,       /* median level of voiced frames, dBFS: depends on the line's gain, so
+                           * only ever compared with the same caller's baseline */
+    CW_VF_COUNT
+} cw_voice_feature_t;
+
+/* The feature's name in the model file and in evidence ("f0_st", ...). */
+const char *cw_voice_feature_name(cw_voice_feature_t f);
+
+typedef struct cw_voice_segment {
+    double t_start, t_end;        /* leg seconds */
+    double voiced_s, speech_s;
+    double x[CW_VF_COUNT];        /* indexed by cw_voice_feature_t */
+    double prior_anger;           /* the population-norm anger score, 0..1 */
+    double relative_anger;        /* the score against this speaker's baseline, 0..1; 0 without one */
+    bool has_baseline;            /* the speaker's own baseline existed when judged */
+} cw_voice_segment_t;
+
+/* Called for every judged segment, on the feeding thread, before its cues
+ * are emitted. For measurement tools and tests; seg is valid during the call. */
+typedef void (*cw_voice_segment_fn)(void *ctx, const cw_voice_segment_t *seg);
+void cw_voice_set_segment_observer(cw_voice_t *voice, cw_voice_segment_fn fn, void *ctx);
+
 /* model is borrowed and must outlive the detector; whose ("caller",
  * "agent") names the speaker in texts. */
 cw_voice_t *cw_voice_new(const cw_voice_model_t *model, const char *whose, cw_error_t *err);

@@ -31,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CORPORA = ("emodb-dev", "ravdess-dev", "casia-dev", "turev-dev")
 NEGATIVE = ("neutral", "calm", "boredom", "sadness")
+# Flat affect: the referee's classes (low: flat, normal: not).
+LOW, NORMAL = ("sadness", "boredom", "calm"), ("neutral", "happiness")
 FEATURES = ("f0_st", "range_st", "level_dyn_db", "rate_syl_s", "voiced_frac", "alpha_db", "hammarberg_db",
             "pitch_conf", "peak_level_db")
 RELATIVE_FEATURES = FEATURES + ("level_db",)
@@ -66,7 +68,7 @@ def load_corpus(exe, corpora_dir, work, name, config):
     if os.path.exists(cache) and os.path.getmtime(cache) > max(os.path.getmtime(p) for p in inputs):
         return json.load(open(cache))
     rows = list(csv.DictReader(open(os.path.join(corpora_dir, name, "labels.csv"))))
-    rows = [r for r in rows if r["label"] == "anger" or r["label"] in NEGATIVE]
+    rows = [r for r in rows if r["label"] in ("anger",) + NEGATIVE + NORMAL]
     result = {}
     for band in BANDS:
         folder = os.path.join(work, band, name)
@@ -134,10 +136,11 @@ def usable(seg):
 def prior_rows(data):
     """(corpus, band, y, [feature vectors of the file's segments]) for every file: judged alone."""
     return [(corpus, band, 1 if label == "anger" else 0, [[s[f] for f in FEATURES] for s in segs if usable(s)])
-            for corpus, bands in data.items() for band, files in bands.items() for _, label, segs in files]
+            for corpus, bands in data.items() for band, files in bands.items() for _, label, segs in files
+            if label == "anger" or label in NEGATIVE]
 
 
-def relative_rows(data, baseline_voiced_s=3.0):
+def relative_rows(data, baseline_voiced_s):
     """The same for segments minus the speaker's baseline (and, last, the file's prior vectors): the
     medians over the segments of their other
     calm utterances, taken in order until baseline_voiced_s of voiced speech (as the detector does)."""
@@ -268,7 +271,8 @@ def main():
     data = {c: load_corpus(exe, a.corpora, a.work, c, a.config) for c in present}
 
     prior_all = prior_rows(data)
-    rel_all = relative_rows(data)
+    model_path = a.out or os.path.join(ROOT, "models", "prosody.json")
+    rel_all = relative_rows(data, json.load(open(model_path))["baseline"]["voiced_s"])
     by_corpus = lambda rows, keep: [r for r in rows if keep(r[0])]
     for title, evaluate in (("from the first word (prior alone)", False), ("after a calm opening (higher of prior and relative)", True)):
         held = {}

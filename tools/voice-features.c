@@ -8,7 +8,7 @@
  * detector, settings from the config), so a model trained on these lines
  * (tools/train-voice.py) scores what the daemon will compute. A line:
  * {"file", "t_start", "t_end", "voiced_s", "speech_s", "has_baseline",
- *  "prior_anger", <feature name>: value, ...}.
+ *  "prior_anger", "relative_anger", <feature name>: value, ...}.
  *
  * Exit status 0, or 1 with a message naming the file on any error.
  */
@@ -32,9 +32,10 @@ typedef struct printer {
 static void print_segment(void *ctx, const cw_voice_segment_t *seg)
 {
     const printer_t *p = ctx;
-    json_t *line = json_pack("{s:s, s:f, s:f, s:f, s:f, s:b, s:f}", "file", p->path, "t_start", seg->t_start, "t_end",
-                             seg->t_end, "voiced_s", seg->voiced_s, "speech_s", seg->speech_s, "has_baseline",
-                             seg->has_baseline, "prior_anger", seg->prior_anger);
+    json_t *line = json_pack("{s:s, s:f, s:f, s:f, s:f, s:b, s:f, s:f}", "file", p->path, "t_start", seg->t_start,
+                             "t_end", seg->t_end, "voiced_s", seg->voiced_s, "speech_s", seg->speech_s,
+                             "has_baseline", seg->has_baseline, "prior_anger", seg->prior_anger, "relative_anger",
+                             seg->relative_anger);
     if (!line)
         return;
     for (int f = 0; f < CW_VF_COUNT; f++)

@@ -45,6 +45,7 @@ struct cw_voice_model {
     double flat_norm_phrase_range_st, flat_phrase_range;
     linear_model_t prior;    /* features against population norms */
     linear_model_t relative; /* features minus the speaker's baseline */
+    double flat_persist_speech_s, flat_brief_max_score, flat_persist_above;
 };
 
 typedef struct model_key {
@@ -81,6 +82,9 @@ static const model_key_t MODEL_KEYS[] = {
     {"flat_affect", "per_rate_syl_s_below", M(flat_rate), -10, 10},
     {"flat_affect", "norm_phrase_range_st", M(flat_norm_phrase_range_st), 0, 24},
     {"flat_affect", "per_phrase_range_st_below", M(flat_phrase_range), -10, 10},
+    {"flat_affect", "persist_speech_s", M(flat_persist_speech_s), 0, 600},
+    {"flat_affect", "brief_max_score", M(flat_brief_max_score), 0, 1},
+    {"flat_affect", "persist_above_score", M(flat_persist_above), 0, 1},
 };
 #undef M
 #define N_MODEL_KEYS (sizeof MODEL_KEYS / sizeof MODEL_KEYS[0])
@@ -316,6 +320,7 @@ struct cw_voice {
     unsigned long long win_nuclei;
     float recent_range_st[RECENT_PHRASES];
     double recent_end_s[RECENT_PHRASES];
+    double flat_streak_speech_s; /* speech judged flat without a break */
     size_t recent_count;
     size_t win_speech_since_judged;
 
@@ -589,13 +594,13 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
                           cue_sink_t *sink)
 {
     const cw_voice_model_t *m = v->model;
-    bool aroused = features->prior_anger >= m->baseline_adapt_below;
     double d_f0 = seg->f0_st - v->base_f0_st;
     double d_level = seg->level_db - v->base_level_db;
     double d_range = seg->range_st - v->base_range_st;
     double rate_ratio = v->base_rate > 0 ? seg->rate / v->base_rate : 1.0;
 
-    double anger = features->relative_anger;
+    /* Both judgements stand: raised for this caller, or aroused for anyone. */
+    double anger = fmax(features->relative_anger, features->prior_anger);
     /* Only a fall speaks for despair: a caller who shouts into a phone with
      * automatic gain control is not quieter for it. */
     double despair =
@@ -605,15 +610,26 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
         despair = m->despair_max_score;
 
     json_t *numbers = json_pack(
-        "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "pitch_st", round_to(d_f0, 0.1), "loudness_db",
-        round_to(d_level, 0.1), "pitch_range_st", round_to(d_range, 0.1), "rate_ratio", round_to(rate_ratio, 0.01),
-        "f0_hz", round_to(hz_of(seg->f0_st), 0.1), "baseline_f0_hz", round_to(hz_of(v->base_f0_st), 0.1),
-        "level_dbfs", round_to(seg->level_db, 0.1), "baseline_level_dbfs", round_to(v->base_level_db, 0.1),
-        "rate_syl_s", round_to(seg->rate, 0.01), "voiced_s", round_to(seg->voiced_s, 0.01));
+        "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "pitch_st", round_to(d_f0, 0.1),
+        "loudness_db", round_to(d_level, 0.1), "pitch_range_st", round_to(d_range, 0.1), "rate_ratio",
+        round_to(rate_ratio, 0.01), "f0_hz", round_to(hz_of(seg->f0_st), 0.1), "baseline_f0_hz",
+        round_to(hz_of(v->base_f0_st), 0.1), "level_dbfs", round_to(seg->level_db, 0.1), "baseline_level_dbfs",
+        round_to(v->base_level_db, 0.1), "rate_syl_s", round_to(seg->rate, 0.01), "voiced_s",
+        round_to(seg->voiced_s, 0.01), "alpha_db", round_to(features->x[CW_VF_ALPHA_DB], 0.1), "baseline_alpha_db",
+        round_to(v->base_x[CW_VF_ALPHA_DB], 0.1), "relative_score", round_to(features->relative_anger, 0.01),
+        "prior_score", round_to(features->prior_anger, 0.01));
     char text[512];
     if (sink->want_anger && numbers) {
-        snprintf(text, sizeof text, "raised voice: pitch %+.1f semitones, loudness %+.1f dB over this %s's baseline",
-                 d_f0, d_level, v->whose);
+        if (features->relative_anger >= features->prior_anger)
+            snprintf(text, sizeof text,
+                     "raised voice: pitch %+.1f semitones, loudness %+.1f dB, spectral tilt %+.1f dB over this %s's "
+                     "baseline",
+                     d_f0, d_level, features->x[CW_VF_ALPHA_DB] - v->base_x[CW_VF_ALPHA_DB], v->whose);
+        else
+            snprintf(text, sizeof text,
+                     "aroused voice against population norms (pitch %.0f Hz, spectral tilt %.1f dB); pitch %+.1f "
+                     "semitones over this %s's baseline",
+                     hz_of(seg->f0_st), features->x[CW_VF_ALPHA_DB], d_f0, v->whose);
         emit(sink, "anger", anger, seg->speech_s > 0 ? v->seg_t_start : v->seg_t_end, v->seg_t_end,
              json_deep_copy(numbers), text);
     }
@@ -625,7 +641,7 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
     json_decref(numbers);
 
     /* Calm speech keeps the baseline current; raised speech must not become it. */
-    if (anger < m->baseline_adapt_below && !aroused) {
+    if (anger < m->baseline_adapt_below) {
         double a = m->baseline_adapt_rate;
         v->base_f0_st += a * d_f0;
         v->base_level_db += a * d_level;
@@ -724,7 +740,7 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
     features.relative_anger = v->has_baseline ? relative_anger(v, &features) : 0;
     if (v->observer)
         v->observer(v->observer_ctx, &features);
-    if (sink->want_anger)
+    if (sink->want_anger && !v->has_baseline)
         judge_prior(v, &features, sink);
     v->recent_range_st[v->recent_count % RECENT_PHRASES] = (float)seg.range_st;
     v->recent_end_s[v->recent_count % RECENT_PHRASES] = v->seg_t_end;
@@ -750,6 +766,25 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
     }
     if (sink->want_anger || sink->want_despair)
         judge_segment(v, &seg, &features, sink);
+}
+
+/* Severity grows with persistence: until the voice has stayed flat for
+ * persist_speech_s of speech, a window scores at most brief_max_score (a
+ * tired minute is not a critical alert). The streak counts the speech
+ * since the previous judgement. */
+static double persisted_flat_score(cw_voice_t *v, double score, double window_speech_s)
+{
+    const cw_voice_model_t *m = v->model;
+    double hop_s = (double)v->win_speech_since_judged * FRAME_S;
+    if (hop_s <= 0 || hop_s > window_speech_s)
+        hop_s = window_speech_s;
+    if (score >= m->flat_persist_above)
+        v->flat_streak_speech_s += v->flat_streak_speech_s > 0 ? hop_s : window_speech_s;
+    else
+        v->flat_streak_speech_s = 0;
+    if (v->flat_streak_speech_s < m->flat_persist_speech_s && score > m->flat_brief_max_score)
+        return m->flat_brief_max_score;
+    return score;
 }
 
 static void judge_flat(cw_voice_t *v, double t_end, cue_sink_t *sink)
@@ -782,6 +817,7 @@ static void judge_flat(cw_voice_t *v, double t_end, cue_sink_t *sink)
                             m->flat_level_dynamics * (m->flat_norm_level_dynamics_db - dynamics) +
                             m->flat_rate * (m->flat_norm_rate_syl_s - rate) +
                             m->flat_phrase_range * (m->flat_norm_phrase_range_st - phrase_range));
+    score = persisted_flat_score(v, score, speech_s);
     json_t *numbers = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "f0_spread_st", round_to(spread, 0.01),
                                 "norm_f0_spread_st", m->flat_norm_f0_spread_st, "level_dynamics_db",
                                 round_to(dynamics, 0.1), "norm_level_dynamics_db", m->flat_norm_level_dynamics_db,
@@ -829,8 +865,8 @@ static void window_add(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus,
     const cw_voice_model_t *m = v->model;
     if (sink->want_flat && (double)v->window_len * FRAME_S >= m->flat_min_speech_s &&
         (double)v->win_speech_since_judged * FRAME_S >= m->flat_hop_speech_s) {
-        v->win_speech_since_judged = 0;
         judge_flat(v, f->t_end, sink);
+        v->win_speech_since_judged = 0;
     }
 }
 

@@ -22,8 +22,7 @@
 # Exit 77 (skip) only when flite, sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 
 for prog in flite sox python3; do
   if ! command -v "$prog" >/dev/null 2>&1; then
@@ -36,8 +35,7 @@ if [[ ! -x "$cw" ]]; then
   exit 1
 fi
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-flite-call.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+cw_tmpdir tmp cw-flite-call
 
 cat >"$tmp/script.json" <<'EOF'
 {"turns": [

@@ -11,8 +11,7 @@
 # id seen on the bus is in the archive.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 ALERTS_BEFORE_KILL="${ALERTS_BEFORE_KILL:-5}"
 LINES=3
 TIMEOUT_S=110  # a cap for a loaded machine; it usually kills within 25-45 s
@@ -25,19 +24,18 @@ for prog in sqlite3 python3; do
 done
 [[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-kill9.XXXXXX")"
-keep="${KILL9_KEEP:-}"
+cw_tmpdir tmp cw-kill9
+CW_KEEP_TMP="${KILL9_KEEP:-}"
 daemon=""
 tap=""
-cleanup() {
+# The daemon dies by SIGKILL, as in the crash the test is about.
+on_exit() {
   [[ -n "$daemon" ]] && kill -9 "$daemon" 2>/dev/null || true
   [[ -n "$tap" ]] && kill "$tap" 2>/dev/null || true
   wait 2>/dev/null || true
-  if [[ -n "$keep" ]]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
-trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 endpoint="tcp://127.0.0.1:$port"
 db="$tmp/archive.db"
 cat >"$tmp/site.ini" <<EOF

@@ -17,21 +17,13 @@
 # Exit 77 (skip) only when flite, sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 for prog in flite sox python3; do
   command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
 done
 [[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-audiosocket.XXXXXX")"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+cw_tmpdir tmp cw-audiosocket
 client=(python3 "$src/tools/audiosocket-client.py")
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
@@ -51,7 +43,7 @@ EOF
 python3 "$src/tools/make-call.py" --script "$tmp/script.json" --out "$tmp/call.wav" --truth "$tmp/truth.json" \
   --rate 8000 --encoding pcm16
 
-bus_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bus_port=$(free_port)
 endpoint="tcp://127.0.0.1:$bus_port"
 "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$src/models/callwatch.ini" --endpoint "$endpoint" --audiosocket 127.0.0.1:0 \
   2>"$tmp/daemon.log" &

@@ -4,12 +4,11 @@
 # every field. Not a timing gate: performance numbers never fail this test, only missing or
 # impossible values do.
 set -u
-: "${CALLWATCH:?}" "${CALLWATCH_SRC:?}"
+. "$(dirname "$0")/lib.sh"
 for prog in flite sox soxi pocketsphinx_continuous; do
     command -v "$prog" >/dev/null || { echo "bench_smoke: $prog not installed"; exit 77; }
 done
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+cw_tmpdir work cw-bench-smoke
 if ! python3 "$CALLWATCH_SRC/tools/bench" --binary "$CALLWATCH" --quick --max-n 2 \
         --json-out "$work/bench.json" >"$work/report.txt" 2>"$work/log.txt"; then
     echo "bench_smoke: tools/bench failed"; tail -20 "$work/log.txt"; exit 1

@@ -15,31 +15,12 @@
 #  - the complete node config passes --check-config, which shows "connect, CURVE".
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 for tool in sox python3; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cw-bcurve.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# wait_for FILE REGEX SECONDS: until a line of FILE matches.
-wait_for() {
-  local deadline=$((SECONDS + $3))
-  until grep -Eq "$2" "$1" 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cw_tmpdir work cw-bcurve
 
 mkdir -p "$work/keys" "$work/clients" "$work/nodes"
 for name in broker sub node-a node-x; do "$CALLWATCH" keygen --dir "$work/keys" "$name" >/dev/null; done
@@ -103,7 +84,7 @@ grep -q "bus: $front (connect, CURVE)" "$work/check.out" || fail "--check-config
 "$CALLWATCH" broker --config "$work/broker.ini" 2>"$work/broker.log" &
 broker_pid=$!
 pids+=("$broker_pid")
-wait_for "$work/broker.log" 'subscribers connect to' 10 || fail "broker did not start: $(cat "$work/broker.log")"
+wait_for 10 log_has "$work/broker.log" 'subscribers connect to' || fail "broker did not start: $(cat "$work/broker.log")"
 grep -q "CURVE on both sides" "$work/broker.log" || fail "broker does not say it uses CURVE: $(cat "$work/broker.log")"
 
 printf '[bus]\nendpoint = %s\ncurve = on\ncurve_client_cert = %s\ncurve_server_public = %s\n' \
@@ -121,7 +102,7 @@ for n in a x p; do
   eval "node_${n}_pid=$!"
 done
 for n in a x p; do
-  wait_for "$work/node$n.log" 'call node[a-z]-.* ended' 100 || fail "node $n's call did not end: $(cat "$work/node$n.log")"
+  wait_for 100 log_has "$work/node$n.log" 'call node[a-z]-.* ended' || fail "node $n's call did not end: $(cat "$work/node$n.log")"
 done
 sleep 1
 kill -TERM "$tap_pid"

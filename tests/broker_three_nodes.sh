@@ -17,32 +17,13 @@
 #    a malformed endpoint with exit 2 naming it.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 for tool in sox curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing: skipping"; exit 77; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; exit 1; }
+cw_tmpdir work cw-broker3
 http_get() { curl --noproxy '*' -s -m 5 "$@"; }
-
-# wait_for FILE REGEX SECONDS: until a line of FILE matches.
-wait_for() {
-  local deadline=$((SECONDS + $3))
-  until grep -Eq "$2" "$1" 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
 
 # 12 s of the sample call in which the customer gets angry and despairs.
 sox "$CALLWATCH_SRC/models/sample-call.flac" "$work/call.wav" trim 11 12
@@ -51,7 +32,7 @@ sox "$CALLWATCH_SRC/models/sample-call.flac" "$work/call.wav" trim 11 12
 "$CALLWATCH" broker --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' 2>"$work/broker.log" &
 broker_pid=$!
 pids+=("$broker_pid")
-wait_for "$work/broker.log" 'subscribers connect to' 10 || fail "broker did not start: $(cat "$work/broker.log")"
+wait_for 10 log_has "$work/broker.log" 'subscribers connect to' || fail "broker did not start: $(cat "$work/broker.log")"
 frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$work/broker.log")
 backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$work/broker.log")
 echo "broker: frontend $frontend, backend $backend"
@@ -91,7 +72,7 @@ INI
 done
 
 for n in 1 2 3; do
-  wait_for "$work/node$n.log" 'call node[0-9]-.* ended' 100 || fail "node$n's call did not end: $(cat "$work/node$n.log")"
+  wait_for 100 log_has "$work/node$n.log" 'call node[0-9]-.* ended' || fail "node$n's call did not end: $(cat "$work/node$n.log")"
 done
 
 # What each node says it published.

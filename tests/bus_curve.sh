@@ -9,21 +9,12 @@
 # Exit 77 only when flite, sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 for prog in flite sox python3; do
   command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
 done
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-curve.XXXXXX")"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+cw_tmpdir tmp cw-curve
 
 mkdir -p "$tmp/keys" "$tmp/clients"
 "$cw" keygen --dir "$tmp/keys" server >/dev/null
@@ -37,7 +28,7 @@ if grep -q 'secret-key' "$tmp/keys/alice.key"; then fail "public certificate hol
 if "$cw" keygen --dir "$tmp/keys" alice 2>"$tmp/err"; then fail "keygen overwrote a key"; fi
 grep -q "already exists" "$tmp/err" || fail "keygen overwrite message: $(cat "$tmp/err")"
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 ep="tcp://127.0.0.1:$port"
 server_cfg() {
   printf '[bus]\nendpoint = %s\ncurve = on\ncurve_server_cert = %s\ncurve_clients_dir = %s\n' \

@@ -4,16 +4,12 @@
 # status and that stderr says what was wrong and where.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
+. "$(dirname "$0")/lib.sh"
 command -v sox >/dev/null || { echo "sox missing: skipping"; exit 77; }
 
-work=$(mktemp -d)
+cw_tmpdir work cw-bad-input
 listener_pid=""
-cleanup() {
-  [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+on_exit() { [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null || true; }
 
 failures=0
 cases=0
@@ -158,7 +154,7 @@ EOF
 expect bad-endpoint 2 "bad-endpoint\.ini" "endpoint" "carrier-pigeon" -- run --config "$work/bad-endpoint.ini" --file "$work/good.wav"
 
 # ---- an endpoint already in use ----
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 python3 -c 'import socket,sys,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' "$port" &

@@ -2,9 +2,8 @@
 # console_cli: bad input to the console, whisper viewer and the daemon's new
 # options is refused with a message naming what is wrong, never a crash.
 set -uo pipefail
-: "${CALLWATCH:?CALLWATCH must point to the callwatch binary}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib.sh"
+cw_tmpdir work cw-console-cli
 failures=0
 
 # expect STATUS REGEX CMD...: exit status STATUS and stderr matching REGEX.

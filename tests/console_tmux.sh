@@ -12,22 +12,19 @@
 # - killing the daemon shows DISCONNECTED; restarting it reconnects by itself.
 set -euo pipefail
 
-: "${CALLWATCH:?CALLWATCH must point to the callwatch binary}"
-: "${CALLWATCH_SRC:?CALLWATCH_SRC must point to the source tree}"
+. "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "SKIP: tmux is not installed (tools/deps.sh installs it)"; exit 77; }
 
-work=$(mktemp -d)
+cw_tmpdir work cw-console-tmux
 sock="cwtest-$$"
 daemon_pid=""
 bg_pids=()
-cleanup() {
+on_exit() {
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
     for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     tmux -L "$sock" kill-server 2>/dev/null || true
     for p in "${bg_pids[@]}" $daemon_pid; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
 }
-trap cleanup EXIT
 
 fail() {
     echo "FAIL: $*" >&2
@@ -42,9 +39,6 @@ fail() {
     exit 1
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 bus="tcp://127.0.0.1:$(free_port)"
 acks="tcp://127.0.0.1:$(free_port)"
 

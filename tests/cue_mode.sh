@@ -8,14 +8,11 @@
 #  - a bad mode or a broken keyphrase file is an error naming file and key.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 for tool in flite sox python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing: skipping"; exit 77; }
 done
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+cw_tmpdir work cw-cue-mode
 
 cat >"$work/script.json" <<'JSON'
 {"turns": [

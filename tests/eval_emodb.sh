@@ -13,8 +13,7 @@
 # repository, or EMODB_DIR.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 corpus="${EMODB_DIR:-$src/../shared/corpora/emodb-dev}"
 
 if [[ ! -d "$corpus" ]]; then

@@ -22,8 +22,7 @@
 # (corpus ~30 s; analysis depends on callwatch's speed).
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 GATE_F1="${EVAL_GATE_F1:-0.75}"
 GATE_KINDS="${EVAL_GATE_KINDS:-escalation,anger,despair:words,talk_over,dead_air}"
 
@@ -42,8 +41,7 @@ if [[ -n "${EVAL_KEEP:-}" ]]; then
   tmp="$EVAL_KEEP"
   mkdir -p "$tmp"
 else
-  tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-eval.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
+  cw_tmpdir tmp cw-eval
 fi
 
 t0=$SECONDS

@@ -16,38 +16,23 @@
 # Exit 77 (skip) only when flite, sox, perl or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 for prog in flite sox perl python3; do
   command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
 done
 [[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-faults.XXXXXX")"
-pids=()
+cw_tmpdir tmp cw-faults
 stopped_tap=""
 CALLWATCH_VIRTUAL_FEEDER_PID=""
-cleanup() {
+on_exit() {
   [[ -n "$stopped_tap" ]] && kill -CONT "$stopped_tap" 2>/dev/null || true
   [[ -n "$CALLWATCH_VIRTUAL_FEEDER_PID" ]] && kill "$CALLWATCH_VIRTUAL_FEEDER_PID" 2>/dev/null || true
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   exec 9>&- 2>/dev/null || true
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # seconds command...: polls until the command succeeds
-  local until=$((SECONDS + $1)); shift
-  while ((SECONDS < until)); do
-    "$@" && return 0
-    kill -0 "$daemon" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 
 # The device's call: a greeting per leg (a leg's first utterance carries no key words), then one
 # sentence each.
@@ -112,6 +97,7 @@ pids+=("$slow")
 sleep 0.5
 "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$tmp/faults.ini" --file "$tmp/file1.wav" --file "$tmp/file2.wav" 2>"$tmp/daemon.log" &
 daemon=$!
+wait_pid=$daemon  # wait_for gives up once the daemon has exited
 pids+=("$daemon")
 wait_for 60 grep -q "line(s) up" "$tmp/daemon.log" || { echo "FAIL: daemon did not start"; cat "$tmp/daemon.log"; exit 1; }
 up_at=$SECONDS

@@ -4,14 +4,13 @@
 # UB report, timeout or build failure. Skipped (77) when clang or its fuzzer
 # runtime (libclang-rt-14-dev) is not installed.
 set -euo pipefail
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
+. "$(dirname "$0")/lib.sh"
 cc="$(command -v clang || command -v clang-14 || true)"
 if [[ -z "$cc" ]]; then
   echo "SKIP: clang is not installed"
   exit 77
 fi
-probe="$(mktemp -d "${TMPDIR:-/tmp}/cw-fuzzprobe.XXXXXX")"
-trap 'rm -rf "$probe"' EXIT
+cw_tmpdir probe cw-fuzzprobe
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' >"$probe/p.c"
 if ! "$cc" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev/null; then
   echo "SKIP: $cc cannot link -fsanitize=fuzzer (install libclang-rt-14-dev)"

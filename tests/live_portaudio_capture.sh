@@ -8,23 +8,20 @@
 # cleanly with exit status 0.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 for tool in flite sox python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing: skipping"; exit 77; }
 done
 
-work=$(mktemp -d)
+cw_tmpdir work cw-live-capture
 run_pid=""
 tap_pid=""
 CALLWATCH_VIRTUAL_FEEDER_PID=""
-cleanup() {
+on_exit() {
   [ -n "$tap_pid" ] && kill "$tap_pid" 2>/dev/null || true
   [ -n "$run_pid" ] && kill -9 "$run_pid" 2>/dev/null || true
   [ -n "$CALLWATCH_VIRTUAL_FEEDER_PID" ] && kill "$CALLWATCH_VIRTUAL_FEEDER_PID" 2>/dev/null || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
 
 # The call: each leg opens with a short greeting (a leg's first utterance is
 # decoded before its channel is learnt, so it carries no key words), then the
@@ -69,7 +66,7 @@ if ! grep -q "$CALLWATCH_VIRTUAL_DEVICE" "$work/devices.txt"; then
   exit 1
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 endpoint="tcp://127.0.0.1:$port"
 cat >"$work/live.ini" <<EOF
 [bus]

@@ -14,35 +14,19 @@
 #    malformed listen value is a configuration error naming file:line.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 for tool in sox curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing: skipping"; exit 77; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+cw_tmpdir work cw-metrics-http
 
-fail() { echo "FAIL: $*"; exit 1; }
 http() { curl --noproxy '*' -s -m 5 "$@"; }
-wait_for() {
-  local deadline=$((SECONDS + $3))
-  until grep -Eq "$2" "$1" 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 # metric FILE SAMPLE: the value of one sample line ("" if absent).
 metric() { awk -v s="$2" '$1 == s { print $2 }' "$1"; }
 
 sox "$CALLWATCH_SRC/models/sample-call.flac" "$work/call.wav" trim 11 12
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 bus="tcp://127.0.0.1:$port"
 cat >"$work/run.ini" <<INI
 [asr]
@@ -57,7 +41,7 @@ INI
 "$CALLWATCH" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/run.ini" --file "$work/call.wav" 2>"$work/run.log" &
 run_pid=$!
 pids+=("$run_pid")
-wait_for "$work/run.log" 'health check on http://' 20 || fail "no metrics address logged: $(cat "$work/run.log")"
+wait_for 20 log_has "$work/run.log" 'health check on http://' || fail "no metrics address logged: $(cat "$work/run.log")"
 base=$(sed -n 's#.*health check on \(http://127.0.0.1:[0-9]*\)/health.*#\1#p' "$work/run.log")
 "$CALLWATCH" tap --endpoint "$bus" --topics --timeout 100 >"$work/tap.out" 2>/dev/null &
 tap_pid=$!
@@ -91,7 +75,7 @@ http "$base/metrics" >"$work/during.prom"
 [ "$(metric "$work/during.prom" callwatch_calls_active)" = 1 ] || fail "calls_active during the call: $(grep calls_active "$work/during.prom")"
 [ "$(metric "$work/during.prom" 'callwatch_events_published_total{type="call_start"}')" = 1 ] || fail "call_start not counted"
 
-wait_for "$work/run.log" 'call metricsnode-file1-.* ended' 90 || fail "the call did not end: $(cat "$work/run.log")"
+wait_for 90 log_has "$work/run.log" 'call metricsnode-file1-.* ended' || fail "the call did not end: $(cat "$work/run.log")"
 sleep 0.5
 http "$base/metrics" >"$work/after.prom"
 http -D "$work/after.headers" -o /dev/null "$base/metrics"

@@ -16,21 +16,12 @@
 #  - the calls still raise word alerts (anger or despair on the customer).
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 for tool in sox python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing: skipping"; exit 77; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+cw_tmpdir work cw-overload
 
 # 12 s of the sample call: both legs talk, the customer says "this is
 # ridiculous ... third time I am calling ... nobody helps".
@@ -38,7 +29,7 @@ sox "$CALLWATCH_SRC/models/sample-call.flac" "$work/short.wav" trim 11 12
 # The long call: the same speech, then 200 s of silence (no decoder
 # work) during which its degraded legs can recover.
 sox "$work/short.wav" "$work/long.wav" pad 0 200
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 bus="tcp://127.0.0.1:$port"
 cat >"$work/run.ini" <<INI
 [asr]

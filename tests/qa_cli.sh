@@ -7,13 +7,11 @@
 # foreign or missing archive files.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
 [[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-qa.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+cw_tmpdir tmp cw-qa
 db="$tmp/qa.db"
 fail=0
 failed() { echo "FAIL: $*"; fail=1; }

@@ -13,20 +13,12 @@
 # Exit 77 only when flite, sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 for prog in flite sox python3; do
   command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
 done
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-redact.XXXXXX")"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+cw_tmpdir tmp cw-redact
 
 cat >"$tmp/script.json" <<'JSON'
 {"turns": [
@@ -99,7 +91,7 @@ if (( red_run >= 4 )); then
 fi
 
 # The bus: run replays the call at real time; tap records everything.
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 ep="tcp://127.0.0.1:$port"
 "$cw" tap --endpoint "$ep" --timeout 100 >"$tmp/bus.jsonl" 2>"$tmp/tap.err" &
 pids+=($!)

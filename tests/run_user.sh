@@ -7,18 +7,9 @@
 # An unknown user is refused either way.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-user.XXXXXX")"
+. "$(dirname "$0")/lib.sh"
+cw_tmpdir tmp cw-user
 chmod 755 "$tmp"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 set +e
 "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --user no-such-user-cw --file /dev/null 2>"$tmp/err" >/dev/null
@@ -43,7 +34,7 @@ gid="$(id -g "$target")"
 sox -n -r 16000 -c 2 -b 16 "$tmp/silence.wav" trim 0 30 2>/dev/null ||
   { echo "SKIP: sox cannot make a test file"; exit 77; }
 chmod 644 "$tmp/silence.wav"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 ep="tcp://127.0.0.1:$port"
 "$cw" tap --endpoint "$ep" --timeout 60 --count 1 >"$tmp/tap.jsonl" 2>/dev/null &
 tap_pid=$!

@@ -8,15 +8,13 @@
 #     the audio plays, not all at the end.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-: "${CALLWATCH_SRC:?set CALLWATCH_SRC to the source tree}"
+. "$(dirname "$0")/lib.sh"
 sample="$CALLWATCH_SRC/models/sample-call.flac"
 truth="$CALLWATCH_SRC/models/sample-call.json"
 [ -f "$sample" ] && [ -f "$truth" ] || { echo "FAIL: $sample or $truth missing"; exit 1; }
 command -v sox >/dev/null || { echo "sox missing: skipping"; exit 77; }
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+cw_tmpdir work cw-sample-call
 
 "$CALLWATCH" analyze "$sample" >"$work/events.jsonl" 2>"$work/stderr"
 

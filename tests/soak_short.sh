@@ -11,13 +11,11 @@
 # Exit 77 (skip) only when sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 for prog in sox python3; do
   command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
 done
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-soak-short.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+cw_tmpdir tmp cw-soak-short
 # The first 12 s of the sample call: greeting, double charge, "this is ridiculous".
 sox "$src/models/sample-call.flac" "$tmp/call.wav" trim 0 12
 rc=0

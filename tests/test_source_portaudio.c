@@ -85,7 +85,7 @@ static int setup_virtual_device(void)
             setenv("ALSA_CONFIG_PATH", line + 17, 1);
             have_conf = true;
         } else if (strncmp(line, "CALLWATCH_VIRTUAL_FEEDER_PID=", 29) == 0) {
-            feeder_pid = (pid_t)atoi(line + 29);
+            feeder_pid = (pid_t)strtol(line + 29, NULL, 10);
         }
     }
     if (pclose(p) != 0 || !have_conf || feeder_pid <= 0) {

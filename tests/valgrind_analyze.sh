@@ -11,16 +11,14 @@
 # Exit 77 (skip) only when valgrind or sox is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 for prog in valgrind sox; do
   command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
 done
 if nm -u "$cw" 2>/dev/null | grep -q __asan_init; then
   echo "SKIP: $cw is built with AddressSanitizer, which valgrind cannot run"; exit 77
 fi
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-valgrind.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+cw_tmpdir tmp cw-valgrind
 # Six seconds: the greeting and the customer's first sentence, enough for transcripts on both legs.
 sox "$src/models/sample-call.flac" "$tmp/call.wav" trim 0 6
 

@@ -16,8 +16,7 @@
 # CALLWATCH_LIBRIVOX (data dir override). Exit 77 (skip) only when the test data is absent.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 data="${CALLWATCH_LIBRIVOX:-/usr/share/pocketsphinx/test/data/librivox}"
 model="${CALLWATCH_PS_MODEL:-/usr/share/pocketsphinx/model/en-us}"
 margin=2.0   # allowed WER excess of callwatch over pocketsphinx_continuous, in points
@@ -47,8 +46,7 @@ for f in "$model/en-us" "$model/en-us.lm.bin" "$model/cmudict-en-us.dict"; do
   fi
 done
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-wer.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+cw_tmpdir tmp cw-wer
 
 n=0
 while read -r id; do

@@ -52,6 +52,194 @@ static void call_id_from_path(const char *path, char *out, size_t cap)
         *dot = '\0';
 }
 
+/* What to analyse and how, from the command line. */
+typedef struct analyze_job {
+    char **files;
+    int n_files;
+    const char *call_id, *archive_path;
+    int agent_channel, customer_channel, mono_leg;
+    bool realtime, no_asr;
+} analyze_job_t;
+
+/* One run of `analyze`: its sources, calls, decoders and writer; main thread. */
+typedef struct analysis {
+    const analyze_job_t *job;
+    cw_config_t *cfg;
+    cw_source_t **sources;
+    cw_call_t **calls;
+    cw_asr_pool_t *pool;
+    cw_outbox_t *outbox;
+    const cw_sink_t *archive_ref; /* owned by the outbox */
+} analysis_t;
+
+/* Every file is opened before any work starts: a bad file among many is
+ * reported at once instead of after an hour of decoding. */
+static int open_sources(analysis_t *a, cw_error_t *err)
+{
+    const analyze_job_t *job = a->job;
+    for (int i = 0; i < job->n_files; i++) {
+        cw_file_source_opts_t fo = {
+            .path = job->files[i],
+            .agent_channel = job->agent_channel,
+            .customer_channel = job->customer_channel,
+            .mono_leg = job->mono_leg,
+            .realtime = job->realtime,
+        };
+        a->sources[i] = cw_source_file_new(&fo, err);
+        if (!a->sources[i]) {
+            app_log("%s", err->msg);
+            return APP_FAILURE;
+        }
+    }
+    return APP_OK;
+}
+
+/* The event writer: the archive first (with --archive), then stdout. */
+static int start_writer(analysis_t *a, cw_error_t *err)
+{
+    cw_sink_t *archive = NULL;
+    if (a->job->archive_path) {
+        archive = app_archive_sink(a->cfg, a->job->archive_path);
+        if (!archive)
+            return APP_FAILURE;
+        a->archive_ref = archive;
+    }
+    a->outbox = cw_outbox_new(4096, err);
+    cw_sink_t *sink = cw_sink_jsonl_new(stdout);
+    if (!a->outbox || !sink || (archive && cw_outbox_add_sink(a->outbox, &archive, err) != CW_OK) ||
+        cw_outbox_add_sink(a->outbox, &sink, err) != CW_OK || cw_outbox_start(a->outbox, err) != CW_OK) {
+        if (archive)
+            a->archive_ref = NULL;
+        cw_sink_destroy(&archive);
+        cw_sink_destroy(&sink);
+        app_log("cannot start the event writer: %s", err->msg);
+        return APP_FAILURE;
+    }
+    return APP_OK;
+}
+
+/* A call per file, named by --call-id or the file (made unique by its
+ * position); stops at the first that cannot start (APP_FAILURE). */
+static int start_calls(analysis_t *a, cw_error_t *err)
+{
+    const analyze_job_t *job = a->job;
+    for (int i = 0; i < job->n_files; i++) {
+        char id[CW_NAME_MAX];
+        if (job->call_id) {
+            snprintf(id, sizeof id, "%s", job->call_id);
+        } else {
+            call_id_from_path(job->files[i], id, sizeof id);
+            for (int j = 0; j < i; j++) {
+                if (a->calls[j] && strcmp(cw_call_id(a->calls[j]), id) == 0) {
+                    size_t len = strlen(id);
+                    snprintf(id + len, sizeof id - len, "-%d", i + 1);
+                    break;
+                }
+            }
+        }
+        cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !job->realtime,
+                             .no_asr = job->no_asr};
+        a->calls[i] = cw_call_new(a->cfg, a->pool, a->outbox, &a->sources[i], &co, err);
+        if (!a->calls[i]) {
+            app_log("%s: %s", job->files[i], err->msg);
+            return APP_FAILURE;
+        }
+    }
+    return APP_OK;
+}
+
+/* One thread feeds every call until all are done (hung up on SIGINT/SIGTERM);
+ * the decoder pool works in parallel. */
+static void pump_calls(analysis_t *a)
+{
+    for (;;) {
+        bool all_done = true;
+        long moved = 0;
+        for (int i = 0; i < a->job->n_files; i++) {
+            if (!a->calls[i])
+                continue;
+            if (app_stop_requested && !cw_call_ended(a->calls[i]))
+                cw_call_hangup(a->calls[i], "interrupted");
+            moved += cw_call_pump(a->calls[i]);
+            if (!cw_call_done(a->calls[i]))
+                all_done = false;
+        }
+        if (all_done)
+            break;
+        if (moved == 0)
+            app_sleep_ms(a->job->realtime ? 10 : 2);
+    }
+}
+
+/* APP_FAILURE if a call ended early or the run was interrupted, else status. */
+static int calls_status(const analysis_t *a, int status)
+{
+    for (int i = 0; i < a->job->n_files; i++) {
+        if (a->calls[i] && cw_call_failed(a->calls[i])) {
+            app_log("%s: the call ended early; see its call_end event", a->job->files[i]);
+            status = APP_FAILURE;
+        }
+    }
+    if (app_stop_requested)
+        status = APP_FAILURE;
+    return status;
+}
+
+/* Frees what analyze_files() started, after the writer has written every
+ * event; returns status, or APP_FAILURE if writing failed. */
+static int analysis_teardown(analysis_t *a, int status)
+{
+    for (int i = 0; a->calls && i < a->job->n_files; i++)
+        cw_call_destroy(&a->calls[i]);
+    if (a->outbox) {
+        cw_outbox_flush(a->outbox);
+        const char *last = cw_outbox_last_error(a->outbox);
+        if (last && last[0]) {
+            app_log("writing events failed: %s", last);
+            status = APP_FAILURE;
+        }
+        if (a->archive_ref)
+            app_archive_report(a->archive_ref);
+    }
+    cw_outbox_destroy(&a->outbox);
+    cw_asr_pool_destroy(&a->pool);
+    for (int i = 0; a->sources && i < a->job->n_files; i++)
+        cw_source_destroy(&a->sources[i]);
+    free(a->sources);
+    free(a->calls);
+    cw_config_destroy(&a->cfg);
+    return status;
+}
+
+/* Analyses the job's files with cfg (taken); returns the exit status. */
+static int analyze_files(cw_config_t *cfg, const analyze_job_t *job)
+{
+    analysis_t a = {.job = job, .cfg = cfg};
+    cw_error_t err;
+    cw_error_clear(&err);
+    a.sources = calloc((size_t)job->n_files, sizeof *a.sources);
+    a.calls = calloc((size_t)job->n_files, sizeof *a.calls);
+    if (!a.sources || !a.calls) {
+        app_log("out of memory");
+        return analysis_teardown(&a, APP_FAILURE);
+    }
+    int status = open_sources(&a, &err);
+    if (status != APP_OK)
+        return analysis_teardown(&a, status);
+    app_install_signals();
+    a.pool = job->no_asr ? NULL : cw_asr_pool_new(cfg, &err);
+    if (!a.pool && !job->no_asr) {
+        app_log("%s", err.msg);
+        return analysis_teardown(&a, APP_USAGE);
+    }
+    status = start_writer(&a, &err);
+    if (status != APP_OK)
+        return analysis_teardown(&a, status);
+    status = start_calls(&a, &err);
+    pump_calls(&a);
+    return analysis_teardown(&a, calls_status(&a, status));
+}
+
 int cmd_analyze(int argc, char **argv)
 {
     enum { OPT_AGENT = 256, OPT_CUSTOMER, OPT_LEG, OPT_REALTIME, OPT_CALL_ID, OPT_NO_ASR, OPT_ARCHIVE };
@@ -130,137 +318,9 @@ int cmd_analyze(int argc, char **argv)
     cw_config_t *cfg = app_load_config(config_path, true);
     if (!cfg)
         return APP_USAGE;
-
-    int status = APP_OK;
-    cw_error_t err;
-    cw_error_clear(&err);
-    cw_source_t **sources = calloc((size_t)n_files, sizeof *sources);
-    cw_call_t **calls = calloc((size_t)n_files, sizeof *calls);
-    cw_asr_pool_t *pool = NULL;
-    cw_outbox_t *outbox = NULL;
-    const cw_sink_t *archive_ref = NULL; /* owned by the outbox */
-    if (!sources || !calls) {
-        app_log("out of memory");
-        status = APP_FAILURE;
-        goto out;
-    }
-
-    /* Every file is opened before any work starts: a bad file among many is
-     * reported at once instead of after an hour of decoding. */
-    for (int i = 0; i < n_files; i++) {
-        cw_file_source_opts_t fo = {
-            .path = argv[optind + i],
-            .agent_channel = (int)agent_channel,
-            .customer_channel = (int)customer_channel,
-            .mono_leg = mono_leg,
-            .realtime = realtime,
-        };
-        sources[i] = cw_source_file_new(&fo, &err);
-        if (!sources[i]) {
-            app_log("%s", err.msg);
-            status = APP_FAILURE;
-            goto out;
-        }
-    }
-
-    app_install_signals();
-    pool = no_asr ? NULL : cw_asr_pool_new(cfg, &err);
-    if (!pool && !no_asr) {
-        app_log("%s", err.msg);
-        status = APP_USAGE;
-        goto out;
-    }
-    cw_sink_t *archive = NULL;
-    if (archive_path) {
-        archive = app_archive_sink(cfg, archive_path);
-        if (!archive) {
-            status = APP_FAILURE;
-            goto out;
-        }
-        archive_ref = archive;
-    }
-    outbox = cw_outbox_new(4096, &err);
-    cw_sink_t *sink = cw_sink_jsonl_new(stdout);
-    if (!outbox || !sink || (archive && cw_outbox_add_sink(outbox, &archive, &err) != CW_OK) ||
-        cw_outbox_add_sink(outbox, &sink, &err) != CW_OK || cw_outbox_start(outbox, &err) != CW_OK) {
-        if (archive)
-            archive_ref = NULL;
-        cw_sink_destroy(&archive);
-        cw_sink_destroy(&sink);
-        app_log("cannot start the event writer: %s", err.msg);
-        status = APP_FAILURE;
-        goto out;
-    }
-
-    for (int i = 0; i < n_files; i++) {
-        char id[CW_NAME_MAX];
-        if (call_id) {
-            snprintf(id, sizeof id, "%s", call_id);
-        } else {
-            call_id_from_path(argv[optind + i], id, sizeof id);
-            for (int j = 0; j < i; j++) {
-                if (calls[j] && strcmp(cw_call_id(calls[j]), id) == 0) {
-                    size_t len = strlen(id);
-                    snprintf(id + len, sizeof id - len, "-%d", i + 1);
-                    break;
-                }
-            }
-        }
-        cw_call_opts_t co = {.call_id = id, .line = "file", .agent_id = NULL, .offline = !realtime, .no_asr = no_asr};
-        calls[i] = cw_call_new(cfg, pool, outbox, &sources[i], &co, &err);
-        if (!calls[i]) {
-            app_log("%s: %s", argv[optind + i], err.msg);
-            status = APP_FAILURE;
-            break;
-        }
-    }
-
-    /* One thread feeds every call; the decoder pool works in parallel. */
-    for (;;) {
-        bool all_done = true;
-        long moved = 0;
-        for (int i = 0; i < n_files; i++) {
-            if (!calls[i])
-                continue;
-            if (app_stop_requested && !cw_call_ended(calls[i]))
-                cw_call_hangup(calls[i], "interrupted");
-            moved += cw_call_pump(calls[i]);
-            if (!cw_call_done(calls[i]))
-                all_done = false;
-        }
-        if (all_done)
-            break;
-        if (moved == 0)
-            app_sleep_ms(realtime ? 10 : 2);
-    }
-    for (int i = 0; i < n_files; i++) {
-        if (calls[i] && cw_call_failed(calls[i])) {
-            app_log("%s: the call ended early; see its call_end event", argv[optind + i]);
-            status = APP_FAILURE;
-        }
-    }
-    if (app_stop_requested)
-        status = APP_FAILURE;
-
-out:
-    for (int i = 0; calls && i < n_files; i++)
-        cw_call_destroy(&calls[i]);
-    if (outbox) {
-        cw_outbox_flush(outbox);
-        const char *last = cw_outbox_last_error(outbox);
-        if (last && last[0]) {
-            app_log("writing events failed: %s", last);
-            status = APP_FAILURE;
-        }
-        if (archive_ref)
-            app_archive_report(archive_ref);
-    }
-    cw_outbox_destroy(&outbox);
-    cw_asr_pool_destroy(&pool);
-    for (int i = 0; sources && i < n_files; i++)
-        cw_source_destroy(&sources[i]);
-    free(sources);
-    free(calls);
-    cw_config_destroy(&cfg);
-    return status;
+    analyze_job_t job = {.files = argv + optind, .n_files = n_files, .call_id = call_id,
+                         .archive_path = archive_path, .agent_channel = (int)agent_channel,
+                         .customer_channel = (int)customer_channel, .mono_leg = mono_leg, .realtime = realtime,
+                         .no_asr = no_asr};
+    return analyze_files(cfg, &job);
 }

@@ -1016,13 +1016,10 @@ static int validate_line(const cw_config_t *cfg, const cw_line_config_t *l, cw_e
         return cw_error_set(err, CW_ERR_INVALID,
                             "%s: no source; set device, agent_device + customer_device, or file", where);
     if (kinds > 1) {
-        char set[96] = "";
-        if (device)
-            strcat(set, "device");
-        if (agent || customer)
-            strcat(set, *set ? " and agent/customer_device" : "agent/customer_device");
-        if (file)
-            strcat(set, *set ? " and file" : "file");
+        bool pair = agent || customer;
+        char set[96];
+        snprintf(set, sizeof set, "%s%s%s%s%s", device ? "device" : "", device && pair ? " and " : "",
+                 pair ? "agent/customer_device" : "", file && (device || pair) ? " and " : "", file ? "file" : "");
         return cw_error_set(err, CW_ERR_INVALID,
                             "%s: sets %s; a line takes exactly one kind of source "
                             "(device, agent_device + customer_device, or file)",

@@ -331,6 +331,102 @@ static int by_hour(const void *x, const void *y)
     return (a->hour_ms > b->hour_ms) - (a->hour_ms < b->hour_ms);
 }
 
+/* Reads agent_id's calls in s's window into s->calls (and the shift's alert
+ * and hostile-call totals); 0, or -1 on a database or memory failure. */
+static int shift_read_calls(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s)
+{
+    static const char calls_sql[] =
+        "SELECT c.call_id, c.started_ms, c.duration_s, c.agent_f0_spread_st,"
+        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id),"
+        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.severity = 'critical'),"
+        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.severity = 'warning'),"
+        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.kind = 'flat_affect'),"
+        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.leg = 'customer'"
+        "  AND a.kind IN ('anger', 'escalation')),"
+        " (SELECT avg(CASE WHEN json_valid(a.evidence) THEN json_extract(a.evidence, '$.prosody.f0_spread_st') END)"
+        "  FROM alerts a WHERE a.call_id = c.call_id AND a.kind = 'flat_affect')"
+        " FROM calls c WHERE c.agent_id = ?1 AND c.started_ms >= ?2 AND (?3 IS NULL OR c.started_ms < ?3)"
+        " ORDER BY c.started_ms, c.call_id";
+    sqlite3_stmt *st = NULL;
+    size_t cap_calls = 64;
+    s->calls = malloc(cap_calls * sizeof *s->calls);
+    if (!s->calls || sqlite3_prepare_v2(db, calls_sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, s->since_ms);
+    bind_opt_ms(st, 3, s->until_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (s->n_calls == cap_calls) {
+            cw_qa_shift_call_t *more = realloc(s->calls, 2 * cap_calls * sizeof *s->calls);
+            if (!more)
+                break;
+            s->calls = more;
+            cap_calls *= 2;
+        }
+        cw_qa_shift_call_t *c = &s->calls[s->n_calls++];
+        memset(c, 0, sizeof *c);
+        copy_col(c->call_id, sizeof c->call_id, st, 0);
+        c->started_ms = sqlite3_column_int64(st, 1);
+        c->duration_s = col_num(st, 2);
+        c->alerts = sqlite3_column_int(st, 4);
+        c->critical = sqlite3_column_int(st, 5);
+        c->warning = sqlite3_column_int(st, 6);
+        c->flat_affect = sqlite3_column_int(st, 7);
+        c->hostile = sqlite3_column_int(st, 8) > 0;
+        double summary = col_num(st, 3), from_alerts = col_num(st, 9);
+        /* The whole-call summary beats flat_affect alerts, which only exist
+         * for the stretches that were flat. */
+        c->measure = !isnan(summary) ? summary : from_alerts;
+        c->measure_source = !isnan(summary) ? "summary" : !isnan(from_alerts) ? "alerts" : "";
+        s->alerts += c->alerts;
+        s->hostile_calls += c->hostile;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Counts s's calls and the alerts of agent_id's calls per wall-clock hour into
+ * s->hours (sorted); 0, or -1 on a database or memory failure. */
+static int shift_count_hours(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s)
+{
+    static const char alerts_sql[] =
+        "SELECT a.wall_ms, a.severity, a.kind FROM alerts a JOIN calls c ON c.call_id = a.call_id"
+        " WHERE c.agent_id = ?1 AND c.started_ms >= ?2 AND (?3 IS NULL OR c.started_ms < ?3)";
+    size_t cap_hours = 24 * 62;
+    s->hours = malloc(cap_hours * sizeof *s->hours);
+    if (!s->hours)
+        return -1;
+    for (size_t i = 0; i < s->n_calls; i++) {
+        cw_qa_shift_hour_t *h = hour_slot(s, s->calls[i].started_ms, cap_hours);
+        if (h)
+            h->calls++;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, alerts_sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, s->since_ms);
+    bind_opt_ms(st, 3, s->until_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cw_qa_shift_hour_t *h = hour_slot(s, sqlite3_column_int64(st, 0), cap_hours);
+        if (!h)
+            continue;
+        const char *sev = col_str(st, 1);
+        h->alerts++;
+        h->critical += strcmp(sev, "critical") == 0;
+        h->warning += strcmp(sev, "warning") == 0;
+        h->info += strcmp(sev, "info") == 0;
+        h->flat_affect += strcmp(col_str(st, 2), "flat_affect") == 0;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    qsort(s->hours, s->n_hours, sizeof *s->hours, by_hour);
+    return 0;
+}
+
 int cw_qa_shift(cw_archive_t *a, const char *agent_id, long long since_ms, long long until_ms,
                 const cw_qa_drift_params_t *p, cw_qa_shift_t **out, cw_error_t *err)
 {
@@ -361,103 +457,17 @@ int cw_qa_shift(cw_archive_t *a, const char *agent_id, long long since_ms, long 
     snprintf(s->agent_id, sizeof s->agent_id, "%s", agent_id);
     s->since_ms = since_ms;
     s->until_ms = until_ms;
-
-    static const char calls_sql[] =
-        "SELECT c.call_id, c.started_ms, c.duration_s, c.agent_f0_spread_st,"
-        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id),"
-        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.severity = 'critical'),"
-        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.severity = 'warning'),"
-        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.kind = 'flat_affect'),"
-        " (SELECT count(*) FROM alerts a WHERE a.call_id = c.call_id AND a.leg = 'customer'"
-        "  AND a.kind IN ('anger', 'escalation')),"
-        " (SELECT avg(CASE WHEN json_valid(a.evidence) THEN json_extract(a.evidence, '$.prosody.f0_spread_st') END)"
-        "  FROM alerts a WHERE a.call_id = c.call_id AND a.kind = 'flat_affect')"
-        " FROM calls c WHERE c.agent_id = ?1 AND c.started_ms >= ?2 AND (?3 IS NULL OR c.started_ms < ?3)"
-        " ORDER BY c.started_ms, c.call_id";
-    static const char alerts_sql[] =
-        "SELECT a.wall_ms, a.severity, a.kind FROM alerts a JOIN calls c ON c.call_id = a.call_id"
-        " WHERE c.agent_id = ?1 AND c.started_ms >= ?2 AND (?3 IS NULL OR c.started_ms < ?3)";
-    size_t cap_calls = 64;
-    s->calls = malloc(cap_calls * sizeof *s->calls);
-    if (!s->calls || sqlite3_prepare_v2(db, calls_sql, -1, &st, NULL) != SQLITE_OK)
-        goto db_fail;
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, since_ms);
-    bind_opt_ms(st, 3, until_ms);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (s->n_calls == cap_calls) {
-            cw_qa_shift_call_t *more = realloc(s->calls, 2 * cap_calls * sizeof *s->calls);
-            if (!more)
-                goto db_fail;
-            s->calls = more;
-            cap_calls *= 2;
-        }
-        cw_qa_shift_call_t *c = &s->calls[s->n_calls++];
-        memset(c, 0, sizeof *c);
-        copy_col(c->call_id, sizeof c->call_id, st, 0);
-        c->started_ms = sqlite3_column_int64(st, 1);
-        c->duration_s = col_num(st, 2);
-        c->alerts = sqlite3_column_int(st, 4);
-        c->critical = sqlite3_column_int(st, 5);
-        c->warning = sqlite3_column_int(st, 6);
-        c->flat_affect = sqlite3_column_int(st, 7);
-        c->hostile = sqlite3_column_int(st, 8) > 0;
-        double summary = col_num(st, 3), from_alerts = col_num(st, 9);
-        /* The whole-call summary beats flat_affect alerts, which only exist
-         * for the stretches that were flat. */
-        c->measure = !isnan(summary) ? summary : from_alerts;
-        c->measure_source = !isnan(summary) ? "summary" : !isnan(from_alerts) ? "alerts" : "";
-        s->alerts += c->alerts;
-        s->hostile_calls += c->hostile;
+    if (shift_read_calls(db, agent_id, s) != 0 || shift_count_hours(db, agent_id, s) != 0) {
+        if (!s->calls || !s->hours)
+            cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+        else
+            qa_db_error(a, err, "summarising the shift");
+        cw_qa_shift_free(&s);
+        return err ? err->code : CW_ERR_IO;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc != SQLITE_DONE)
-        goto db_fail;
-
-    size_t cap_hours = 24 * 62;
-    s->hours = malloc(cap_hours * sizeof *s->hours);
-    if (!s->hours)
-        goto db_fail;
-    for (size_t i = 0; i < s->n_calls; i++) {
-        cw_qa_shift_hour_t *h = hour_slot(s, s->calls[i].started_ms, cap_hours);
-        if (h)
-            h->calls++;
-    }
-    if (sqlite3_prepare_v2(db, alerts_sql, -1, &st, NULL) != SQLITE_OK)
-        goto db_fail;
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, since_ms);
-    bind_opt_ms(st, 3, until_ms);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cw_qa_shift_hour_t *h = hour_slot(s, sqlite3_column_int64(st, 0), cap_hours);
-        if (!h)
-            continue;
-        const char *sev = col_str(st, 1);
-        h->alerts++;
-        h->critical += strcmp(sev, "critical") == 0;
-        h->warning += strcmp(sev, "warning") == 0;
-        h->info += strcmp(sev, "info") == 0;
-        h->flat_affect += strcmp(col_str(st, 2), "flat_affect") == 0;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc != SQLITE_DONE)
-        goto db_fail;
-    qsort(s->hours, s->n_hours, sizeof *s->hours, by_hour);
     judge_drift(s, p);
     *out = s;
     return CW_OK;
-
-db_fail:
-    if (st)
-        sqlite3_finalize(st);
-    if (!s->calls || !s->hours)
-        cw_error_set(err, CW_ERR_NOMEM, "out of memory");
-    else
-        qa_db_error(a, err, "summarising the shift");
-    cw_qa_shift_free(&s);
-    return err ? err->code : CW_ERR_IO;
 }
 
 void cw_qa_shift_free(cw_qa_shift_t **sp)

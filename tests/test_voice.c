@@ -27,7 +27,7 @@ static double now_s;
 static bool harmonic_errors;
 /* Vocal effort of the phrases, 0 calm .. 1 shouting: the spectrum tilts
  * towards the high band (alpha ratio up, Hammarberg index down) and the
- * voice grows more periodic, as measured on Emo-DB and RAVDESS anger. */
+ * voice grows rougher (less periodic), as measured on Emo-DB and RAVDESS anger. */
 static double effort;
 
 /* The strongest cue of each kind seen while feeding. */
@@ -82,7 +82,7 @@ static void phrase(cw_voice_t *v, seen_t *seen, bool customer, double seconds, d
         f->level_db = f->speech ? (float)(level_db + 6 * syl) : -90.0f;
         f->alpha_db = f->speech ? (float)(-12.0 + 9.0 * effort) : 0;
         f->hammarberg_db = f->speech ? (float)(24.0 - 10.0 * effort) : 0;
-        f->pitch_conf = f->speech ? (float)(0.75 + 0.15 * effort) : 0;
+        f->pitch_conf = f->voiced ? (float)(0.85 - 0.05 * effort) : f->speech ? 0.4f : 0;
         size_t got = cw_voice_feed(v, f, 1, customer, customer, !customer, cues, MAX_CUES);
         collect(seen, cues, got);
     }

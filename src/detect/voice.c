@@ -46,6 +46,7 @@ struct cw_voice_model {
     linear_model_t prior;    /* features against population norms */
     linear_model_t relative; /* features minus the speaker's baseline */
     double flat_persist_speech_s, flat_brief_max_score, flat_persist_above;
+    double flat_min_pitch_conf, flat_min_phrase_voiced_s;
 };
 
 typedef struct model_key {
@@ -85,6 +86,8 @@ static const model_key_t MODEL_KEYS[] = {
     {"flat_affect", "persist_speech_s", M(flat_persist_speech_s), 0, 600},
     {"flat_affect", "brief_max_score", M(flat_brief_max_score), 0, 1},
     {"flat_affect", "persist_above_score", M(flat_persist_above), 0, 1},
+    {"flat_affect", "min_pitch_conf", M(flat_min_pitch_conf), 0, 1},
+    {"flat_affect", "min_phrase_voiced_s", M(flat_min_phrase_voiced_s), 0.05, 10},
 };
 #undef M
 #define N_MODEL_KEYS (sizeof MODEL_KEYS / sizeof MODEL_KEYS[0])
@@ -300,6 +303,8 @@ struct cw_voice {
     double seg_t_start, seg_t_end;
     float *seg_f0, *seg_level, *sort_buf;
     float *seg_alpha, *seg_hammarberg, *seg_conf; /* seg_conf: every speech frame */
+    float *seg_voiced_conf;                       /* pitch confidence of each voiced frame */
+    float *seg_scratch;
     size_t seg_conf_n;
     size_t seg_voiced, seg_cap, seg_speech_frames, seg_nuclei, seg_max_frames;
 
@@ -358,10 +363,12 @@ cw_voice_t *cw_voice_new(const cw_voice_model_t *model, const char *whose, cw_er
     v->seg_level = calloc(v->seg_cap, sizeof *v->seg_level);
     v->sort_buf = calloc(v->seg_cap, sizeof *v->sort_buf);
     v->seg_alpha = calloc(v->seg_cap, sizeof *v->seg_alpha);
+    v->seg_voiced_conf = calloc(v->seg_cap, sizeof *v->seg_voiced_conf);
+    v->seg_scratch = calloc(v->seg_cap, sizeof *v->seg_scratch);
     v->seg_hammarberg = calloc(v->seg_cap, sizeof *v->seg_hammarberg);
     v->seg_conf = calloc(v->seg_cap, sizeof *v->seg_conf);
     v->window = calloc(v->window_cap, sizeof *v->window);
-    bool ok = v->delay && v->seg_f0 && v->seg_level && v->sort_buf && v->window && v->seg_alpha &&
+    bool ok = v->delay && v->seg_f0 && v->seg_level && v->sort_buf && v->window && v->seg_alpha && v->seg_voiced_conf && v->seg_scratch &&
               v->seg_hammarberg && v->seg_conf;
     ok = ok && histogram_init(&v->base_hist_f0, ST_BINS, ST_MIN, ST_STEP);
     ok = ok && histogram_init(&v->base_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
@@ -386,6 +393,8 @@ void cw_voice_destroy(cw_voice_t **voice)
     free(v->seg_level);
     free(v->sort_buf);
     free(v->seg_alpha);
+    free(v->seg_voiced_conf);
+    free(v->seg_scratch);
     free(v->seg_hammarberg);
     free(v->seg_conf);
     free(v->window);
@@ -709,6 +718,29 @@ static void measure_features(cw_voice_t *v, const segment_stats_t *seg, cw_voice
     out->x[CW_VF_LEVEL_DB] = seg->level_db;
 }
 
+/* The phrase's pitch range over its confidently tracked frames, for flat
+ * affect; NAN when too few of them. Frames are already folded. */
+static double confident_range(cw_voice_t *v)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->seg_voiced; i++)
+        if (v->seg_voiced_conf[i] >= v->model->flat_min_pitch_conf)
+            v->seg_scratch[n++] = v->seg_f0[i];
+    if ((double)n * FRAME_S < v->model->flat_min_phrase_voiced_s)
+        return NAN;
+    return quantile_of(v->seg_scratch, n, v->sort_buf, 0.9) - quantile_of(v->seg_scratch, n, v->sort_buf, 0.1);
+}
+
+static void remember_phrase(cw_voice_t *v)
+{
+    double range = confident_range(v);
+    if (isnan(range))
+        return;
+    v->recent_range_st[v->recent_count % RECENT_PHRASES] = (float)range;
+    v->recent_end_s[v->recent_count % RECENT_PHRASES] = v->seg_t_end;
+    v->recent_count++;
+}
+
 static void close_segment(cw_voice_t *v, cue_sink_t *sink)
 {
     const cw_voice_model_t *m = v->model;
@@ -742,9 +774,7 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
         v->observer(v->observer_ctx, &features);
     if (sink->want_anger && !v->has_baseline)
         judge_prior(v, &features, sink);
-    v->recent_range_st[v->recent_count % RECENT_PHRASES] = (float)seg.range_st;
-    v->recent_end_s[v->recent_count % RECENT_PHRASES] = v->seg_t_end;
-    v->recent_count++;
+    remember_phrase(v);
     if (!v->has_baseline) {
         /* The baseline is this caller's calm voice: speech already judged
          * aroused must not become it. */
@@ -849,7 +879,9 @@ static void window_add(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus,
     }
     window_frame_t *w = &v->window[v->window_head];
     w->t_end = f->t_end;
-    w->voiced = f->voiced;
+    /* Flat affect reads a melody's absence: only confidently tracked pitch
+     * counts, or tracking noise passes for intonation. */
+    w->voiced = f->voiced && f->pitch_conf >= v->model->flat_min_pitch_conf;
     w->nucleus = nucleus;
     w->f0_st = f->voiced ? (float)cw_semitones(f->f0_hz) : 0;
     w->level_db = f->level_db;
@@ -899,6 +931,7 @@ static void process_frame(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucle
         v->seg_level[v->seg_voiced] = f->level_db;
         v->seg_alpha[v->seg_voiced] = f->alpha_db;
         v->seg_hammarberg[v->seg_voiced] = f->hammarberg_db;
+        v->seg_voiced_conf[v->seg_voiced] = f->pitch_conf;
         v->seg_voiced++;
     }
     if (v->seg_conf_n < v->seg_cap)

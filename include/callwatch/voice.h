@@ -1,5 +1,5 @@
 /* voice.h - voice cues of one leg: raised (anger), low and slow (despair)
- * and flat (flat_affect) speech, from its prosody (prosody.h).
+ * and flat (flat_affect) speech, from its prosody (cue.h's frames, made by prosody.h).
  *
  * Frames are grouped into segments: a talk spurt, cut every
  * segment.max_speech_s of speech so a long tirade is judged while it goes
@@ -33,8 +33,8 @@
 #ifndef CALLWATCH_VOICE_H
 #define CALLWATCH_VOICE_H
 
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
-#include "callwatch/prosody.h"
 
 #include <jansson.h>
 #include <stdbool.h>

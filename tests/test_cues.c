@@ -37,7 +37,7 @@ static double feed(cw_cues_t *c, const char *sentence, bool final, int utterance
     size_t n = words_of(sentence, conf, w, 64);
     cw_transcript_t tr = {.leg = 1, .final = final, .t_start = 10, .t_end = 10 + 0.4 * (double)n, .text = sentence,
                           .words = w, .n_words = n, .utterance = utterance};
-    cw_word_cue_t cues[8];
+    cw_cue_t cues[8];
     size_t got = cw_cues_feed(c, &tr, cues, 8);
     double score = 0;
     for (size_t i = 0; i < got; i++) {

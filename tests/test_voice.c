@@ -37,7 +37,7 @@ typedef struct seen {
     double anger_pitch_st;
 } seen_t;
 
-static void collect(seen_t *seen, cw_voice_cue_t *cues, size_t n)
+static void collect(seen_t *seen, cw_cue_t *cues, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         CHECK(cues[i].score >= 0 && cues[i].score <= 1, "score %f in 0..1", cues[i].score);
@@ -66,7 +66,7 @@ static void phrase(cw_voice_t *v, seen_t *seen, bool customer, double seconds, d
 {
     int n = (int)(seconds / FRAME_S);
     cw_prosody_frame_t f[1];
-    cw_voice_cue_t cues[MAX_CUES];
+    cw_cue_t cues[MAX_CUES];
     for (int i = 0; i < n + 70; i++) {
         now_s += FRAME_S;
         f->t_end = now_s;
@@ -108,7 +108,7 @@ static void test_caller(const cw_voice_model_t *model, double f0, double level, 
     CHECK(cw_voice_has_baseline(v), "a calm opening of 10 s gives the caller a baseline");
     for (int i = 0; i < 3; i++)
         phrase(v, after, true, 1.8, f0, contour, level, rate);
-    cw_voice_cue_t cues[MAX_CUES];
+    cw_cue_t cues[MAX_CUES];
     collect(after, cues, cw_voice_flush(v, true, true, false, cues, MAX_CUES));
     json_t *summary = cw_voice_summary(v);
     CHECK(json_number_value(json_object_get(summary, "voiced_s")) > 5, "the summary counts the voiced speech");
@@ -131,7 +131,7 @@ static void test_first_words(const cw_voice_model_t *model)
         now_s = 0;
         effort = 1;
         phrase(v, &angry, true, 1.5, 240, 5.0, -14 + gain_db, 5.0);
-        cw_voice_cue_t cues[MAX_CUES];
+        cw_cue_t cues[MAX_CUES];
         collect(&angry, cues, cw_voice_flush(v, true, true, false, cues, MAX_CUES));
         CHECK(angry.anger >= 0.6, "a caller shouting from the first word is flagged (%f, gain %g dB)", angry.anger,
               gain_db);

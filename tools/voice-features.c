@@ -47,7 +47,7 @@ static void print_segment(void *ctx, const cw_voice_segment_t *seg)
     json_decref(line);
 }
 
-static void drop_cues(cw_voice_cue_t *cues, size_t n)
+static void drop_cues(cw_cue_t *cues, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         json_decref(cues[i].evidence);
@@ -63,7 +63,7 @@ typedef struct run {
 static int feed_file(run_t *r, SNDFILE *sf, int channels, int channel, const char *path)
 {
     float interleaved[CHUNK_FRAMES * 8], mono[CHUNK_FRAMES];
-    cw_voice_cue_t cues[MAX_CUES];
+    cw_cue_t cues[MAX_CUES];
     cw_error_t err;
     cw_error_clear(&err);
     sf_count_t chunk = CHUNK_FRAMES;

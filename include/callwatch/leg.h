@@ -13,6 +13,7 @@
 
 #include "callwatch/asr.h"
 #include "callwatch/config.h"
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
 #include "callwatch/prosody.h"
 
@@ -21,12 +22,6 @@
 #include <stdint.h>
 
 typedef struct cw_leg cw_leg_t;
-
-/* A leg's talk state as the VAD sees it. */
-typedef struct cw_activity {
-    bool talking;    /* in a talk spurt now */
-    double since_s;  /* talking: when the spurt began; else when the last one ended; < 0: never spoke */
-} cw_activity_t;
 
 /* in_rate_hz: native rate of the audio pushed. max_push: largest chunk
  * cw_leg_push() receives. stream: the leg's decoder-pool stream (borrowed;

@@ -1,5 +1,5 @@
 /* voice.h - voice cues of one leg: raised (anger), low and slow (despair)
- * and flat (flat_affect) speech, from its prosody (prosody.h).
+ * and flat (flat_affect) speech, from its prosody (cue.h's frames, made by prosody.h).
  *
  * Frames are grouped into segments: a talk spurt, cut every
  * segment.max_speech_s of speech so a long tirade is judged while it goes
@@ -33,8 +33,8 @@
 #ifndef CALLWATCH_VOICE_H
 #define CALLWATCH_VOICE_H
 
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
-#include "callwatch/prosody.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -47,14 +47,6 @@ typedef struct cw_voice_model cw_voice_model_t;
 cw_voice_model_t *cw_voice_model_load(const char *path, cw_error_t *err);
 
 void cw_voice_model_destroy(cw_voice_model_t **model);
-
-typedef struct cw_voice_cue {
-    const char *kind;      /* "anger", "despair" or "flat_affect" (static) */
-    double score;          /* 0..1 */
-    double t_start, t_end; /* leg seconds: the segment, or the judged window */
-    json_t *evidence;      /* {"prosody": {...}}, owned by the receiver */
-    char text[512];        /* one line with the numbers against the baseline or norm */
-} cw_voice_cue_t;
 
 typedef struct cw_voice cw_voice_t;
 
@@ -102,14 +94,17 @@ void cw_voice_destroy(cw_voice_t **voice);
 
 /* Feeds frames in time order. Writes up to cap cues (at most one per kind
  * per call) into out and returns how many; the caller owns their evidence.
+ * A voice cue's kind is "anger", "despair" or "flat_affect", its span in leg
+ * seconds the segment or the judged window, its evidence {"prosody": {...}},
+ * its text the numbers against the baseline or norm.
  * Cues of a kind are only produced for the kinds enabled (a customer leg
  * asks for anger and despair, an agent leg for flat_affect). */
 size_t cw_voice_feed(cw_voice_t *voice, const cw_prosody_frame_t *frames, size_t n, bool want_anger,
-                     bool want_despair, bool want_flat, cw_voice_cue_t *out, size_t cap);
+                     bool want_despair, bool want_flat, cw_cue_t *out, size_t cap);
 
 /* Ends the current segment (end of the leg's audio), so its cues are judged.
  * Same contract as cw_voice_feed. */
-size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
+size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_cue_t *out,
                       size_t cap);
 
 /* The whole leg so far (its ended segments, pitch folded as above), for the

@@ -84,7 +84,7 @@ static double round3(double x)
     return isfinite(x) ? round(x * 1000) / 1000 : 0;
 }
 
-static void build_cue(cw_cues_t *c, const char *kind, double now_end, cw_word_cue_t *cue)
+static void build_cue(cw_cues_t *c, const char *kind, double now_end, cw_cue_t *cue)
 {
     double keep = 1.0;
     double t_start = now_end, t_end = 0;
@@ -135,7 +135,7 @@ static bool matched_before(const recent_match_t *dropped, size_t n_dropped, cons
     return false;
 }
 
-size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap)
+size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_cue_t *out, size_t cap)
 {
     if (!c || !tr || (!tr->final && c->params.partial_trust <= 0))
         return 0;

@@ -461,7 +461,7 @@ static double quantile_of(const float *values, size_t n, float *buf, double q)
 }
 
 typedef struct cue_sink {
-    cw_voice_cue_t *out;
+    cw_cue_t *out;
     size_t cap, n;
     bool want_anger, want_despair, want_flat;
 } cue_sink_t;
@@ -489,7 +489,7 @@ static void emit(cue_sink_t *sink, const char *kind, double score, double t_star
         json_decref(prosody);
         return;
     }
-    cw_voice_cue_t *c = &sink->out[sink->n++];
+    cw_cue_t *c = &sink->out[sink->n++];
     c->kind = kind;
     c->score = score;
     c->t_start = t_start;
@@ -983,7 +983,7 @@ static void drain_delay(cw_voice_t *v, unsigned long long upto, cue_sink_t *sink
 }
 
 size_t cw_voice_feed(cw_voice_t *v, const cw_prosody_frame_t *frames, size_t n, bool want_anger, bool want_despair,
-                     bool want_flat, cw_voice_cue_t *out, size_t cap)
+                     bool want_flat, cw_cue_t *out, size_t cap)
 {
     cue_sink_t sink = {out, cap, 0, want_anger, want_despair, want_flat};
     for (size_t i = 0; i < n; i++) {
@@ -995,7 +995,7 @@ size_t cw_voice_feed(cw_voice_t *v, const cw_prosody_frame_t *frames, size_t n, 
     return sink.n;
 }
 
-size_t cw_voice_flush(cw_voice_t *v, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
+size_t cw_voice_flush(cw_voice_t *v, bool want_anger, bool want_despair, bool want_flat, cw_cue_t *out,
                       size_t cap)
 {
     cue_sink_t sink = {out, cap, 0, want_anger, want_despair, want_flat};

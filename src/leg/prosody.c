@@ -179,8 +179,3 @@ void cw_prosody_push(cw_prosody_t *p, const float *frame, double t_end, bool spe
     out->level_db = (float)level;
     out->pitch_conf = (float)(confidence > 0 ? (confidence < 1 ? confidence : 1) : 0);
 }
-
-double cw_semitones(double f0_hz)
-{
-    return 12.0 * log2(f0_hz / 100.0);
-}

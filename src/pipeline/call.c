@@ -121,7 +121,7 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
     if (!call->cues[ctx->leg] || (!tr->final && tr->n_words == 0))
         return;
     pthread_mutex_lock(&call->detect_lock);
-    cw_word_cue_t cues[8];
+    cw_cue_t cues[8];
     size_t n = cw_cues_feed(call->cues[ctx->leg], tr, cues, sizeof cues / sizeof cues[0]);
     for (size_t i = 0; i < n; i++)
         offer_alert(call, ctx->leg, cues[i].kind, cues[i].score, cues[i].t_start, cues[i].t_end, t,
@@ -249,11 +249,11 @@ static void detect_voice(cw_call_t *call, int leg, bool flush)
     if (!call->legs[leg] || !call->voice[leg])
         return;
     bool customer = leg == CW_LEG_CUSTOMER;
-    cw_voice_cue_t cues[6];
+    cw_cue_t cues[6];
     size_t n = 0;
     size_t got;
     while ((got = cw_leg_take_prosody(call->legs[leg], call->prosody_buf, call->prosody_cap)) > 0) {
-        cw_voice_cue_t more[3];
+        cw_cue_t more[3];
         size_t m = cw_voice_feed(call->voice[leg], call->prosody_buf, got, customer, customer, !customer, more, 3);
         for (size_t i = 0; i < m; i++) {
             if (n < sizeof cues / sizeof cues[0])
@@ -263,7 +263,7 @@ static void detect_voice(cw_call_t *call, int leg, bool flush)
         }
     }
     if (flush) {
-        cw_voice_cue_t more[3];
+        cw_cue_t more[3];
         size_t m = cw_voice_flush(call->voice[leg], customer, customer, !customer, more, 3);
         for (size_t i = 0; i < m; i++) {
             if (n < sizeof cues / sizeof cues[0])

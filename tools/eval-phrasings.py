@@ -12,8 +12,11 @@ customer leg has word evidence starting inside that turn. A calm sentence is a f
 any word alert has evidence inside it. Dev and held-out phrasings are reported apart; held-out
 misses are not listed unless --show-heldout (nobody tunes on them).
 
+The 8 kHz call is the 16 kHz one through sox as G.711 u-law (-r 8000 -e u-law).
+
 Usage: tools/eval-phrasings.py [--binary build/callwatch] [--cues models/cues-en.json]
          [--voices rms,slt,kal16] [--rates 16000,8000] [--min-dev F] [--min-heldout F] [--json OUT]
+         [--audio-dir DIR]
 Exit 0; 1 when a --min-* gate fails or a run fails; 77 when flite or sox is missing.
 """
 
@@ -46,18 +49,33 @@ def build_script(data, voice):
     return {"turns": turns}, items
 
 
-def run_one(args, data, voice, rate, tmp, cfg):
+def render(data, voice, rate, audio_dir):
+    """The call of one voice at one rate, synthesised once into audio_dir (reused when there)."""
     script, items = build_script(data, voice)
-    sp = os.path.join(tmp, f"script-{voice}.json")
-    with open(sp, "w") as f:
-        json.dump(script, f)
-    audio = os.path.join(tmp, f"call-{voice}-{rate}.wav")
-    truth = os.path.join(tmp, f"call-{voice}-{rate}.truth.json")
-    enc = ["--rate", "8000", "--encoding", "ulaw"] if rate == 8000 else ["--rate", str(rate)]
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make-call.py"), "--script", sp, "--out", audio,
-                    "--truth", truth] + enc, check=True, stdout=subprocess.DEVNULL)
+    wide = os.path.join(audio_dir, f"call-{voice}-16000.wav")
+    truth = os.path.join(audio_dir, f"call-{voice}.truth.json")
+    sp = os.path.join(audio_dir, f"script-{voice}.json")
+    text = json.dumps(script, sort_keys=True)
+    fresh = os.path.exists(sp) and open(sp).read() == text and os.path.exists(wide) and os.path.exists(truth)
+    if not fresh:
+        with open(sp + ".tmp", "w") as f:
+            f.write(text)
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make-call.py"), "--script", sp + ".tmp",
+                        "--out", wide, "--truth", truth, "--rate", "16000"], check=True, stdout=subprocess.DEVNULL)
+        os.replace(sp + ".tmp", sp)
+    audio = wide
+    if rate != 16000:  # the telephone line: G.711 u-law at 8 kHz
+        audio = os.path.join(audio_dir, f"call-{voice}-{rate}.wav")
+        if not fresh or not os.path.exists(audio):
+            enc = ["-e", "u-law"] if rate == 8000 else []
+            subprocess.run(["sox", "-D", "-R", wide, "-r", str(rate)] + enc + [audio], check=True)
     with open(truth) as f:
         tt = json.load(f)
+    return audio, tt, items
+
+
+def run_one(args, data, voice, rate, audio_dir, cfg):
+    audio, tt, items = render(data, voice, rate, audio_dir)
     cust = [t for t in tt["turns"] if t["leg"] == "customer"][1:]
     out = subprocess.run([args.binary, "analyze", "--config", cfg, "--call-id", f"{voice}-{rate}", audio],
                          capture_output=True, text=True)
@@ -125,6 +143,8 @@ def main():
     ap.add_argument("--min-calm", type=float, default=0.0, help="fail when the calm pass rate is below")
     ap.add_argument("--show-heldout", action="store_true", help="list held-out misses too")
     ap.add_argument("--json", help="write every variant's result here")
+    ap.add_argument("--audio-dir", help="keep the synthesised calls here and reuse them (default: a temporary "
+                                        "directory)")
     args = ap.parse_args()
     for prog in ("flite", "sox"):
         if not shutil.which(prog):
@@ -141,10 +161,12 @@ def main():
         with open(cfg, "w") as f:
             f.write(f"[models]\ncues = {os.path.abspath(args.cues)}\n[alerts]\ncooldown_s = 0\n"
                     "[detect]\nword_window_s = 1\n")
+        if args.audio_dir:
+            os.makedirs(args.audio_dir, exist_ok=True)
         for voice in args.voices.split(","):
             for rate in (int(r) for r in args.rates.split(",")):
                 try:
-                    results += run_one(args, data, voice, rate, tmp, cfg)
+                    results += run_one(args, data, voice, rate, args.audio_dir or tmp, cfg)
                 except (RuntimeError, subprocess.CalledProcessError) as e:
                     print(f"FAIL: {e}", file=sys.stderr)
                     return 1

@@ -146,6 +146,16 @@ static void test_new_categories(void)
     CHECK(cw_alert_engine_count(e) == 6, "6 alerts, got %u", cw_alert_engine_count(e));
     cw_alert_engine_destroy(&e);
 
+    /* a rise in severity that brings a category names it */
+    e = cw_alert_engine_new("c4", &p, &err);
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.7, 1, 2, 2, evidence_cats(cats, 1), "manager");
+    cw_event_destroy(&ev);
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 1, 4, 4, evidence_cats(cats, 3), "manager, lawyer");
+    CHECK(ev && strstr(ev->json, "\"severity\":\"critical\"") && strstr(ev->json, "\"new_categories\":[\"lawyer\"]"),
+          "warning to critical with a lawyer: %s", ev ? ev->json : "(none)");
+    cw_event_destroy(&ev);
+    cw_alert_engine_destroy(&e);
+
     /* without the option, today's behaviour: one critical alert per episode */
     e = cw_alert_engine_new("c3", &params, &err);
     ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 1, 2, 2, evidence_cats(cats, 1), "manager");

@@ -11,8 +11,9 @@
  * For the kinds listed in new_category_kinds, evidence that brings a new
  * category (its `evidence.words[].category`: a "lawyer" threat inside an
  * episode of "manager" ones) also gives one more alert at the episode's
- * severity, linked by `escalates` and naming them in `new_categories`, so a
- * new threat reaches the supervisor even when the episode is critical.
+ * severity, linked by `escalates`, so a new threat reaches the supervisor
+ * even when the episode is critical. Every alert continuing such an episode
+ * names the categories it is the first to bring in `new_categories`.
  *
  * Not thread-safe: one engine per call, used under the call's detector lock.
  */

@@ -210,15 +210,18 @@ cw_event_t *cw_alert_engine_offer(cw_alert_engine_t *e, int leg, const char *kin
     bool continues = ep->open && t_start - ep->last_evidence_t <= e->params.cooldown_s;
     if (!continues)
         ep->n_categories = 0;
+    /* Inside an episode a new category of evidence is news (a lawyer after a manager). */
     json_t *fresh = NULL;
+    if (continues && json_is_object(evidence) && in_kind_list(e->params.new_category_kinds, kind))
+        fresh = new_categories(ep, evidence);
+    if (fresh && json_array_size(fresh) == 0) {
+        json_decref(fresh);
+        fresh = NULL;
+    }
     if (continues && sev <= ep->severity) {
-        /* Same episode: only a new category of evidence is news (a lawyer after a manager). */
-        if (json_is_object(evidence) && in_kind_list(e->params.new_category_kinds, kind))
-            fresh = new_categories(ep, evidence);
-        if (!fresh || json_array_size(fresh) == 0) {
+        if (!fresh) {
             if (t_end > ep->last_evidence_t)
                 ep->last_evidence_t = t_end;
-            json_decref(fresh);
             json_decref(evidence);
             return NULL;
         }

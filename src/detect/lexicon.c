@@ -41,6 +41,12 @@ typedef struct entry {
     char *pattern;    /* the file's phrase when it was a pattern, else NULL */
 } entry_t;
 
+/* An entry's first word (matching form), for the index by_first. */
+typedef struct first {
+    const char *word;
+    size_t entry;
+} first_t;
+
 /* A heard word and the words it is matched as ("what's" -> "what is"). */
 typedef struct form {
     char *from;
@@ -58,6 +64,7 @@ struct cw_lexicon {
     size_t negation_window;
     entry_t *entries;
     size_t n_entries, cap_entries;
+    first_t *by_first; /* entries by first matching-form word, then file order */
     phrase_t *benign;
     size_t n_benign;
     size_t max_tokens; /* longest entry, in matching-form words */
@@ -186,6 +193,7 @@ void cw_lexicon_destroy(cw_lexicon_t **plx)
         free(lx->entries[i].category);
     }
     free(lx->entries);
+    free(lx->by_first);
     phrases_free(lx->benign, lx->n_benign);
     free(lx);
     *plx = NULL;
@@ -622,6 +630,25 @@ static int read_forms(cw_lexicon_t *lx, json_t *root, const char *path, cw_error
     return CW_OK;
 }
 
+static int cmp_first(const void *a, const void *b)
+{
+    const first_t *fa = a, *fb = b;
+    int c = strcmp(fa->word, fb->word);
+    return c ? c : (fa->entry > fb->entry) - (fa->entry < fb->entry);
+}
+
+/* Builds by_first, so a position only tries the entries that start with its word. */
+static int index_entries(cw_lexicon_t *lx, const char *path, cw_error_t *err)
+{
+    lx->by_first = malloc(lx->n_entries * sizeof *lx->by_first);
+    if (!lx->by_first)
+        return cw_error_set(err, CW_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < lx->n_entries; i++)
+        lx->by_first[i] = (first_t){.word = lx->entries[i].ph.ctok[0], .entry = i};
+    qsort(lx->by_first, lx->n_entries, sizeof *lx->by_first, cmp_first);
+    return CW_OK;
+}
+
 static int load_doc(cw_lexicon_t *lx, json_t *root, const char *path, cw_error_t *err)
 {
     static const char *const top_keys[] = {"language", "negators", "negation_window", "negation_stops",
@@ -661,6 +688,9 @@ static int load_doc(cw_lexicon_t *lx, json_t *root, const char *path, cw_error_t
         if (rc != CW_OK)
             return rc;
     }
+    rc = index_entries(lx, path, err);
+    if (rc != CW_OK)
+        return rc;
     return load_benign(lx, json_object_get(root, "benign"), path, err);
 }
 
@@ -830,10 +860,26 @@ static bool better(const entry_t *a, bool a_as_said, const entry_t *b, bool b_as
 static const entry_t *best_at(const cw_lexicon_t *lx, const htok_t *t, size_t n_t, size_t i, size_t len,
                               const cw_word_t *words, double min_conf)
 {
+    char low[CW_WORD_MAX];
+    size_t k = 0;
+    for (; t[i].w[k] && k + 1 < sizeof low; k++)
+        low[k] = lower_ascii(t[i].w[k]);
+    low[k] = '\0';
+    /* the first entry whose first word is low: by_first is sorted by it */
+    size_t lo = 0, hi = lx->n_entries;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(lx->by_first[mid].word, low) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     const entry_t *best = NULL;
     bool best_as_said = false;
-    for (size_t e = 0; e < lx->n_entries; e++) {
-        const entry_t *en = &lx->entries[e];
+    for (size_t j = lo; j < lx->n_entries; j++) {
+        if (strcmp(lx->by_first[j].word, low) != 0)
+            break;
+        const entry_t *en = &lx->entries[lx->by_first[j].entry];
         if (en->ph.n_ctok != len || !phrase_at(&en->ph, t, n_t, i, words, true, min_conf))
             continue;
         bool as_said = said_as_written(en, t, i, len, words);

@@ -218,7 +218,8 @@ static void test_families(void)
     } families[] = {
         {"despair", "hopeless",
          {"i just gave up what is the point of calling", "i give up", "i gave up", "i am giving up on this",
-          "i've given up", "what's the point of trying any more", "what is the point in calling", NULL}},
+          "i've given up", "what's the point of trying any more", "what is the point in calling",
+          "what the point of trying anymore"}}, /* the recogniser dropped "is" */
         {"despair", "hopeless",
          {"nobody ever helps me", "no one helps", "nobody is helping me", "no one will help me",
           "there's no point in calling", "there is no point in trying", "nobody cares", NULL}},
@@ -245,7 +246,8 @@ static void test_families(void)
           "i am closing my account", "i'm switching to another provider", "cancel my service", NULL}},
         {"anger", NULL,
          {"this is ridiculous", "you're useless", "you are completely useless", "i'm so angry right now",
-          "you lied to me", "that's absolutely unacceptable", "you've been lying to me", NULL}},
+          "you lied to me", "that's absolutely unacceptable", "you've been lying to me",
+          "your useless"}}, /* "you're" heard as its homophone */
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
         for (size_t i = 0; i < 8 && families[f].sentences[i]; i++)
@@ -266,6 +268,7 @@ static void test_families(void)
     expect_none("i don't want to speak to your manager");
     expect_none("i wouldn't say you're useless");
     expect_none("i'm not giving up");
+    expect_none("i haven't given up on this");
     expect_one("it doesn't work it's useless", "useless", "anger", "insult", 4);
     /* ...and so do benign contexts */
     expect_none("i talked to your manager yesterday");

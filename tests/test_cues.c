@@ -75,6 +75,13 @@ int main(void)
     CHECK(feed(c, "hell", false, 1, 1.0, "anger") == 0, "\"hell\" as the last word of a partial is not a cue");
     CHECK(feed(c, "hello there how can i help", true, 1, 0.9, "anger") == 0, "the final says it was \"hello\"");
 
+    /* A partial that may still turn benign waits: "please cancel" may become "please cancel my order". */
+    CHECK(feed(c, "please cancel my", false, 3, 1.0, "escalation") == 0, "\"please cancel\" waits for the next words");
+    CHECK(feed(c, "please cancel my order from", false, 3, 1.0, "escalation") == 0, "and it was an order");
+    CHECK(feed(c, "please cancel my order from last week", true, 3, 0.9, "escalation") == 0, "final: benign");
+    CHECK(feed(c, "so i will cancel my account now", false, 4, 1.0, "escalation") > 0,
+          "a threat a benign phrase cannot cover is caught from the partial");
+
     /* Another phrasing of the same cue: the evidence quotes the words as heard. */
     cw_word_t w[16];
     size_t n = words_of("honestly i just gave up what's the point of calling", 0.9, w, 16);

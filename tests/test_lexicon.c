@@ -276,6 +276,13 @@ static void test_families(void)
     expect_none("i called yesterday about my bill");
     expect_none("please cancel my order from last week");
     expect_none("i'm calling about my new phone");
+    /* Words that may still go on: a benign phrase they begin holds the match back. */
+    cw_word_t w[MAX_WORDS];
+    size_t nw = make_words("please cancel my", w, MAX_WORDS);
+    CHECK(cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES) == 1, "final \"please cancel my\": cancel");
+    CHECK(cw_lexicon_match_open(lex, w, nw, MIN_CONF, m, MAX_MATCHES) == 0, "open: may be \"cancel my order\"");
+    nw = make_words("please cancel my account", w, MAX_WORDS);
+    CHECK(cw_lexicon_match_open(lex, w, nw, MIN_CONF, m, MAX_MATCHES) == 1, "open: \"cancel my account\" is no order");
     /* Past tense of a threat is a report, not a threat. */
     expect_none("i cancelled the appointment");
 }

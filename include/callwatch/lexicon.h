@@ -105,6 +105,14 @@ void cw_lexicon_destroy(cw_lexicon_t **lx);
 size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
                         cw_cue_match_t *out, size_t cap);
 
+/* Like cw_lexicon_match, for words that may still go on (a partial
+ * hypothesis): a match is also dropped when the words from a benign phrase's
+ * start to the end are a beginning of it ("please cancel" could become
+ * "please cancel my order"), since the words still to come may complete it.
+ * Same ownership and thread rules. */
+size_t cw_lexicon_match_open(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
+                             cw_cue_match_t *out, size_t cap);
+
 /* Number of entries (phrases that can match, every phrase of a pattern
  * counted); 0 for NULL. */
 size_t cw_lexicon_size(const cw_lexicon_t *lx);

@@ -816,8 +816,21 @@ static bool negated(const cw_lexicon_t *lx, const htok_t *t, size_t first)
     return false;
 }
 
+/* Does benign phrase ph occur at t[at ..]? With open_end, words not heard yet
+ * may complete it: tokens running out before the phrase ends count as a match. */
+static bool benign_at(const phrase_t *ph, const htok_t *t, size_t n_t, size_t at, bool open_end)
+{
+    for (size_t k = 0; k < ph->n_ctok; k++) {
+        if (at + k >= n_t)
+            return open_end;
+        if (strcmp(ph->ctok[k], WILDCARD) != 0 && !word_eq(t[at + k].w, ph->ctok[k]))
+            return false;
+    }
+    return true;
+}
+
 /* Is t[first .. first+n) inside an occurrence of a benign phrase? */
-static bool in_benign(const cw_lexicon_t *lx, const htok_t *t, size_t n_t, size_t first, size_t n)
+static bool in_benign(const cw_lexicon_t *lx, const htok_t *t, size_t n_t, size_t first, size_t n, bool open_end)
 {
     for (size_t b = 0; b < lx->n_benign; b++) {
         const phrase_t *ph = &lx->benign[b];
@@ -826,7 +839,7 @@ static bool in_benign(const cw_lexicon_t *lx, const htok_t *t, size_t n_t, size_
         /* occurrence start j with j <= first and j + len >= first + n */
         size_t lo = first + n > ph->n_ctok ? first + n - ph->n_ctok : 0;
         for (size_t j = lo; j <= first; j++)
-            if (phrase_at(ph, t, n_t, j, NULL, false, 0.0))
+            if (benign_at(ph, t, n_t, j, open_end))
                 return true;
     }
     return false;
@@ -891,8 +904,8 @@ static const entry_t *best_at(const cw_lexicon_t *lx, const htok_t *t, size_t n_
     return best;
 }
 
-size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
-                        cw_cue_match_t *out, size_t cap)
+static size_t match_words(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
+                          cw_cue_match_t *out, size_t cap, bool open_end)
 {
     if (!lx || !words || !out || n_words == 0 || cap == 0)
         return 0;
@@ -923,7 +936,7 @@ size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n
     size_t n_out = 0;
     for (size_t i = 0; i < n_t && n_out < cap; i++) {
         const entry_t *en = taken[i];
-        if (!en || negated(lx, t, i) || in_benign(lx, t, n_t, i, en->ph.n_ctok))
+        if (!en || negated(lx, t, i) || in_benign(lx, t, n_t, i, en->ph.n_ctok, open_end))
             continue;
         size_t first = t[i].src, n = t[i + en->ph.n_ctok - 1].src - first + 1;
         double conf = 0;
@@ -944,4 +957,16 @@ size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n
     free(taken);
     free(used);
     return n_out;
+}
+
+size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
+                        cw_cue_match_t *out, size_t cap)
+{
+    return match_words(lx, words, n_words, min_conf, out, cap, false);
+}
+
+size_t cw_lexicon_match_open(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
+                             cw_cue_match_t *out, size_t cap)
+{
+    return match_words(lx, words, n_words, min_conf, out, cap, true);
 }

@@ -165,7 +165,7 @@ static void test_shipped_ini(const char *models_dir)
             CHECK(strstr(text, needle) != NULL, "shipped ini lacks '%s'", line);
             options += strstr(line, " = ") != NULL;
         }
-        CHECK(options == 62, "%d global options in the dump", options);
+        CHECK(options == 63, "%d global options in the dump", options);
 
         /* Uncomment the ';' examples: two valid lines. */
         char *examples = malloc(strlen(text) + 1), *o = examples;
@@ -204,6 +204,9 @@ static void test_shipped_ini(const char *models_dir)
 
 static void test_value_errors(void)
 {
+    CHECK_LOAD_ERROR("[alerts]\nnew_category_kinds = escalation,rage\n", CW_ERR_INVALID,
+                     "site.ini:2: [alerts] new_category_kinds = 'escalation,rage': must be word-cue kinds "
+                     "separated by commas: anger, despair, escalation (or empty)");
     CHECK_LOAD_ERROR("# site\n\n[vad]\nhangover_ms = abc\n", CW_ERR_INVALID,
                      "site.ini:4: [vad] hangover_ms = 'abc': not an integer");
     CHECK_LOAD_ERROR("[vad]\nhangover_ms = 5\n", CW_ERR_INVALID,

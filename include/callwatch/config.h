@@ -105,6 +105,7 @@ typedef struct cw_config {
     double alert_warning_score;
     double alert_critical_score;
     double alert_cooldown_s;            /* evidence this close keeps one episode (one alert) */
+    char alert_new_category_kinds[64];  /* kinds whose episode alerts again on a new evidence category */
 
     /* [capture] */
     int capture_frames_per_buffer;      /* PortAudio buffer size in frames; 0 = let PortAudio choose */

@@ -44,7 +44,9 @@ void cw_cues_destroy(cw_cues_t **cues);
  * later result of the same utterance replaces the partial's matches; a later
  * partial does not offer a phrase an earlier one matched. A partial's last
  * word is left for the next result (it may still be growing, and the words
- * after it may make the phrase benign). */
+ * after it may make the phrase benign), and so is a match that the start of
+ * a benign phrase reaching the partial's end covers ("please cancel" waits:
+ * "please cancel my order" is benign). */
 size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_cue_t *out, size_t cap);
 
 #endif

@@ -80,6 +80,7 @@ static const char *check_listen(const char *value);
 static const char *check_switch(const char *value);
 static const char *check_asr_mode(const char *value);
 static const char *check_line_asr_mode(const char *value);
+static const char *check_word_kinds(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -157,6 +158,10 @@ static const opt_t options[] = {
      "score from which an alert is critical"},
     {"alerts", "cooldown_s", OPT_DOUBLE, CFG(alert_cooldown_s), 0, 3600, 0, "30", NULL,
      "evidence within this many seconds of the last continues the episode: no new alert unless worse"},
+    {"alerts", "new_category_kinds", OPT_STRING, CFG(alert_new_category_kinds), 0, 0, 0, "escalation",
+     check_word_kinds,
+     "word-cue kinds (comma-separated; empty = none) whose episode alerts again, at the same severity, for each "
+     "new evidence category (a lawyer after a manager)"},
 
     {"capture", "frames_per_buffer", OPT_INT, CFG(capture_frames_per_buffer), 0, 65536, 0, "0", NULL,
      "PortAudio buffer size in frames; 0 = let PortAudio choose"},
@@ -515,6 +520,21 @@ static const char *check_listen(const char *value)
 
 static const char *const switch_on[] = {"on", "true", "yes", "1"};
 static const char *const switch_off[] = {"off", "false", "no", "0"};
+
+static const char *check_word_kinds(const char *value)
+{
+    static const char *const kinds[] = {"anger", "despair", "escalation"};
+    for (const char *s = value; *s;) {
+        size_t n = strcspn(s, ",");
+        int known = 0;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            known |= n == strlen(kinds[i]) && strncmp(s, kinds[i], n) == 0;
+        if (!known)
+            return "must be word-cue kinds separated by commas: anger, despair, escalation (or empty)";
+        s += n + (s[n] == ',');
+    }
+    return NULL;
+}
 
 static const char *check_switch(const char *value)
 {

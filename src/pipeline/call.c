@@ -235,6 +235,7 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
         .critical_score = cfg->alert_critical_score,
         .cooldown_s = cfg->alert_cooldown_s,
     };
+    snprintf(ap.new_category_kinds, sizeof ap.new_category_kinds, "%s", cfg->alert_new_category_kinds);
     call->alerts = cw_alert_engine_new(call->call_id, &ap, err);
     if (!call->alerts)
         return err->code;

@@ -121,7 +121,7 @@ static void test_many_legs_share_two_decoders(cw_config_t *cfg, const int16_t *a
         memset(&res[i], 0, sizeof res[i]);
         pthread_mutex_init(&res[i].lock, NULL);
         res[i].last_seq = -1;
-        streams[i] = cw_asr_stream_new(pool, i % 2, true, on_result, on_drained, &res[i], &err);
+        streams[i] = cw_asr_stream_new(pool, i % 2, CW_ASR_RATE, true, on_result, on_drained, &res[i], &err);
         CHECK(streams[i] != NULL, "stream %d: %s", i, err.msg);
     }
     /* Interleave the legs in 10 ms pieces as a live front end would. */
@@ -181,7 +181,7 @@ static void test_live_leg_counts_drops(cw_config_t *cfg, const int16_t *audio, s
     memset(&res, 0, sizeof res);
     pthread_mutex_init(&res.lock, NULL);
     res.last_seq = -1;
-    cw_asr_stream_t *s = cw_asr_stream_new(pool, 1, false, on_result, on_drained, &res, &err);
+    cw_asr_stream_t *s = cw_asr_stream_new(pool, 1, CW_ASR_RATE, false, on_result, on_drained, &res, &err);
     CHECK(s != NULL, "stream: %s", err.msg);
     cw_asr_stream_begin(s, 0);
     size_t accepted = 0;

@@ -204,11 +204,16 @@ static ps_decoder_t *load_decoder(const cw_config_t *cfg, int rate_hz, cw_error_
     }
     ps_decoder_t *ps = ps_init(ps_cfg);
     cmd_ln_free_r(ps_cfg);
-    if (!ps)
+    if (!ps && narrow)
         cw_error_set(err, CW_ERR_FORMAT,
-                     "PocketSphinx could not load the models (%s '%s', dict '%s', lm '%s'); "
+                     "%s: [asr] model_8k = '%s': PocketSphinx could not load it as an 8 kHz model "
+                     "(with dict '%s', lm '%s'); set CALLWATCH_DEBUG=1 to see its log",
+                     cfg->asr_model_8k_at[0] ? cfg->asr_model_8k_at : cfg->source_path, hmm, cfg->dict, cfg->lm);
+    else if (!ps)
+        cw_error_set(err, CW_ERR_FORMAT,
+                     "PocketSphinx could not load the models (hmm '%s', dict '%s', lm '%s'); "
                      "set CALLWATCH_DEBUG=1 to see its log",
-                     narrow ? "[asr] model_8k" : "hmm", hmm, cfg->dict, cfg->lm);
+                     cfg->hmm, cfg->dict, cfg->lm);
     return ps;
 }
 

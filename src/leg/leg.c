@@ -36,9 +36,10 @@ struct cw_leg {
     int16_t history[HISTORY_SAMPLES]; /* the last samples, indexed by timeline % size */
 
     /* A leg whose stream decodes at its native 8 kHz keeps the native
-     * samples too (16 kHz timeline sample t is native sample t / 2), so the
-     * recogniser gets the line's own audio, not an upsampled copy. */
+     * samples too (16 kHz timeline sample t is native sample t / native_step),
+     * so the recogniser gets the line's own audio, not an upsampled copy. */
     int16_t *native;      /* NULL: the stream takes the 16 kHz history */
+    int64_t native_step;  /* CW_ASR_RATE / the native rate */
     size_t native_cap;
     int64_t native_count; /* native samples pushed so far */
 
@@ -110,7 +111,13 @@ cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t 
                          cw_asr_stream_rate(stream));
             goto error_out;
         }
-        leg->native_cap = HISTORY_SAMPLES / 2 + max_push + NATIVE_SLACK;
+        if (in_rate_hz <= 0 || CW_ASR_RATE % in_rate_hz != 0) {
+            cw_error_set(err, CW_ERR_INVALID, "a recogniser stream at %d Hz does not divide %d Hz", in_rate_hz,
+                         CW_ASR_RATE);
+            goto error_out;
+        }
+        leg->native_step = CW_ASR_RATE / in_rate_hz;
+        leg->native_cap = HISTORY_SAMPLES / (size_t)leg->native_step + max_push + NATIVE_SLACK;
         leg->native = calloc(leg->native_cap, sizeof *leg->native);
         if (!leg->native) {
             cw_error_set(err, CW_ERR_NOMEM, "out of memory for leg buffers");
@@ -164,7 +171,7 @@ static void send_range(cw_leg_t *leg, int64_t from, int64_t to)
     if (!leg->stream)
         return;
     if (leg->native) {
-        send_native(leg, from / 2, to / 2);
+        send_native(leg, from / leg->native_step, to / leg->native_step);
         return;
     }
     while (from < to) {

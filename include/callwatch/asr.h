@@ -71,6 +71,7 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err);
 /* Stops the workers (abandoning undelivered utterances) and frees. */
 void cw_asr_pool_destroy(cw_asr_pool_t **pool);
 
+/* Decoders in the pool: the 16 kHz ones plus the 8 kHz ones. */
 int cw_asr_pool_workers(const cw_asr_pool_t *pool);
 
 typedef struct cw_asr_pool_stats {

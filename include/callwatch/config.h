@@ -41,6 +41,7 @@
 #define CW_PATH_MAX 1024
 #define CW_NAME_MAX 128
 #define CW_MAX_LINES 256
+#define CW_AT_MAX (CW_PATH_MAX + 16)      /* "file:line" of where an option was set */
 
 typedef struct cw_line_config {
     char name[CW_NAME_MAX];             /* from "[line NAME]" */
@@ -79,6 +80,9 @@ typedef struct cw_config {
     double asr_degrade_backlog_s;       /* run: overload above this backlog switches legs to cue; 0 = never */
     double asr_recover_backlog_s;       /* run: legs return to full below this backlog ... */
     double asr_recover_hold_s;          /* ... held for this long */
+    char asr_model_8k[CW_PATH_MAX];     /* acoustic model for 8 kHz legs, decoded at 8 kHz; "" = none */
+    char asr_model_8k_at[CW_AT_MAX];    /* where model_8k was set ("site.ini:12", "--set"), "" = default */
+    int asr_workers_8k;                 /* decoders of the 8 kHz model; 0 = as many as asr_workers */
 
     /* [vad] */
     double vad_threshold_db;            /* absolute floor, dBFS of a 10 ms frame */
@@ -195,6 +199,12 @@ void cw_config_dump(const cw_config_t *cfg, FILE *out);
 /* The path of a model file option: absolute as given, relative ones taken
  * from the models directory (CALLWATCH_MODELS_DIR). Writes into buf. */
 const char *cw_config_model_path(const char *value, char *buf, size_t cap);
+
+/* The first file a PocketSphinx acoustic model directory must hold (mdef,
+ * feat.params, means, variances, transition_matrices, noisedict, and
+ * sendump or mixture_weights) that `dir` lacks or cannot be read, or NULL
+ * when all are there. The returned name is static. */
+const char *cw_config_acoustic_missing(const char *dir);
 
 /* True for a switch option's "on", "true", "yes" or "1" (values are
  * checked when read, so anything else is off). */

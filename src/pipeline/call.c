@@ -189,6 +189,29 @@ static void free_call_parts(cw_call_t *call)
 /* The detectors of the cue taxonomy and the engine that turns their
  * evidence into alerts. Word cues (anger, despair, escalation) are the
  * customer's. */
+/* A leg below 16 kHz that no 8 kHz decoder takes is decoded by the 16 kHz
+ * model on upsampled audio, which loses most words: say so on stderr (once
+ * per rate, not once per call) rather than mis-decode it silently. */
+static void report_rate_unserved(const cw_call_t *call, int leg, const cw_config_t *cfg)
+{
+    static _Atomic int warned_rate;
+    int rate = call->info.rate_hz[leg];
+    if (rate >= CW_ASR_RATE || cw_asr_stream_rate(call->streams[leg]) != CW_ASR_RATE ||
+        atomic_exchange(&warned_rate, rate) == rate)
+        return;
+    if (rate == CW_ASR_RATE_8K && !cfg->asr_model_8k[0])
+        fprintf(stderr,
+                "callwatch: call %s: %s leg is 8000 Hz and no 8 kHz acoustic model is set, so the 16 kHz model "
+                "decodes it upsampled and misses most words; set [asr] model_8k (see README, Telephone lines)\n",
+                call->call_id, cw_leg_name(leg));
+    else
+        fprintf(stderr,
+                "callwatch: call %s: %s leg is %d Hz: no acoustic model serves that rate (the 16 kHz model needs "
+                "16 kHz audio, [asr] model_8k takes exactly 8000 Hz); decoded by the 16 kHz model upsampled, "
+                "expect many word errors\n",
+                call->call_id, cw_leg_name(leg), rate);
+}
+
 static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *err)
 {
     char path[CW_PATH_MAX];
@@ -358,10 +381,12 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
         }
         if (!call->no_asr) {
             call->streams[leg] =
-                cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
+                cw_asr_stream_new(pool, leg, call->info.rate_hz[leg], call->offline, on_transcript, on_drained,
+                                  &call->ctx[leg], err);
             if (!call->streams[leg])
                 goto error_out;
             cw_asr_stream_set_mode(call->streams[leg], mode);
+            report_rate_unserved(call, leg, cfg);
             call->own_mode = (cw_asr_mode_t)mode;
         }
         call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);

@@ -36,7 +36,7 @@ static const char *const LINEAR_SECTIONS[] = {"anger_prior", "anger_relative"};
 
 struct cw_voice_model {
     double segment_max_speech_s, segment_min_voiced_s, segment_harmonic_fold_within_st;
-    double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below;
+    double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below, baseline_exclude_prior;
     double syllable_prominence_db, syllable_half_window_s;
     double despair_bias, despair_f0_st, despair_level_db, despair_range_st, despair_rate, despair_max_score;
     double flat_window_speech_s, flat_min_speech_s, flat_hop_speech_s;
@@ -63,6 +63,7 @@ static const model_key_t MODEL_KEYS[] = {
     {"baseline", "voiced_s", M(baseline_voiced_s), 0.5, 120},
     {"baseline", "adapt_rate", M(baseline_adapt_rate), 0, 1},
     {"baseline", "adapt_below_score", M(baseline_adapt_below), 0, 1},
+    {"baseline", "exclude_prior_above", M(baseline_exclude_prior), 0, 1},
     {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
     {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
     {"despair", "bias", M(despair_bias), -50, 50},
@@ -778,7 +779,7 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
     if (!v->has_baseline) {
         /* The baseline is this caller's calm voice: speech already judged
          * aroused must not become it. */
-        if (features.prior_anger >= m->baseline_adapt_below)
+        if (features.prior_anger >= m->baseline_exclude_prior)
             return;
         for (size_t i = 0; i < n; i++) {
             histogram_add(&v->base_hist_f0, v->seg_f0[i], +1);

@@ -118,6 +118,43 @@ expect missing-model-dir 2 "/nonexistent/acoustic-model" "hmm" -- analyze --conf
 expect missing-model-check 2 "/nonexistent/acoustic-model" -- run --config "$work/no-model.ini" --check-config
 expect missing-config 2 "nothere\.ini" -- analyze --config "$work/nothere.ini" "$work/good.wav"
 
+# ---- [asr] model_8k: missing, not a model, a model PocketSphinx cannot load; rates no model serves ----
+cat >"$work/model-8k-missing.ini" <<'EOF'
+[asr]
+workers = 1
+model_8k = /nonexistent/8k-model
+EOF
+expect model-8k-missing 2 "model-8k-missing\.ini:3" "model_8k" "/nonexistent/8k-model" -- \
+  analyze --config "$work/model-8k-missing.ini" "$work/good.wav"
+expect model-8k-missing-check 2 "model-8k-missing\.ini:3" "model_8k" "/nonexistent/8k-model" -- \
+  run --config "$work/model-8k-missing.ini" --check-config
+mkdir -p "$work/half-model"
+: >"$work/half-model/mdef"
+: >"$work/half-model/feat.params"
+printf '[asr]\nworkers = 1\n\n\nmodel_8k = %s\n' "$work/half-model" >"$work/model-8k-half.ini"
+expect model-8k-not-a-model 2 "model-8k-half\.ini:5" "model_8k" "half-model" "missing.*means" -- \
+  analyze --config "$work/model-8k-half.ini" "$work/good.wav"
+expect model-8k-not-a-model-check 2 "model-8k-half\.ini:5" "model_8k" "missing.*means" -- \
+  run --config "$work/model-8k-half.ini" --check-config
+for f in means variances transition_matrices noisedict sendump; do : >"$work/half-model/$f"; done
+expect model-8k-unloadable 2 "model-8k-half\.ini:5" "model_8k" "half-model" "could not load" -- \
+  analyze --config "$work/model-8k-half.ini" "$work/good.wav"
+# Below 16 kHz only exactly 8 kHz has a model of its own (with model_8k): other rates are decoded
+# upsampled by the 16 kHz model, and stderr says so instead of mis-decoding silently.
+sox -n -r 8000 -c 1 -b 16 "$work/mono8k.wav" synth 1 sine 440 2>/dev/null
+sox -n -r 11025 -c 1 -b 16 "$work/mono11k.wav" synth 1 sine 440 2>/dev/null
+printf '[asr]\nworkers = 1\n' >"$work/one-worker.ini"
+expect rate-8k-without-model 0 "customer leg is 8000 Hz" "model_8k" -- \
+  analyze --config "$work/one-worker.ini" --leg customer "$work/mono8k.wav"
+model_8k="${CALLWATCH_MODEL_8K:-${CALLWATCH_SRC:-$(dirname "$0")/..}/../shared/models/en-us-8k/hub4wsj_sc_8k}"
+if [ -f "$model_8k/mdef" ]; then
+  printf '[asr]\nworkers = 1\nworkers_8k = 1\nmodel_8k = %s\n' "$model_8k" >"$work/model-8k.ini"
+  expect rate-11k-unserved 0 "11025 Hz" "no acoustic model serves" -- \
+    analyze --config "$work/model-8k.ini" --leg customer "$work/mono11k.wav"
+else
+  echo "skip [rate-11k-unserved]: no 8 kHz model at $model_8k"
+fi
+
 # ---- CURVE into a broker: a connect node's and the broker's missing keys ----
 mkdir -p "$work/keys" "$work/clients"
 "$CALLWATCH" keygen --dir "$work/keys" node >/dev/null

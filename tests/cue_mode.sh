@@ -33,7 +33,7 @@ printf '[asr]\nmode = cue\n' >"$work/cue.ini"
   fail "analyze in cue mode: $(cat "$work/cue.err")"
 
 python3 - "$work" "$CALLWATCH_SRC/models/cues-en.json" <<'PY'
-import json, sys
+import json, re, sys
 work, lexicon = sys.argv[1], json.load(open(sys.argv[2]))
 def fail(msg):
     print("FAIL:", msg)
@@ -46,8 +46,8 @@ turns = truth["turns"] if isinstance(truth, dict) else truth
 def turn_with(text):
     return next(t for t in turns if text in t["text"])
 phrase_words = set()
-for e in lexicon["entries"] + lexicon["benign"]:
-    phrase_words.update(e["phrase"].split())
+for e in lexicon["entries"] + lexicon["benign"]:  # a pattern's words: those of all its alternatives
+    phrase_words.update(re.findall(r"[^\s()|?]+", e["phrase"]))
 finals = [e for e in cue if e["type"] == "transcript" and e["final"]]
 if not finals:
     fail("no transcript in cue mode")

@@ -87,6 +87,84 @@ typedef struct script_state {
     cw_activity_t agent, customer;
 } script_state_t;
 
+/* Word evidence as cues.c builds it: one entry per phrase, with its category. */
+static json_t *evidence_cats(const char *const *cats, size_t n)
+{
+    json_t *e = json_object();
+    json_t *words = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = json_object();
+        json_object_set_new(one, "w", json_string(cats[i]));
+        json_object_set_new(one, "category", json_string(cats[i]));
+        json_array_append_new(words, one);
+    }
+    json_object_set_new(e, "words", words);
+    return e;
+}
+
+/* Inside an already-critical escalation episode, each new category of
+ * threat (lawyer, then media) still reaches the supervisor, once. */
+static void test_new_categories(void)
+{
+    cw_alert_params_t p = params;
+    snprintf(p.new_category_kinds, sizeof p.new_category_kinds, "%s", "escalation");
+    cw_error_t err;
+    cw_alert_engine_t *e = cw_alert_engine_new("c2", &p, &err);
+    CHECK(e != NULL, "engine: %s", err.msg);
+    const char *cats[] = {"manager", "manager", "lawyer", "media"};
+
+    cw_event_t *ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 1, 2, 2, evidence_cats(cats, 2), "manager");
+    CHECK(ev && strstr(ev->json, "\"severity\":\"critical\"") && !strstr(ev->json, "new_categories"),
+          "first alert critical: %s", ev ? ev->json : "(none)");
+    cw_event_destroy(&ev);
+    CHECK(cw_alert_engine_offer(e, 1, "escalation", 0.95, 3, 4, 4, evidence_cats(cats, 2), "manager again") == NULL,
+          "the same category again: nothing new");
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.97, 1, 6, 6, evidence_cats(cats, 3), "manager, lawyer");
+    CHECK(ev && strstr(ev->json, "\"severity\":\"critical\"") && strstr(ev->json, "\"escalates\":\"c2-a1\"") &&
+              strstr(ev->json, "\"new_categories\":[\"lawyer\"]"),
+          "a lawyer inside the critical episode is its own alert, linked and named: %s", ev ? ev->json : "(none)");
+    cw_event_destroy(&ev);
+    CHECK(cw_alert_engine_offer(e, 1, "escalation", 0.97, 1, 7, 7, evidence_cats(cats, 3), "again") == NULL,
+          "the lawyer again: nothing new");
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.98, 1, 9, 9, evidence_cats(cats, 4), "and the media");
+    CHECK(ev && strstr(ev->json, "\"escalates\":\"c2-a2\"") && strstr(ev->json, "\"new_categories\":[\"media\"]"),
+          "then the media: %s", ev ? ev->json : "(none)");
+    cw_event_destroy(&ev);
+    /* anger is not listed: a new category there stays inside the episode */
+    const char *anger[] = {"outrage", "insult"};
+    ev = cw_alert_engine_offer(e, 1, "anger", 0.9, 1, 2, 2, evidence_cats(anger, 1), "outrage");
+    cw_event_destroy(&ev);
+    CHECK(cw_alert_engine_offer(e, 1, "anger", 0.9, 1, 3, 3, evidence_cats(anger, 2), "insult") == NULL,
+          "kinds not listed keep one alert per episode");
+    /* a new episode after the cooldown starts with no categories remembered */
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 100, 101, 101, evidence_cats(cats, 1), "manager later");
+    CHECK(ev && !strstr(ev->json, "escalates"), "new episode: %s", ev ? ev->json : "(none)");
+    cw_event_destroy(&ev);
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 100, 102, 102, evidence_cats(cats + 2, 1), "lawyer later");
+    CHECK(ev && strstr(ev->json, "\"new_categories\":[\"lawyer\"]"), "lawyer is new again in the new episode");
+    cw_event_destroy(&ev);
+    CHECK(cw_alert_engine_count(e) == 6, "6 alerts, got %u", cw_alert_engine_count(e));
+    cw_alert_engine_destroy(&e);
+
+    /* a rise in severity that brings a category names it */
+    e = cw_alert_engine_new("c4", &p, &err);
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.7, 1, 2, 2, evidence_cats(cats, 1), "manager");
+    cw_event_destroy(&ev);
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 1, 4, 4, evidence_cats(cats, 3), "manager, lawyer");
+    CHECK(ev && strstr(ev->json, "\"severity\":\"critical\"") && strstr(ev->json, "\"new_categories\":[\"lawyer\"]"),
+          "warning to critical with a lawyer: %s", ev ? ev->json : "(none)");
+    cw_event_destroy(&ev);
+    cw_alert_engine_destroy(&e);
+
+    /* without the option, today's behaviour: one critical alert per episode */
+    e = cw_alert_engine_new("c3", &params, &err);
+    ev = cw_alert_engine_offer(e, 1, "escalation", 0.9, 1, 2, 2, evidence_cats(cats, 1), "manager");
+    cw_event_destroy(&ev);
+    CHECK(cw_alert_engine_offer(e, 1, "escalation", 0.9, 1, 4, 4, evidence_cats(cats, 3), "lawyer") == NULL,
+          "new_category_kinds empty: suppressed");
+    cw_alert_engine_destroy(&e);
+}
+
 static void set(cw_activity_t *a, bool talking, double since)
 {
     a->talking = talking;
@@ -149,6 +227,7 @@ static void test_turns(void)
 int main(void)
 {
     test_episodes();
+    test_new_categories();
     test_turns();
     return check_summary("alert");
 }

@@ -121,7 +121,7 @@ static void test_many_legs_share_two_decoders(cw_config_t *cfg, const int16_t *a
         memset(&res[i], 0, sizeof res[i]);
         pthread_mutex_init(&res[i].lock, NULL);
         res[i].last_seq = -1;
-        streams[i] = cw_asr_stream_new(pool, i % 2, true, on_result, on_drained, &res[i], &err);
+        streams[i] = cw_asr_stream_new(pool, i % 2, CW_ASR_RATE, true, on_result, on_drained, &res[i], &err);
         CHECK(streams[i] != NULL, "stream %d: %s", i, err.msg);
     }
     /* Interleave the legs in 10 ms pieces as a live front end would. */
@@ -181,7 +181,7 @@ static void test_live_leg_counts_drops(cw_config_t *cfg, const int16_t *audio, s
     memset(&res, 0, sizeof res);
     pthread_mutex_init(&res.lock, NULL);
     res.last_seq = -1;
-    cw_asr_stream_t *s = cw_asr_stream_new(pool, 1, false, on_result, on_drained, &res, &err);
+    cw_asr_stream_t *s = cw_asr_stream_new(pool, 1, CW_ASR_RATE, false, on_result, on_drained, &res, &err);
     CHECK(s != NULL, "stream: %s", err.msg);
     cw_asr_stream_begin(s, 0);
     size_t accepted = 0;
@@ -214,6 +214,70 @@ static void test_missing_model_is_reported(cw_config_t *cfg)
     memcpy(cfg->hmm, saved, sizeof saved);
 }
 
+/* A leg at 8 kHz: without model_8k it goes to the 16 kHz decoders as before;
+ * with it, the stream takes 8 kHz samples, only an 8 kHz decoder takes it,
+ * and its words come back at the leg's 16 kHz timeline's times. */
+static void test_8k_leg_decoded_natively(cw_config_t *cfg, const int16_t *audio, size_t n_audio)
+{
+    cw_error_t err;
+    cfg->asr_workers = 1;
+    cfg->asr_backlog_s = 30;
+    cw_asr_pool_t *pool = cw_asr_pool_new(cfg, &err);
+    CHECK(pool && cw_asr_pool_rate_for(pool, 8000) == CW_ASR_RATE, "no model_8k: 8 kHz legs take 16 kHz decoders");
+    cw_asr_pool_destroy(&pool);
+
+    const char *model = getenv("CALLWATCH_MODEL_8K");
+    if (!model)
+        model = CALLWATCH_MODELS_DIR "/../../shared/models/en-us-8k/hub4wsj_sc_8k";
+    snprintf(cfg->asr_model_8k, sizeof cfg->asr_model_8k, "/nonexistent/model-8k");
+    pool = cw_asr_pool_new(cfg, &err);
+    CHECK(pool == NULL && strstr(err.msg, "model_8k") && strstr(err.msg, "/nonexistent/model-8k"),
+          "a missing model_8k names option and path: %s", err.msg);
+    snprintf(cfg->asr_model_8k, sizeof cfg->asr_model_8k, "%s", model);
+    if (cw_config_acoustic_missing(model)) {
+        printf("skip 8 kHz decoding: no 8 kHz model at %s (set CALLWATCH_MODEL_8K)\n", model);
+        cfg->asr_model_8k[0] = '\0';
+        return;
+    }
+    cfg->asr_workers_8k = 1;
+    pool = cw_asr_pool_new(cfg, &err);
+    CHECK(pool != NULL, "pool with model_8k: %s", err.msg);
+    if (!pool)
+        return;
+    CHECK(cw_asr_pool_workers(pool) == 2, "one 16 kHz and one 8 kHz decoder, got %d", cw_asr_pool_workers(pool));
+    /* Halved by averaging pairs: a crude low-pass, enough for these words. */
+    size_t n8 = n_audio / 2;
+    int16_t *audio8 = malloc(n8 * sizeof *audio8);
+    for (size_t i = 0; i < n8; i++)
+        audio8[i] = (int16_t)((audio[2 * i] + audio[2 * i + 1]) / 2);
+    leg_result_t res;
+    memset(&res, 0, sizeof res);
+    pthread_mutex_init(&res.lock, NULL);
+    res.last_seq = -1;
+    cw_asr_stream_t *s = cw_asr_stream_new(pool, 1, 8000, true, on_result, on_drained, &res, &err);
+    CHECK(s && cw_asr_stream_rate(s) == 8000, "an 8 kHz leg's stream takes 8 kHz samples");
+    for (int u = 0; s && u < 2; u++) {
+        cw_asr_stream_begin(s, (int64_t)(UTT_SPACING_S * u * CW_ASR_RATE));
+        cw_asr_stream_write(s, audio8, n8);
+        cw_asr_stream_end(s);
+    }
+    if (s)
+        cw_asr_stream_close(s);
+    wait_drained(&res, 1, 120);
+    CHECK(res.finals == 2 && res.with_forward == 2, "8 kHz: %d finals, 'forward' in %d", res.finals,
+          res.with_forward);
+    CHECK(res.time_errors == 0, "8 kHz: %d word times off the leg's timeline", res.time_errors);
+    cw_asr_pool_stats_t st;
+    cw_asr_pool_get_stats(pool, &st);
+    CHECK(st.samples_decoded == 2 * 2 * (uint64_t)n8, "stats count 16 kHz samples: %llu",
+          (unsigned long long)st.samples_decoded);
+    cw_asr_stream_destroy(&s);
+    pthread_mutex_destroy(&res.lock);
+    cw_asr_pool_destroy(&pool);
+    free(audio8);
+    cfg->asr_model_8k[0] = '\0';
+}
+
 int main(void)
 {
     size_t n_audio = 0;
@@ -227,6 +291,7 @@ int main(void)
     test_missing_model_is_reported(cfg);
     test_many_legs_share_two_decoders(cfg, audio, n_audio);
     test_live_leg_counts_drops(cfg, audio, n_audio);
+    test_8k_leg_decoded_natively(cfg, audio, n_audio);
     cw_config_destroy(&cfg);
     free(audio);
     return check_summary("asr");

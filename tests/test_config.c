@@ -165,7 +165,7 @@ static void test_shipped_ini(const char *models_dir)
             CHECK(strstr(text, needle) != NULL, "shipped ini lacks '%s'", line);
             options += strstr(line, " = ") != NULL;
         }
-        CHECK(options == 67, "%d global options in the dump", options);
+        CHECK(options == 69, "%d global options in the dump", options);
 
         /* Uncomment the ';' examples: two valid lines. */
         char *examples = malloc(strlen(text) + 1), *o = examples;
@@ -204,6 +204,9 @@ static void test_shipped_ini(const char *models_dir)
 
 static void test_value_errors(void)
 {
+    CHECK_LOAD_ERROR("[alerts]\nnew_category_kinds = escalation,rage\n", CW_ERR_INVALID,
+                     "site.ini:2: [alerts] new_category_kinds = 'escalation,rage': must be word-cue kinds "
+                     "separated by commas: anger, despair, escalation (or empty)");
     CHECK_LOAD_ERROR("# site\n\n[vad]\nhangover_ms = abc\n", CW_ERR_INVALID,
                      "site.ini:4: [vad] hangover_ms = 'abc': not an integer");
     CHECK_LOAD_ERROR("[vad]\nhangover_ms = 5\n", CW_ERR_INVALID,
@@ -655,6 +658,37 @@ static void test_default_path(void)
         CHECK(strcmp(p, shipped_path) == 0, "default %s, shipped %s", p, shipped_path);
 }
 
+/* [asr] model_8k: off when empty; otherwise a model folder, and the error
+ * names the file:line it was set on and the first model file it lacks. */
+static void test_model_8k(const char *tmp)
+{
+    cw_config_t *cfg = cw_config_new();
+    cw_error_t err;
+    char dir[PATH_MAX], text[PATH_MAX + 64], file[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/m8", tmp);
+    mkdir(dir, 0700);
+    snprintf(file, sizeof file, "%s/mdef", dir);
+    write_file(file, "x");
+    snprintf(cfg->hmm, sizeof cfg->hmm, "%s", tmp);
+    snprintf(cfg->dict, sizeof cfg->dict, "%s/dict", tmp);
+    snprintf(cfg->lm, sizeof cfg->lm, "%s/lm", tmp);
+    CHECK(cw_config_validate(cfg, &err) == CW_OK, "empty model_8k is off: %s", err.msg);
+    snprintf(text, sizeof text, "[asr]\nworkers = 2\nmodel_8k = %s\n", dir);
+    int rc = cw_config_load_string(cfg, text, "site.ini", &err);
+    CHECK(rc == CW_OK && strcmp(cfg->asr_model_8k_at, "site.ini:3") == 0, "where model_8k was set: '%s'",
+          cfg->asr_model_8k_at);
+    rc = cw_config_validate(cfg, &err);
+    CHECK(rc == CW_ERR_NOT_FOUND && strstr(err.msg, "site.ini:3: [asr] model_8k") && strstr(err.msg, dir) &&
+              strstr(err.msg, "feat.params"),
+          "model_8k lacking feat.params: %s", err.msg);
+    CHECK(strcmp(cw_config_acoustic_missing(dir), "feat.params") == 0, "first missing file");
+    cw_config_load_string(cfg, "[asr]\nmodel_8k =\n", "off.ini", &err);
+    CHECK(cfg->asr_model_8k_at[0] == '\0' && cw_config_validate(cfg, &err) == CW_OK, "model_8k unset again");
+    unlink(file);
+    rmdir(dir);
+    cw_config_destroy(&cfg);
+}
+
 int main(void)
 {
     find_shipped();
@@ -683,6 +717,7 @@ int main(void)
     test_lines();
     test_set();
     test_validate(tmp);
+    test_model_8k(tmp);
     test_dump_round_trip();
     test_default_path();
 

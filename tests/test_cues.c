@@ -37,7 +37,7 @@ static double feed(cw_cues_t *c, const char *sentence, bool final, int utterance
     size_t n = words_of(sentence, conf, w, 64);
     cw_transcript_t tr = {.leg = 1, .final = final, .t_start = 10, .t_end = 10 + 0.4 * (double)n, .text = sentence,
                           .words = w, .n_words = n, .utterance = utterance};
-    cw_word_cue_t cues[8];
+    cw_cue_t cues[8];
     size_t got = cw_cues_feed(c, &tr, cues, 8);
     double score = 0;
     for (size_t i = 0; i < got; i++) {
@@ -74,6 +74,32 @@ int main(void)
 
     CHECK(feed(c, "hell", false, 1, 1.0, "anger") == 0, "\"hell\" as the last word of a partial is not a cue");
     CHECK(feed(c, "hello there how can i help", true, 1, 0.9, "anger") == 0, "the final says it was \"hello\"");
+
+    /* A partial that may still turn benign waits: "please cancel" may become "please cancel my order". */
+    CHECK(feed(c, "please cancel my", false, 3, 1.0, "escalation") == 0, "\"please cancel\" waits for the next words");
+    CHECK(feed(c, "please cancel my order from", false, 3, 1.0, "escalation") == 0, "and it was an order");
+    CHECK(feed(c, "please cancel my order from last week", true, 3, 0.9, "escalation") == 0, "final: benign");
+    CHECK(feed(c, "so i will cancel my account now", false, 4, 1.0, "escalation") > 0,
+          "a threat a benign phrase cannot cover is caught from the partial");
+
+    /* Another phrasing of the same cue: the evidence quotes the words as heard. */
+    cw_word_t w[16];
+    size_t n = words_of("honestly i just gave up what's the point of calling", 0.9, w, 16);
+    cw_transcript_t tr = {.leg = 1, .final = true, .t_start = 20, .t_end = 25, .text = "", .words = w, .n_words = n,
+                          .utterance = 2};
+    cw_cue_t cues[8];
+    size_t got = cw_cues_feed(c, &tr, cues, 8);
+    CHECK(got == 1 && strcmp(cues[0].kind, "despair") == 0 && cues[0].score > 0.6,
+          "two despair phrasings fuse into one warning-level cue (%zu cues, score %.2f)", got, got ? cues[0].score : 0);
+    if (got == 1) {
+        json_t *ws = json_object_get(cues[0].evidence, "words");
+        CHECK(json_array_size(ws) == 2, "both phrasings are evidence (%zu)", json_array_size(ws));
+        const char *heard = json_string_value(json_object_get(json_array_get(ws, 1), "w"));
+        CHECK(heard && strcmp(heard, "what's the point of calling") == 0, "quoted as heard: %s", heard ? heard : "-");
+        CHECK(strstr(cues[0].text, "\"i just gave up\"") != NULL, "text quotes it: %s", cues[0].text);
+    }
+    for (size_t i = 0; i < got; i++)
+        json_decref(cues[i].evidence);
 
     cw_cues_destroy(&c);
     p.partial_trust = 0;

@@ -25,6 +25,10 @@ static double now_s;
  * frames on the telephone-band Emo-DB copy lie over 9 st from their talk
  * spurt's median, 2% in wideband). */
 static bool harmonic_errors;
+/* Vocal effort of the phrases, 0 calm .. 1 shouting: the spectrum tilts
+ * towards the high band (alpha ratio up, Hammarberg index down) and the
+ * voice grows rougher (less periodic), as measured on Emo-DB and RAVDESS anger. */
+static double effort;
 
 /* The strongest cue of each kind seen while feeding. */
 typedef struct seen {
@@ -33,7 +37,7 @@ typedef struct seen {
     double anger_pitch_st;
 } seen_t;
 
-static void collect(seen_t *seen, cw_voice_cue_t *cues, size_t n)
+static void collect(seen_t *seen, cw_cue_t *cues, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         CHECK(cues[i].score >= 0 && cues[i].score <= 1, "score %f in 0..1", cues[i].score);
@@ -62,7 +66,7 @@ static void phrase(cw_voice_t *v, seen_t *seen, bool customer, double seconds, d
 {
     int n = (int)(seconds / FRAME_S);
     cw_prosody_frame_t f[1];
-    cw_voice_cue_t cues[MAX_CUES];
+    cw_cue_t cues[MAX_CUES];
     for (int i = 0; i < n + 70; i++) {
         now_s += FRAME_S;
         f->t_end = now_s;
@@ -76,6 +80,9 @@ static void phrase(cw_voice_t *v, seen_t *seen, bool customer, double seconds, d
             f->f0_hz *= WRONG_BY[(i / 6) % 10];
         }
         f->level_db = f->speech ? (float)(level_db + 6 * syl) : -90.0f;
+        f->alpha_db = f->speech ? (float)(-12.0 + 9.0 * effort) : 0;
+        f->hammarberg_db = f->speech ? (float)(24.0 - 10.0 * effort) : 0;
+        f->pitch_conf = f->voiced ? (float)(0.85 - 0.05 * effort) : f->speech ? 0.4f : 0;
         size_t got = cw_voice_feed(v, f, 1, customer, customer, !customer, cues, MAX_CUES);
         collect(seen, cues, got);
     }
@@ -93,12 +100,15 @@ static void test_caller(const cw_voice_model_t *model, double f0, double level, 
     memset(opening, 0, sizeof *opening);
     memset(after, 0, sizeof *after);
     /* A calm opening: 6 phrases at 120 Hz, -26 dBFS, 4 syllables/s. */
+    double effort_after = effort;
+    effort = 0;
     for (int i = 0; i < 6; i++)
         phrase(v, opening, true, 1.8, 120, 2.0, -26, 4.0);
+    effort = effort_after;
     CHECK(cw_voice_has_baseline(v), "a calm opening of 10 s gives the caller a baseline");
     for (int i = 0; i < 3; i++)
         phrase(v, after, true, 1.8, f0, contour, level, rate);
-    cw_voice_cue_t cues[MAX_CUES];
+    cw_cue_t cues[MAX_CUES];
     collect(after, cues, cw_voice_flush(v, true, true, false, cues, MAX_CUES));
     json_t *summary = cw_voice_summary(v);
     CHECK(json_number_value(json_object_get(summary, "voiced_s")) > 5, "the summary counts the voiced speech");
@@ -106,6 +116,43 @@ static void test_caller(const cw_voice_model_t *model, double f0, double level, 
     json_decref(summary);
     cw_voice_destroy(&v);
     CHECK(v == NULL, "destroy NULLs");
+}
+
+/* A caller who opens the call furious, judged from the first phrase on
+ * against population norms; one who opens calm is not. Levels play no part:
+ * a line 12 dB quieter judges the same. */
+static void test_first_words(const cw_voice_model_t *model)
+{
+    for (int quiet = 0; quiet < 2; quiet++) {
+        double gain_db = quiet ? -12 : 0;
+        cw_error_t err;
+        cw_voice_t *v = cw_voice_new(model, "caller", &err);
+        seen_t angry = {0};
+        now_s = 0;
+        effort = 1;
+        phrase(v, &angry, true, 1.5, 240, 5.0, -14 + gain_db, 5.0);
+        cw_cue_t cues[MAX_CUES];
+        collect(&angry, cues, cw_voice_flush(v, true, true, false, cues, MAX_CUES));
+        CHECK(angry.anger >= 0.6, "a caller shouting from the first word is flagged (%f, gain %g dB)", angry.anger,
+              gain_db);
+        CHECK(strstr(angry.anger_text, "population norms") != NULL, "the text says what it was judged by: %s",
+              angry.anger_text);
+        CHECK(!cw_voice_has_baseline(v), "an angry opening does not become the caller's calm baseline");
+        for (int i = 0; i < 5; i++)
+            phrase(v, &angry, true, 1.8, 240, 5.0, -14 + gain_db, 5.0);
+        CHECK(!cw_voice_has_baseline(v), "10 s of shouting still give no baseline");
+        cw_voice_destroy(&v);
+
+        v = cw_voice_new(model, "caller", &err);
+        seen_t calm = {0};
+        now_s = 0;
+        effort = 0;
+        phrase(v, &calm, true, 1.5, 120, 2.0, -26 + gain_db, 4.0);
+        collect(&calm, cues, cw_voice_flush(v, true, true, false, cues, MAX_CUES));
+        CHECK(calm.anger < 0.35, "a caller calm from the first word is not flagged (%f, gain %g dB)", calm.anger,
+              gain_db);
+        cw_voice_destroy(&v);
+    }
 }
 
 static void write_file(const char *path, const char *text)
@@ -161,8 +208,10 @@ int main(void)
     CHECK(after.anger < 0.35, "speech like the baseline is not angry (%f)", after.anger);
     CHECK(after.despair < 0.35, "speech like the baseline is not despairing (%f)", after.despair);
 
-    /* Raised: +7 semitones, +8 dB, wider contour. */
+    /* Raised: +7 semitones, +8 dB, wider contour, half the effort of a shout. */
+    effort = 0.5;
     test_caller(model, 120 * pow(2, 7.0 / 12), -18, 4.0, 5.0, &opening, &after);
+    effort = 0;
     CHECK(after.anger >= 0.85, "a caller 7 st higher and 8 dB louder is critical anger (%f)", after.anger);
     CHECK(fabs(after.anger_pitch_st - 7) < 0.6, "evidence says pitch +%.1f st (expected about +7)",
           after.anger_pitch_st);
@@ -178,6 +227,8 @@ int main(void)
     CHECK(after.despair <= 0.5 + 1e-9, "voice alone never makes despair more than info (%f)", after.despair);
     CHECK(after.anger < 0.35, "a sinking voice is not anger (%f)", after.anger);
 
+    test_first_words(model);
+
     /* Agents: monotone vs lively, over 30 s of speech. */
     cw_voice_t *agent = cw_voice_new(model, "agent", &err);
     seen_t flat = {0};
@@ -187,6 +238,11 @@ int main(void)
     CHECK(flat.flat >= 0.6, "a monotone agent (phrases within +-0.5 st) is flagged flat (%f)", flat.flat);
     CHECK(strstr(flat.flat_text, "semitones") != NULL, "flat text gives the numbers: %s", flat.flat_text);
     CHECK(flat.anger == 0 && flat.despair == 0, "agent legs only ask for flat affect");
+    CHECK(flat.flat <= 0.8 + 1e-9, "28 s of flat speech is not yet critical (%f): severity waits for persistence",
+          flat.flat);
+    for (int i = 0; i < 10; i++)
+        phrase(agent, &flat, false, 2.0, 180, 0.5, -24, 4.0);
+    CHECK(flat.flat >= 0.85, "a voice still flat after 48 s of speech reaches critical (%f)", flat.flat);
     cw_voice_destroy(&agent);
 
     agent = cw_voice_new(model, "agent", &err);
@@ -217,7 +273,9 @@ int main(void)
 
     test_caller(model, 120, -26, 2.0, 4.0, &opening, &after);
     CHECK(after.anger < 0.35, "through harmonic errors, speech like the baseline is not angry (%f)", after.anger);
+    effort = 0.5;
     test_caller(model, 120 * pow(2, 7.0 / 12), -18, 4.0, 5.0, &opening, &after);
+    effort = 0;
     CHECK(after.anger >= 0.85, "through harmonic errors, a raised caller is critical anger (%f)", after.anger);
     CHECK(fabs(after.anger_pitch_st - 7) < 1.0, "through harmonic errors, evidence says pitch +%.1f st (about +7)",
           after.anger_pitch_st);
@@ -225,8 +283,11 @@ int main(void)
 
     /* Model validation. */
     expect_model_error("\"max_score\"", "\"max_scor\"", "max_scor");
-    expect_model_error("\"voiced_s\": 3.0", "\"voiced_s\": -1", "baseline.voiced_s");
-    expect_model_error("\"bias\": -4.1", "\"bias\": \"high\"", "anger.bias");
+    expect_model_error("\"voiced_s\": 1.5", "\"voiced_s\": -1", "baseline.voiced_s");
+    expect_model_error("\"bias\": -5.0", "\"bias\": \"high\"", "despair.bias");
+    expect_model_error("\"alpha_db\": {", "\"alfa_db\": {", "unknown feature \"alfa_db\"");
+    expect_model_error("\"sd\": ", "\"sd\": -", "anger_prior.features.f0_st");
+    expect_model_error("\"anger_relative\"", "\"anger_relativ\"", "anger_relativ");
     expect_model_error("{", "[", "expected");
     expect_model_error("\"harmonic_fold_within_st\": 3.0", "\"harmonic_fold_within_st\": 7",
                        "segment.harmonic_fold_within_st");

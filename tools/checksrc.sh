@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Source checks the compiler does not make: no call to a banned function, and no
+# Source checks the compiler does not make: no call to a banned function, no
+# include of a later pipeline stage's header (the stage order is below), and no
 # function longer than the hard limit (STYLE.md: keep functions under ~80 lines,
 # 120 is the limit). A function's length is counted from the line that names it
 # to its closing brace, both included.
@@ -46,6 +47,42 @@ if [[ -z "$list_only" ]]; then
   rm -f /tmp/checksrc.$$
 fi
 
+# Stages in the order they may depend on each other (docs/architecture.md): a file
+# in src/STAGE/, or the header of a module there, may include the header of a module
+# of its own stage or an earlier one, never of a later one, so no dependency runs
+# back up the pipeline. The pipeline wires sources, legs, detectors and alerts and
+# posts into the outbox, so it comes after them all; a header with no .c of its
+# own (cue.h, transcript.h: plain data) is core.
+stages=(core sources leg detect alert "sinks bus store console web" pipeline app)
+if [[ -z "$list_only" ]]; then
+  declare -A stage_rank=() module_rank=()
+  for i in "${!stages[@]}"; do
+    for s in ${stages[$i]}; do stage_rank[$s]=$i; done
+  done
+  for c in "$root"/src/*/*.c; do
+    d=${c%/*}; d=${d##*/}
+    [[ -n "${stage_rank[$d]:-}" ]] || { echo "src/$d/: a folder missing from checksrc.sh's stage order"; status=1; continue; }
+    m=${c##*/}; module_rank[${m%.c}]=${stage_rank[$d]}
+  done
+  rank_of() {  # $1 = a path from the root; prints its stage's index, nothing outside src/ and include/
+    case $1 in
+      src/*/*) local d=${1#src/}; d=${d%%/*}; echo "${stage_rank[$d]:-}" ;;
+      include/callwatch/*.h) local m=${1##*/}; echo "${module_rank[${m%.h}]:-0}" ;;
+    esac
+  }
+  while IFS=: read -r f line text; do
+    rel=${f#"$root"/}
+    from=$(rank_of "$rel")
+    [[ -n "$from" ]] || continue
+    h=${text#*\"callwatch/}; h=${h%%\"*}
+    to=$(rank_of "include/callwatch/$h")
+    if ((to > from)); then
+      echo "$rel:$line: includes callwatch/$h of a later stage (${stages[$to]}) than its own (${stages[$from]})   <- arrow back up the pipeline"
+      status=1
+    fi
+  done < <(grep -HnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"callwatch/[A-Za-z0-9_]+\.h"' "${files[@]}" || true)
+fi
+
 # A definition starts at a line in column 0 that names a function (an identifier
 # followed by '(') and is not a declaration (ends without ';'); its body opens with
 # '{' in column 0 or at the end of the signature, and ends at '}' in column 0.
@@ -72,5 +109,5 @@ if [[ -n "$long" ]]; then
   status=1
 fi
 [[ -n "$list_only" ]] && exit 0
-((status == 0)) && echo "checksrc: ${#files[@]} files clean (banned functions, functions over $max_lines lines)"
+((status == 0)) && echo "checksrc: ${#files[@]} files clean (banned functions, includes of a later stage, functions over $max_lines lines)"
 exit $status

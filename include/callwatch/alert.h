@@ -8,6 +8,12 @@
  * within cooldown_s of the last only produces a new alert if the severity
  * rises (escalation, linked to the previous alert by `escalates`). So one
  * episode gives one alert, or a short escalating series, never a storm.
+ * For the kinds listed in new_category_kinds, evidence that brings a new
+ * category (its `evidence.words[].category`: a "lawyer" threat inside an
+ * episode of "manager" ones) also gives one more alert at the episode's
+ * severity, linked by `escalates`, so a new threat reaches the supervisor
+ * even when the episode is critical. Every alert continuing such an episode
+ * names the categories it is the first to bring in `new_categories`.
  *
  * Not thread-safe: one engine per call, used under the call's detector lock.
  */
@@ -34,6 +40,8 @@ typedef struct cw_alert_params {
     double warning_score;
     double critical_score;
     double cooldown_s;     /* evidence this close to the last keeps the episode open (>= 0) */
+    char new_category_kinds[64]; /* comma-separated kinds ("escalation") that alert on a new category;
+                                    "" = none */
 } cw_alert_params_t;
 
 typedef struct cw_alert_engine cw_alert_engine_t;
@@ -51,7 +59,9 @@ cw_severity cw_alert_severity(const cw_alert_engine_t *engine, double score);
  * call audio processed, all in call seconds. evidence: a JSON object,
  * reference stolen (also when no alert results); text: the one-line human
  * explanation. Returns the alert event to post (caller owns it) or NULL when
- * the score is below info or the episode already alerted at this severity. */
+ * the score is below info or the episode already alerted at this severity
+ * (and, for new_category_kinds, the evidence names no category the episode
+ * has not alerted on yet). */
 cw_event_t *cw_alert_engine_offer(cw_alert_engine_t *engine, int leg, const char *kind, double score,
                                   double t_start, double t_end, double t_now, json_t *evidence,
                                   const char *text);

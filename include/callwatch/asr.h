@@ -9,8 +9,14 @@
  * is then decoded as it arrives with partial hypotheses. Utterances of one leg
  * are decoded in order and never concurrently.
  *
+ * Two acoustic models: every pool decodes 16 kHz audio with [models] hmm;
+ * with [asr] model_8k set it also holds workers_8k decoders of that model,
+ * which decode the legs whose native rate is exactly 8 kHz at 8 kHz (no
+ * upsampling). A stream is bound only to decoders of its own rate. Legs at
+ * any other rate are resampled to 16 kHz as before.
+ *
  * Results are delivered through the pool's callback on a worker thread.
- * Memory per stream is its backlog ring (backlog_s of 16 kHz int16).
+ * Memory per stream is its backlog ring (backlog_s of int16 at its rate).
  *
  * Thread rules: pool new/destroy on one thread. A stream's begin/write/end/
  * close are called by one producer thread (the leg's); results arrive on
@@ -29,6 +35,7 @@
 #include <stdint.h>
 
 #define CW_ASR_RATE 16000
+#define CW_ASR_RATE_8K 8000
 
 typedef struct cw_asr_pool cw_asr_pool_t;
 
@@ -53,8 +60,10 @@ typedef void (*cw_asr_result_fn)(void *stream_user, const cw_transcript_t *tr);
  * been delivered. The stream may be destroyed from then on. */
 typedef void (*cw_asr_drained_fn)(void *stream_user);
 
-/* Loads cfg->hmm/dict/lm into cfg->asr_workers decoders (0 = one per core)
- * and starts the threads. Each decoder also gets the keyphrase search of cue
+/* Loads cfg->hmm/dict/lm into cfg->asr_workers decoders (0 = one per core),
+ * and, when cfg->asr_model_8k is set, cfg->asr_model_8k/dict/lm into
+ * cfg->asr_workers_8k more (0 = as many) decoding at 8 kHz, and starts the
+ * threads. Each decoder also gets the keyphrase search of cue
  * mode, built from cfg->cues and cfg->keyphrases (phrases with a word the
  * dictionary lacks are left out). Errors name the missing or bad file. */
 cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err);
@@ -62,11 +71,12 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err);
 /* Stops the workers (abandoning undelivered utterances) and frees. */
 void cw_asr_pool_destroy(cw_asr_pool_t **pool);
 
+/* Decoders in the pool: the 16 kHz ones plus the 8 kHz ones. */
 int cw_asr_pool_workers(const cw_asr_pool_t *pool);
 
 typedef struct cw_asr_pool_stats {
     uint64_t utterances_decoded;
-    uint64_t samples_decoded;         /* 16 kHz samples run through decoders */
+    uint64_t samples_decoded;         /* speech run through decoders, in 16 kHz samples (8 kHz ones count 2) */
     uint64_t samples_dropped;         /* speech lost to full backlogs (live only) */
     double decode_cpu_s;              /* wall time spent inside ps_process_raw / ps_end_utt */
     int queued_utterances;            /* waiting for a decoder now */
@@ -80,12 +90,22 @@ typedef struct cw_asr_pool_stats {
 
 void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats);
 
-/* A new stream for one leg. leg is a cw_leg_id; user is passed to callbacks.
- * blocking: true for offline analysis (write waits for room, nothing is ever
- * dropped), false for live audio (write drops what does not fit and counts it). */
-cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, bool blocking,
+/* The rate a leg whose audio arrives at in_rate_hz is decoded at:
+ * CW_ASR_RATE_8K when in_rate_hz is 8000 and the pool has 8 kHz decoders,
+ * otherwise CW_ASR_RATE (the leg is resampled to 16 kHz). */
+int cw_asr_pool_rate_for(const cw_asr_pool_t *pool, int in_rate_hz);
+
+/* A new stream for one leg. leg is a cw_leg_id; in_rate_hz the leg's native
+ * rate, which picks the stream's rate (cw_asr_pool_rate_for); user is passed
+ * to callbacks. blocking: true for offline analysis (write waits for room,
+ * nothing is ever dropped), false for live audio (write drops what does not
+ * fit and counts it). */
+cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, int in_rate_hz, bool blocking,
                                    cw_asr_result_fn on_result, cw_asr_drained_fn on_drained,
                                    void *user, cw_error_t *err);
+
+/* Hz of the samples cw_asr_stream_write() takes: CW_ASR_RATE or CW_ASR_RATE_8K. */
+int cw_asr_stream_rate(const cw_asr_stream_t *s);
 
 /* Opens an utterance whose first sample is at start_sample of the leg's
  * 16 kHz timeline (used for word times). Returns 0, or CW_ERR_BUSY when the
@@ -93,7 +113,8 @@ cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, bool blocking,
  * samples counted as dropped). */
 int cw_asr_stream_begin(cw_asr_stream_t *s, int64_t start_sample);
 
-/* Appends samples to the open utterance. Returns samples accepted. */
+/* Appends samples, at cw_asr_stream_rate(), to the open utterance. Returns
+ * samples accepted. */
 size_t cw_asr_stream_write(cw_asr_stream_t *s, const int16_t *samples, size_t n);
 
 /* Closes the open utterance: it becomes complete and is decoded to the end. */

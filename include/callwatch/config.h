@@ -41,6 +41,7 @@
 #define CW_PATH_MAX 1024
 #define CW_NAME_MAX 128
 #define CW_MAX_LINES 256
+#define CW_AT_MAX (CW_PATH_MAX + 16)      /* "file:line" of where an option was set */
 
 typedef struct cw_line_config {
     char name[CW_NAME_MAX];             /* from "[line NAME]" */
@@ -79,6 +80,9 @@ typedef struct cw_config {
     double asr_degrade_backlog_s;       /* run: overload above this backlog switches legs to cue; 0 = never */
     double asr_recover_backlog_s;       /* run: legs return to full below this backlog ... */
     double asr_recover_hold_s;          /* ... held for this long */
+    char asr_model_8k[CW_PATH_MAX];     /* acoustic model for 8 kHz legs, decoded at 8 kHz; "" = none */
+    char asr_model_8k_at[CW_AT_MAX];    /* where model_8k was set ("site.ini:12", "--set"), "" = default */
+    int asr_workers_8k;                 /* decoders of the 8 kHz model; 0 = as many as asr_workers */
 
     /* [vad] */
     double vad_threshold_db;            /* absolute floor, dBFS of a 10 ms frame */
@@ -106,6 +110,7 @@ typedef struct cw_config {
     double alert_warning_score;
     double alert_critical_score;
     double alert_cooldown_s;            /* evidence this close keeps one episode (one alert) */
+    char alert_new_category_kinds[64];  /* kinds whose episode alerts again on a new evidence category */
 
     /* [capture] */
     int capture_frames_per_buffer;      /* PortAudio buffer size in frames; 0 = let PortAudio choose */
@@ -219,6 +224,12 @@ const char *cw_config_model_path(const char *value, char *buf, size_t cap);
  * section and one .TP entry per option with its documentation, type, range
  * and default, straight from the option table so the page cannot drift. */
 void cw_config_man(FILE *out);
+
+/* The first file a PocketSphinx acoustic model directory must hold (mdef,
+ * feat.params, means, variances, transition_matrices, noisedict, and
+ * sendump or mixture_weights) that `dir` lacks or cannot be read, or NULL
+ * when all are there. The returned name is static. */
+const char *cw_config_acoustic_missing(const char *dir);
 
 /* True for a switch option's "on", "true", "yes" or "1" (values are
  * checked when read, so anything else is off). */

@@ -13,6 +13,7 @@
 #ifndef CALLWATCH_CUES_H
 #define CALLWATCH_CUES_H
 
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
 #include "callwatch/lexicon.h"
 #include "callwatch/transcript.h"
@@ -27,14 +28,6 @@ typedef struct cw_cue_params {
                            * confidence of its own (0..1; 0 = finals only) */
 } cw_cue_params_t;
 
-typedef struct cw_word_cue {
-    const char *kind;      /* "anger", "despair", "escalation" (the lexicon's) */
-    double score;          /* 0..1 */
-    double t_start, t_end; /* span of the fused matches */
-    json_t *evidence;      /* {"words": [...]} owned by the receiver */
-    char text[512];        /* one line: what was said */
-} cw_word_cue_t;
-
 typedef struct cw_cues cw_cues_t;
 
 /* lexicon is borrowed and must outlive the detector. leg_name for texts. */
@@ -42,14 +35,18 @@ cw_cues_t *cw_cues_new(const cw_lexicon_t *lexicon, const cw_cue_params_t *param
                        cw_error_t *err);
 void cw_cues_destroy(cw_cues_t **cues);
 
-/* Feeds one transcript. Fills up to cap cues (one per kind with a new
- * match) and returns how many; the caller owns each cue's evidence.
+/* Feeds one transcript. Fills up to cap cues (one per kind of the lexicon
+ * with a new match; span = the fused matches, evidence {"words": [...]},
+ * text = what was said) and returns how many; the caller owns each cue's
+ * evidence.
  * Partial hypotheses count too (confidence partial_trust), so a phrase in
  * the middle of a long sentence is caught while the sentence goes on; every
  * later result of the same utterance replaces the partial's matches; a later
  * partial does not offer a phrase an earlier one matched. A partial's last
  * word is left for the next result (it may still be growing, and the words
- * after it may make the phrase benign). */
-size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap);
+ * after it may make the phrase benign), and so is a match that the start of
+ * a benign phrase reaching the partial's end covers ("please cancel" waits:
+ * "please cancel my order" is benign). */
+size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_cue_t *out, size_t cap);
 
 #endif

@@ -3,7 +3,10 @@
  * One leg = one speaker side of one call. cw_leg_push() takes float samples at
  * the leg's native rate, resamples them to 16 kHz (resample.h), finds speech
  * (vad.h) and hands only speech, as utterances, to the decoder pool stream
- * (asr.h). Silence never reaches the recogniser.
+ * (asr.h). Silence never reaches the recogniser. VAD and prosody always run
+ * on the 16 kHz audio; when the stream decodes at 8 kHz (an 8 kHz leg with
+ * [asr] model_8k set) the recogniser gets the leg's native 8 kHz samples of
+ * the same spans instead of the upsampled ones.
  *
  * Not thread-safe: a leg is driven by one thread (the ingest thread). All
  * buffers are allocated in cw_leg_new().
@@ -13,6 +16,7 @@
 
 #include "callwatch/asr.h"
 #include "callwatch/config.h"
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
 #include "callwatch/prosody.h"
 
@@ -22,16 +26,11 @@
 
 typedef struct cw_leg cw_leg_t;
 
-/* A leg's talk state as the VAD sees it. */
-typedef struct cw_activity {
-    bool talking;    /* in a talk spurt now */
-    double since_s;  /* talking: when the spurt began; else when the last one ended; < 0: never spoke */
-} cw_activity_t;
-
 /* in_rate_hz: native rate of the audio pushed. max_push: largest chunk
  * cw_leg_push() receives. stream: the leg's decoder-pool stream (borrowed;
  * the leg writes utterances to it and closes it in cw_leg_finish()), or NULL
- * for a leg that is only measured (voice activity and prosody, no words). */
+ * for a leg that is only measured (voice activity and prosody, no words). A
+ * stream whose rate is not 16 kHz must have been made for in_rate_hz. */
 cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t max_push,
                      cw_asr_stream_t *stream, cw_error_t *err);
 

@@ -3,27 +3,48 @@
  *
  * The lexicon is data (models/cues-en.json):
  *   {"language": "en",
+ *    "word_forms": {"what's": "what is", "gonna": "going to", "calling": "call", ...},  (optional)
  *    "negators": ["not", "never", "don't", ...],
  *    "negation_window": 3,
  *    "negation_stops": ["but", "it's", ...],          (optional)
  *    "entries": [{"phrase": "speak to your manager", "kind": "escalation",
- *                 "category": "manager", "weight": 0.8}, ...],
+ *                 "category": "manager", "weight": 0.8},
+ *                {"phrase": "i (just )?(give|gave) up", ...}, ...],
  *    "benign": [{"phrase": "my manager at work"}, ...]}
  *
  * - A phrase is lower-case words separated by spaces. The token "*" matches
  *   exactly one word (any word, whatever its confidence); a phrase must not
- *   start or end with "*". Alternatives are separate entries.
+ *   start or end with "*".
+ * - A phrase may be a pattern standing for a family of phrasings: a group
+ *   "(a|b c|d)" is one of its alternatives, "(...)?" or an empty alternative
+ *   makes it optional, and groups join the text around them as written, so
+ *   "(what is|what's) the point (of|in) (calling|trying)" stands for eight
+ *   phrases and "cancel(|ling)" for two words. Groups do not nest; a pattern
+ *   stands for at most 256 phrases. Each phrase of the family is an entry of
+ *   its own (same kind, category and weight); a phrase a pattern restates
+ *   from an earlier entry is skipped. Benign phrases may be patterns too.
+ * - word_forms says which heard word is matched as which words: contractions
+ *   ("i'm" as "i am", "can't" as "can not"), colloquial forms ("gonna") and
+ *   inflections ("called", "calling" as "call"). It applies alike to the
+ *   recognised words and to every phrase, negator and stop word, so "what's
+ *   the point" and "what is the point" are one phrase and "third time i'm
+ *   calling" also matches "third time i am calling". Each heard form is one
+ *   word; it stands for 1..4 words; forms apply once (not to their result).
  * - kind is one of the word-cue alert kinds: "anger", "despair", "escalation".
  *   category is a free, finer label ("insult", "hopeless", "regulator", ...).
  *   weight is in 0..1: how strongly the phrase alone supports the kind.
  * - Unknown keys, duplicate phrases, empty phrases, words longer than a
- *   cw_word_t can hold, or negators that are not single words are errors.
+ *   cw_word_t can hold, negators that are not single words, unbalanced or
+ *   nested groups are errors.
  *
  * Matching (cw_lexicon_match), on one utterance's words:
  * 1. A phrase matches at a position when each of its words equals the heard
- *    word (ASCII case-insensitive) and that word's conf >= min_conf.
- * 2. Longest phrase wins: candidate matches are taken longest first (ties:
- *    earliest, then heavier, then fewer wildcards, then file order); a match
+ *    word (ASCII case-insensitive, both in their word_forms) and that heard
+ *    word's conf >= min_conf. A match spans the heard words it covers: "not
+ *    fair" found in "isn't fair" spans "isn't fair".
+ * 2. Longest phrase wins: candidate matches are taken longest first, in
+ *    words of matching form (ties: earliest, then heavier, then fewer
+ *    wildcards, then the entry written as it was said, then file order); a match
  *    overlapping one already taken is discarded. "speak to your manager" thus
  *    hides "your manager" inside it.
  * 3. A taken match is then dropped (and still hides the shorter matches it
@@ -84,11 +105,21 @@ void cw_lexicon_destroy(cw_lexicon_t **lx);
 size_t cw_lexicon_match(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
                         cw_cue_match_t *out, size_t cap);
 
-/* Number of entries (phrases that can match); 0 for NULL. */
+/* Like cw_lexicon_match, for words that may still go on (a partial
+ * hypothesis): a match is also dropped when the words from a benign phrase's
+ * start to the end are a beginning of it ("please cancel" could become
+ * "please cancel my order"), since the words still to come may complete it.
+ * Same ownership and thread rules. */
+size_t cw_lexicon_match_open(const cw_lexicon_t *lx, const cw_word_t *words, size_t n_words, double min_conf,
+                             cw_cue_match_t *out, size_t cap);
+
+/* Number of entries (phrases that can match, every phrase of a pattern
+ * counted); 0 for NULL. */
 size_t cw_lexicon_size(const cw_lexicon_t *lx);
 
 /* Entry i (0 <= i < cw_lexicon_size) as normalised text: lower case, single
- * spaces, wildcards as "*". Sets *kind (may be NULL) to its alert kind.
+ * spaces, wildcards as "*", written as in the file (a pattern's phrases
+ * expanded, word forms not applied: the words a recogniser would say). Sets *kind (may be NULL) to its alert kind.
  * Returns NULL when i is out of range. Owned by the lexicon. */
 const char *cw_lexicon_phrase(const cw_lexicon_t *lx, size_t i, const char **kind);
 

@@ -15,25 +15,11 @@
 #ifndef CALLWATCH_PROSODY_H
 #define CALLWATCH_PROSODY_H
 
+#include "callwatch/cue.h" /* cw_prosody_frame_t, the CW_PROSODY_* ranges and bands */
 #include "callwatch/error.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-/* Pitch outside this range is not speech F0 (octave errors, hum, whistles). */
-#define CW_PROSODY_F0_MIN_HZ 60.0
-#define CW_PROSODY_F0_MAX_HZ 500.0
-
-/* Level of digital silence, and the floor of every level. */
-#define CW_PROSODY_LEVEL_FLOOR_DB (-120.0)
-
-typedef struct cw_prosody_frame {
-    double t_end;    /* leg seconds at the end of the frame */
-    bool speech;     /* the leg's VAD had the speaker talking in this frame */
-    bool voiced;     /* speech, and a pitch was found, confidently, within the F0 range */
-    float f0_hz;     /* voiced: the fundamental frequency; 0 otherwise */
-    float level_db;  /* RMS level of the frame, dBFS, >= CW_PROSODY_LEVEL_FLOOR_DB */
-} cw_prosody_frame_t;
 
 typedef struct cw_prosody cw_prosody_t;
 
@@ -49,9 +35,5 @@ void cw_prosody_destroy(cw_prosody_t **p);
  * Every frame of the leg must be pushed, in order, speech or not, so the
  * pitch window stays continuous. */
 void cw_prosody_push(cw_prosody_t *p, const float *frame, double t_end, bool speech, cw_prosody_frame_t *out);
-
-/* Semitones of f0_hz above 100 Hz (the unit every pitch difference is
- * reported in: +12 is an octave). f0_hz must be > 0. */
-double cw_semitones(double f0_hz);
 
 #endif

@@ -15,13 +15,12 @@
 #define CALLWATCH_SOURCE_H
 
 #include "callwatch/config.h"
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum cw_leg_id { CW_LEG_AGENT = 0, CW_LEG_CUSTOMER = 1, CW_LEG_COUNT = 2 } cw_leg_id;
 
 /* "agent" / "customer". */
 const char *cw_leg_name(cw_leg_id leg);

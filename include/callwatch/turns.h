@@ -26,9 +26,8 @@
 #ifndef CALLWATCH_TURNS_H
 #define CALLWATCH_TURNS_H
 
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
-#include "callwatch/leg.h"
-#include "callwatch/prosody.h"
 
 #include <stdbool.h>
 #include <stddef.h>

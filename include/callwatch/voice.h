@@ -1,5 +1,5 @@
 /* voice.h - voice cues of one leg: raised (anger), low and slow (despair)
- * and flat (flat_affect) speech, from its prosody (prosody.h).
+ * and flat (flat_affect) speech, from its prosody (cue.h's frames, made by prosody.h).
  *
  * Frames are grouped into segments: a talk spurt, cut every
  * segment.max_speech_s of speech so a long tirade is judged while it goes
@@ -33,8 +33,8 @@
 #ifndef CALLWATCH_VOICE_H
 #define CALLWATCH_VOICE_H
 
+#include "callwatch/cue.h"
 #include "callwatch/error.h"
-#include "callwatch/prosody.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -48,15 +48,43 @@ cw_voice_model_t *cw_voice_model_load(const char *path, cw_error_t *err);
 
 void cw_voice_model_destroy(cw_voice_model_t **model);
 
-typedef struct cw_voice_cue {
-    const char *kind;      /* "anger", "despair" or "flat_affect" (static) */
-    double score;          /* 0..1 */
-    double t_start, t_end; /* leg seconds: the segment, or the judged window */
-    json_t *evidence;      /* {"prosody": {...}}, owned by the receiver */
-    char text[512];        /* one line with the numbers against the baseline or norm */
-} cw_voice_cue_t;
-
 typedef struct cw_voice cw_voice_t;
+
+/* What one judged segment measured. Every feature is independent of the
+ * line's gain (ratios and spreads, no absolute level) and of the speaker's
+ * history, so a segment can be judged against population norms from the
+ * first words of a call. */
+typedef enum cw_voice_feature {
+    CW_VF_F0_ST,          /* median pitch, semitones over 100 Hz (harmonic errors folded) */
+    CW_VF_RANGE_ST,       /* pitch p90 - p10, semitones */
+    CW_VF_LEVEL_DYN_DB,   /* level p90 - p10 of voiced frames, dB */
+    CW_VF_RATE_SYL_S,     /* syllable nuclei per second of speech */
+    CW_VF_VOICED_FRAC,    /* voiced share of the speech frames, 0..1 */
+    CW_VF_ALPHA_DB,       /* median alpha ratio of voiced frames (prosody.h), dB */
+    CW_VF_HAMMARBERG_DB,  /* median Hammarberg index of voiced frames, dB */
+    CW_VF_PITCH_CONF,     /* median YIN confidence of speech frames, 0..1 */
+    CW_VF_PEAK_LEVEL_DB,  /* level p95 of voiced frames over their median, dB */
+    CW_VF_LEVEL_DB,       /* median level of voiced frames, dBFS: depends on the line's gain, so
+                           * only ever compared with the same caller's baseline */
+    CW_VF_COUNT
+} cw_voice_feature_t;
+
+/* The feature's name in the model file and in evidence ("f0_st", ...). */
+const char *cw_voice_feature_name(cw_voice_feature_t f);
+
+typedef struct cw_voice_segment {
+    double t_start, t_end;        /* leg seconds */
+    double voiced_s, speech_s;
+    double x[CW_VF_COUNT];        /* indexed by cw_voice_feature_t */
+    double prior_anger;           /* the population-norm anger score, 0..1 */
+    double relative_anger;        /* the score against this speaker's baseline, 0..1; 0 without one */
+    bool has_baseline;            /* the speaker's own baseline existed when judged */
+} cw_voice_segment_t;
+
+/* Called for every judged segment, on the feeding thread, before its cues
+ * are emitted. For measurement tools and tests; seg is valid during the call. */
+typedef void (*cw_voice_segment_fn)(void *ctx, const cw_voice_segment_t *seg);
+void cw_voice_set_segment_observer(cw_voice_t *voice, cw_voice_segment_fn fn, void *ctx);
 
 /* model is borrowed and must outlive the detector; whose ("caller",
  * "agent") names the speaker in texts. */
@@ -66,14 +94,17 @@ void cw_voice_destroy(cw_voice_t **voice);
 
 /* Feeds frames in time order. Writes up to cap cues (at most one per kind
  * per call) into out and returns how many; the caller owns their evidence.
+ * A voice cue's kind is "anger", "despair" or "flat_affect", its span in leg
+ * seconds the segment or the judged window, its evidence {"prosody": {...}},
+ * its text the numbers against the baseline or norm.
  * Cues of a kind are only produced for the kinds enabled (a customer leg
  * asks for anger and despair, an agent leg for flat_affect). */
 size_t cw_voice_feed(cw_voice_t *voice, const cw_prosody_frame_t *frames, size_t n, bool want_anger,
-                     bool want_despair, bool want_flat, cw_voice_cue_t *out, size_t cap);
+                     bool want_despair, bool want_flat, cw_cue_t *out, size_t cap);
 
 /* Ends the current segment (end of the leg's audio), so its cues are judged.
  * Same contract as cw_voice_feed. */
-size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
+size_t cw_voice_flush(cw_voice_t *voice, bool want_anger, bool want_despair, bool want_flat, cw_cue_t *out,
                       size_t cap);
 
 /* The whole leg so far (its ended segments, pitch folded as above), for the

@@ -73,6 +73,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     }
     printf("config %s: valid\n", cfg->source_path);
     printf("  models: hmm %s, dict %s, lm %s\n", cfg->hmm, cfg->dict, cfg->lm);
+    printf("  8 kHz legs: %s\n", cfg->asr_model_8k[0] ? cfg->asr_model_8k : "upsampled for hmm (no [asr] model_8k)");
     printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");

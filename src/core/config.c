@@ -55,6 +55,7 @@ enum opt_flags {
     OPT_MUST_DIR = 1u << 1,  /* validate: an existing directory */
     OPT_MUST_FILE = 1u << 2, /* validate: a readable regular file */
     OPT_IN_MODELS = 1u << 3, /* a relative path is in the models directory */
+    OPT_ACOUSTIC = 1u << 4,  /* validate: empty (off) or a PocketSphinx acoustic model directory */
 };
 
 typedef struct opt {
@@ -80,6 +81,7 @@ static const char *check_listen(const char *value);
 static const char *check_switch(const char *value);
 static const char *check_asr_mode(const char *value);
 static const char *check_line_asr_mode(const char *value);
+static const char *check_word_kinds(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -114,6 +116,11 @@ static const opt_t options[] = {
      "run: degraded legs return to full mode once every backlog stayed below this for recover_hold_s"},
     {"asr", "recover_hold_s", OPT_DOUBLE, CFG(asr_recover_hold_s), 0, 3600, 0, "10", NULL,
      "run: seconds of low backlog before each degraded leg returns to full mode"},
+    {"asr", "model_8k", OPT_STRING, CFG(asr_model_8k), 0, 0, OPT_ACOUSTIC, "", NULL,
+     "acoustic model directory for legs at 8 kHz, decoded natively (-samprate 8000); empty = such legs are "
+     "upsampled to 16 kHz for the [models] hmm model"},
+    {"asr", "workers_8k", OPT_INT, CFG(asr_workers_8k), 0, 64, 0, "0", NULL,
+     "decoder threads of the 8 kHz model (only with model_8k); 0 = as many as workers"},
 
     {"vad", "threshold_db", OPT_DOUBLE, CFG(vad_threshold_db), -120, 0, 0, "-45", NULL,
      "absolute floor in dBFS a 10 ms frame must exceed to count as speech"},
@@ -160,6 +167,10 @@ static const opt_t options[] = {
      "score from which an alert is critical"},
     {"alerts", "cooldown_s", OPT_DOUBLE, CFG(alert_cooldown_s), 0, 3600, 0, "30", NULL,
      "evidence within this many seconds of the last continues the episode: no new alert unless worse"},
+    {"alerts", "new_category_kinds", OPT_STRING, CFG(alert_new_category_kinds), 0, 0, 0, "escalation",
+     check_word_kinds,
+     "word-cue kinds (comma-separated; empty = none) whose episode alerts again, at the same severity, for each "
+     "new evidence category (a lawyer after a manager)"},
 
     {"capture", "frames_per_buffer", OPT_INT, CFG(capture_frames_per_buffer), 0, 65536, 0, "0", NULL,
      "PortAudio buffer size in frames; 0 = let PortAudio choose"},
@@ -283,6 +294,25 @@ static const opt_t options[] = {
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* Options whose later checks (model loading at start) name where they were
+ * set: the char[CW_AT_MAX] field that receives "file:line". */
+static const struct {
+    size_t offset, at_offset;
+} where_set[] = {
+    {offsetof(cw_config_t, asr_model_8k), offsetof(cw_config_t, asr_model_8k_at)},
+};
+
+/* The "file:line" field of option o in base, or NULL if it has none. */
+static char *where_field(const opt_t *o, const void *base)
+{
+    if (strcmp(o->section, LINE_SECTION) == 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof where_set / sizeof where_set[0]; i++)
+        if (where_set[i].offset == o->offset)
+            return (char *)base + where_set[i].at_offset;
+    return NULL;
+}
 
 /* Where a value came from, for messages: "site.ini:14" or "--set". */
 typedef struct loc {
@@ -536,6 +566,21 @@ static const char *check_listen(const char *value)
 static const char *const switch_on[] = {"on", "true", "yes", "1"};
 static const char *const switch_off[] = {"off", "false", "no", "0"};
 
+static const char *check_word_kinds(const char *value)
+{
+    static const char *const kinds[] = {"anger", "despair", "escalation"};
+    for (const char *s = value; *s;) {
+        size_t n = strcspn(s, ",");
+        int known = 0;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            known |= n == strlen(kinds[i]) && strncmp(s, kinds[i], n) == 0;
+        if (!known)
+            return "must be word-cue kinds separated by commas: anger, despair, escalation (or empty)";
+        s += n + (s[n] == ',');
+    }
+    return NULL;
+}
+
 static const char *check_switch(const char *value)
 {
     for (size_t i = 0; i < sizeof switch_on / sizeof switch_on[0]; i++)
@@ -693,6 +738,9 @@ static int apply_option(const scope_t *sc, const char *key, const char *value, c
     const char *bad = store_value(o, sc->base, value, why, sizeof why);
     if (bad)
         return cw_error_set(err, CW_ERR_INVALID, "%s: [%s] %s = '%s': %s", where, sc->label, key, value, bad);
+    char *at_field = where_field(o, sc->base);
+    if (at_field) /* unset = nothing to point at, so equal configs stay equal bytes */
+        snprintf(at_field, CW_AT_MAX, "%s", value[0] ? where : "");
     return CW_OK;
 }
 
@@ -1021,6 +1069,46 @@ static int validate_path(const opt_t *o, const char *path, cw_error_t *err)
                         o->section, o->key, path, what, o->key);
 }
 
+const char *cw_config_acoustic_missing(const char *dir)
+{
+    static const char *const needed[] = {"mdef", "feat.params", "means", "variances", "transition_matrices",
+                                         "noisedict"};
+    static const char *const weights[] = {"sendump", "mixture_weights"};
+    char path[CW_PATH_MAX + 32];
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, R_OK | X_OK) != 0)
+        return "the directory itself";
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, needed[i]);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, R_OK) != 0)
+            return needed[i];
+    }
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, weights[i]);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0)
+            return NULL;
+    }
+    return "sendump (or mixture_weights)";
+}
+
+/* An optional acoustic model directory: the message names the option, where
+ * it was set and the file the directory lacks. */
+static int validate_acoustic(const cw_config_t *cfg, const opt_t *o, const char *dir, cw_error_t *err)
+{
+    if (!dir[0])
+        return CW_OK;
+    const char *missing = cw_config_acoustic_missing(dir);
+    if (!missing)
+        return CW_OK;
+    const char *at = where_field(o, cfg);
+    at = at ? at : "";
+    char where[CW_AT_MAX + 2];
+    snprintf(where, sizeof where, "%s: ", at[0] ? at : cfg->source_path);
+    return cw_error_set(err, CW_ERR_NOT_FOUND,
+                        "%s[%s] %s = '%s': not a PocketSphinx acoustic model directory (missing or unreadable: %s)",
+                        where, o->section, o->key, dir, missing);
+}
+
 static int validate_line(const cw_config_t *cfg, const cw_line_config_t *l, cw_error_t *err)
 {
     char where[CW_PATH_MAX + CW_NAME_MAX + 32];
@@ -1061,6 +1149,11 @@ int cw_config_validate(const cw_config_t *cfg, cw_error_t *err)
         return cw_error_set(err, CW_ERR_INVALID, "cw_config_validate: no config");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const opt_t *o = &options[i];
+        if (o->flags & OPT_ACOUSTIC) {
+            int rc = validate_acoustic(cfg, o, (const char *)cfg + o->offset, err);
+            if (rc)
+                return rc;
+        }
         if (!(o->flags & (OPT_MUST_DIR | OPT_MUST_FILE)))
             continue;
         char resolved[CW_PATH_MAX];

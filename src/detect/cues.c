@@ -84,7 +84,7 @@ static double round3(double x)
     return isfinite(x) ? round(x * 1000) / 1000 : 0;
 }
 
-static void build_cue(cw_cues_t *c, const char *kind, double now_end, cw_word_cue_t *cue)
+static void build_cue(cw_cues_t *c, const char *kind, double now_end, cw_cue_t *cue)
 {
     double keep = 1.0;
     double t_start = now_end, t_end = 0;
@@ -135,7 +135,7 @@ static bool matched_before(const recent_match_t *dropped, size_t n_dropped, cons
     return false;
 }
 
-size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_word_cue_t *out, size_t cap)
+size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_cue_t *out, size_t cap)
 {
     if (!c || !tr || (!tr->final && c->params.partial_trust <= 0))
         return 0;
@@ -151,12 +151,15 @@ size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_word_cue_t *out,
     c->n_recent = kept;
     /* A partial's last word may still be growing ("hell" becoming "hello")
      * and the words after it may make the phrase benign; it waits for the
-     * next result. */
+     * next result, and so does a match a benign phrase may still cover. */
     size_t usable = tr->final ? tr->n_words : (tr->n_words > 0 ? tr->n_words - 1 : 0);
     if (usable == 0)
         return 0;
     cw_cue_match_t matches[MATCHES_PER_TRANSCRIPT];
-    size_t n = cw_lexicon_match(c->lexicon, tr->words, usable, c->params.min_conf, matches, MATCHES_PER_TRANSCRIPT);
+    size_t n = tr->final ? cw_lexicon_match(c->lexicon, tr->words, usable, c->params.min_conf, matches,
+                                            MATCHES_PER_TRANSCRIPT)
+                         : cw_lexicon_match_open(c->lexicon, tr->words, usable, c->params.min_conf, matches,
+                                                 MATCHES_PER_TRANSCRIPT);
     const char *kinds[KINDS_MAX];
     size_t n_kinds = 0;
     double latest_end = 0;

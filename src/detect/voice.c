@@ -25,16 +25,28 @@
 /* Phrases remembered for the flat-affect window's median phrase range. */
 #define RECENT_PHRASES 64
 
+/* logistic(bias + sum of weight x (x - mean) / sd) over segment features. */
+typedef struct linear_model {
+    double bias;
+    double mean[CW_VF_COUNT], sd[CW_VF_COUNT], weight[CW_VF_COUNT];
+} linear_model_t;
+
+/* Sections of the model file holding a linear_model_t each. */
+static const char *const LINEAR_SECTIONS[] = {"anger_prior", "anger_relative"};
+
 struct cw_voice_model {
     double segment_max_speech_s, segment_min_voiced_s, segment_harmonic_fold_within_st;
-    double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below;
+    double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below, baseline_exclude_prior;
     double syllable_prominence_db, syllable_half_window_s;
-    double anger_bias, anger_f0_st, anger_level_db, anger_range_st, anger_rate;
     double despair_bias, despair_f0_st, despair_level_db, despair_range_st, despair_rate, despair_max_score;
     double flat_window_speech_s, flat_min_speech_s, flat_hop_speech_s;
     double flat_norm_f0_spread_st, flat_norm_level_dynamics_db, flat_norm_rate_syl_s;
     double flat_bias, flat_f0_spread, flat_level_dynamics, flat_rate;
     double flat_norm_phrase_range_st, flat_phrase_range;
+    linear_model_t prior;    /* features against population norms */
+    linear_model_t relative; /* features minus the speaker's baseline */
+    double flat_persist_speech_s, flat_brief_max_score, flat_persist_above;
+    double flat_min_pitch_conf, flat_min_phrase_voiced_s;
 };
 
 typedef struct model_key {
@@ -51,13 +63,9 @@ static const model_key_t MODEL_KEYS[] = {
     {"baseline", "voiced_s", M(baseline_voiced_s), 0.5, 120},
     {"baseline", "adapt_rate", M(baseline_adapt_rate), 0, 1},
     {"baseline", "adapt_below_score", M(baseline_adapt_below), 0, 1},
+    {"baseline", "exclude_prior_above", M(baseline_exclude_prior), 0, 1},
     {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
     {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
-    {"anger", "bias", M(anger_bias), -50, 50},
-    {"anger", "per_f0_st", M(anger_f0_st), -10, 10},
-    {"anger", "per_level_db", M(anger_level_db), -10, 10},
-    {"anger", "per_range_st", M(anger_range_st), -10, 10},
-    {"anger", "per_rate_ratio", M(anger_rate), -50, 50},
     {"despair", "bias", M(despair_bias), -50, 50},
     {"despair", "per_f0_st_down", M(despair_f0_st), -10, 10},
     {"despair", "per_level_db_down", M(despair_level_db), -10, 10},
@@ -76,6 +84,11 @@ static const model_key_t MODEL_KEYS[] = {
     {"flat_affect", "per_rate_syl_s_below", M(flat_rate), -10, 10},
     {"flat_affect", "norm_phrase_range_st", M(flat_norm_phrase_range_st), 0, 24},
     {"flat_affect", "per_phrase_range_st_below", M(flat_phrase_range), -10, 10},
+    {"flat_affect", "persist_speech_s", M(flat_persist_speech_s), 0, 600},
+    {"flat_affect", "brief_max_score", M(flat_brief_max_score), 0, 1},
+    {"flat_affect", "persist_above_score", M(flat_persist_above), 0, 1},
+    {"flat_affect", "min_pitch_conf", M(flat_min_pitch_conf), 0, 1},
+    {"flat_affect", "min_phrase_voiced_s", M(flat_min_phrase_voiced_s), 0.05, 10},
 };
 #undef M
 #define N_MODEL_KEYS (sizeof MODEL_KEYS / sizeof MODEL_KEYS[0])
@@ -89,10 +102,60 @@ static int check_known_keys(const char *path, const char *where, json_t *obj, co
         for (size_t i = 0; i < N_MODEL_KEYS && !known; i++)
             known = (section ? strcmp(MODEL_KEYS[i].section, section) == 0 && strcmp(MODEL_KEYS[i].key, key) == 0
                              : strcmp(MODEL_KEYS[i].section, key) == 0);
+        for (size_t i = 0; section == NULL && i < sizeof LINEAR_SECTIONS / sizeof *LINEAR_SECTIONS; i++)
+            known = known || strcmp(LINEAR_SECTIONS[i], key) == 0;
         if (!known && !(section == NULL && strcmp(key, "comment") == 0) && strcmp(key, "why") != 0)
             return cw_error_set(err, CW_ERR_FORMAT, "%s: %s: unknown key \"%s\"", path, where, key);
     }
     return CW_OK;
+}
+
+/* A linear model: {"bias": number, "features": {"<feature name>": {"mean",
+ * "sd", "weight"}}}; a feature left out weighs nothing. */
+static int load_linear(linear_model_t *lm, const char *path, json_t *root, const char *section, cw_error_t *err)
+{
+    json_t *obj = json_object_get(root, section);
+    json_t *features = json_object_get(obj, "features");
+    json_t *bias = json_object_get(obj, "bias");
+    if (!json_is_object(features) || !json_is_number(bias))
+        return cw_error_set(err, CW_ERR_FORMAT, "%s: %s: wants a number \"bias\" and an object \"features\"", path,
+                            section);
+    lm->bias = json_number_value(bias);
+    for (int f = 0; f < CW_VF_COUNT; f++) {
+        lm->mean[f] = lm->weight[f] = 0;
+        lm->sd[f] = 1;
+    }
+    const char *name, *key;
+    json_t *spec, *value;
+    json_object_foreach(obj, key, value) {
+        if (strcmp(key, "bias") != 0 && strcmp(key, "features") != 0 && strcmp(key, "why") != 0)
+            return cw_error_set(err, CW_ERR_FORMAT, "%s: %s: unknown key \"%s\"", path, section, key);
+    }
+    json_object_foreach(features, name, spec) {
+        int f = 0;
+        while (f < CW_VF_COUNT && strcmp(cw_voice_feature_name((cw_voice_feature_t)f), name) != 0)
+            f++;
+        if (f == CW_VF_COUNT)
+            return cw_error_set(err, CW_ERR_FORMAT, "%s: %s.features: unknown feature \"%s\"", path, section, name);
+        double mean, sd, weight;
+        if (json_unpack(spec, "{s:F, s:F, s:F}", "mean", &mean, "sd", &sd, "weight", &weight) != 0 || !(sd > 0) ||
+            !(fabs(weight) <= 50) || !isfinite(mean))
+            return cw_error_set(err, CW_ERR_FORMAT,
+                                "%s: %s.features.%s: wants numbers mean, sd > 0 and weight in -50..50", path, section,
+                                name);
+        lm->mean[f] = mean;
+        lm->sd[f] = sd;
+        lm->weight[f] = weight;
+    }
+    return CW_OK;
+}
+
+static double linear_logit(const linear_model_t *lm, const double *x)
+{
+    double z = lm->bias;
+    for (int f = 0; f < CW_VF_COUNT; f++)
+        z += lm->weight[f] * (x[f] - lm->mean[f]) / lm->sd[f];
+    return z;
 }
 
 cw_voice_model_t *cw_voice_model_load(const char *path, cw_error_t *err)
@@ -137,6 +200,9 @@ cw_voice_model_t *cw_voice_model_load(const char *path, cw_error_t *err)
         }
         *(double *)((char *)model + k->offset) = v;
     }
+    if (load_linear(&model->prior, path, root, "anger_prior", err) != CW_OK ||
+        load_linear(&model->relative, path, root, "anger_relative", err) != CW_OK)
+        goto fail;
     if (model->flat_min_speech_s > model->flat_window_speech_s) {
         cw_error_set(err, CW_ERR_FORMAT, "%s: flat_affect.min_speech_s (%g) exceeds window_speech_s (%g)", path,
                      model->flat_min_speech_s, model->flat_window_speech_s);
@@ -237,6 +303,10 @@ struct cw_voice {
     bool in_segment;
     double seg_t_start, seg_t_end;
     float *seg_f0, *seg_level, *sort_buf;
+    float *seg_alpha, *seg_hammarberg, *seg_conf; /* seg_conf: every speech frame */
+    float *seg_voiced_conf;                       /* pitch confidence of each voiced frame */
+    float *seg_scratch;
+    size_t seg_conf_n;
     size_t seg_voiced, seg_cap, seg_speech_frames, seg_nuclei, seg_max_frames;
 
     /* Baseline: collected from the first segments, then fixed and adapted. */
@@ -246,6 +316,8 @@ struct cw_voice {
     size_t base_n_ranges;
     unsigned long long base_nuclei, base_speech_frames;
     double base_f0_st, base_level_db, base_range_st, base_rate;
+    double base_seg_x[MAX_BASELINE_SEGMENTS][CW_VF_COUNT]; /* features of the baseline's segments */
+    double base_x[CW_VF_COUNT];                           /* their medians, then adapted */
 
     /* Flat affect: the last window of speech frames. */
     window_frame_t *window;
@@ -254,12 +326,16 @@ struct cw_voice {
     unsigned long long win_nuclei;
     float recent_range_st[RECENT_PHRASES];
     double recent_end_s[RECENT_PHRASES];
+    double flat_streak_speech_s; /* speech judged flat without a break */
     size_t recent_count;
     size_t win_speech_since_judged;
 
     /* Whole leg. */
     histogram_t all_hist_f0, all_hist_level;
     unsigned long long all_nuclei, all_speech_frames;
+
+    cw_voice_segment_fn observer;
+    void *observer_ctx;
 };
 
 static size_t frames_of(double seconds)
@@ -287,8 +363,14 @@ cw_voice_t *cw_voice_new(const cw_voice_model_t *model, const char *whose, cw_er
     v->seg_f0 = calloc(v->seg_cap, sizeof *v->seg_f0);
     v->seg_level = calloc(v->seg_cap, sizeof *v->seg_level);
     v->sort_buf = calloc(v->seg_cap, sizeof *v->sort_buf);
+    v->seg_alpha = calloc(v->seg_cap, sizeof *v->seg_alpha);
+    v->seg_voiced_conf = calloc(v->seg_cap, sizeof *v->seg_voiced_conf);
+    v->seg_scratch = calloc(v->seg_cap, sizeof *v->seg_scratch);
+    v->seg_hammarberg = calloc(v->seg_cap, sizeof *v->seg_hammarberg);
+    v->seg_conf = calloc(v->seg_cap, sizeof *v->seg_conf);
     v->window = calloc(v->window_cap, sizeof *v->window);
-    bool ok = v->delay && v->seg_f0 && v->seg_level && v->sort_buf && v->window;
+    bool ok = v->delay && v->seg_f0 && v->seg_level && v->sort_buf && v->window && v->seg_alpha && v->seg_voiced_conf && v->seg_scratch &&
+              v->seg_hammarberg && v->seg_conf;
     ok = ok && histogram_init(&v->base_hist_f0, ST_BINS, ST_MIN, ST_STEP);
     ok = ok && histogram_init(&v->base_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
     ok = ok && histogram_init(&v->win_hist_f0, ST_BINS, ST_MIN, ST_STEP);
@@ -311,6 +393,11 @@ void cw_voice_destroy(cw_voice_t **voice)
     free(v->seg_f0);
     free(v->seg_level);
     free(v->sort_buf);
+    free(v->seg_alpha);
+    free(v->seg_voiced_conf);
+    free(v->seg_scratch);
+    free(v->seg_hammarberg);
+    free(v->seg_conf);
     free(v->window);
     free(v->base_hist_f0.bins);
     free(v->base_hist_level.bins);
@@ -325,6 +412,30 @@ void cw_voice_destroy(cw_voice_t **voice)
 bool cw_voice_has_baseline(const cw_voice_t *voice)
 {
     return voice->has_baseline;
+}
+
+void cw_voice_set_segment_observer(cw_voice_t *voice, cw_voice_segment_fn fn, void *ctx)
+{
+    voice->observer = fn;
+    voice->observer_ctx = ctx;
+}
+
+static const char *const FEATURE_NAMES[CW_VF_COUNT] = {
+    [CW_VF_F0_ST] = "f0_st",
+    [CW_VF_RANGE_ST] = "range_st",
+    [CW_VF_LEVEL_DYN_DB] = "level_dyn_db",
+    [CW_VF_RATE_SYL_S] = "rate_syl_s",
+    [CW_VF_VOICED_FRAC] = "voiced_frac",
+    [CW_VF_ALPHA_DB] = "alpha_db",
+    [CW_VF_HAMMARBERG_DB] = "hammarberg_db",
+    [CW_VF_PITCH_CONF] = "pitch_conf",
+    [CW_VF_PEAK_LEVEL_DB] = "peak_level_db",
+    [CW_VF_LEVEL_DB] = "level_db",
+};
+
+const char *cw_voice_feature_name(cw_voice_feature_t f)
+{
+    return f < CW_VF_COUNT ? FEATURE_NAMES[f] : "?";
 }
 
 static double logistic(double z)
@@ -351,7 +462,7 @@ static double quantile_of(const float *values, size_t n, float *buf, double q)
 }
 
 typedef struct cue_sink {
-    cw_voice_cue_t *out;
+    cw_cue_t *out;
     size_t cap, n;
     bool want_anger, want_despair, want_flat;
 } cue_sink_t;
@@ -379,7 +490,7 @@ static void emit(cue_sink_t *sink, const char *kind, double score, double t_star
         json_decref(prosody);
         return;
     }
-    cw_voice_cue_t *c = &sink->out[sink->n++];
+    cw_cue_t *c = &sink->out[sink->n++];
     c->kind = kind;
     c->score = score;
     c->t_start = t_start;
@@ -398,6 +509,23 @@ static double hz_of(double st)
     return 100.0 * pow(2.0, st / 12.0);
 }
 
+static void sort_doubles(double *x, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && x[j - 1] > x[j]; j--) {
+            double t = x[j];
+            x[j] = x[j - 1];
+            x[j - 1] = t;
+        }
+}
+
+/* Sorts x in place; 0 when empty. */
+static double median_of(double *x, size_t n)
+{
+    sort_doubles(x, n);
+    return n ? x[n / 2] : 0;
+}
+
 static void compute_baseline(cw_voice_t *v)
 {
     v->base_f0_st = histogram_quantile(&v->base_hist_f0, 0.5);
@@ -405,19 +533,75 @@ static void compute_baseline(cw_voice_t *v)
     /* The median of the segments' ranges: one long phrase must not set it. */
     double ranges[MAX_BASELINE_SEGMENTS];
     memcpy(ranges, v->base_ranges, v->base_n_ranges * sizeof *ranges);
-    for (size_t i = 1; i < v->base_n_ranges; i++)
-        for (size_t j = i; j > 0 && ranges[j - 1] > ranges[j]; j--) {
-            double t = ranges[j];
-            ranges[j] = ranges[j - 1];
-            ranges[j - 1] = t;
-        }
-    v->base_range_st = v->base_n_ranges ? ranges[v->base_n_ranges / 2] : 0;
+    v->base_range_st = median_of(ranges, v->base_n_ranges);
     double speech_s = (double)v->base_speech_frames * FRAME_S;
     v->base_rate = speech_s > 0 ? (double)v->base_nuclei / speech_s : 0;
+    for (int f = 0; f < CW_VF_COUNT; f++) {
+        double column[MAX_BASELINE_SEGMENTS];
+        for (size_t i = 0; i < v->base_n_ranges; i++)
+            column[i] = v->base_seg_x[i][f];
+        v->base_x[f] = median_of(column, v->base_n_ranges);
+    }
     v->has_baseline = true;
 }
 
-static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t *sink)
+/* The feature that speaks most for anger in this segment, for the text. */
+static int strongest_feature(const cw_voice_model_t *m, const cw_voice_segment_t *seg, int except)
+{
+    int best = -1;
+    double best_z = 0;
+    for (int f = 0; f < CW_VF_COUNT; f++) {
+        double z = m->prior.weight[f] * (seg->x[f] - m->prior.mean[f]) / m->prior.sd[f];
+        if (f != except && z > best_z) {
+            best_z = z;
+            best = f;
+        }
+    }
+    return best;
+}
+
+static void describe_feature(const cw_voice_model_t *m, const cw_voice_segment_t *seg, int f, char *out, size_t cap)
+{
+    if (f < 0)
+        snprintf(out, cap, "%s", "");
+    else if (f == CW_VF_F0_ST)
+        snprintf(out, cap, ", pitch %.0f Hz (calm speakers %.0f Hz)", hz_of(seg->x[f]), hz_of(m->prior.mean[f]));
+    else
+        snprintf(out, cap, ", %s %.2f (calm speakers %.2f)", cw_voice_feature_name((cw_voice_feature_t)f), seg->x[f],
+                 m->prior.mean[f]);
+}
+
+/* Anger against population norms: needs no baseline, so the first words
+ * of a caller who opens the call furious are judged. */
+static void judge_prior(cw_voice_t *v, const cw_voice_segment_t *seg, cue_sink_t *sink)
+{
+    const cw_voice_model_t *m = v->model;
+    json_t *numbers = json_pack("{s:f, s:f, s:f, s:b}", "prior_score", round_to(seg->prior_anger, 0.01), "voiced_s",
+                                round_to(seg->voiced_s, 0.01), "f0_hz", round_to(hz_of(seg->x[CW_VF_F0_ST]), 0.1),
+                                "has_baseline", seg->has_baseline);
+    if (!numbers)
+        return;
+    for (int f = 0; f < CW_VF_COUNT; f++)
+        json_object_set_new(numbers, cw_voice_feature_name((cw_voice_feature_t)f), json_real(round_to(seg->x[f], 0.01)));
+    int first = strongest_feature(m, seg, -1);
+    char one[128], two[128], text[512];
+    describe_feature(m, seg, first, one, sizeof one);
+    describe_feature(m, seg, first < 0 ? -1 : strongest_feature(m, seg, first), two, sizeof two);
+    snprintf(text, sizeof text, "aroused voice against population norms%s%s%s", one, two,
+             seg->has_baseline ? "" : " (no baseline for this caller yet)");
+    emit(sink, "anger", seg->prior_anger, seg->t_start, seg->t_end, numbers, text);
+}
+
+static double relative_anger(const cw_voice_t *v, const cw_voice_segment_t *features)
+{
+    double diff[CW_VF_COUNT];
+    for (int f = 0; f < CW_VF_COUNT; f++)
+        diff[f] = features->x[f] - v->base_x[f];
+    return logistic(linear_logit(&v->model->relative, diff));
+}
+
+static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_voice_segment_t *features,
+                          cue_sink_t *sink)
 {
     const cw_voice_model_t *m = v->model;
     double d_f0 = seg->f0_st - v->base_f0_st;
@@ -425,10 +609,10 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t 
     double d_range = seg->range_st - v->base_range_st;
     double rate_ratio = v->base_rate > 0 ? seg->rate / v->base_rate : 1.0;
 
-    /* Only a rise speaks for anger and only a fall for despair: a caller who
-     * shouts into a phone with automatic gain control is not quieter for it. */
-    double anger = logistic(m->anger_bias + m->anger_f0_st * fmax(0, d_f0) + m->anger_level_db * fmax(0, d_level) +
-                            m->anger_range_st * fmax(0, d_range) + m->anger_rate * fmax(0, rate_ratio - 1.0));
+    /* Both judgements stand: raised for this caller, or aroused for anyone. */
+    double anger = fmax(features->relative_anger, features->prior_anger);
+    /* Only a fall speaks for despair: a caller who shouts into a phone with
+     * automatic gain control is not quieter for it. */
     double despair =
         logistic(m->despair_bias + m->despair_f0_st * fmax(0, -d_f0) + m->despair_level_db * fmax(0, -d_level) +
                  m->despair_range_st * fmax(0, -d_range) + m->despair_rate * fmax(0, 1.0 - rate_ratio));
@@ -436,15 +620,26 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t 
         despair = m->despair_max_score;
 
     json_t *numbers = json_pack(
-        "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "pitch_st", round_to(d_f0, 0.1), "loudness_db",
-        round_to(d_level, 0.1), "pitch_range_st", round_to(d_range, 0.1), "rate_ratio", round_to(rate_ratio, 0.01),
-        "f0_hz", round_to(hz_of(seg->f0_st), 0.1), "baseline_f0_hz", round_to(hz_of(v->base_f0_st), 0.1),
-        "level_dbfs", round_to(seg->level_db, 0.1), "baseline_level_dbfs", round_to(v->base_level_db, 0.1),
-        "rate_syl_s", round_to(seg->rate, 0.01), "voiced_s", round_to(seg->voiced_s, 0.01));
+        "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "pitch_st", round_to(d_f0, 0.1),
+        "loudness_db", round_to(d_level, 0.1), "pitch_range_st", round_to(d_range, 0.1), "rate_ratio",
+        round_to(rate_ratio, 0.01), "f0_hz", round_to(hz_of(seg->f0_st), 0.1), "baseline_f0_hz",
+        round_to(hz_of(v->base_f0_st), 0.1), "level_dbfs", round_to(seg->level_db, 0.1), "baseline_level_dbfs",
+        round_to(v->base_level_db, 0.1), "rate_syl_s", round_to(seg->rate, 0.01), "voiced_s",
+        round_to(seg->voiced_s, 0.01), "alpha_db", round_to(features->x[CW_VF_ALPHA_DB], 0.1), "baseline_alpha_db",
+        round_to(v->base_x[CW_VF_ALPHA_DB], 0.1), "relative_score", round_to(features->relative_anger, 0.01),
+        "prior_score", round_to(features->prior_anger, 0.01));
     char text[512];
     if (sink->want_anger && numbers) {
-        snprintf(text, sizeof text, "raised voice: pitch %+.1f semitones, loudness %+.1f dB over this %s's baseline",
-                 d_f0, d_level, v->whose);
+        if (features->relative_anger >= features->prior_anger)
+            snprintf(text, sizeof text,
+                     "raised voice: pitch %+.1f semitones, loudness %+.1f dB, spectral tilt %+.1f dB over this %s's "
+                     "baseline",
+                     d_f0, d_level, features->x[CW_VF_ALPHA_DB] - v->base_x[CW_VF_ALPHA_DB], v->whose);
+        else
+            snprintf(text, sizeof text,
+                     "aroused voice against population norms (pitch %.0f Hz, spectral tilt %.1f dB); pitch %+.1f "
+                     "semitones over this %s's baseline",
+                     hz_of(seg->f0_st), features->x[CW_VF_ALPHA_DB], d_f0, v->whose);
         emit(sink, "anger", anger, seg->speech_s > 0 ? v->seg_t_start : v->seg_t_end, v->seg_t_end,
              json_deep_copy(numbers), text);
     }
@@ -462,6 +657,8 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, cue_sink_t 
         v->base_level_db += a * d_level;
         v->base_range_st += a * d_range;
         v->base_rate += a * (seg->rate - v->base_rate);
+        for (int f = 0; f < CW_VF_COUNT; f++)
+            v->base_x[f] += a * (features->x[f] - v->base_x[f]);
     }
 }
 
@@ -500,6 +697,51 @@ static void fold_harmonic_errors(float *f0_st, size_t n, float *buf, double with
     }
 }
 
+static void measure_features(cw_voice_t *v, const segment_stats_t *seg, cw_voice_segment_t *out)
+{
+    size_t n = v->seg_voiced;
+    float *buf = v->sort_buf;
+    memset(out, 0, sizeof *out);
+    out->t_start = v->seg_t_start;
+    out->t_end = v->seg_t_end;
+    out->voiced_s = seg->voiced_s;
+    out->speech_s = seg->speech_s;
+    out->has_baseline = v->has_baseline;
+    out->x[CW_VF_F0_ST] = seg->f0_st;
+    out->x[CW_VF_RANGE_ST] = seg->range_st;
+    out->x[CW_VF_LEVEL_DYN_DB] = quantile_of(v->seg_level, n, buf, 0.9) - quantile_of(v->seg_level, n, buf, 0.1);
+    out->x[CW_VF_RATE_SYL_S] = seg->rate;
+    out->x[CW_VF_VOICED_FRAC] = v->seg_speech_frames ? (double)n / (double)v->seg_speech_frames : 0;
+    out->x[CW_VF_ALPHA_DB] = quantile_of(v->seg_alpha, n, buf, 0.5);
+    out->x[CW_VF_HAMMARBERG_DB] = quantile_of(v->seg_hammarberg, n, buf, 0.5);
+    out->x[CW_VF_PITCH_CONF] = v->seg_conf_n ? quantile_of(v->seg_conf, v->seg_conf_n, buf, 0.5) : 0;
+    out->x[CW_VF_PEAK_LEVEL_DB] = quantile_of(v->seg_level, n, buf, 0.95) - seg->level_db;
+    out->x[CW_VF_LEVEL_DB] = seg->level_db;
+}
+
+/* The phrase's pitch range over its confidently tracked frames, for flat
+ * affect; NAN when too few of them. Frames are already folded. */
+static double confident_range(cw_voice_t *v)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->seg_voiced; i++)
+        if (v->seg_voiced_conf[i] >= v->model->flat_min_pitch_conf)
+            v->seg_scratch[n++] = v->seg_f0[i];
+    if ((double)n * FRAME_S < v->model->flat_min_phrase_voiced_s)
+        return NAN;
+    return quantile_of(v->seg_scratch, n, v->sort_buf, 0.9) - quantile_of(v->seg_scratch, n, v->sort_buf, 0.1);
+}
+
+static void remember_phrase(cw_voice_t *v)
+{
+    double range = confident_range(v);
+    if (isnan(range))
+        return;
+    v->recent_range_st[v->recent_count % RECENT_PHRASES] = (float)range;
+    v->recent_end_s[v->recent_count % RECENT_PHRASES] = v->seg_t_end;
+    v->recent_count++;
+}
+
 static void close_segment(cw_voice_t *v, cue_sink_t *sink)
 {
     const cw_voice_model_t *m = v->model;
@@ -525,16 +767,28 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
         .voiced_s = (double)n * FRAME_S,
         .speech_s = speech_s,
     };
-    v->recent_range_st[v->recent_count % RECENT_PHRASES] = (float)seg.range_st;
-    v->recent_end_s[v->recent_count % RECENT_PHRASES] = v->seg_t_end;
-    v->recent_count++;
+    cw_voice_segment_t features;
+    measure_features(v, &seg, &features);
+    features.prior_anger = logistic(linear_logit(&m->prior, features.x));
+    features.relative_anger = v->has_baseline ? relative_anger(v, &features) : 0;
+    if (v->observer)
+        v->observer(v->observer_ctx, &features);
+    if (sink->want_anger && !v->has_baseline)
+        judge_prior(v, &features, sink);
+    remember_phrase(v);
     if (!v->has_baseline) {
+        /* The baseline is this caller's calm voice: speech already judged
+         * aroused must not become it. */
+        if (features.prior_anger >= m->baseline_exclude_prior)
+            return;
         for (size_t i = 0; i < n; i++) {
             histogram_add(&v->base_hist_f0, v->seg_f0[i], +1);
             histogram_add(&v->base_hist_level, v->seg_level[i], +1);
         }
-        if (v->base_n_ranges < MAX_BASELINE_SEGMENTS)
+        if (v->base_n_ranges < MAX_BASELINE_SEGMENTS) {
+            memcpy(v->base_seg_x[v->base_n_ranges], features.x, sizeof features.x);
             v->base_ranges[v->base_n_ranges++] = seg.range_st;
+        }
         v->base_nuclei += v->seg_nuclei;
         v->base_speech_frames += v->seg_speech_frames;
         if ((double)v->base_hist_f0.count * FRAME_S >= m->baseline_voiced_s)
@@ -542,7 +796,26 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
         return;
     }
     if (sink->want_anger || sink->want_despair)
-        judge_segment(v, &seg, sink);
+        judge_segment(v, &seg, &features, sink);
+}
+
+/* Severity grows with persistence: until the voice has stayed flat for
+ * persist_speech_s of speech, a window scores at most brief_max_score (a
+ * tired minute is not a critical alert). The streak counts the speech
+ * since the previous judgement. */
+static double persisted_flat_score(cw_voice_t *v, double score, double window_speech_s)
+{
+    const cw_voice_model_t *m = v->model;
+    double hop_s = (double)v->win_speech_since_judged * FRAME_S;
+    if (hop_s <= 0 || hop_s > window_speech_s)
+        hop_s = window_speech_s;
+    if (score >= m->flat_persist_above)
+        v->flat_streak_speech_s += v->flat_streak_speech_s > 0 ? hop_s : window_speech_s;
+    else
+        v->flat_streak_speech_s = 0;
+    if (v->flat_streak_speech_s < m->flat_persist_speech_s && score > m->flat_brief_max_score)
+        return m->flat_brief_max_score;
+    return score;
 }
 
 static void judge_flat(cw_voice_t *v, double t_end, cue_sink_t *sink)
@@ -575,6 +848,7 @@ static void judge_flat(cw_voice_t *v, double t_end, cue_sink_t *sink)
                             m->flat_level_dynamics * (m->flat_norm_level_dynamics_db - dynamics) +
                             m->flat_rate * (m->flat_norm_rate_syl_s - rate) +
                             m->flat_phrase_range * (m->flat_norm_phrase_range_st - phrase_range));
+    score = persisted_flat_score(v, score, speech_s);
     json_t *numbers = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "f0_spread_st", round_to(spread, 0.01),
                                 "norm_f0_spread_st", m->flat_norm_f0_spread_st, "level_dynamics_db",
                                 round_to(dynamics, 0.1), "norm_level_dynamics_db", m->flat_norm_level_dynamics_db,
@@ -606,7 +880,9 @@ static void window_add(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus,
     }
     window_frame_t *w = &v->window[v->window_head];
     w->t_end = f->t_end;
-    w->voiced = f->voiced;
+    /* Flat affect reads a melody's absence: only confidently tracked pitch
+     * counts, or tracking noise passes for intonation. */
+    w->voiced = f->voiced && f->pitch_conf >= v->model->flat_min_pitch_conf;
     w->nucleus = nucleus;
     w->f0_st = f->voiced ? (float)cw_semitones(f->f0_hz) : 0;
     w->level_db = f->level_db;
@@ -622,8 +898,8 @@ static void window_add(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus,
     const cw_voice_model_t *m = v->model;
     if (sink->want_flat && (double)v->window_len * FRAME_S >= m->flat_min_speech_s &&
         (double)v->win_speech_since_judged * FRAME_S >= m->flat_hop_speech_s) {
-        v->win_speech_since_judged = 0;
         judge_flat(v, f->t_end, sink);
+        v->win_speech_since_judged = 0;
     }
 }
 
@@ -639,6 +915,7 @@ static void process_frame(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucle
         v->in_segment = true;
         v->seg_t_start = f->t_end - FRAME_S;
         v->seg_voiced = 0;
+        v->seg_conf_n = 0;
         v->seg_speech_frames = 0;
         v->seg_nuclei = 0;
     }
@@ -653,8 +930,13 @@ static void process_frame(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucle
         float st = (float)cw_semitones(f->f0_hz);
         v->seg_f0[v->seg_voiced] = st;
         v->seg_level[v->seg_voiced] = f->level_db;
+        v->seg_alpha[v->seg_voiced] = f->alpha_db;
+        v->seg_hammarberg[v->seg_voiced] = f->hammarberg_db;
+        v->seg_voiced_conf[v->seg_voiced] = f->pitch_conf;
         v->seg_voiced++;
     }
+    if (v->seg_conf_n < v->seg_cap)
+        v->seg_conf[v->seg_conf_n++] = f->pitch_conf;
     window_add(v, f, nucleus, sink);
     if (v->seg_speech_frames >= v->seg_max_frames)
         close_segment(v, sink);
@@ -702,7 +984,7 @@ static void drain_delay(cw_voice_t *v, unsigned long long upto, cue_sink_t *sink
 }
 
 size_t cw_voice_feed(cw_voice_t *v, const cw_prosody_frame_t *frames, size_t n, bool want_anger, bool want_despair,
-                     bool want_flat, cw_voice_cue_t *out, size_t cap)
+                     bool want_flat, cw_cue_t *out, size_t cap)
 {
     cue_sink_t sink = {out, cap, 0, want_anger, want_despair, want_flat};
     for (size_t i = 0; i < n; i++) {
@@ -714,7 +996,7 @@ size_t cw_voice_feed(cw_voice_t *v, const cw_prosody_frame_t *frames, size_t n, 
     return sink.n;
 }
 
-size_t cw_voice_flush(cw_voice_t *v, bool want_anger, bool want_despair, bool want_flat, cw_voice_cue_t *out,
+size_t cw_voice_flush(cw_voice_t *v, bool want_anger, bool want_despair, bool want_flat, cw_cue_t *out,
                       size_t cap)
 {
     cue_sink_t sink = {out, cap, 0, want_anger, want_despair, want_flat};

@@ -45,7 +45,7 @@
 
 typedef struct utterance {
     int64_t start_sample; /* leg timeline, 16 kHz */
-    size_t n_written;     /* samples in the ring for this utterance so far */
+    size_t n_written;     /* samples in the ring for this utterance so far, at the stream's rate */
     size_t n_dropped;     /* samples that did not fit (live only) */
     bool complete;
     uint64_t begin_order; /* pool-wide stamps for fair scheduling */
@@ -59,6 +59,7 @@ typedef struct utterance {
 struct cw_asr_stream {
     cw_asr_pool_t *pool;
     int leg;
+    int rate_hz; /* of the samples written: decoded only by workers of this rate */
     bool blocking;
     cw_asr_result_fn on_result;
     cw_asr_drained_fn on_drained;
@@ -93,6 +94,7 @@ struct cw_asr_stream {
 typedef struct worker {
     cw_asr_pool_t *pool;
     int index;
+    int rate_hz; /* of the decoder's acoustic model: CW_ASR_RATE or CW_ASR_RATE_8K */
     pthread_t thread;
     pthread_cond_t wake; /* signalled when this worker may have something to do */
     bool idle;           /* guarded by pool->lock: waiting for any work */
@@ -115,12 +117,13 @@ struct cw_asr_pool {
     pthread_mutex_t lock;
     pthread_cond_t space; /* blocking producers wait here for ring or table room */
     worker_t *workers;
-    int n_workers;
+    int n_workers;    /* all decoders: those at CW_ASR_RATE first, then n_workers_8k at 8 kHz */
+    int n_workers_8k;
     int n_started;
     bool stopping;
     cw_asr_stream_t *streams;
     uint64_t order_counter;
-    size_t backlog_samples;
+    double backlog_s;
     double partial_interval_s;
     double min_confidence;
     cw_keyphrases_t *keyphrases; /* read-only once loaded */
@@ -166,24 +169,47 @@ static int check_model_path(const char *option, const char *path, bool want_dir,
     return CW_OK;
 }
 
-static ps_decoder_t *load_decoder(const cw_config_t *cfg, cw_error_t *err)
+/* The 8 kHz model is checked file by file: PocketSphinx only says it failed. */
+static int check_model_8k(const cw_config_t *cfg, cw_error_t *err)
 {
-    if (check_model_path("hmm", cfg->hmm, true, err) || check_model_path("dict", cfg->dict, false, err) ||
-        check_model_path("lm", cfg->lm, false, err))
+    const char *missing = cw_config_acoustic_missing(cfg->asr_model_8k);
+    if (!missing)
+        return CW_OK;
+    return cw_error_set(err, CW_ERR_NOT_FOUND,
+                        "%s: [asr] model_8k = '%s': not a PocketSphinx acoustic model directory "
+                        "(missing or unreadable: %s)",
+                        cfg->asr_model_8k_at[0] ? cfg->asr_model_8k_at : cfg->source_path, cfg->asr_model_8k,
+                        missing);
+}
+
+static ps_decoder_t *load_decoder(const cw_config_t *cfg, int rate_hz, cw_error_t *err)
+{
+    bool narrow = rate_hz == CW_ASR_RATE_8K;
+    const char *hmm = narrow ? cfg->asr_model_8k : cfg->hmm;
+    if ((narrow ? check_model_8k(cfg, err) : check_model_path("hmm", cfg->hmm, true, err)) ||
+        check_model_path("dict", cfg->dict, false, err) || check_model_path("lm", cfg->lm, false, err))
         return NULL;
     /* -remove_silence drops the frames the front end thinks are silence, so
      * segment frames stop matching the audio (measured: words seconds off,
      * even after ps_start_stream). The VAD already keeps silence away from
      * the decoder, so keep every frame and get exact word times. */
-    cmd_ln_t *ps_cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", cfg->hmm, "-dict", cfg->dict, "-lm", cfg->lm,
-                                   "-samprate", "16000", "-remove_silence", "no", NULL);
+    /* At 8 kHz a 25 ms window is 200 samples: the 512-point FFT of 16 kHz
+     * would zero-pad it to a coarser filterbank than the model was trained on. */
+    cmd_ln_t *ps_cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", hmm, "-dict", cfg->dict, "-lm", cfg->lm,
+                                   "-samprate", narrow ? "8000" : "16000", "-nfft", narrow ? "256" : "512",
+                                   "-remove_silence", "no", NULL);
     if (!ps_cfg) {
         cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx rejected its configuration");
         return NULL;
     }
     ps_decoder_t *ps = ps_init(ps_cfg);
     cmd_ln_free_r(ps_cfg);
-    if (!ps)
+    if (!ps && narrow)
+        cw_error_set(err, CW_ERR_FORMAT,
+                     "%s: [asr] model_8k = '%s': PocketSphinx could not load it as an 8 kHz model "
+                     "(with dict '%s', lm '%s'); set CALLWATCH_DEBUG=1 to see its log",
+                     cfg->asr_model_8k_at[0] ? cfg->asr_model_8k_at : cfg->source_path, hmm, cfg->dict, cfg->lm);
+    else if (!ps)
         cw_error_set(err, CW_ERR_FORMAT,
                      "PocketSphinx could not load the models (hmm '%s', dict '%s', lm '%s'); "
                      "set CALLWATCH_DEBUG=1 to see its log",
@@ -196,11 +222,11 @@ static ps_decoder_t *load_decoder(const cw_config_t *cfg, cw_error_t *err)
 /* Finished utterances first, oldest completion first: they are pure work with
  * no waiting on live audio. Only when none waits does a decoder take an
  * utterance still being spoken, which then streams with partials. */
-static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool)
+static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool, int rate_hz)
 {
     cw_asr_stream_t *best_complete = NULL, *best_open = NULL;
     for (cw_asr_stream_t *s = pool->streams; s; s = s->next) {
-        if (s->bound || s->utt_count == 0)
+        if (s->bound || s->utt_count == 0 || s->rate_hz != rate_hz)
             continue;
         const utterance_t *u = &s->utts[s->utt_head];
         if (u->complete) {
@@ -214,7 +240,8 @@ static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool)
     return best_complete ? best_complete : best_open;
 }
 
-/* Wakes the worker that should look at s: its bound worker, or any idle one. */
+/* Wakes the worker that should look at s: its bound worker, or any idle one
+ * of the stream's rate. */
 static void wake_for(cw_asr_pool_t *pool, cw_asr_stream_t *s)
 {
     if (s->bound) {
@@ -222,7 +249,7 @@ static void wake_for(cw_asr_pool_t *pool, cw_asr_stream_t *s)
         return;
     }
     for (int i = 0; i < pool->n_workers; i++) {
-        if (pool->workers[i].idle) {
+        if (pool->workers[i].idle && pool->workers[i].rate_hz == s->rate_hz) {
             pthread_cond_signal(&pool->workers[i].wake);
             return;
         }
@@ -401,7 +428,7 @@ static void deliver_final(worker_t *w, cw_asr_stream_t *s, const utterance_t *u)
         .leg = s->leg,
         .final = true,
         .t_start = t0,
-        .t_end = t0 + (double)u->n_written / CW_ASR_RATE,
+        .t_end = t0 + (double)u->n_written / s->rate_hz,
         .text = w->text,
         .words = w->words,
         .n_words = n_words,
@@ -431,7 +458,7 @@ static void maybe_deliver_partial(worker_t *w, cw_asr_stream_t *s, const utteran
         .leg = s->leg,
         .final = false,
         .t_start = t0,
-        .t_end = t0 + (double)w->fed / CW_ASR_RATE,
+        .t_end = t0 + (double)w->fed / s->rate_hz,
         .text = w->mode == CW_ASR_CUE ? w->text : w->last_partial,
         .words = n_words ? w->words : NULL,
         .n_words = n_words,
@@ -460,7 +487,7 @@ static void *worker_main(void *arg)
     while (!pool->stopping) {
         cw_asr_stream_t *s = w->stream;
         if (!s) {
-            s = pick_stream(pool);
+            s = pick_stream(pool, w->rate_hz);
             if (!s) {
                 w->idle = true;
                 pthread_cond_wait(&w->wake, &pool->lock);
@@ -500,11 +527,13 @@ static void *worker_main(void *arg)
             double cpu = thread_cpu_s() - cpu0;
             w->fed += got;
             maybe_deliver_partial(w, s, u);
+            /* Counted as 16 kHz samples, so the stats read as seconds of speech. */
+            uint64_t got16 = (uint64_t)got * CW_ASR_RATE / (uint64_t)s->rate_hz;
             pthread_mutex_lock(&pool->lock);
-            pool->samples_decoded += got;
+            pool->samples_decoded += got16;
             pool->decode_cpu_s += cpu;
             if (w->mode == CW_ASR_CUE) {
-                pool->samples_decoded_cue += got;
+                pool->samples_decoded_cue += got16;
                 pool->decode_cpu_cue_s += cpu;
             }
             if (s->blocking)
@@ -612,6 +641,30 @@ static int load_cue_search(cw_asr_pool_t *pool, const cw_config_t *cfg, cw_error
     return rc;
 }
 
+/* Loads worker w's decoder for rate_hz and reads the model's initial
+ * cepstral mean. */
+static int load_worker(cw_asr_pool_t *pool, worker_t *w, const cw_config_t *cfg, int rate_hz, cw_error_t *err)
+{
+    w->pool = pool;
+    w->rate_hz = rate_hz;
+    w->ps = load_decoder(cfg, rate_hz, err);
+    if (!w->ps)
+        return err && err->code ? err->code : CW_ERR_FORMAT;
+    feat_t *feat = ps_get_feat(w->ps);
+    w->cmn = feat ? feat->cmn_struct : NULL;
+    w->cep_size = feat ? feat_cepsize(feat) : 0;
+    if (w->cmn && w->cep_size > 0 && w->cep_size <= CMN_MAX_CEP)
+        cmn_live_get(w->cmn, w->cmn_init);
+    else
+        w->cmn = NULL; /* a model without live CMN: nothing to carry */
+    /* The n-gram search ps_init made from -lm has PocketSphinx's default
+     * name (ps_get_search would tell, but leaks an iterator in 5prealpha). */
+    snprintf(w->full_search, sizeof w->full_search, "%s", FULL_SEARCH);
+    if (ps_set_search(w->ps, FULL_SEARCH) != 0)
+        return cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx has no n-gram search named '%s'", FULL_SEARCH);
+    return CW_OK;
+}
+
 cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
 {
     cw_asr_pool_t *pool = calloc(1, sizeof *pool);
@@ -621,8 +674,11 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
     }
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->space, NULL);
-    pool->n_workers = cfg->asr_workers > 0 ? cfg->asr_workers : online_cores();
-    pool->backlog_samples = (size_t)(cfg->asr_backlog_s * CW_ASR_RATE);
+    int n_wide = cfg->asr_workers > 0 ? cfg->asr_workers : online_cores();
+    if (cfg->asr_model_8k[0])
+        pool->n_workers_8k = cfg->asr_workers_8k > 0 ? cfg->asr_workers_8k : n_wide;
+    pool->n_workers = n_wide + pool->n_workers_8k;
+    pool->backlog_s = cfg->asr_backlog_s;
     pool->partial_interval_s = cfg->asr_partial_interval_ms / 1000.0;
     pool->min_confidence = cfg->asr_min_confidence;
     pool->workers = calloc((size_t)pool->n_workers, sizeof *pool->workers);
@@ -636,26 +692,10 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
      * process-wide logging state and is not documented as thread-safe. */
     for (int i = 0; i < pool->n_workers; i++) {
         worker_t *w = &pool->workers[i];
-        w->pool = pool;
         w->index = i;
         pthread_cond_init(&w->wake, NULL);
-        w->ps = load_decoder(cfg, err);
-        if (!w->ps)
+        if (load_worker(pool, w, cfg, i < n_wide ? CW_ASR_RATE : CW_ASR_RATE_8K, err) != CW_OK)
             goto error_out;
-        feat_t *feat = ps_get_feat(w->ps);
-        w->cmn = feat ? feat->cmn_struct : NULL;
-        w->cep_size = feat ? feat_cepsize(feat) : 0;
-        if (w->cmn && w->cep_size > 0 && w->cep_size <= CMN_MAX_CEP)
-            cmn_live_get(w->cmn, w->cmn_init);
-        else
-            w->cmn = NULL; /* a model without live CMN: nothing to carry */
-        /* The n-gram search ps_init made from -lm has PocketSphinx's default
-         * name (ps_get_search would tell, but leaks an iterator in 5prealpha). */
-        snprintf(w->full_search, sizeof w->full_search, "%s", FULL_SEARCH);
-        if (ps_set_search(w->ps, FULL_SEARCH) != 0) {
-            cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx has no n-gram search named '%s'", FULL_SEARCH);
-            goto error_out;
-        }
     }
     if (load_cue_search(pool, cfg, err) != CW_OK)
         goto error_out;
@@ -721,7 +761,7 @@ void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats)
         stats->samples_dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
         stats->queued_utterances += s->utt_count - (s->bound ? 1 : 0);
         stats->streams_cue += atomic_load(&s->mode) == CW_ASR_CUE;
-        double backlog_s = (double)cw_ring_read_space(s->audio) / CW_ASR_RATE;
+        double backlog_s = (double)cw_ring_read_space(s->audio) / s->rate_hz;
         if (backlog_s > stats->backlog_max_s)
             stats->backlog_max_s = backlog_s;
     }
@@ -732,18 +772,26 @@ void cw_asr_pool_get_stats(cw_asr_pool_t *pool, cw_asr_pool_stats_t *stats)
 
 /* --- streams ---------------------------------------------------------------- */
 
-cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, bool blocking, cw_asr_result_fn on_result,
-                                   cw_asr_drained_fn on_drained, void *user, cw_error_t *err)
+int cw_asr_pool_rate_for(const cw_asr_pool_t *pool, int in_rate_hz)
+{
+    return in_rate_hz == CW_ASR_RATE_8K && pool->n_workers_8k > 0 ? CW_ASR_RATE_8K : CW_ASR_RATE;
+}
+
+cw_asr_stream_t *cw_asr_stream_new(cw_asr_pool_t *pool, int leg, int in_rate_hz, bool blocking,
+                                   cw_asr_result_fn on_result, cw_asr_drained_fn on_drained, void *user,
+                                   cw_error_t *err)
 {
     cw_asr_stream_t *s = calloc(1, sizeof *s);
     if (!s) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory creating a recogniser stream");
         return NULL;
     }
-    s->audio = cw_ring_new(sizeof(int16_t), pool->backlog_samples);
+    s->rate_hz = cw_asr_pool_rate_for(pool, in_rate_hz);
+    size_t backlog_samples = (size_t)(pool->backlog_s * s->rate_hz);
+    s->audio = cw_ring_new(sizeof(int16_t), backlog_samples);
     if (!s->audio) {
         free(s);
-        cw_error_set(err, CW_ERR_NOMEM, "out of memory for a %zu-sample recogniser backlog", pool->backlog_samples);
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory for a %zu-sample recogniser backlog", backlog_samples);
         return NULL;
     }
     s->pool = pool;
@@ -873,6 +921,11 @@ int cw_asr_mode_parse(const char *name)
 const char *cw_asr_mode_name(cw_asr_mode_t mode)
 {
     return mode == CW_ASR_CUE ? "cue" : "full";
+}
+
+int cw_asr_stream_rate(const cw_asr_stream_t *s)
+{
+    return s->rate_hz;
 }
 
 uint64_t cw_asr_stream_dropped(const cw_asr_stream_t *s)

@@ -12,6 +12,10 @@
 /* History long enough to send a segment from its pre-rolled start when the
  * VAD confirms the onset: onset + preroll (each at most 1 s) plus a frame. */
 #define HISTORY_SAMPLES (2 * CW_ASR_RATE + 2 * CW_VAD_FRAME)
+/* Native samples a leg decoded at 8 kHz may hold beyond the 16 kHz history:
+ * the resampler's output lags its input by its filter delay (a few dozen
+ * samples for libsamplerate's sinc converters). */
+#define NATIVE_SLACK 4096
 
 struct cw_leg {
     int leg_id;
@@ -30,6 +34,14 @@ struct cw_leg {
     int64_t samples; /* 16 kHz samples framed so far: the leg's timeline */
 
     int16_t history[HISTORY_SAMPLES]; /* the last samples, indexed by timeline % size */
+
+    /* A leg whose stream decodes at its native 8 kHz keeps the native
+     * samples too (16 kHz timeline sample t is native sample t / native_step),
+     * so the recogniser gets the line's own audio, not an upsampled copy. */
+    int16_t *native;      /* NULL: the stream takes the 16 kHz history */
+    int64_t native_step;  /* CW_ASR_RATE / the native rate */
+    size_t native_cap;
+    int64_t native_count; /* native samples pushed so far */
 
     int64_t preroll_samples;
     cw_activity_t activity; /* talk spurts, in seconds of the leg */
@@ -93,6 +105,25 @@ cw_leg_t *cw_leg_new(const cw_config_t *cfg, int leg_id, int in_rate_hz, size_t 
     leg->prosody = cw_prosody_new(CW_VAD_FRAME, err);
     if (!leg->prosody)
         goto error_out;
+    if (stream && cw_asr_stream_rate(stream) != CW_ASR_RATE) {
+        if (in_rate_hz != cw_asr_stream_rate(stream)) {
+            cw_error_set(err, CW_ERR_INVALID, "leg at %d Hz given a recogniser stream at %d Hz", in_rate_hz,
+                         cw_asr_stream_rate(stream));
+            goto error_out;
+        }
+        if (in_rate_hz <= 0 || CW_ASR_RATE % in_rate_hz != 0) {
+            cw_error_set(err, CW_ERR_INVALID, "a recogniser stream at %d Hz does not divide %d Hz", in_rate_hz,
+                         CW_ASR_RATE);
+            goto error_out;
+        }
+        leg->native_step = CW_ASR_RATE / in_rate_hz;
+        leg->native_cap = HISTORY_SAMPLES / (size_t)leg->native_step + max_push + NATIVE_SLACK;
+        leg->native = calloc(leg->native_cap, sizeof *leg->native);
+        if (!leg->native) {
+            cw_error_set(err, CW_ERR_NOMEM, "out of memory for leg buffers");
+            goto error_out;
+        }
+    }
     if (!leg->resampled || !leg->prosody_frames) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory for leg buffers");
         goto error_out;
@@ -114,8 +145,24 @@ void cw_leg_destroy(cw_leg_t **leg_p)
     cw_prosody_destroy(&leg->prosody);
     free(leg->prosody_frames);
     free(leg->resampled);
+    free(leg->native);
     free(leg);
     *leg_p = NULL;
+}
+
+/* Sends native samples [from, to) (native timeline) to the recogniser. */
+static void send_native(cw_leg_t *leg, int64_t from, int64_t to)
+{
+    if (to > leg->native_count)
+        to = leg->native_count; /* the resampler's flushed tail outruns the input by a sample */
+    while (from < to) {
+        size_t at = (size_t)(from % (int64_t)leg->native_cap);
+        size_t n = (size_t)(to - from);
+        if (n > leg->native_cap - at)
+            n = leg->native_cap - at;
+        cw_asr_stream_write(leg->stream, leg->native + at, n);
+        from += (int64_t)n;
+    }
 }
 
 /* Sends history samples [from, to) of the timeline to the recogniser. */
@@ -123,6 +170,10 @@ static void send_range(cw_leg_t *leg, int64_t from, int64_t to)
 {
     if (!leg->stream)
         return;
+    if (leg->native) {
+        send_native(leg, from / leg->native_step, to / leg->native_step);
+        return;
+    }
     while (from < to) {
         size_t at = (size_t)(from % HISTORY_SAMPLES);
         size_t n = (size_t)(to - from);
@@ -213,6 +264,11 @@ int cw_leg_push(cw_leg_t *leg, const float *samples, size_t n, cw_error_t *err)
         return cw_error_set(err, CW_ERR_INVALID, "audio pushed to a finished leg");
     if (n > leg->max_push)
         return cw_error_set(err, CW_ERR_INVALID, "leg push of %zu samples exceeds %zu", n, leg->max_push);
+    if (leg->native) {
+        for (size_t i = 0; i < n; i++)
+            leg->native[(size_t)((leg->native_count + (int64_t)i) % (int64_t)leg->native_cap)] = to_pcm16(samples[i]);
+        leg->native_count += (int64_t)n;
+    }
     long got = cw_resampler_process(leg->resampler, samples, n, leg->resampled, leg->resampled_cap, 0, err);
     if (got < 0)
         return (int)got;

@@ -121,7 +121,7 @@ static void on_transcript(void *user, const cw_transcript_t *tr)
     if (!call->cues[ctx->leg] || (!tr->final && tr->n_words == 0))
         return;
     pthread_mutex_lock(&call->detect_lock);
-    cw_word_cue_t cues[8];
+    cw_cue_t cues[8];
     size_t n = cw_cues_feed(call->cues[ctx->leg], tr, cues, sizeof cues / sizeof cues[0]);
     for (size_t i = 0; i < n; i++)
         offer_alert(call, ctx->leg, cues[i].kind, cues[i].score, cues[i].t_start, cues[i].t_end, t,
@@ -189,6 +189,29 @@ static void free_call_parts(cw_call_t *call)
 /* The detectors of the cue taxonomy and the engine that turns their
  * evidence into alerts. Word cues (anger, despair, escalation) are the
  * customer's. */
+/* A leg below 16 kHz that no 8 kHz decoder takes is decoded by the 16 kHz
+ * model on upsampled audio, which loses most words: say so on stderr (once
+ * per rate, not once per call) rather than mis-decode it silently. */
+static void report_rate_unserved(const cw_call_t *call, int leg, const cw_config_t *cfg)
+{
+    static _Atomic int warned_rate;
+    int rate = call->info.rate_hz[leg];
+    if (rate >= CW_ASR_RATE || cw_asr_stream_rate(call->streams[leg]) != CW_ASR_RATE ||
+        atomic_exchange(&warned_rate, rate) == rate)
+        return;
+    if (rate == CW_ASR_RATE_8K && !cfg->asr_model_8k[0])
+        fprintf(stderr,
+                "callwatch: call %s: %s leg is 8000 Hz and no 8 kHz acoustic model is set, so the 16 kHz model "
+                "decodes it upsampled and misses most words; set [asr] model_8k (see README, Telephone lines)\n",
+                call->call_id, cw_leg_name(leg));
+    else
+        fprintf(stderr,
+                "callwatch: call %s: %s leg is %d Hz: no acoustic model serves that rate (the 16 kHz model needs "
+                "16 kHz audio, [asr] model_8k takes exactly 8000 Hz); decoded by the 16 kHz model upsampled, "
+                "expect many word errors\n",
+                call->call_id, cw_leg_name(leg), rate);
+}
+
 static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *err)
 {
     char path[CW_PATH_MAX];
@@ -241,6 +264,7 @@ static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *e
         .critical_score = cfg->alert_critical_score,
         .cooldown_s = cfg->alert_cooldown_s,
     };
+    snprintf(ap.new_category_kinds, sizeof ap.new_category_kinds, "%s", cfg->alert_new_category_kinds);
     call->alerts = cw_alert_engine_new(call->call_id, &ap, err);
     if (!call->alerts)
         return err->code;
@@ -255,12 +279,12 @@ static void detect_voice(cw_call_t *call, int leg, bool flush)
     if (!call->legs[leg] || !call->voice[leg])
         return;
     bool customer = leg == CW_LEG_CUSTOMER;
-    cw_voice_cue_t cues[6];
+    cw_cue_t cues[6];
     size_t n = 0;
     size_t got;
     while ((got = cw_leg_take_prosody(call->legs[leg], call->prosody_buf, call->prosody_cap)) > 0) {
         cw_turns_frames(call->turns, leg, call->prosody_buf, got);
-        cw_voice_cue_t more[3];
+        cw_cue_t more[3];
         size_t m = cw_voice_feed(call->voice[leg], call->prosody_buf, got, customer, customer, !customer, more, 3);
         for (size_t i = 0; i < m; i++) {
             if (n < sizeof cues / sizeof cues[0])
@@ -270,7 +294,7 @@ static void detect_voice(cw_call_t *call, int leg, bool flush)
         }
     }
     if (flush) {
-        cw_voice_cue_t more[3];
+        cw_cue_t more[3];
         size_t m = cw_voice_flush(call->voice[leg], customer, customer, !customer, more, 3);
         for (size_t i = 0; i < m; i++) {
             if (n < sizeof cues / sizeof cues[0])
@@ -364,10 +388,12 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
         }
         if (!call->no_asr) {
             call->streams[leg] =
-                cw_asr_stream_new(pool, leg, call->offline, on_transcript, on_drained, &call->ctx[leg], err);
+                cw_asr_stream_new(pool, leg, call->info.rate_hz[leg], call->offline, on_transcript, on_drained,
+                                  &call->ctx[leg], err);
             if (!call->streams[leg])
                 goto error_out;
             cw_asr_stream_set_mode(call->streams[leg], mode);
+            report_rate_unserved(call, leg, cfg);
             call->own_mode = (cw_asr_mode_t)mode;
         }
         call->legs[leg] = cw_leg_new(cfg, leg, call->info.rate_hz[leg], PULL_FRAMES, call->streams[leg], err);

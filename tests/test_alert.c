@@ -174,7 +174,8 @@ static void set(cw_activity_t *a, bool talking, double since)
 static void test_turns(void)
 {
     cw_error_t err;
-    cw_turns_params_t tp = {.talk_over_s = 1.0, .dead_air_s = 8.0};
+    cw_turns_params_t tp = {.talk_over_s = 1.0, .dead_air_s = 8.0, .crosstalk_db = 0, .loud_floor_db = -45.0,
+                            .loud_margin_db = 12.0, .onset_s = 0.06, .hold_s = 0.5};
     cw_turns_t *t = cw_turns_new(&tp, &err);
     CHECK(t != NULL, "turns: %s", err.msg);
     cw_activity_t agent = {false, -1}, customer = {false, -1};
@@ -202,6 +203,12 @@ static void test_turns(void)
             set(&agent, true, 16.0);
         else if (now >= 18.0)
             set(&agent, false, 18.0);
+        /* The legs' frames as measured: each talks at -20 dBFS, silence is -70. */
+        cw_prosody_frame_t fa = {.t_end = now + 0.01, .speech = agent.talking, .level_db = agent.talking ? -20.0f : -70.0f};
+        cw_prosody_frame_t fc = {.t_end = now + 0.01, .speech = customer.talking,
+                                 .level_db = customer.talking ? -20.0f : -70.0f};
+        cw_turns_frames(t, 0, &fa, 1);
+        cw_turns_frames(t, 1, &fc, 1);
         size_t n = cw_turns_update(t, &agent, &customer, now, cues, 4);
         for (size_t i = 0; i < n; i++) {
             if (strcmp(cues[i].kind, "talk_over") == 0) {

@@ -7,6 +7,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,48 @@ static double feed(cw_cues_t *c, const char *sentence, bool final, int utterance
         json_decref(cues[i].evidence);
     }
     return score;
+}
+
+/* Feeds one result; true when it made an escalation cue whose evidence names
+ * a phrase of category "manager". */
+static bool manager_evidence(cw_cues_t *c, const char *sentence, size_t n_words, bool final, int utterance)
+{
+    cw_word_t w[64];
+    size_t n = words_of(sentence, 0.9, w, 64);
+    if (n_words < n)
+        n = n_words;
+    cw_transcript_t tr = {.leg = 1, .final = final, .t_start = 10, .t_end = 10 + 0.4 * (double)n, .text = sentence,
+                          .words = w, .n_words = n, .utterance = utterance};
+    cw_cue_t cues[8];
+    size_t got = cw_cues_feed(c, &tr, cues, 8);
+    bool found = false;
+    for (size_t i = 0; i < got; i++) {
+        json_t *ws = json_object_get(cues[i].evidence, "words");
+        for (size_t k = 0; strcmp(cues[i].kind, "escalation") == 0 && k < json_array_size(ws); k++) {
+            const char *cat = json_string_value(json_object_get(json_array_get(ws, k), "category"));
+            found |= cat && strcmp(cat, "manager") == 0;
+        }
+        json_decref(cues[i].evidence);
+    }
+    return found;
+}
+
+/* The bundled sample call's last customer sentence, as partials then final:
+ * "not" in the earlier clause "i will not hold again" must not hide the
+ * manager request, and the final still names it. */
+static void test_sample_sentence(const cw_lexicon_t *lex, const cw_cue_params_t *p)
+{
+    static const char sentence[] = "no i will not hold again i want to speak to your manager right now if this is "
+                                   "not fixed today i will cancel my account and report you to the regulator";
+    cw_error_t err;
+    cw_cues_t *c = cw_cues_new(lex, p, "customer", &err);
+    CHECK(c != NULL, "detector: %s", err.msg);
+    bool partial = false;
+    for (size_t k = 1; k <= 31 && c; k++)
+        partial |= manager_evidence(c, sentence, k, false, 7);
+    CHECK(partial, "a partial offers the manager request as escalation evidence");
+    CHECK(c && manager_evidence(c, sentence, 64, true, 7), "the final's escalation evidence names the manager");
+    cw_cues_destroy(&c);
 }
 
 int main(void)
@@ -102,6 +145,7 @@ int main(void)
         json_decref(cues[i].evidence);
 
     cw_cues_destroy(&c);
+    test_sample_sentence(lex, &p);
     p.partial_trust = 0;
     c = cw_cues_new(lex, &p, "customer", &err);
     CHECK(feed(c, "i want to speak to your manager right now", false, 0, 1.0, "escalation") == 0,

@@ -114,7 +114,7 @@ static void test_kinds(void)
     expect_one("we called seven times", "called * times", "despair", "repeat_contact", 1); /* wildcard */
     /* escalation */
     expect_one("can we speak to your manager", "speak to your manager", "escalation", "manager", 2);
-    expect_one("i want to speak to your manager", "i want to speak to your manager", "escalation", "manager", 0);
+    expect_one("i want to speak to your manager", "want to speak to your manager", "escalation", "manager", 1);
     expect_one("i want your supervisor now", "i want your supervisor", "escalation", "manager", 0);
     expect_one("we will take legal action", "take legal action", "escalation", "lawyer", 2);
     expect_one("i am going to cancel my account", "cancel my account", "escalation", "cancel", 4);
@@ -167,6 +167,45 @@ static void test_suppression(void)
     expect_one("i want your manager", "i want your manager", "escalation", "manager", 0);
     expect_one("see you in court", "see you in court", "escalation", "lawyer", 0);
     expect_none("");
+}
+
+/* Does m[0..n) hold a match of phrase? */
+static bool has_phrase(const cw_cue_match_t *m, size_t n, const char *phrase)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].phrase, phrase) == 0)
+            return true;
+    return false;
+}
+
+/* The bundled sample call's last customer sentence: a negator that ends an
+ * earlier clause ("i will not hold again") must not suppress the request that
+ * follows it ("i want to speak to your manager"), neither in the partial
+ * hypotheses that grow into the sentence nor in its final. */
+static void test_negation_earlier_clause(void)
+{
+    static const char sentence[] = "no i will not hold again i want to speak to your manager right now if this is "
+                                   "not fixed today i will cancel my account and report you to the regulator";
+    cw_word_t w[MAX_WORDS];
+    cw_cue_match_t m[MAX_MATCHES];
+    size_t nw = make_words(sentence, w, MAX_WORDS);
+    size_t n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n >= 3 && strcmp(m[0].category, "manager") == 0 && strcmp(m[0].kind, "escalation") == 0,
+          "final: the manager request is the first escalation (%zu matches, first %s)", n, n ? m[0].phrase : "-");
+    CHECK(n >= 1 && strstr(m[0].phrase, "manager") != NULL && m[0].first_word <= 9 && m[0].first_word >= 7,
+          "final: the match is the request after \"again\" (%s at word %zu)", n ? m[0].phrase : "-",
+          n ? m[0].first_word : 0);
+    CHECK(has_phrase(m, n, "cancel my account"), "final: \"cancel my account\" still found");
+    /* partials: from "... your manager right" on, the request is offered */
+    for (size_t k = 13; k < nw; k++) {
+        n = cw_lexicon_match_open(lex, w, k, MIN_CONF, m, MAX_MATCHES);
+        CHECK(n >= 1 && strcmp(m[0].category, "manager") == 0, "partial of %zu words: manager request (%zu, %s)", k,
+              n, n ? m[0].phrase : "-");
+    }
+    /* the negation of the request itself still holds */
+    expect_none("no i will not hold i don't want to speak to your manager");
+    expect_none("i don't think i want to speak to your manager");
+    expect_none("there is no need to speak to a manager");
 }
 
 static void test_confidence(void)
@@ -548,6 +587,7 @@ int main(void)
     if (lex) {
         test_kinds();
         test_suppression();
+        test_negation_earlier_clause();
         test_confidence();
         test_families();
     }

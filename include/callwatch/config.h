@@ -20,6 +20,7 @@
  *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
  *   [bus]      endpoint, sndhwm, ack_endpoint
  *   [whisper]  playbook, min_interval_s, repeat_window_s
+ *   [console]  keep_ended_s
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
  *              customer_channel, sample_rate, agent_id, team
@@ -162,6 +163,9 @@ typedef struct cw_config {
     char whisper_playbook[CW_PATH_MAX]; /* prompts per alert kind (JSON); relative = in the models directory */
     double whisper_min_interval_s;      /* per-agent quiet time after a whisper */
     double whisper_repeat_window_s;     /* the same prompt is not repeated to an agent within this */
+
+    /* [console] */
+    double console_keep_ended_s;        /* an ended call stays on the console this long */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

@@ -174,6 +174,8 @@ ack_call=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["call_id"]
 "$CALLWATCH" qa --db "$work/qa.db" timeline "$ack_call" > "$work/timeline.txt" 2>&1 \
     || fail "qa timeline failed: $(cat "$work/timeline.txt")"
 grep -Eq "ACK .*acknowledged by sup1" "$work/timeline.txt" || fail "the acknowledgement is not in the archive: $(cat "$work/timeline.txt")"
+grep -Eq "ACK .*acknowledged by sup1.* at [0-9-]+T[0-9:.]+Z, -?[0-9]+\.[0-9] s after the alert" "$work/timeline.txt" \
+    || fail "the archived acknowledgement lacks its wall time and time to acknowledge: $(grep ACK "$work/timeline.txt")"
 echo "acknowledgement archived: $(grep -E 'ACK ' "$work/timeline.txt" | head -n 1)"
 # ... and comes back.
 "$CALLWATCH" run -c "$work/site.ini" 2>> "$work/run.log" &

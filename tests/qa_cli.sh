@@ -44,7 +44,8 @@ def call(cid, agent, started, spread, hostile):
               "prompt": "Acknowledge the delay and give a concrete time", "because": cid + "-a1",
               "kind": "escalation", "severity": "critical", "lang": "en"}, "whisper." + agent)
         emit({"type": "ack", "call_id": cid, "t": 0, "alert_id": cid + "-a1", "by": "sup-maria",
-              "at": started[:11] + "23:59:00.000Z", "note": "listening in"})
+              "at": started[:11] + "23:59:00.000Z", "acked_at": started[:11] + "23:59:00.000Z",
+              "note": "listening in"})
     emit({"type": "transcript", "call_id": cid, "t": 14, "leg": "agent", "t_start": 10.0, "t_end": 13.0,
           "text": "i understand let me fix that now", "words": [], "final": True, "utterance": 3})
     emit({"type": "alert", "call_id": cid, "t": 13.5, "id": cid + "-a2", "leg": "agent", "kind": "flat_affect",
@@ -85,6 +86,9 @@ n=$(count_rows --text "i was" --type transcript); [[ "$n" == 0 ]] || failed "par
 grep -q "agent alice" "$tmp/timeline.txt" || failed "timeline header names the agent"
 order="$(awk 'NR > 3 {print $2}' "$tmp/timeline.txt" | tr '\n' ' ')"
 [[ "$order" == "agent customer ALERT ACK WHISPER agent ALERT " ]] || failed "timeline order: '$order'"
+# time-to-acknowledge: when the ack was made and how long after its alert
+grep -Eq "ACK .*acknowledged by sup-maria.* at [0-9-]+T23:59:00\.000Z, [0-9]+\.[0-9] s after the alert" \
+  "$tmp/timeline.txt" || failed "timeline ack lacks its wall time: $(grep ACK "$tmp/timeline.txt")"
 "$cw" qa --db "$db" timeline alice-4 --format jsonl | python3 -c '
 import json, sys
 types = [json.loads(l)["type"] for l in sys.stdin]

@@ -105,6 +105,9 @@ int main(void)
               strcmp(json_string_value(json_object_get(ack, "note")), "called back") == 0 && at &&
               strlen(at) == 24 && at[23] == 'Z',
           "the ack event: who, what, when (%s)", at ? at : "");
+    const char *acked_at = json_string_value(json_object_get(ack, "acked_at"));
+    CHECK(acked_at && at && strcmp(acked_at, at) == 0, "the ack says when it was made: acked_at %s",
+          acked_at ? acked_at : "(none)");
     json_decref(r);
 
     expect_refused(c, "this is not json", "not JSON");

@@ -255,7 +255,7 @@ static void test_migration_and_versions(void)
     cw_archive_t *a = cw_archive_open(path, NULL, &err);
     CHECK(a != NULL, "open v1: %s", err.msg);
     if (a) {
-        CHECK(query_ll(path, "PRAGMA user_version") == 2, "migrated to 2");
+        CHECK(query_ll(path, "PRAGMA user_version") == CW_ARCHIVE_SCHEMA_VERSION, "migrated to the latest");
         rows_t rows = {0};
         cw_qa_filter_t f = {.agent_id = "carol"};
         CHECK(cw_qa_search(a, &f, collect, &rows, &err) == 0 && rows.n == 1, "v1 alert still found");
@@ -272,6 +272,71 @@ static void test_migration_and_versions(void)
     sqlite3_close(db);
     a = cw_archive_open(path, NULL, &err);
     CHECK(!a && err.code == CW_ERR_FORMAT && strstr(err.msg, "newer"), "newer schema: %s", err.msg);
+}
+
+typedef struct ack_seen {
+    int n;
+    char acked_at[64];
+    double after_s;
+} ack_seen_t;
+
+static int collect_ack(void *user, const cw_qa_row_t *r)
+{
+    ack_seen_t *s = user;
+    if (strcmp(r->type, "ack") == 0) {
+        s->n++;
+        snprintf(s->acked_at, sizeof s->acked_at, "%s", r->acked_at);
+        s->after_s = r->ack_after_s;
+    }
+    return 0;
+}
+
+/* Time-to-acknowledge: the ack's own wall time is archived and the QA rows
+ * say how long after its alert it came; a version-2 archive's acks get it
+ * from their `at`. */
+static void test_ack_wall_time(void)
+{
+    const char *path = tmp_path("acks.db");
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_archive_opts_t o = {.create = true};
+    cw_archive_t *a = cw_archive_open(path, &o, &err);
+    CHECK(a != NULL, "create: %s", err.msg);
+    if (!a)
+        return;
+    /* Alert c9-a1 at t = 6 s of a call started 08:00:00: raised 08:00:06. */
+    store_call(a, "c9", "alice", "2026-11-20T08:00:00.000Z", 4.0, true);
+    store(a, "ack.c9",
+          "{\"type\":\"ack\",\"call_id\":\"c9\",\"t\":0,\"alert_id\":\"c9-a1\",\"by\":\"sup1\","
+          "\"at\":\"2026-11-20T08:00:30.250Z\",\"acked_at\":\"2026-11-20T08:00:30.250Z\"}");
+    CHECK(query_ll(path, "SELECT count(*) FROM acks WHERE acked_at = '2026-11-20T08:00:30.250Z'") == 1,
+          "acked_at archived");
+    ack_seen_t seen = {0};
+    cw_qa_filter_t f = {.types = CW_QA_ACK};
+    CHECK(cw_qa_search(a, &f, collect_ack, &seen, &err) == 0 && seen.n == 1 &&
+              strcmp(seen.acked_at, "2026-11-20T08:00:30.250Z") == 0 && fabs(seen.after_s - 24.25) < 1e-6,
+          "search: ack at %s, %.3f s after the alert", seen.acked_at, seen.after_s);
+    memset(&seen, 0, sizeof seen);
+    CHECK(cw_qa_timeline(a, "c9", collect_ack, &seen, &err) == 0 && seen.n == 1 && fabs(seen.after_s - 24.25) < 1e-6,
+          "timeline: %.3f s after the alert", seen.after_s);
+    cw_archive_close(&a);
+
+    /* Back to version 2 as that release wrote acks (no acked_at column). */
+    sqlite3 *db = NULL;
+    sqlite3_open(path, &db);
+    int rc = sqlite3_exec(db, "ALTER TABLE acks DROP COLUMN acked_at; PRAGMA user_version = 2;", NULL, NULL, NULL);
+    sqlite3_close(db);
+    CHECK(rc == SQLITE_OK, "v2 fixture");
+    a = cw_archive_open(path, NULL, &err);
+    CHECK(a != NULL, "open v2: %s", err.msg);
+    if (!a)
+        return;
+    CHECK(query_ll(path, "PRAGMA user_version") == CW_ARCHIVE_SCHEMA_VERSION, "migrated");
+    memset(&seen, 0, sizeof seen);
+    CHECK(cw_qa_search(a, &f, collect_ack, &seen, &err) == 0 && seen.n == 1 &&
+              strcmp(seen.acked_at, "2026-11-20T08:00:30.250Z") == 0,
+          "v2 ack's acked_at taken from at: '%s'", seen.acked_at);
+    cw_archive_close(&a);
 }
 
 static void write_file(const char *path, const char *text)
@@ -603,6 +668,7 @@ int main(void)
     }
     test_schema_and_queries();
     test_migration_and_versions();
+    test_ack_wall_time();
     test_bad_files();
     test_retention();
     test_shift_drift();

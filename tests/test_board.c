@@ -172,8 +172,67 @@ static void test_feed_bounded(void)
     cw_board_destroy(&b);
 }
 
+/* The issue's story: a call read "warning despair" while a critical lawyer
+ * threat on it was unacknowledged; and calls were not sorted by heat. */
+static void test_urgency_order_and_ended_calls(void)
+{
+    cw_board_t *b = cw_board_new();
+    start(b, "cool", "amy", "north", 0);
+    start(b, "hot", "ben", "north", 0);
+    start(b, "lawyer", "cat", "south", 0);
+    alert(b, "hot", "h1", "anger", "warning", "customer", 0.8, 10, 1);
+    alert(b, "cool", "k1", "dead_air", "warning", "agent", 0.4, 10, 1);
+    alert(b, "lawyer", "l1", "escalation", "critical", "customer", 0.5, 10, 2);
+    alert(b, "lawyer", "l2", "despair", "warning", "customer", 0.5, 12, 3);
+    const cw_board_call_t *order[8];
+    size_t n = cw_board_calls_by_urgency(b, 4, order, 8);
+    CHECK(n == 3 && strcmp(order[0]->call_id, "lawyer") == 0 && strcmp(order[1]->call_id, "hot") == 0 &&
+              strcmp(order[2]->call_id, "cool") == 0,
+          "worst unacknowledged alert first, then heat: %s %s %s", n > 0 ? order[0]->call_id : "",
+          n > 1 ? order[1]->call_id : "", n > 2 ? order[2]->call_id : "");
+    const cw_board_alert_t *w = cw_board_worst_unacked(b, "lawyer");
+    CHECK(w && strcmp(w->id, "l1") == 0, "worst is the critical lawyer threat, not the latest despair");
+    apply(b, "{\"type\":\"ack\",\"call_id\":\"lawyer\",\"t\":0,\"alert_id\":\"l1\",\"by\":\"s\",\"at\":\"x\"}", 5);
+    w = cw_board_worst_unacked(b, "lawyer");
+    CHECK(w && strcmp(w->id, "l2") == 0, "once acknowledged, the next worst counts");
+    n = cw_board_calls_by_urgency(b, 5, order, 8);
+    CHECK(n == 3 && strcmp(order[0]->call_id, "hot") == 0, "equal severity: the hotter call first (%s)",
+          n ? order[0]->call_id : "");
+    /* An ended call stays, below the live ones, for the configured time. */
+    CHECK(cw_board_set_linger(b, -1) == -1, "negative linger refused");
+    CHECK(cw_board_set_linger(b, 120) == 0, "linger set");
+    apply(b, "{\"type\":\"call_end\",\"call_id\":\"hot\",\"t\":40,\"reason\":\"eof\"}", 10);
+    cw_board_tick(b, 10 + CW_BOARD_LINGER_S + 50);
+    n = cw_board_calls_by_urgency(b, 60, order, 8);
+    CHECK(n == 3 && strcmp(order[2]->call_id, "hot") == 0 && order[2]->ended && cw_board_n_transcript(order[2]) == 0,
+          "ended call kept past the default linger, last");
+    cw_board_tick(b, 131);
+    CHECK(cw_board_find_call(b, "hot") == NULL, "gone after keep_ended_s");
+    CHECK(cw_board_calls_by_urgency(b, 131, order, 1) == 1, "cap respected");
+    cw_board_destroy(&b);
+}
+
+/* Transcripts of a leg in cue mode are spotted phrases, not speech. */
+static void test_cue_mode_lines_marked(void)
+{
+    cw_board_t *b = cw_board_new();
+    apply(b, "{\"type\":\"transcript\",\"call_id\":\"c\",\"t\":2,\"leg\":\"agent\",\"t_start\":1,"
+             "\"t_end\":2,\"text\":\"hell\",\"words\":[],\"final\":true,\"mode\":\"cue\"}",
+          1);
+    apply(b, "{\"type\":\"transcript\",\"call_id\":\"c\",\"t\":3,\"leg\":\"agent\",\"t_start\":2,"
+             "\"t_end\":3,\"text\":\"please hold\",\"words\":[],\"final\":true}",
+          2);
+    const cw_board_call_t *c = cw_board_find_call(b, "c");
+    CHECK(c && cw_board_n_transcript(c) == 2, "two lines");
+    CHECK(c && cw_board_transcript(c, 0)->spotted, "cue-mode line marked spotted");
+    CHECK(c && !cw_board_transcript(c, 1)->spotted, "full transcript line not marked");
+    cw_board_destroy(&b);
+}
+
 int main(void)
 {
+    test_urgency_order_and_ended_calls();
+    test_cue_mode_lines_marked();
     test_calls_alerts_heat();
     test_transcript_and_late_join();
     test_feed_bounded();

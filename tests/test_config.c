@@ -165,7 +165,7 @@ static void test_shipped_ini(const char *models_dir)
             CHECK(strstr(text, needle) != NULL, "shipped ini lacks '%s'", line);
             options += strstr(line, " = ") != NULL;
         }
-        CHECK(options == 69, "%d global options in the dump", options);
+        CHECK(options == 70, "%d global options in the dump", options);
 
         /* Uncomment the ';' examples: two valid lines. */
         char *examples = malloc(strlen(text) + 1), *o = examples;
@@ -257,9 +257,9 @@ static void test_name_errors(void)
                      "site.ini:2: [models] unknown option 'beam' (options: hmm, dict, lm, cues, prosody, keyphrases)");
     CHECK_LOAD_ERROR_HAS("[asr]\nworkers = 2\n[vda]\n", CW_ERR_NOT_FOUND,
                          "site.ini:3: unknown section [vda] (did you mean [vad]?)",
-                         "valid sections: [models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [audiosocket], [redact], [archive], [whisper], [web], [line NAME]");
+                         "valid sections: [models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [audiosocket], [redact], [archive], [whisper], [web], [console], [line NAME]");
     CHECK_LOAD_ERROR_HAS("[decoder]\nx = 1\n", CW_ERR_NOT_FOUND, "site.ini:1: unknown section [decoder];",
-                         "[models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [audiosocket], [redact], [archive], [whisper], [web], [line NAME]");
+                         "[models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [audiosocket], [redact], [archive], [whisper], [web], [console], [line NAME]");
     CHECK_LOAD_ERROR_HAS("workers = 2\n", CW_ERR_FORMAT, "site.ini:1: option 'workers' comes before any section",
                          "[asr]");
 }
@@ -689,6 +689,21 @@ static void test_model_8k(const char *tmp)
     cw_config_destroy(&cfg);
 }
 
+/* How long the console keeps ended calls is a setting, checked like any. */
+static void test_console_keep_ended(void)
+{
+    cw_config_t *cfg = cw_config_new();
+    cw_error_t err;
+    cw_error_clear(&err);
+    CHECK(cfg && cfg->console_keep_ended_s == 300, "default keep_ended_s 300");
+    int rc = cfg ? cw_config_load_string(cfg, "[console]\nkeep_ended_s = 60\n", "site.ini", &err) : -1;
+    CHECK(rc == CW_OK && cfg->console_keep_ended_s == 60, "keep_ended_s set: %s", err.msg);
+    cw_config_destroy(&cfg);
+    rc = load_str("[console]\nkeep_ended_s = -1\n", &err);
+    CHECK(rc != CW_OK && strstr(err.msg, "site.ini:2") && strstr(err.msg, "keep_ended_s"), "negative refused: %s",
+          err.msg);
+}
+
 int main(void)
 {
     find_shipped();
@@ -720,6 +735,7 @@ int main(void)
     test_model_8k(tmp);
     test_dump_round_trip();
     test_default_path();
+    test_console_keep_ended();
 
     unlink(dict);
     unlink(lm);

@@ -151,6 +151,113 @@ static void test_rate_limit_and_repeats(void)
     cw_whisper_destroy(&w);
 }
 
+/* An alert of call c1 for agent "erin" that may continue another (escalates). */
+static json_t *step(cw_whisper_t *w, const char *id, const char *kind, const char *severity, const char *category,
+                    const char *escalates, double now_s)
+{
+    char a[1024];
+    snprintf(a, sizeof a,
+             "{\"type\":\"alert\",\"call_id\":\"c1\",\"t\":1,\"id\":\"%s\",\"leg\":\"customer\",\"kind\":\"%s\","
+             "\"severity\":\"%s\",\"score\":0.7,\"t_start\":1,\"t_end\":2,"
+             "\"evidence\":{\"words\":[{\"w\":\"x\",\"category\":\"%s\"}]},\"text\":\"x\"%s%s%s}",
+             id, kind, severity, category ? category : "none", escalates ? ",\"escalates\":\"" : "",
+             escalates ? escalates : "", escalates ? "\"" : "");
+    cw_event_t *ev = cw_whisper_for_alert(w, a, "erin", now_s);
+    json_t *o = ev ? json_loads(ev->json, 0, NULL) : NULL;
+    cw_event_destroy(&ev);
+    return o;
+}
+
+/* The issue's first story: a critical flat-affect prompt at 0:20 must not
+ * leave the critical escalation (manager + cancel) at 0:29 without one. */
+static void test_flat_affect_does_not_block_escalation(void)
+{
+    cw_whisper_t *w = make("playbook-en.json", 30, 300);
+    json_t *o = step(w, "f1", "flat_affect", "critical", NULL, NULL, 20.0);
+    CHECK(o != NULL, "flat-affect prompt at 0:20");
+    json_decref(o);
+    o = step(w, "e1", "escalation", "critical", "manager", NULL, 29.0);
+    CHECK(o && strcmp(field(o, "kind"), "escalation") == 0, "critical escalation at 0:29 gets its prompt");
+    json_decref(o);
+    /* Nor an anger prompt, even a less severe one: anger matters more. */
+    cw_whisper_destroy(&w);
+    w = make("playbook-en.json", 30, 300);
+    o = step(w, "f2", "flat_affect", "critical", NULL, NULL, 20.0);
+    json_decref(o);
+    o = step(w, "g2", "anger", "warning", NULL, NULL, 25.0);
+    CHECK(o && strcmp(field(o, "kind"), "anger") == 0, "flat-affect prompt does not hold back an anger one");
+    json_decref(o);
+    /* The other way round the rate limit still holds. */
+    o = step(w, "f3", "flat_affect", "warning", NULL, NULL, 26.0);
+    CHECK(o == NULL, "an anger prompt holds back a flat-affect one");
+    json_decref(o);
+    cw_whisper_destroy(&w);
+}
+
+/* The second story: the anger prompt blocked the lawyer prompt. */
+static void test_anger_does_not_block_lawyer(void)
+{
+    cw_whisper_t *w = make("playbook-en.json", 30, 300);
+    json_t *o = step(w, "g1", "anger", "warning", NULL, NULL, 40.0);
+    CHECK(o != NULL, "anger prompt");
+    json_decref(o);
+    o = step(w, "e1", "escalation", "warning", "lawyer", NULL, 43.0);
+    CHECK(o && strcmp(field(o, "situation"), "lawyer") == 0, "the lawyer prompt comes 3 s after an anger one (%s)",
+          o ? field(o, "prompt") : "none");
+    json_decref(o);
+    cw_whisper_destroy(&w);
+}
+
+/* info -> warning -> critical of one episode within 1 s: two prompts (the
+ * first and the critical), not three; a critical after a critical: none. */
+static void test_one_prompt_per_episode(void)
+{
+    cw_whisper_t *w = make("playbook-en.json", 30, 300);
+    json_t *o = step(w, "a1", "anger", "info", NULL, NULL, 10.0);
+    CHECK(o != NULL, "episode's first alert prompted");
+    json_decref(o);
+    o = step(w, "a2", "anger", "warning", NULL, "a1", 10.4);
+    CHECK(o == NULL, "warning step of the same episode takes no prompt slot");
+    json_decref(o);
+    o = step(w, "a3", "anger", "critical", NULL, "a2", 10.8);
+    CHECK(o && strcmp(field(o, "severity"), "critical") == 0, "critical step after a non-critical prompt: prompted");
+    json_decref(o);
+    /* The episode rule holds after the interval too. */
+    o = step(w, "b1", "despair", "info", NULL, NULL, 100.0);
+    CHECK(o != NULL, "new episode prompted");
+    json_decref(o);
+    o = step(w, "b2", "despair", "warning", NULL, "b1", 200.0);
+    CHECK(o == NULL, "warning step of a prompted episode: nothing, even after the interval");
+    json_decref(o);
+    /* A new category at the same severity (lawyer after manager) is news. */
+    o = step(w, "e1", "escalation", "warning", "manager", NULL, 300.0);
+    json_decref(o);
+    o = step(w, "e2", "escalation", "warning", "lawyer", "e1", 301.0);
+    CHECK(o && strcmp(field(o, "situation"), "lawyer") == 0, "lawyer after manager in one episode: prompted");
+    json_decref(o);
+    cw_whisper_stats_t st;
+    cw_whisper_get_stats(w, &st);
+    CHECK(st.same_episode == 2 && st.whispers == 5, "stats: %llu same-episode, %llu whispers",
+          (unsigned long long)st.same_episode, (unsigned long long)st.whispers);
+    cw_whisper_destroy(&w);
+}
+
+static void test_playbook_priorities_are_data(void)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/playbook-en.json", CALLWATCH_MODELS_DIR);
+    cw_playbook_t *pb = cw_playbook_load(path, &err);
+    CHECK(pb && cw_playbook_is_compliance(pb, "escalation") && !cw_playbook_is_compliance(pb, "anger") &&
+              cw_playbook_priority(pb, "anger") > cw_playbook_priority(pb, "flat_affect"),
+          "shipped playbook: escalation is compliance, anger outranks flat affect");
+    cw_playbook_destroy(&pb);
+    const char *bad = "{\"lang\":\"en\",\"kinds\":{\"anger\":{\"priority\":\"high\",\"prompts\":{}}}}";
+    pb = cw_playbook_load_string(bad, "bad.json", &err);
+    CHECK(pb == NULL && strstr(err.msg, "$.kinds.anger.priority"), "bad priority named: %s", err.msg);
+}
+
 static void test_follow_and_garbage(void)
 {
     cw_whisper_t *w = make("playbook-zh.json", 0, 0);
@@ -192,5 +299,9 @@ int main(void)
     test_situation();
     test_rate_limit_and_repeats();
     test_follow_and_garbage();
+    test_flat_affect_does_not_block_escalation();
+    test_anger_does_not_block_lawyer();
+    test_one_prompt_per_episode();
+    test_playbook_priorities_are_data();
     return check_summary("whisper");
 }

@@ -52,7 +52,7 @@
 /* PRAGMA application_id of every callwatch archive: "CWAR". */
 #define CW_ARCHIVE_APPLICATION_ID 0x43574152
 /* Schema version this build writes (PRAGMA user_version). */
-#define CW_ARCHIVE_SCHEMA_VERSION 2
+#define CW_ARCHIVE_SCHEMA_VERSION 3
 
 typedef struct cw_archive cw_archive_t;
 

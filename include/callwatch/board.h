@@ -5,13 +5,17 @@
  * model. The board keeps:
  * - calls: one per call id seen (call_start, or any event of a call joined
  *   late), with agent, team, line, the heat of each leg and the latest
- *   alert; a call is dropped CW_BOARD_LINGER_S after its call_end;
+ *   alert; an ended call stays (marked ended) for the linger time
+ *   (CW_BOARD_LINGER_S unless cw_board_set_linger() says otherwise), with
+ *   its transcript, then is dropped;
  * - heat of a leg: the score (0..1) of its most recent alerts, fading by
  *   half every CW_BOARD_HEAT_HALF_LIFE_S of wall time, the highest wins;
  * - the alert feed: the last CW_BOARD_FEED_MAX alerts, newest first, each
  *   with its one-line reason, a summary of the evidence and, once
  *   acknowledged, who and when (from ack events on the bus);
- * - per call, the last CW_BOARD_TRANSCRIPT_MAX final transcript lines;
+ * - per call, the last CW_BOARD_TRANSCRIPT_MAX final transcript lines (a
+ *   line from a leg in cue mode, `"mode":"cue"`, is marked spotted: the
+ *   phrases spotted, not what was said);
  * - filters (agent, team, kind; "" = any) applied to the calls and feed a
  *   caller lists.
  *
@@ -57,6 +61,7 @@ typedef struct cw_board_line {
     char leg[16];
     double t_start;
     char text[CW_BOARD_TEXT_MAX];
+    bool spotted;                   /* cue mode: spotted keyphrases only */
 } cw_board_line_t;
 
 typedef struct cw_board_call {
@@ -84,8 +89,13 @@ void cw_board_destroy(cw_board_t **b);
  * when the event was ignored (unknown type, not JSON, missing fields). */
 int cw_board_apply(cw_board_t *b, const char *topic, const char *json, double now_s);
 
-/* Drops calls ended more than CW_BOARD_LINGER_S ago. */
+/* Drops calls ended more than the linger time ago. */
 void cw_board_tick(cw_board_t *b, double now_s);
+
+/* How long an ended call stays on the board, seconds >= 0 (default
+ * CW_BOARD_LINGER_S). Returns 0, or -1 (nothing changed) for a negative or
+ * non-finite value. */
+int cw_board_set_linger(cw_board_t *b, double seconds);
 
 /* Forgets every call (the daemon restarted: its calls are gone). The feed
  * stays, so alerts can still be read and acknowledged. */
@@ -111,6 +121,16 @@ const cw_board_call_t *cw_board_find_call(const cw_board_t *b, const char *call_
 /* Every call, filters or not, in order of arrival. */
 size_t cw_board_n_calls_all(const cw_board_t *b);
 const cw_board_call_t *cw_board_call_all(const cw_board_t *b, size_t i);
+
+/* Calls passing the filters, most urgent first: live calls before ended
+ * ones; then by the severity of the worst unacknowledged alert (critical,
+ * warning, info, none), then by the hotter leg's heat at now_s, then in
+ * order of arrival. Fills out[0..] with up to cap calls, returns how many. */
+size_t cw_board_calls_by_urgency(const cw_board_t *b, double now_s, const cw_board_call_t **out, size_t cap);
+
+/* The call's worst unacknowledged alert still in the feed (most severe,
+ * then newest), or NULL when it has none. */
+const cw_board_alert_t *cw_board_worst_unacked(const cw_board_t *b, const char *call_id);
 
 /* Heat of a call's leg at now_s, 0..1. */
 double cw_board_heat(const cw_board_call_t *c, int leg, double now_s);

@@ -20,6 +20,7 @@
  *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
  *   [bus]      endpoint, sndhwm, ack_endpoint
  *   [whisper]  playbook, min_interval_s, repeat_window_s
+ *   [console]  keep_ended_s
  *   [line NAME] (repeatable) one monitored call position: device or
  *              agent_device + customer_device or file; agent_channel,
  *              customer_channel, sample_rate, agent_id, team
@@ -173,6 +174,9 @@ typedef struct cw_config {
     int web_session_idle_s;             /* an idle session ends after this */
     char web_tls_cert[CW_PATH_MAX];     /* PEM; both set = HTTPS */
     char web_tls_key[CW_PATH_MAX];
+
+    /* [console] */
+    double console_keep_ended_s;        /* an ended call stays on the console this long */
 
     cw_line_config_t lines[CW_MAX_LINES];
     int n_lines;

@@ -95,7 +95,9 @@ cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcri
 
 /* Topic `ack.<call_id>`: a supervisor acknowledged an alert. Fields: type
  * "ack", call_id, t (0: not tied to call audio), alert_id, by, at (wall
- * clock now, ISO-8601 UTC with milliseconds), note (omitted when NULL or "").
+ * clock now, ISO-8601 UTC with milliseconds), acked_at (the same instant:
+ * when the acknowledgement was made, what time-to-acknowledge is measured
+ * from), note (omitted when NULL or "").
  * NULL if call_id, alert_id or by is NULL or the topic would not fit. */
 cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *by, const char *note);
 /* Topic `status.<node>`. Fields: type "status", call_id "", t (seconds the

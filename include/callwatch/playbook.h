@@ -6,7 +6,9 @@
  *    "kinds": {
  *      "anger": {
  *        "prompts":    {"info": [...], "warning": [...], "critical": [...]},
- *        "situations": {"deceived": [...], "unfair": [...]}  (optional)
+ *        "situations": {"deceived": [...], "unfair": [...]}, (optional)
+ *        "priority": 2,                                      (optional, 0..100, default 0)
+ *        "compliance": false                                 (optional, default false)
  *      },
  *      ... one entry for every kind of the taxonomy ...
  *    }}
@@ -16,6 +18,10 @@
  *   cue lexicon's categories: "repeat_contact", "regulator", ...); when an
  *   alert's evidence names a category the kind has prompts for, those are
  *   used instead of the severity's, because they fit what was said.
+ * - priority orders the kinds for the whisper rate limit (whisper.h): a
+ *   prompt of a kind of higher priority than the agent's last one is not
+ *   held back by it. compliance marks kinds whose prompts the rate limit
+ *   never holds back (escalation: a threat to go to a lawyer or regulator).
  * - A prompt is one line: non-empty, no control characters, at most
  *   CW_PROMPT_MAX bytes of UTF-8.
  * - Unknown keys or kinds, empty lists, wrong types: errors naming the file
@@ -31,6 +37,9 @@
 #include "callwatch/error.h"
 
 #include <stddef.h>
+
+#define CW_PLAYBOOK_PRIORITY_MIN 0
+#define CW_PLAYBOOK_PRIORITY_MAX 100
 
 /* Longest prompt in bytes (without the NUL). */
 #define CW_PROMPT_MAX 240
@@ -60,5 +69,13 @@ const char *const *cw_playbook_prompts(const cw_playbook_t *pb, const char *kind
 
 /* True when the kind has prompts of its own for this situation. */
 int cw_playbook_has_situation(const cw_playbook_t *pb, const char *kind, const char *situation);
+
+/* The kind's priority (CW_PLAYBOOK_PRIORITY_MIN..MAX; 0 for an unknown kind
+ * or when the playbook gives none). */
+int cw_playbook_priority(const cw_playbook_t *pb, const char *kind);
+
+/* True when the playbook marks the kind as compliance (its prompts pre-empt
+ * the whisper rate limit); false for an unknown kind. */
+int cw_playbook_is_compliance(const cw_playbook_t *pb, const char *kind);
 
 #endif

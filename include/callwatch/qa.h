@@ -56,6 +56,8 @@ typedef struct cw_qa_row {
     double t_start, t_end; /* span, call seconds; NAN when absent */
     long long wall_ms;     /* 0 when unknown */
     const char *json;      /* the event exactly as it was on the bus */
+    const char *acked_at;  /* ack: wall time it was made, ISO-8601 UTC ("" otherwise or unknown) */
+    double ack_after_s;    /* ack: seconds from the alert (call start + its t) to acked_at; NAN when unknown */
 } cw_qa_row_t;
 
 /* Called per row; a non-zero return stops the query (and is returned). */

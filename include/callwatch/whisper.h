@@ -5,9 +5,16 @@
  * `whisper` event (topic `whisper.<agent_id>`; fields type, call_id, t,
  * agent_id, prompt, because = the alert id, kind, severity, lang, situation
  * when one matched) - or nothing, because a bad call must not bury the agent:
+ * - one prompt per alert episode: a severity step of an episode (an alert
+ *   more severe than the one its `escalates` names: info -> warning ->
+ *   critical) gets no prompt when its episode already had one, unless it is
+ *   critical and that one was not (a same-severity step, a new category of
+ *   evidence such as a lawyer after a manager, is not a severity step);
  * - rate limit per agent: after a whisper, the next one for the same agent
- *   waits min_interval_s, unless its alert is more severe than the last
- *   whisper's (a rising episode is news);
+ *   waits min_interval_s, unless its alert is critical, of a kind the
+ *   playbook marks compliance, of a kind of higher playbook priority than
+ *   the last whisper's (a flat-affect prompt never holds back an anger or
+ *   escalation one), or more severe than the last whisper's;
  * - no repeat: a prompt said to an agent is not said again to them within
  *   repeat_window_s; the next prompt of the list is taken instead, and when
  *   every one was said recently there is no whisper.
@@ -37,6 +44,7 @@ typedef struct cw_whisper_stats {
     uint64_t whispers;     /* whisper events made */
     uint64_t rate_limited; /* alerts with no whisper: the agent had one too recently */
     uint64_t repeats;      /* alerts with no whisper: every fitting prompt was said recently */
+    uint64_t same_episode; /* alerts with no whisper: a step of an episode that already had its prompt */
     uint64_t unusable;     /* alerts not understood (bad JSON, unknown kind or severity, no agent) */
 } cw_whisper_stats_t;
 

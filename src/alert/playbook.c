@@ -29,6 +29,8 @@ typedef struct situation {
 
 typedef struct kind_book {
     prompt_list_t by_severity[N_SEVERITIES];
+    int priority;    /* CW_PLAYBOOK_PRIORITY_MIN..MAX; 0 when the file has none */
+    bool compliance;
     situation_t *situations;
     size_t n_situations;
 } kind_book_t;
@@ -123,11 +125,22 @@ static int load_kind(kind_book_t *kb, const char *kind, json_t *obj, const char 
     const char *key;
     json_t *val;
     json_object_foreach(obj, key, val) {
-        if (strcmp(key, "prompts") != 0 && strcmp(key, "situations") != 0)
+        if (strcmp(key, "prompts") != 0 && strcmp(key, "situations") != 0 && strcmp(key, "priority") != 0 &&
+            strcmp(key, "compliance") != 0)
             return cw_error_set(err, CW_ERR_FORMAT,
-                                "%s: $.kinds.%s.%s: unknown key (expected \"prompts\" or \"situations\")", origin,
-                                kind, key);
+                                "%s: $.kinds.%s.%s: unknown key (expected prompts, situations, priority, compliance)",
+                                origin, kind, key);
     }
+    json_t *prio = json_object_get(obj, "priority");
+    if (prio && (!json_is_integer(prio) || json_integer_value(prio) < CW_PLAYBOOK_PRIORITY_MIN ||
+                 json_integer_value(prio) > CW_PLAYBOOK_PRIORITY_MAX))
+        return cw_error_set(err, CW_ERR_FORMAT, "%s: $.kinds.%s.priority: not an integer from %d to %d", origin, kind,
+                            CW_PLAYBOOK_PRIORITY_MIN, CW_PLAYBOOK_PRIORITY_MAX);
+    kb->priority = prio ? (int)json_integer_value(prio) : 0;
+    json_t *comp = json_object_get(obj, "compliance");
+    if (comp && !json_is_boolean(comp))
+        return cw_error_set(err, CW_ERR_FORMAT, "%s: $.kinds.%s.compliance: not true or false", origin, kind);
+    kb->compliance = comp && json_is_true(comp);
     json_t *prompts = json_object_get(obj, "prompts");
     if (!json_is_object(prompts))
         return cw_error_set(err, CW_ERR_FORMAT, "%s: $.kinds.%s.prompts: missing or not an object", origin, kind);
@@ -294,4 +307,16 @@ const char *const *cw_playbook_prompts(const cw_playbook_t *pb, const char *kind
     const prompt_list_t *l = st ? &st->list : &kb->by_severity[s];
     *n = l->n;
     return (const char *const *)l->prompts;
+}
+
+int cw_playbook_priority(const cw_playbook_t *pb, const char *kind)
+{
+    int k = index_of(cw_playbook_kinds, N_KINDS, kind);
+    return k >= 0 ? pb->kinds[k].priority : 0;
+}
+
+int cw_playbook_is_compliance(const cw_playbook_t *pb, const char *kind)
+{
+    int k = index_of(cw_playbook_kinds, N_KINDS, kind);
+    return k >= 0 && pb->kinds[k].compliance;
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,11 +17,16 @@
  * forgotten, so a daemon running for months stays bounded. */
 #define MAX_AGENTS 4096
 #define MAX_CALLS 4096
+/* Alerts remembered for the one-prompt-per-episode rule: an episode's steps
+ * come within seconds, so the last few hundred alerts of a node are enough. */
+#define RECENT_ALERTS 512
+#define CRITICAL_RANK 3
 
 typedef struct agent_state {
     char *id;
     double last_whisper_s;
     int last_severity;
+    int last_priority; /* the playbook priority of the last whisper's kind */
     bool has_whisper;
     double last_seen_s;
     struct {
@@ -29,6 +35,14 @@ typedef struct agent_state {
     } recent[RECENT_PROMPTS];
     size_t recent_next;
 } agent_state_t;
+
+/* One alert seen, for finding the episode a later step continues. */
+typedef struct seen_alert {
+    char *id;
+    size_t episode;     /* index into recent alerts of the episode's first alert */
+    int rank;           /* its severity rank */
+    int prompted_rank;  /* on the episode's first alert: severity rank prompted for, 0 = none yet */
+} seen_alert_t;
 
 typedef struct call_agent {
     char *call_id;
@@ -44,6 +58,8 @@ struct cw_whisper {
     call_agent_t *calls;
     size_t n_calls;
     uint64_t call_seq;
+    seen_alert_t *alerts; /* ring of RECENT_ALERTS */
+    size_t alerts_next;
     cw_whisper_stats_t stats;
 };
 
@@ -61,11 +77,13 @@ cw_whisper_t *cw_whisper_new(cw_playbook_t **playbook, const cw_whisper_params_t
     if (w) {
         w->agents = calloc(MAX_AGENTS, sizeof *w->agents);
         w->calls = calloc(MAX_CALLS, sizeof *w->calls);
+        w->alerts = calloc(RECENT_ALERTS, sizeof *w->alerts);
     }
-    if (!w || !w->agents || !w->calls) {
+    if (!w || !w->agents || !w->calls || !w->alerts) {
         if (w) {
             free(w->agents);
             free(w->calls);
+            free(w->alerts);
             free(w);
         }
         cw_error_set(err, CW_ERR_NOMEM, "whisper: out of memory");
@@ -88,8 +106,11 @@ void cw_whisper_destroy(cw_whisper_t **wp)
         free(w->calls[i].call_id);
         free(w->calls[i].agent_id);
     }
+    for (size_t i = 0; i < RECENT_ALERTS; i++)
+        free(w->alerts[i].id);
     free(w->agents);
     free(w->calls);
+    free(w->alerts);
     cw_playbook_destroy(&w->playbook);
     free(w);
     *wp = NULL;
@@ -181,6 +202,52 @@ static cw_event_t *make_event(const cw_whisper_t *w, json_t *alert, const char *
     return cw_event_from_json(topic, obj);
 }
 
+/* Remembers alert id as a step of the episode of the alert it escalates
+ * (or as the start of a new episode); returns the slot of the episode's
+ * first alert, or SIZE_MAX when out of memory. *severity_step: it continues
+ * an episode at a higher severity than the alert it escalates (a step of
+ * the same severity is a new category of evidence: news of its own). */
+static size_t note_alert(cw_whisper_t *w, const char *id, const char *escalates, int rank, bool *severity_step)
+{
+    size_t episode = SIZE_MAX;
+    *severity_step = false;
+    for (size_t i = 0; escalates && i < RECENT_ALERTS && episode == SIZE_MAX; i++)
+        if (w->alerts[i].id && strcmp(w->alerts[i].id, escalates) == 0) {
+            episode = w->alerts[i].episode;
+            *severity_step = rank > w->alerts[i].rank;
+        }
+    char *copy = strdup(id);
+    if (!copy)
+        return SIZE_MAX;
+    size_t slot = w->alerts_next;
+    w->alerts_next = (w->alerts_next + 1) % RECENT_ALERTS;
+    seen_alert_t *s = &w->alerts[slot];
+    free(s->id);
+    /* The slot may have held an episode's first alert: its later steps then
+     * start afresh, which costs one extra prompt at worst. */
+    *s = (seen_alert_t){.id = copy, .episode = slot, .rank = rank, .prompted_rank = 0};
+    if (episode != SIZE_MAX && episode != slot && w->alerts[episode].id)
+        s->episode = episode;
+    return s->episode;
+}
+
+/* Whether a step of an episode that already had a prompt gets one more:
+ * only a critical step after a prompt that was not critical. */
+static bool episode_allows(const seen_alert_t *first, int rank)
+{
+    return first->prompted_rank == 0 || (rank == CRITICAL_RANK && first->prompted_rank < CRITICAL_RANK);
+}
+
+/* The per-agent rate limit: within min_interval_s of the last whisper only a
+ * prompt that matters more gets through. */
+static bool rate_allows(const cw_whisper_t *w, const agent_state_t *a, const char *kind, int rank, double now_s)
+{
+    if (!a->has_whisper || now_s - a->last_whisper_s >= w->params.min_interval_s)
+        return true;
+    return rank == CRITICAL_RANK || cw_playbook_is_compliance(w->playbook, kind) || rank > a->last_severity ||
+           cw_playbook_priority(w->playbook, kind) > a->last_priority;
+}
+
 cw_event_t *cw_whisper_for_alert(cw_whisper_t *w, const char *alert_json, const char *agent_id, double now_s)
 {
     json_t *alert = alert_json ? json_loads(alert_json, 0, NULL) : NULL;
@@ -203,7 +270,14 @@ cw_event_t *cw_whisper_for_alert(cw_whisper_t *w, const char *alert_json, const 
     }
     a->last_seen_s = now_s;
     int rank = severity_rank(severity);
-    if (a->has_whisper && now_s - a->last_whisper_s < w->params.min_interval_s && rank <= a->last_severity) {
+    bool severity_step;
+    size_t episode = note_alert(w, json_string_value(json_object_get(alert, "id")),
+                                json_string_value(json_object_get(alert, "escalates")), rank, &severity_step);
+    if (episode != SIZE_MAX && severity_step && !episode_allows(&w->alerts[episode], rank)) {
+        w->stats.same_episode++;
+        goto out;
+    }
+    if (!rate_allows(w, a, kind, rank, now_s)) {
         w->stats.rate_limited++;
         goto out;
     }
@@ -223,6 +297,9 @@ cw_event_t *cw_whisper_for_alert(cw_whisper_t *w, const char *alert_json, const 
     a->has_whisper = true;
     a->last_whisper_s = now_s;
     a->last_severity = rank;
+    a->last_priority = cw_playbook_priority(w->playbook, kind);
+    if (episode != SIZE_MAX)
+        w->alerts[episode].prompted_rank = rank;
     a->recent[a->recent_next].prompt = prompt;
     a->recent[a->recent_next].at_s = now_s;
     a->recent_next = (a->recent_next + 1) % RECENT_PROMPTS;

@@ -71,8 +71,10 @@ static void console_usage(FILE *out)
     fputs("usage: callwatch console [options]\n"
           "\n"
           "The supervisor's live board (a terminal UI; works over SSH): one row per\n"
-          "active call with its agent, duration, heat of each leg and latest alert; the\n"
-          "alert feed coloured by severity with the reason and the evidence. Keys:\n"
+          "call with its agent, duration, heat of each leg and worst unacknowledged alert,\n"
+          "the most urgent first (ended calls greyed at the bottom for [console]\n"
+          "keep_ended_s); the alert feed coloured by severity with the reason and the\n"
+          "evidence. Keys:\n"
           "  Tab switch calls/alerts   j/k or arrows select   a acknowledge the alert\n"
           "  A acknowledge with a note\n"
           "  f filter (agent=ID team=NAME kind=KIND)   t transcript of the call   q quit\n"
@@ -212,23 +214,57 @@ static void draw_title(console_t *cs)
              fk[0] ? " kind=" : "", fk);
 }
 
+/* The i-th call as the board shows it: most urgent first. */
+static const cw_board_call_t *shown_call(const console_t *cs, size_t i)
+{
+    size_t n = cw_board_n_calls(cs->board);
+    if (i >= n)
+        return NULL;
+    const cw_board_call_t **order = malloc(n * sizeof *order);
+    if (!order)
+        return cw_board_call(cs->board, i);
+    const cw_board_call_t *c = i < cw_board_calls_by_urgency(cs->board, app_monotonic_s(), order, n) ? order[i] : NULL;
+    free(order);
+    return c;
+}
+
+static void draw_call_alert(int y, const cw_board_call_t *c, const cw_board_alert_t *worst)
+{
+    if (c->ended)
+        put(y, 62, "(ended)");
+    int x = c->ended ? 70 : 62;
+    if (worst) {
+        attron(COLOR_PAIR(severity_pair(worst->severity)));
+        putf(y, x, "%s %s: %s", worst->severity, worst->kind, worst->text);
+        attroff(COLOR_PAIR(severity_pair(worst->severity)));
+    } else if (c->latest_kind[0]) {
+        attron(A_DIM);
+        putf(y, x, "(acknowledged) %s %s", c->latest_severity, c->latest_kind);
+        attroff(A_DIM);
+    }
+}
+
 static int draw_calls(console_t *cs, int y, int rows, double now_s)
 {
     size_t n = cw_board_n_calls(cs->board);
+    const cw_board_call_t **order = n ? malloc(n * sizeof *order) : NULL;
+    n = order ? cw_board_calls_by_urgency(cs->board, now_s, order, n) : 0;
     attron(A_BOLD | (cs->focus == FOCUS_CALLS ? A_UNDERLINE : 0));
     putf(y++, 0, "CALLS (%zu)", n);
     attroff(A_BOLD | A_UNDERLINE);
     attron(A_DIM);
     putf(y++, 0, "  %-14s %-10s %6s  %-12s %-12s %s", "AGENT", "TEAM", "DUR", "AGENT HEAT", "CUST HEAT",
-         "LATEST ALERT");
+         "WORST UNACKNOWLEDGED ALERT");
     attroff(A_DIM);
     if (cs->sel_call >= n)
         cs->sel_call = n ? n - 1 : 0;
     size_t first = cs->sel_call >= (size_t)rows ? cs->sel_call - (size_t)rows + 1 : 0;
     for (size_t i = first; i < n && y < LINES && (int)(i - first) < rows; i++, y++) {
-        const cw_board_call_t *c = cw_board_call(cs->board, i);
+        const cw_board_call_t *c = order[i];
         bool sel = cs->focus == FOCUS_CALLS && i == cs->sel_call;
         int dur = (int)c->t;
+        if (c->ended)
+            attron(A_DIM);
         if (sel)
             attron(A_REVERSE);
         putf(y, 0, "%c %-14.14s %-10.10s %3d:%02d", sel ? '>' : ' ', c->agent_id[0] ? c->agent_id : "?", c->team,
@@ -237,14 +273,11 @@ static int draw_calls(console_t *cs, int y, int rows, double now_s)
             attroff(A_REVERSE);
         draw_heat(y, 36, cw_board_heat(c, 0, now_s));
         draw_heat(y, 49, cw_board_heat(c, 1, now_s));
-        if (c->ended) {
-            put(y, 62, "(ended)");
-        } else if (c->latest_kind[0]) {
-            attron(COLOR_PAIR(severity_pair(c->latest_severity)));
-            putf(y, 62, "%s %s: %s", c->latest_severity, c->latest_kind, c->latest_text);
-            attroff(COLOR_PAIR(severity_pair(c->latest_severity)));
-        }
+        draw_call_alert(y, c, cw_board_worst_unacked(cs->board, c->call_id));
+        if (c->ended)
+            attroff(A_DIM);
     }
+    free(order);
     return y;
 }
 
@@ -280,6 +313,9 @@ static void draw_feed(console_t *cs, int y, int bottom, double now_s)
     }
 }
 
+#define SPOTTED "spotted: "
+#define SPOTTED_LEN (sizeof SPOTTED - 1)
+
 static void draw_transcript(console_t *cs)
 {
     const cw_board_call_t *c = cw_board_find_call(cs->board, cs->transcript_call);
@@ -299,9 +335,12 @@ static void draw_transcript(console_t *cs)
         size_t off, len;
     } rows[MAX_ROWS];
     size_t n = cw_board_n_transcript(c), n_rows = 0;
-    size_t width = COLS > PREFIX + 8 ? (size_t)(COLS - PREFIX) : 8;
+    size_t full_width = COLS > PREFIX + 8 ? (size_t)(COLS - PREFIX) : 8;
     for (size_t i = 0; i < n; i++) {
         const cw_board_line_t *l = cw_board_transcript(c, i);
+        /* Cue mode gives spotted phrases, not speech: said so, so "hell"
+         * is not read as what the agent said. */
+        size_t width = l->spotted && full_width > SPOTTED_LEN + 8 ? full_width - SPOTTED_LEN : full_width;
         size_t len = strlen(l->text), off = 0;
         do {
             size_t take = len - off;
@@ -325,10 +364,17 @@ static void draw_transcript(console_t *cs)
         bool customer = strcmp(l->leg, "customer") == 0;
         if (customer)
             attron(A_BOLD);
-        if (rows[r].off == 0)
+        int x = PREFIX + (l->spotted ? SPOTTED_LEN : 0);
+        if (rows[r].off == 0) {
             putf(y, 0, "[%7.1f s] %-8s ", l->t_start, l->leg);
-        if (PREFIX < COLS)
-            mvaddnstr(y, PREFIX, l->text + rows[r].off, (int)rows[r].len);
+            if (l->spotted) {
+                attron(A_DIM);
+                put(y, PREFIX, SPOTTED);
+                attroff(A_DIM);
+            }
+        }
+        if (x < COLS)
+            mvaddnstr(y, x, l->text + rows[r].off, (int)rows[r].len);
         if (customer)
             attroff(A_BOLD);
     }
@@ -382,19 +428,14 @@ static void send_request(console_t *cs, const char *json, enum pending kind, dou
     cs->pending_since_s = now_s;
 }
 
-/* The alert the 'a' key means: the selected one in the feed, or the newest
- * unacknowledged alert of the selected call. */
+/* The alert the 'a' key means: the selected one in the feed, or the worst
+ * unacknowledged alert of the selected call (the one its row shows). */
 static const cw_board_alert_t *alert_to_ack(console_t *cs)
 {
     if (cs->focus == FOCUS_FEED)
         return cw_board_feed(cs->board, cs->sel_alert);
-    const cw_board_call_t *c = cw_board_call(cs->board, cs->sel_call);
-    for (size_t i = 0; c && i < cw_board_n_feed(cs->board); i++) {
-        const cw_board_alert_t *a = cw_board_feed(cs->board, i);
-        if (strcmp(a->call_id, c->call_id) == 0 && !a->acked)
-            return a;
-    }
-    return NULL;
+    const cw_board_call_t *c = shown_call(cs, cs->sel_call);
+    return c ? cw_board_worst_unacked(cs->board, c->call_id) : NULL;
 }
 
 /* note: "" for none. */
@@ -546,7 +587,7 @@ static bool handle_key(console_t *cs, int ch, double now_s)
     case 't': {
         const char *call_id = NULL;
         if (cs->focus == FOCUS_CALLS) {
-            const cw_board_call_t *c = cw_board_call(cs->board, cs->sel_call);
+            const cw_board_call_t *c = shown_call(cs, cs->sel_call);
             call_id = c ? c->call_id : NULL;
         } else {
             const cw_board_alert_t *a = cw_board_feed(cs->board, cs->sel_alert);
@@ -637,9 +678,12 @@ int cmd_console(int argc, char **argv)
         cw_config_destroy(&cfg);
         return APP_USAGE;
     }
+    double keep_ended_s = cfg->console_keep_ended_s;
     cw_config_destroy(&cfg);
     int status = APP_OK;
     cs.board = cw_board_new();
+    if (cs.board)
+        cw_board_set_linger(cs.board, keep_ended_s);
     if (!cs.board) {
         app_log("out of memory");
         cw_curve_client_destroy(&curve);

@@ -279,6 +279,19 @@ static const char *cell(const char *s, char *buf, size_t cap)
     return buf;
 }
 
+/* ", acknowledged 2026-11-20T08:00:07.000Z, 42.0 s after the alert" for an
+ * ack row ("" for others): when it was made, and the time to acknowledge. */
+static const char *ack_timing(const cw_qa_row_t *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (strcmp(r->type, "ack") != 0 || !r->acked_at[0])
+        return buf;
+    int n = snprintf(buf, cap, " at %s", r->acked_at);
+    if (n > 0 && (size_t)n < cap && !isnan(r->ack_after_s))
+        snprintf(buf + n, cap - (size_t)n, ", %.1f s after the alert", r->ack_after_s);
+    return buf;
+}
+
 typedef struct table_state {
     long rows;
     bool failed;
@@ -290,8 +303,9 @@ static int print_search_row(void *user, const cw_qa_row_t *r)
     if (ts->rows++ == 0)
         printf("%-21s %-28s %-12s %-10s %-8s %-20s %5s %-8s %s\n", "WHEN (UTC)", "CALL", "AGENT", "TYPE", "LEG",
                "KIND/SEVERITY", "SCORE", "AT", "TEXT");
-    char when[40], at[24], what[64], score[16], text[TABLE_TEXT_MAX + 8];
+    char when[40], at[24], what[64], score[16], text[TABLE_TEXT_MAX + 8], timing[128], full[1024];
     cw_qa_format_time(r->wall_ms, when, sizeof when);
+    snprintf(full, sizeof full, "%s%s", r->text, ack_timing(r, timing, sizeof timing));
     snprintf(what, sizeof what, "%s%s%s", r->kind, r->kind[0] && r->severity[0] ? "/" : "", r->severity);
     if (isnan(r->score))
         snprintf(score, sizeof score, "-");
@@ -299,7 +313,7 @@ static int print_search_row(void *user, const cw_qa_row_t *r)
         snprintf(score, sizeof score, "%.2f", r->score);
     printf("%-21s %-28s %-12s %-10s %-8s %-20s %5s %-8s %s\n", when, r->call_id, r->agent_id[0] ? r->agent_id : "-",
            r->type, r->leg[0] ? r->leg : "-", what[0] ? what : "-", score, call_clock(r->t, at, sizeof at),
-           cell(r->text, text, sizeof text));
+           cell(full, text, sizeof text));
     return ferror(stdout) ? (ts->failed = true, 1) : 0;
 }
 
@@ -376,7 +390,8 @@ static int print_timeline_row(void *user, const cw_qa_row_t *r)
     } else if (strcmp(r->type, "whisper") == 0) {
         printf("%9s  %-9s to %s: \"%s\" (because %s)\n", at, "WHISPER", r->agent_id, text, r->id);
     } else {
-        printf("%9s  %-9s %s acknowledged by %s\n", at, "ACK", r->id, text);
+        char timing[128];
+        printf("%9s  %-9s %s acknowledged by %s%s\n", at, "ACK", r->id, text, ack_timing(r, timing, sizeof timing));
     }
     return ferror(stdout) ? (ts->failed = true, 1) : 0;
 }

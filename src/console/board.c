@@ -17,6 +17,7 @@ struct cw_board {
     cw_board_alert_t *feed; /* ring of CW_BOARD_FEED_MAX, newest at feed_next - 1 */
     size_t n_feed, feed_next;
     char f_agent[CW_BOARD_ID_MAX], f_team[CW_BOARD_ID_MAX], f_kind[32];
+    double linger_s;
 };
 
 cw_board_t *cw_board_new(void)
@@ -32,7 +33,16 @@ cw_board_t *cw_board_new(void)
         free(b);
         return NULL;
     }
+    b->linger_s = CW_BOARD_LINGER_S;
     return b;
+}
+
+int cw_board_set_linger(cw_board_t *b, double seconds)
+{
+    if (!(seconds >= 0) || !isfinite(seconds))
+        return -1;
+    b->linger_s = seconds;
+    return 0;
 }
 
 void cw_board_destroy(cw_board_t **bp)
@@ -226,6 +236,8 @@ int cw_board_apply(cw_board_t *b, const char *topic, const char *json, double no
             cw_board_line_t *l = &c->lines[c->next_line];
             copy(l->leg, sizeof l->leg, str(ev, "leg"));
             copy(l->text, sizeof l->text, text);
+            const char *mode = str(ev, "mode");
+            l->spotted = mode && strcmp(mode, "cue") == 0;
             l->t_start = json_number_value(json_object_get(ev, "t_start"));
             c->next_line = (c->next_line + 1) % CW_BOARD_TRANSCRIPT_MAX;
             if (c->n_lines < CW_BOARD_TRANSCRIPT_MAX)
@@ -246,7 +258,7 @@ out:
 void cw_board_tick(cw_board_t *b, double now_s)
 {
     for (size_t i = b->n_calls; i-- > 0;)
-        if (b->calls[i].ended && now_s - b->calls[i].ended_s >= CW_BOARD_LINGER_S)
+        if (b->calls[i].ended && now_s - b->calls[i].ended_s >= b->linger_s)
             remove_call(b, i);
 }
 
@@ -377,6 +389,66 @@ double cw_board_heat(const cw_board_call_t *c, int leg, double now_s)
 static const cw_board_alert_t *nth_newest(const cw_board_t *b, size_t k)
 {
     return &b->feed[(b->feed_next + CW_BOARD_FEED_MAX - 1 - k) % CW_BOARD_FEED_MAX];
+}
+
+static int severity_rank(const char *s)
+{
+    return strcmp(s, "critical") == 0 ? 3 : strcmp(s, "warning") == 0 ? 2 : strcmp(s, "info") == 0 ? 1 : 0;
+}
+
+const cw_board_alert_t *cw_board_worst_unacked(const cw_board_t *b, const char *call_id)
+{
+    const cw_board_alert_t *worst = NULL;
+    for (size_t k = 0; call_id && k < b->n_feed; k++) {
+        const cw_board_alert_t *a = nth_newest(b, k);
+        if (!a->acked && strcmp(a->call_id, call_id) == 0 &&
+            (!worst || severity_rank(a->severity) > severity_rank(worst->severity)))
+            worst = a;
+    }
+    return worst;
+}
+
+typedef struct urgency {
+    const cw_board_call_t *call;
+    int ended, severity;
+    double heat;
+    size_t arrival;
+} urgency_t;
+
+static int by_urgency(const void *pa, const void *pb)
+{
+    const urgency_t *a = pa, *b = pb;
+    if (a->ended != b->ended)
+        return a->ended - b->ended;
+    if (a->severity != b->severity)
+        return b->severity - a->severity;
+    if (a->heat != b->heat)
+        return a->heat < b->heat ? 1 : -1;
+    return a->arrival < b->arrival ? -1 : a->arrival > b->arrival;
+}
+
+size_t cw_board_calls_by_urgency(const cw_board_t *b, double now_s, const cw_board_call_t **out, size_t cap)
+{
+    urgency_t *u = malloc((b->n_calls ? b->n_calls : 1) * sizeof *u);
+    if (!u)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_calls; i++) {
+        const cw_board_call_t *c = &b->calls[i];
+        if (!call_passes(b, c))
+            continue;
+        const cw_board_alert_t *w = cw_board_worst_unacked(b, c->call_id);
+        double h0 = cw_board_heat(c, 0, now_s), h1 = cw_board_heat(c, 1, now_s);
+        u[n++] = (urgency_t){.call = c, .ended = c->ended, .severity = w ? severity_rank(w->severity) : 0,
+                             .heat = h0 > h1 ? h0 : h1, .arrival = i};
+    }
+    qsort(u, n, sizeof *u, by_urgency);
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++)
+        out[i] = u[i].call;
+    free(u);
+    return n;
 }
 
 size_t cw_board_n_feed(const cw_board_t *b)

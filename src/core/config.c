@@ -250,7 +250,8 @@ static const opt_t options[] = {
     {"whisper", "playbook", OPT_STRING, CFG(whisper_playbook), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS,
      "playbook-en.json", NULL, "agent prompts per alert kind (JSON; its \"lang\" is the prompts' language)"},
     {"whisper", "min_interval_s", OPT_DOUBLE, CFG(whisper_min_interval_s), 0, 3600, 0, "10", NULL,
-     "seconds an agent gets no new whisper after one, unless the alert is more severe"},
+     "seconds an agent gets no new whisper after one, unless the alert is critical, of a compliance kind, of a "
+     "higher-priority kind or more severe"},
     {"whisper", "repeat_window_s", OPT_DOUBLE, CFG(whisper_repeat_window_s), 0, 86400, 0, "300", NULL,
      "seconds before the same prompt may be whispered to the same agent again"},
 
@@ -270,6 +271,9 @@ static const opt_t options[] = {
      "PEM certificate for HTTPS (with tls_key); \"\" = plain HTTP"},
     {"web", "tls_key", OPT_STRING, CFG(web_tls_key), 0, 0, 0, "", NULL,
      "PEM private key of tls_cert"},
+
+    {"console", "keep_ended_s", OPT_DOUBLE, CFG(console_keep_ended_s), 0, 86400, 0, "300", NULL,
+     "seconds an ended call stays on the console (greyed, below live calls) with its transcript"},
 
     {LINE_SECTION, "device", OPT_STRING, LINE(device), 0, 0, 0, "", NULL,
      "PortAudio device carrying both legs: index or name substring"},

@@ -455,10 +455,14 @@ cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *
     put_str(obj, "alert_id", alert_id, &ok);
     put_str(obj, "by", by, &ok);
     char at[64];
-    if (iso8601_utc_now(at, sizeof at))
+    if (iso8601_utc_now(at, sizeof at)) {
         put_str(obj, "at", at, &ok);
-    else
+        /* The same instant under its own name: `at` reads as the alert's
+         * time to consumers, and time-to-acknowledge is measured from this. */
+        put_str(obj, "acked_at", at, &ok);
+    } else {
         ok = false;
+    }
     if (note && note[0])
         put_str(obj, "note", note, &ok);
     return finish(topic, obj, ok);

@@ -69,7 +69,13 @@ static const char SCHEMA_V2[] =
     "CREATE INDEX acks_by_alert ON acks(alert_id);"
     "CREATE INDEX acks_by_call ON acks(call_id);";
 
-static const char *const MIGRATIONS[CW_ARCHIVE_SCHEMA_VERSION] = {SCHEMA_V1, SCHEMA_V2};
+/* Version 3: the wall time an acknowledgement was made (`acked_at`), so
+ * time-to-acknowledge can be measured; older acks had it as `at`. */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE acks ADD COLUMN acked_at TEXT;"
+    "UPDATE acks SET acked_at = at;";
+
+static const char *const MIGRATIONS[CW_ARCHIVE_SCHEMA_VERSION] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3};
 
 /* Wall-clock milliseconds of an ISO-8601 text, by SQLite's own date parser;
  * NULL when it does not parse. */
@@ -128,8 +134,8 @@ static const char *const STATEMENTS[ST_COUNT] = {
                  ", ?14)",
     [ST_WHISPER] = "INSERT INTO whispers(call_id, agent_id, t, because, kind, severity, lang, prompt, wall_ms,"
                    " json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " SQL_WALL_MS("?1", "?3", "?9") ", ?10)",
-    [ST_ACK] = "INSERT INTO acks(call_id, alert_id, by, at, note, wall_ms, json)"
-               " VALUES(?1, ?2, ?3, ?4, ?5, COALESCE(" SQL_ISO_MS("?4") ", ?6), ?7)",
+    [ST_ACK] = "INSERT INTO acks(call_id, alert_id, by, at, note, wall_ms, json, acked_at)"
+               " VALUES(?1, ?2, ?3, ?4, ?5, COALESCE(" SQL_ISO_MS("COALESCE(?8, ?4)") ", ?6), ?7, COALESCE(?8, ?4))",
     [ST_OTHER] = "INSERT INTO other_events(call_id, type, topic, wall_ms, json)"
                  " VALUES(?1, ?2, ?3, " SQL_WALL_MS("?1", "?4", "?5") ", ?6)",
     [ST_FORGET_TRANSCRIPTS] = "DELETE FROM transcripts WHERE call_id = ?1",
@@ -619,6 +625,7 @@ static int store_event(cw_archive_t *a, const char *topic, const char *json, lon
         bind_str(st, 5, obj, "note");
         sqlite3_bind_int64(st, 6, now_ms);
         sqlite3_bind_text(st, 7, json, -1, SQLITE_STATIC);
+        bind_str(st, 8, obj, "acked_at");
         status = step_done(a, st, "storing an ack", err);
     } else {
         st = a->st[ST_OTHER];

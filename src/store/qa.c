@@ -59,7 +59,16 @@ static void bind_opt_ms(sqlite3_stmt *st, int i, long long ms)
 }
 
 /* Row columns every query below selects, in this order. */
-enum { C_TYPE, C_CALL, C_AGENT, C_LEG, C_ID, C_KIND, C_SEV, C_TEXT, C_SCORE, C_T, C_TSTART, C_TEND, C_WALL, C_JSON };
+enum { C_TYPE, C_CALL, C_AGENT, C_LEG, C_ID, C_KIND, C_SEV, C_TEXT, C_SCORE, C_T, C_TSTART, C_TEND, C_WALL, C_JSON,
+       C_ACKED_AT, C_ACK_AFTER };
+
+/* The last two columns: none for rows other than acks ... */
+#define NO_ACK_COLS ", NULL, NULL"
+/* ... and for an ack (alias k): when it was made, and how long after its
+ * alert was raised (the call's start plus the alert's t). */
+#define ACK_COLS                                                                                            \
+    ", k.acked_at, (k.wall_ms - (SELECT c2.started_ms + CAST(round(a2.t * 1000) AS INTEGER) FROM alerts a2" \
+    " JOIN calls c2 ON c2.call_id = a2.call_id WHERE a2.id = k.alert_id)) / 1000.0"
 
 /* Runs st and hands each row to fn. */
 static int emit_rows(cw_archive_t *a, sqlite3_stmt *st, cw_qa_row_fn fn, void *user, const char *doing,
@@ -82,6 +91,8 @@ static int emit_rows(cw_archive_t *a, sqlite3_stmt *st, cw_qa_row_fn fn, void *u
             .t_end = col_num(st, C_TEND),
             .wall_ms = sqlite3_column_int64(st, C_WALL),
             .json = col_str(st, C_JSON),
+            .acked_at = col_str(st, C_ACKED_AT),
+            .ack_after_s = col_num(st, C_ACK_AFTER),
         };
         int stop = fn(user, &row);
         if (stop != 0) {
@@ -108,19 +119,20 @@ static int emit_rows(cw_archive_t *a, sqlite3_stmt *st, cw_qa_row_fn fn, void *u
 
 static const char SEARCH_ALERTS[] =
     "SELECT 'alert', a.call_id, c.agent_id, a.leg, a.id, a.kind, a.severity, a.text, a.score, a.t_end,"
-    " a.t_start, a.t_end, a.wall_ms, a.json FROM alerts a LEFT JOIN calls c ON c.call_id = a.call_id"
+    " a.t_start, a.t_end, a.wall_ms, a.json" NO_ACK_COLS " FROM alerts a LEFT JOIN calls c ON c.call_id = a.call_id"
     W_COMMON("a", "c.agent_id") W_TEXT("a.text") W_KIND("a");
 static const char SEARCH_TRANSCRIPTS[] =
     "SELECT 'transcript', t.call_id, c.agent_id, t.leg, '', '', '', t.text, NULL, t.t_start, t.t_start,"
-    " t.t_end, t.wall_ms, t.json FROM transcripts t LEFT JOIN calls c ON c.call_id = t.call_id"
+    " t.t_end, t.wall_ms, t.json" NO_ACK_COLS " FROM transcripts t LEFT JOIN calls c ON c.call_id = t.call_id"
     W_COMMON("t", "c.agent_id") W_TEXT("t.text");
 static const char SEARCH_WHISPERS[] =
     "SELECT 'whisper', w.call_id, COALESCE(w.agent_id, c.agent_id), '', w.because, w.kind, w.severity,"
-    " w.prompt, NULL, w.t, NULL, NULL, w.wall_ms, w.json FROM whispers w LEFT JOIN calls c ON c.call_id = w.call_id"
+    " w.prompt, NULL, w.t, NULL, NULL, w.wall_ms, w.json" NO_ACK_COLS " FROM whispers w"
+    " LEFT JOIN calls c ON c.call_id = w.call_id"
     W_COMMON("w", "COALESCE(w.agent_id, c.agent_id)") W_TEXT("w.prompt") W_KIND("w");
 static const char SEARCH_ACKS[] =
     "SELECT 'ack', k.call_id, c.agent_id, '', k.alert_id, '', '', k.by || COALESCE(': ' || k.note, ''), NULL,"
-    " (SELECT t_end FROM alerts WHERE id = k.alert_id), NULL, NULL, k.wall_ms, k.json FROM acks k"
+    " (SELECT t_end FROM alerts WHERE id = k.alert_id), NULL, NULL, k.wall_ms, k.json" ACK_COLS " FROM acks k"
     " LEFT JOIN calls c ON c.call_id = k.call_id" W_COMMON("k", "c.agent_id") W_TEXT("COALESCE(k.note, '')");
 
 int cw_qa_search(cw_archive_t *a, const cw_qa_filter_t *f, cw_qa_row_fn fn, void *user, cw_error_t *err)
@@ -216,17 +228,18 @@ int cw_qa_timeline(cw_archive_t *a, const char *call_id, cw_qa_row_fn fn, void *
      * the alert it caused, the whisper answering it, its acknowledgement. */
     static const char sql[] =
         "SELECT * FROM (SELECT 'transcript', t.call_id, c.agent_id, t.leg, '', '', '', t.text, NULL,"
-        " t.t_start AS pos, t.t_start, t.t_end, t.wall_ms, t.json, 0 AS rank, t.seg AS ord FROM transcripts t"
+        " t.t_start AS pos, t.t_start, t.t_end, t.wall_ms, t.json" NO_ACK_COLS ", 0 AS rank, t.seg AS ord"
+        " FROM transcripts t"
         " LEFT JOIN calls c ON c.call_id = t.call_id WHERE t.call_id = ?1"
         " UNION ALL SELECT 'alert', a.call_id, c.agent_id, a.leg, a.id, a.kind, a.severity, a.text, a.score,"
-        " a.t_end, a.t_start, a.t_end, a.wall_ms, a.json, 1, a.rowid FROM alerts a"
+        " a.t_end, a.t_start, a.t_end, a.wall_ms, a.json" NO_ACK_COLS ", 1, a.rowid FROM alerts a"
         " LEFT JOIN calls c ON c.call_id = a.call_id WHERE a.call_id = ?1"
         " UNION ALL SELECT 'whisper', w.call_id, COALESCE(w.agent_id, c.agent_id), '', w.because, w.kind,"
-        " w.severity, w.prompt, NULL, w.t, NULL, NULL, w.wall_ms, w.json, 2, w.seq FROM whispers w"
+        " w.severity, w.prompt, NULL, w.t, NULL, NULL, w.wall_ms, w.json" NO_ACK_COLS ", 2, w.seq FROM whispers w"
         " LEFT JOIN calls c ON c.call_id = w.call_id WHERE w.call_id = ?1"
         " UNION ALL SELECT 'ack', k.call_id, c.agent_id, '', k.alert_id, '', '',"
         " k.by || COALESCE(': ' || k.note, ''), NULL, (SELECT t_end FROM alerts WHERE id = k.alert_id),"
-        " NULL, NULL, k.wall_ms, k.json, 3, k.seq FROM acks k LEFT JOIN calls c ON c.call_id = k.call_id"
+        " NULL, NULL, k.wall_ms, k.json" ACK_COLS ", 3, k.seq FROM acks k LEFT JOIN calls c ON c.call_id = k.call_id"
         " WHERE k.call_id = ?1"
         ") ORDER BY pos IS NULL, pos, rank, ord";
     sqlite3_stmt *st = NULL;

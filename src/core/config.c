@@ -167,10 +167,10 @@ static const opt_t options[] = {
      "score from which an alert is critical"},
     {"alerts", "cooldown_s", OPT_DOUBLE, CFG(alert_cooldown_s), 0, 3600, 0, "30", NULL,
      "evidence within this many seconds of the last continues the episode: no new alert unless worse"},
-    {"alerts", "new_category_kinds", OPT_STRING, CFG(alert_new_category_kinds), 0, 0, 0, "escalation",
-     check_word_kinds,
-     "word-cue kinds (comma-separated; empty = none) whose episode alerts again, at the same severity, for each "
-     "new evidence category (a lawyer after a manager)"},
+    {"alerts", "new_category_kinds", OPT_STRING, CFG(alert_new_category_kinds), 0, 0, 0,
+     "escalation,anger,despair", check_word_kinds,
+     "word-cue kinds (comma-separated; empty = none) whose episode alerts again for each new evidence "
+     "category (a lawyer after a manager; words after anger heard in the voice)"},
 
     {"capture", "frames_per_buffer", OPT_INT, CFG(capture_frames_per_buffer), 0, 65536, 0, "0", NULL,
      "PortAudio buffer size in frames; 0 = let PortAudio choose"},

@@ -47,6 +47,7 @@ struct cw_voice_model {
     linear_model_t relative; /* features minus the speaker's baseline */
     double flat_persist_speech_s, flat_brief_max_score, flat_persist_above;
     double flat_min_pitch_conf, flat_min_phrase_voiced_s;
+    double prior_min_score;
 };
 
 typedef struct model_key {
@@ -64,6 +65,7 @@ static const model_key_t MODEL_KEYS[] = {
     {"baseline", "adapt_rate", M(baseline_adapt_rate), 0, 1},
     {"baseline", "adapt_below_score", M(baseline_adapt_below), 0, 1},
     {"baseline", "exclude_prior_above", M(baseline_exclude_prior), 0, 1},
+    {"segment", "prior_min_score", M(prior_min_score), 0, 1},
     {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
     {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
     {"despair", "bias", M(despair_bias), -50, 50},
@@ -545,6 +547,13 @@ static void compute_baseline(cw_voice_t *v)
     v->has_baseline = true;
 }
 
+/* The prior is calibrated at the warning level; below min_score it is too
+ * often a calm voice to be offered, even as info. */
+static double prior_reported(const cw_voice_model_t *m, double prior)
+{
+    return prior >= m->prior_min_score ? prior : 0;
+}
+
 /* The feature that speaks most for anger in this segment, for the text. */
 static int strongest_feature(const cw_voice_model_t *m, const cw_voice_segment_t *seg, int except)
 {
@@ -610,7 +619,7 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
     double rate_ratio = v->base_rate > 0 ? seg->rate / v->base_rate : 1.0;
 
     /* Both judgements stand: raised for this caller, or aroused for anyone. */
-    double anger = fmax(features->relative_anger, features->prior_anger);
+    double anger = fmax(features->relative_anger, prior_reported(m, features->prior_anger));
     /* Only a fall speaks for despair: a caller who shouts into a phone with
      * automatic gain control is not quieter for it. */
     double despair =
@@ -774,7 +783,8 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
     if (v->observer)
         v->observer(v->observer_ctx, &features);
     if (sink->want_anger && !v->has_baseline)
-        judge_prior(v, &features, sink);
+        if (prior_reported(m, features.prior_anger) > 0)
+            judge_prior(v, &features, sink);
     remember_phrase(v);
     if (!v->has_baseline) {
         /* The baseline is this caller's calm voice: speech already judged

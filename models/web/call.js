@@ -89,9 +89,15 @@ function renderTimeline() {
   }
   for (const [leg, col] of [['agent', '#6ea8fe'], ['customer', '#ffb347']]) {
     const pts = [...st.alerts.values()].filter((a) => a.leg === leg).sort((a, b) => a.t_end - b.t_end);
+    // Heat: the strongest alert so far, each fading to nothing over 10 s
+    // after it became apparent; sampled every 0.25 s and at each alert.
+    const heat = (t) => pts.reduce((h, a) => (a.t_end <= t ? Math.max(h, a.score * Math.max(0, 1 - (t - a.t_end) / 10)) : h), 0);
+    const times = [];
+    for (let t = 0; t <= dur; t += 0.25) times.push(t);
+    for (const a of pts) times.push(a.t_end);
+    times.sort((p, q) => p - q);
     let d = 'M' + x(0) + ' ' + y(0);
-    // Each alert is a spike when it became apparent, fading over 10 s.
-    for (const a of pts) d += ' L' + x(a.t_end) + ' ' + y(0) + ' L' + x(a.t_end) + ' ' + y(a.score) + ' L' + x(Math.min(dur, a.t_end + 10)) + ' ' + y(0);
+    for (const t of times) d += ' L' + x(t) + ' ' + y(heat(t));
     const p = document.createElementNS(ns, 'path');
     p.setAttribute('d', d); p.setAttribute('fill', 'none'); p.setAttribute('stroke', col); p.setAttribute('stroke-width', '2');
     svg.append(p);

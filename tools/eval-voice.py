@@ -21,7 +21,7 @@ utterance. UAR = (anger recall + calm not flagged) / 2; FA = calm utterances fla
 Prints one line per measure; exit 0, 1 when a gate is missed or callwatch fails, 77 when the corpus is
 absent (a skip for ctest), 2 on usage errors.
 """
-import argparse, csv, json, os, subprocess, sys, tempfile, zlib
+import argparse, csv, json, os, subprocess, sys, tempfile, threading, zlib
 from concurrent.futures import ThreadPoolExecutor
 
 GAP_S = 0.8
@@ -34,30 +34,40 @@ class Calls:
         self.work = os.path.join(a.work, band)
         os.makedirs(self.work, exist_ok=True)
         self.durations = {}
+        # Calls are built on several threads and share the converted utterances: one thread must not
+        # read a file another is still writing.
+        self.lock = threading.Lock()
 
     def line(self, name):
         """The corpus file as the line delivers it (16 kHz, or 8 kHz u-law through the telephone band)."""
         out = os.path.join(self.work, "u_" + name)
-        if not os.path.exists(out):
-            src = os.path.join(self.a.corpus, name)
-            cmd = (["sox", src, "-r", "16000", "-c", "1", "-b", "16", out] if self.band == "wide" else
-                   ["sox", src, "-r", "8000", "-c", "1", "-e", "u-law", out, "sinc", "300-3400"])
-            subprocess.run(cmd, check=True, capture_output=True)
+        with self.lock:
+            if not os.path.exists(out):
+                src = os.path.join(self.a.corpus, name)
+                tmp = out + ".part.wav"
+                cmd = (["sox", src, "-r", "16000", "-c", "1", "-b", "16", tmp] if self.band == "wide" else
+                       ["sox", src, "-r", "8000", "-c", "1", "-e", "u-law", tmp, "sinc", "300-3400"])
+                subprocess.run(cmd, check=True, capture_output=True)
+                os.replace(tmp, out)
         return out
 
     def duration(self, path):
-        if path not in self.durations:
-            self.durations[path] = float(subprocess.run(["soxi", "-D", path], capture_output=True, text=True,
-                                                        check=True).stdout)
-        return self.durations[path]
+        with self.lock:
+            if path not in self.durations:
+                self.durations[path] = float(subprocess.run(["soxi", "-D", path], capture_output=True, text=True,
+                                                            check=True).stdout)
+            return self.durations[path]
 
     def build(self, names, out, gain_db):
         """Joins the utterances with GAP_S of silence, at gain_db; returns the last one's (start, end)."""
         silence = os.path.join(self.work, "gap.wav")
-        if not os.path.exists(silence):
-            enc = ["-b", "16"] if self.band == "wide" else ["-e", "u-law"]
-            subprocess.run(["sox", "-n", "-r", str(self.rate), "-c", "1"] + enc + [silence, "trim", "0", str(GAP_S)],
-                           check=True)
+        with self.lock:
+            if not os.path.exists(silence):
+                enc = ["-b", "16"] if self.band == "wide" else ["-e", "u-law"]
+                tmp = silence + ".part.wav"
+                subprocess.run(["sox", "-n", "-r", str(self.rate), "-c", "1"] + enc + [tmp, "trim", "0", str(GAP_S)],
+                               check=True)
+                os.replace(tmp, silence)
         parts, t, span = [], 0.0, None
         for n in names:
             f = self.line(n)

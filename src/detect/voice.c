@@ -37,8 +37,10 @@ static const char *const LINEAR_SECTIONS[] = {"anger_prior", "anger_relative"};
 struct cw_voice_model {
     double segment_max_speech_s, segment_min_voiced_s, segment_harmonic_fold_within_st;
     double baseline_voiced_s, baseline_adapt_rate, baseline_adapt_below, baseline_exclude_prior;
+    double baseline_early_voiced_s, baseline_early_min_score;
     double syllable_prominence_db, syllable_half_window_s;
     double despair_bias, despair_f0_st, despair_level_db, despair_range_st, despair_rate, despair_max_score;
+    double despair_min_speech_s;
     double flat_window_speech_s, flat_min_speech_s, flat_hop_speech_s;
     double flat_norm_f0_spread_st, flat_norm_level_dynamics_db, flat_norm_rate_syl_s;
     double flat_bias, flat_f0_spread, flat_level_dynamics, flat_rate;
@@ -65,6 +67,8 @@ static const model_key_t MODEL_KEYS[] = {
     {"baseline", "adapt_rate", M(baseline_adapt_rate), 0, 1},
     {"baseline", "adapt_below_score", M(baseline_adapt_below), 0, 1},
     {"baseline", "exclude_prior_above", M(baseline_exclude_prior), 0, 1},
+    {"baseline", "early_voiced_s", M(baseline_early_voiced_s), 0.2, 120},
+    {"baseline", "early_min_score", M(baseline_early_min_score), 0, 1},
     {"segment", "prior_min_score", M(prior_min_score), 0, 1},
     {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
     {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
@@ -74,6 +78,7 @@ static const model_key_t MODEL_KEYS[] = {
     {"despair", "per_range_st_down", M(despair_range_st), -10, 10},
     {"despair", "per_rate_ratio_down", M(despair_rate), -50, 50},
     {"despair", "max_score", M(despair_max_score), 0, 1},
+    {"despair", "min_speech_s", M(despair_min_speech_s), 0, 30},
     {"flat_affect", "window_speech_s", M(flat_window_speech_s), 2, 600},
     {"flat_affect", "min_speech_s", M(flat_min_speech_s), 1, 600},
     {"flat_affect", "hop_speech_s", M(flat_hop_speech_s), 0.1, 600},
@@ -528,7 +533,9 @@ static double median_of(double *x, size_t n)
     return n ? x[n / 2] : 0;
 }
 
-static void compute_baseline(cw_voice_t *v)
+/* The baseline's numbers from the segments gathered so far; has_baseline is
+ * the caller's to set. */
+static void baseline_values(cw_voice_t *v)
 {
     v->base_f0_st = histogram_quantile(&v->base_hist_f0, 0.5);
     v->base_level_db = histogram_quantile(&v->base_hist_level, 0.5);
@@ -544,6 +551,11 @@ static void compute_baseline(cw_voice_t *v)
             column[i] = v->base_seg_x[i][f];
         v->base_x[f] = median_of(column, v->base_n_ranges);
     }
+}
+
+static void compute_baseline(cw_voice_t *v)
+{
+    baseline_values(v);
     v->has_baseline = true;
 }
 
@@ -610,6 +622,29 @@ static double relative_anger(const cw_voice_t *v, const cw_voice_segment_t *feat
 }
 
 static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_voice_segment_t *features,
+                          cue_sink_t *sink);
+
+/* A caller whose first calm turn is short and who then raises the voice:
+ * once baseline.early_voiced_s of calm speech is in, a segment already far
+ * above it (early_min_score, stricter than warning, as so short a baseline
+ * is noisy) is judged against it and kept out of the baseline. True when the
+ * segment was judged so. */
+static bool judged_early(cw_voice_t *v, const segment_stats_t *seg, cw_voice_segment_t *features, cue_sink_t *sink)
+{
+    const cw_voice_model_t *m = v->model;
+    if (v->base_n_ranges == 0 || (double)v->base_hist_f0.count * FRAME_S < m->baseline_early_voiced_s)
+        return false;
+    baseline_values(v);
+    double relative = relative_anger(v, features);
+    if (relative < m->baseline_early_min_score)
+        return false;
+    features->relative_anger = relative;
+    if (sink->want_anger || sink->want_despair)
+        judge_segment(v, seg, features, sink);
+    return true;
+}
+
+static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_voice_segment_t *features,
                           cue_sink_t *sink)
 {
     const cw_voice_model_t *m = v->model;
@@ -652,7 +687,9 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
         emit(sink, "anger", anger, seg->speech_s > 0 ? v->seg_t_start : v->seg_t_end, v->seg_t_end,
              json_deep_copy(numbers), text);
     }
-    if (sink->want_despair && numbers) {
+    /* A short reply ("okay", "yes") is low and slow next to a sentence
+     * whatever the mood: too short to speak for despair. */
+    if (sink->want_despair && numbers && seg->speech_s >= m->despair_min_speech_s) {
         snprintf(text, sizeof text, "low, slow voice: pitch %+.1f semitones, loudness %+.1f dB, pace x%.2f of this %s's baseline",
                  d_f0, d_level, rate_ratio, v->whose);
         emit(sink, "despair", despair, v->seg_t_start, v->seg_t_end, json_deep_copy(numbers), text);
@@ -789,7 +826,7 @@ static void close_segment(cw_voice_t *v, cue_sink_t *sink)
     if (!v->has_baseline) {
         /* The baseline is this caller's calm voice: speech already judged
          * aroused must not become it. */
-        if (features.prior_anger >= m->baseline_exclude_prior)
+        if (features.prior_anger >= m->baseline_exclude_prior || judged_early(v, &seg, &features, sink))
             return;
         for (size_t i = 0; i < n; i++) {
             histogram_add(&v->base_hist_f0, v->seg_f0[i], +1);

@@ -29,9 +29,11 @@
 #include "callwatch/sink.h"
 
 /* Registers the families above in reg (which must outlive the sink). bus:
- * the bus publisher written before this sink (borrowed; it must outlive this
- * sink, which holds when both belong to one outbox and the bus was added
- * first); NULL counts every event as published. NULL with err when a family
+ * the sink written before this one whose refusals count as dropped (the bus
+ * publisher; any sink, through cw_sink_dropped(), so this stage needs no
+ * bus header), borrowed: it must outlive this sink, which holds when both
+ * belong to one outbox and the bus was added first; NULL counts every event
+ * as published. NULL with err when a family
  * cannot be registered (already there) or out of memory. */
 cw_sink_t *cw_metrics_sink_new(cw_metrics_t *reg, const cw_sink_t *bus, cw_error_t *err);
 

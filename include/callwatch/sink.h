@@ -20,12 +20,16 @@ typedef struct cw_sink cw_sink_t;
  * sync (may be NULL) makes every event written so far durable before it
  * returns (the archive's commit); the outbox calls it after each batch and
  * only then hands the batch to the next sink. It may block, but only for a
- * bounded time of its own choosing; 0 or a negative cw_status. */
+ * bounded time of its own choosing; 0 or a negative cw_status.
+ * dropped (may be NULL: the backend never drops) counts the events write
+ * accepted but could not deliver (the bus's full queues) since the sink was
+ * made; callable from any thread. */
 typedef struct cw_sink_ops {
     const char *name;
     int (*write)(void *impl, const cw_event_t *ev, cw_error_t *err);
     void (*destroy)(void *impl);
     int (*sync)(void *impl, cw_error_t *err);
+    unsigned long long (*dropped)(const void *impl);
 } cw_sink_ops_t;
 
 /* Wraps a backend; impl ownership passes to the sink, also on failure (impl
@@ -53,6 +57,11 @@ int cw_sink_write(cw_sink_t *sink, const cw_event_t *ev, cw_error_t *err);
 /* Runs the backend's sync (see cw_sink_ops_t); 0 at once for a backend
  * without one. CW_ERR_INVALID for a NULL sink. */
 int cw_sink_sync(cw_sink_t *sink, cw_error_t *err);
+
+/* Events the backend accepted but could not deliver, since it was made (see
+ * cw_sink_ops_t.dropped); 0 for a NULL sink or a backend that never drops.
+ * Any thread. */
+unsigned long long cw_sink_dropped(const cw_sink_t *sink);
 
 /* The backend's name ("jsonl", "bus"); static, never NULL. */
 const char *cw_sink_name(const cw_sink_t *sink);

@@ -433,10 +433,17 @@ static void pub_destroy(void *impl)
     free(pub);
 }
 
+static unsigned long long pub_dropped(const void *impl)
+{
+    const bus_pub_t *pub = impl;
+    return atomic_load(&pub->dropped);
+}
+
 static const cw_sink_ops_t pub_ops = {
     .name = "bus",
     .write = pub_write,
     .destroy = pub_destroy,
+    .dropped = pub_dropped,
 };
 
 cw_sink_t *cw_bus_publisher_new(const char *endpoint, int sndhwm, cw_error_t *err)
@@ -520,8 +527,7 @@ const char *cw_bus_publisher_endpoint(const cw_sink_t *sink)
 
 unsigned long long cw_bus_publisher_dropped(const cw_sink_t *sink)
 {
-    bus_pub_t *pub = cw_sink_impl(sink, &pub_ops);
-    return pub ? atomic_load(&pub->dropped) : 0;
+    return cw_sink_impl(sink, &pub_ops) ? cw_sink_dropped(sink) : 0;
 }
 
 /* ---- subscriber ---- */

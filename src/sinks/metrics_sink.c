@@ -2,7 +2,6 @@
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "callwatch/metrics_sink.h"
 
-#include "callwatch/bus.h"
 #include "callwatch/config.h"
 
 #include <jansson.h>
@@ -119,7 +118,7 @@ static int ms_write(void *impl, const cw_event_t *ev, cw_error_t *err)
     metrics_sink_t *ms = impl;
     double now = wall_now_s();
     if (ms->bus) {
-        unsigned long long dropped = cw_bus_publisher_dropped(ms->bus);
+        unsigned long long dropped = cw_sink_dropped(ms->bus);
         if (dropped > ms->bus_dropped_seen) {
             /* The bus refused this event: nobody received it. */
             cw_metric_add(ms->dropped, NULL, (double)(dropped - ms->bus_dropped_seen));
@@ -151,7 +150,7 @@ cw_sink_t *cw_metrics_sink_new(cw_metrics_t *reg, const cw_sink_t *bus, cw_error
         return NULL;
     }
     ms->bus = bus;
-    ms->bus_dropped_seen = bus ? cw_bus_publisher_dropped(bus) : 0;
+    ms->bus_dropped_seen = bus ? cw_sink_dropped(bus) : 0;
     ms->published = cw_metrics_register(reg, CW_METRIC_COUNTER, "callwatch_events_published_total",
                                         "Events handed to the bus socket, by event type.", "type", NULL, 0, err);
     if (!ms->published)

@@ -46,6 +46,11 @@ int cw_sink_sync(cw_sink_t *sink, cw_error_t *err)
     return sink->ops->sync ? sink->ops->sync(sink->impl, err) : CW_OK;
 }
 
+unsigned long long cw_sink_dropped(const cw_sink_t *sink)
+{
+    return sink && sink->ops->dropped ? sink->ops->dropped(sink->impl) : 0;
+}
+
 const char *cw_sink_name(const cw_sink_t *sink)
 {
     return sink && sink->ops->name ? sink->ops->name : "sink";

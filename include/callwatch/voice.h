@@ -66,6 +66,11 @@ typedef enum cw_voice_feature {
     CW_VF_PEAK_LEVEL_DB,  /* level p95 of voiced frames over their median, dB */
     CW_VF_LEVEL_DB,       /* median level of voiced frames, dBFS: depends on the line's gain, so
                            * only ever compared with the same caller's baseline */
+    CW_VF_LINE_NOISE_DB,  /* how far the line is from clean: segment.clean_snr_db minus the
+                           * segment's SNR (level_db over the median level of the leg's
+                           * non-speech frames so far), 0..clean_snr_db; 0 on a clean line and
+                           * until 100 ms of non-speech was heard. A condition of the line, not
+                           * a cue: it lets a model discount what noise does to the others */
     CW_VF_COUNT
 } cw_voice_feature_t;
 

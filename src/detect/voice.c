@@ -17,6 +17,8 @@
 #define LEVEL_MIN (-120.0)
 #define LEVEL_STEP 0.25
 #define LEVEL_BINS 480
+/* The noise floor is trusted from this much non-speech on. */
+#define MIN_QUIET_S 0.1
 
 /* A normal distribution's p90 - p10 is 2.563 standard deviations. */
 #define P10_P90_PER_SD 2.563
@@ -50,6 +52,7 @@ struct cw_voice_model {
     double flat_persist_speech_s, flat_brief_max_score, flat_persist_above;
     double flat_min_pitch_conf, flat_min_phrase_voiced_s;
     double prior_min_score;
+    double segment_clean_snr_db;
 };
 
 typedef struct model_key {
@@ -70,6 +73,7 @@ static const model_key_t MODEL_KEYS[] = {
     {"baseline", "early_voiced_s", M(baseline_early_voiced_s), 0.2, 120},
     {"baseline", "early_min_score", M(baseline_early_min_score), 0, 1},
     {"segment", "prior_min_score", M(prior_min_score), 0, 1},
+    {"segment", "clean_snr_db", M(segment_clean_snr_db), 0, 60},
     {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
     {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
     {"despair", "bias", M(despair_bias), -50, 50},
@@ -339,6 +343,7 @@ struct cw_voice {
 
     /* Whole leg. */
     histogram_t all_hist_f0, all_hist_level;
+    histogram_t quiet_hist_level; /* non-speech frames: the line's noise floor */
     unsigned long long all_nuclei, all_speech_frames;
 
     cw_voice_segment_fn observer;
@@ -384,6 +389,7 @@ cw_voice_t *cw_voice_new(const cw_voice_model_t *model, const char *whose, cw_er
     ok = ok && histogram_init(&v->win_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
     ok = ok && histogram_init(&v->all_hist_f0, ST_BINS, ST_MIN, ST_STEP);
     ok = ok && histogram_init(&v->all_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
+    ok = ok && histogram_init(&v->quiet_hist_level, LEVEL_BINS, LEVEL_MIN, LEVEL_STEP);
     if (!ok) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory for voice detector buffers");
         cw_voice_destroy(&v);
@@ -412,6 +418,7 @@ void cw_voice_destroy(cw_voice_t **voice)
     free(v->win_hist_level.bins);
     free(v->all_hist_f0.bins);
     free(v->all_hist_level.bins);
+    free(v->quiet_hist_level.bins);
     free(v);
     *voice = NULL;
 }
@@ -438,6 +445,7 @@ static const char *const FEATURE_NAMES[CW_VF_COUNT] = {
     [CW_VF_PITCH_CONF] = "pitch_conf",
     [CW_VF_PEAK_LEVEL_DB] = "peak_level_db",
     [CW_VF_LEVEL_DB] = "level_db",
+    [CW_VF_LINE_NOISE_DB] = "line_noise_db",
 };
 
 const char *cw_voice_feature_name(cw_voice_feature_t f)
@@ -573,7 +581,7 @@ static int strongest_feature(const cw_voice_model_t *m, const cw_voice_segment_t
     double best_z = 0;
     for (int f = 0; f < CW_VF_COUNT; f++) {
         double z = m->prior.weight[f] * (seg->x[f] - m->prior.mean[f]) / m->prior.sd[f];
-        if (f != except && z > best_z) {
+        if (f != except && f != CW_VF_LINE_NOISE_DB && z > best_z) {
             best_z = z;
             best = f;
         }
@@ -743,6 +751,15 @@ static void fold_harmonic_errors(float *f0_st, size_t n, float *buf, double with
     }
 }
 
+static double line_noise_db(const cw_voice_t *v, double level_db)
+{
+    double clean = v->model->segment_clean_snr_db;
+    if ((double)v->quiet_hist_level.count * FRAME_S < MIN_QUIET_S)
+        return 0;
+    double snr = level_db - histogram_quantile(&v->quiet_hist_level, 0.5);
+    return snr >= clean ? 0 : snr <= 0 ? clean : clean - snr;
+}
+
 static void measure_features(cw_voice_t *v, const segment_stats_t *seg, cw_voice_segment_t *out)
 {
     size_t n = v->seg_voiced;
@@ -763,6 +780,7 @@ static void measure_features(cw_voice_t *v, const segment_stats_t *seg, cw_voice
     out->x[CW_VF_PITCH_CONF] = v->seg_conf_n ? quantile_of(v->seg_conf, v->seg_conf_n, buf, 0.5) : 0;
     out->x[CW_VF_PEAK_LEVEL_DB] = quantile_of(v->seg_level, n, buf, 0.95) - seg->level_db;
     out->x[CW_VF_LEVEL_DB] = seg->level_db;
+    out->x[CW_VF_LINE_NOISE_DB] = line_noise_db(v, seg->level_db);
 }
 
 /* The phrase's pitch range over its confidently tracked frames, for flat
@@ -954,6 +972,7 @@ static void window_add(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus,
 static void process_frame(cw_voice_t *v, const cw_prosody_frame_t *f, bool nucleus, cue_sink_t *sink)
 {
     if (!f->speech) {
+        histogram_add(&v->quiet_hist_level, f->level_db, +1);
         if (v->in_segment)
             close_segment(v, sink);
         return;

@@ -183,7 +183,7 @@ def prior_rows(data):
             if label == "anger" or label in NEGATIVE]
 
 
-def relative_rows(data, baseline_voiced_s):
+def relative_rows(data, baseline_voiced_s, min_voiced_s):
     """The same for segments minus the speaker's baseline (and, last, the file's prior vectors): the
     medians over the segments of their other
     calm utterances, taken in order until baseline_voiced_s of voiced speech (as the detector does)."""
@@ -204,7 +204,8 @@ def relative_rows(data, baseline_voiced_s):
                     continue
                 med = [statistics.median(b[f] for b in base) for f in RELATIVE_FEATURES]
                 rows.append((corpus, band, 1 if label == "anger" else 0,
-                             [[s[f] - m for f, m in zip(RELATIVE_FEATURES, med)] for s in segs if usable(s)],
+                             [[s[f] - m for f, m in zip(RELATIVE_FEATURES, med)] for s in segs
+                              if usable(s) and s["voiced_s"] >= min_voiced_s],
                              [[s[f] for f in FEATURES] for s in segs if usable(s)]))
     return rows
 
@@ -245,18 +246,19 @@ def file_logit(model, vectors):
     return best
 
 
-def calibrate(model, rows, fa, target_score):
-    """Shifts the bias so that at most fa of the negative files reach target_score."""
-    negs = sorted((file_logit(model, r[3]) for r in rows if not r[2]), reverse=True)
+def calibrate(model, rows, fa, target_score, judged_only):
+    """Shifts the bias so that at most fa of the negative files reach target_score; judged_only: of those with
+    a segment the model judges (the relative score skips short ones, and no bias flags a file it never judges)."""
+    negs = sorted((file_logit(model, r[3]) for r in rows if not r[2] and (r[3] or not judged_only)), reverse=True)
     k = min(len(negs) - 1, int(fa * len(negs)))
     threshold = negs[k] + 1e-6  # the logit that flags only the k loudest negatives
     model["bias"] += math.log(target_score / (1 - target_score)) - threshold
     return model
 
 
-def fitted(rows, fa, target_score):
+def fitted(rows, fa, target_score, judged_only=False):
     rows = [r for r in rows if r[1] in TRAIN_BANDS]
-    return calibrate(train(rows), rows, fa, target_score)
+    return calibrate(train(rows), rows, fa, target_score, judged_only)
 
 
 def score(models, rows_by_model, target_score):
@@ -320,7 +322,8 @@ def main():
 
     prior_all = prior_rows(data)
     model_path = a.out or os.path.join(ROOT, "models", "prosody.json")
-    rel_all = relative_rows(data, json.load(open(model_path))["baseline"]["voiced_s"])
+    shipped = json.load(open(model_path))
+    rel_all = relative_rows(data, shipped["baseline"]["voiced_s"], shipped["segment"]["relative_min_voiced_s"])
     by_corpus = lambda rows, keep: [r for r in rows if keep(r[0])]
     for title, evaluate in (("from the first word (prior alone)", False), ("after a calm opening (higher of prior and relative)", True)):
         held = {}
@@ -328,7 +331,7 @@ def main():
             train_p = by_corpus(prior_all, lambda k: k != c)
             models, rows = [fitted(train_p, a.fa, a.score)], [by_corpus(prior_all, lambda k: k == c)]
             if evaluate:
-                models.append(fitted(by_corpus(rel_all, lambda k: k != c), a.fa, a.score))
+                models.append(fitted(by_corpus(rel_all, lambda k: k != c), a.fa, a.score, judged_only=True))
                 # the opening is calm: the test utterance is what is judged, by both scores
                 test_rel = by_corpus(rel_all, lambda k: k == c)
                 rows = [[(r[0], r[1], r[2], r[4]) for r in test_rel], test_rel]
@@ -336,7 +339,7 @@ def main():
         report("leave-one-corpus-out, %s:" % title, held)
 
     prior = fitted(prior_all, a.fa, a.score)
-    relative = fitted(rel_all, a.fa, a.score)
+    relative = fitted(rel_all, a.fa, a.score, judged_only=True)
     report("final prior on all of dev (trained on it: optimistic):", score([prior], [prior_all], a.score))
     print("prior weights (per standard deviation):",
           ", ".join("%s %+.2f" % (f, w) for f, w in zip(FEATURES, prior["weights"])))

@@ -52,7 +52,7 @@ struct cw_voice_model {
     double flat_persist_speech_s, flat_brief_max_score, flat_persist_above;
     double flat_min_pitch_conf, flat_min_phrase_voiced_s;
     double prior_min_score;
-    double segment_clean_snr_db;
+    double segment_clean_snr_db, relative_min_voiced_s, relative_min_score;
 };
 
 typedef struct model_key {
@@ -74,6 +74,8 @@ static const model_key_t MODEL_KEYS[] = {
     {"baseline", "early_min_score", M(baseline_early_min_score), 0, 1},
     {"segment", "prior_min_score", M(prior_min_score), 0, 1},
     {"segment", "clean_snr_db", M(segment_clean_snr_db), 0, 60},
+    {"segment", "relative_min_voiced_s", M(relative_min_voiced_s), 0, 10},
+    {"segment", "relative_min_score", M(relative_min_score), 0, 1},
     {"syllables", "prominence_db", M(syllable_prominence_db), 0.1, 30},
     {"syllables", "half_window_s", M(syllable_half_window_s), 0.02, 0.2},
     {"despair", "bias", M(despair_bias), -50, 50},
@@ -621,8 +623,12 @@ static void judge_prior(cw_voice_t *v, const cw_voice_segment_t *seg, cue_sink_t
     emit(sink, "anger", seg->prior_anger, seg->t_start, seg->t_end, numbers, text);
 }
 
+/* 0 for a segment too short to compare: a word's medians are noise next to
+ * a baseline's (on one-word utterances most false alarms came from them). */
 static double relative_anger(const cw_voice_t *v, const cw_voice_segment_t *features)
 {
+    if (features->voiced_s < v->model->relative_min_voiced_s)
+        return 0;
     double diff[CW_VF_COUNT];
     for (int f = 0; f < CW_VF_COUNT; f++)
         diff[f] = features->x[f] - v->base_x[f];
@@ -662,7 +668,10 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
     double rate_ratio = v->base_rate > 0 ? seg->rate / v->base_rate : 1.0;
 
     /* Both judgements stand: raised for this caller, or aroused for anyone. */
-    double anger = fmax(features->relative_anger, prior_reported(m, features->prior_anger));
+    /* Offered from warning only, like the prior; the baseline still keeps
+     * out whatever scored above adapt_below_score. */
+    double aroused = fmax(features->relative_anger, prior_reported(m, features->prior_anger));
+    double anger = features->relative_anger >= m->relative_min_score ? aroused : prior_reported(m, features->prior_anger);
     /* Only a fall speaks for despair: a caller who shouts into a phone with
      * automatic gain control is not quieter for it. */
     double despair =
@@ -705,7 +714,7 @@ static void judge_segment(cw_voice_t *v, const segment_stats_t *seg, const cw_vo
     json_decref(numbers);
 
     /* Calm speech keeps the baseline current; raised speech must not become it. */
-    if (anger < m->baseline_adapt_below) {
+    if (aroused < m->baseline_adapt_below) {
         double a = m->baseline_adapt_rate;
         v->base_f0_st += a * d_f0;
         v->base_level_db += a * d_level;

@@ -24,16 +24,8 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 
-for prog in flite sox python3; do
-  if ! command -v "$prog" >/dev/null 2>&1; then
-    echo "SKIP: $prog is not installed (needed to synthesise the test call)"
-    exit 77
-  fi
-done
-if [[ ! -x "$cw" ]]; then
-  echo "FAIL: callwatch binary not found or not executable: $cw (set CALLWATCH)"
-  exit 1
-fi
+need_tools --for "synthesise the test call" flite sox python3
+need_callwatch
 
 cw_tmpdir tmp cw-flite-call
 

@@ -16,29 +16,10 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
-for tool in sox python3; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+need_tools sox python3
 
 cw_tmpdir work cw-bcurve
-
-mkdir -p "$work/keys" "$work/clients" "$work/nodes"
-for name in broker sub node-a node-x; do "$CALLWATCH" keygen --dir "$work/keys" "$name" >/dev/null; done
-cp "$work/keys/sub.key" "$work/clients/"
-cp "$work/keys/node-a.key" "$work/nodes/"
-
-front="tcp://127.0.0.1:$(free_port)"
-back="tcp://127.0.0.1:$(free_port)"
-cat >"$work/broker.ini" <<INI
-[bus]
-curve = on
-curve_server_cert = $work/keys/broker.key_secret
-curve_clients_dir = $work/clients
-[broker]
-frontend = $front
-backend = $back
-curve_nodes_dir = $work/nodes
-INI
+curve_broker_setup "$work"
 # node_cfg NAME KEY CURVE: a connect-mode node; its ack channel is a CURVE
 # server with its own key, as on any node with curve = on.
 node_cfg() {

@@ -10,47 +10,15 @@
 # Nodes run --no-asr on a short generated call, so no speech model is loaded.
 set -euo pipefail
 
-: "${CALLWATCH:?set CALLWATCH to the callwatch binary}"
-for tool in sox python3; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-work=$(mktemp -d "${TMPDIR:-/tmp}/cw-refkey.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+need_tools sox python3
+cw_tmpdir work cw-refkey
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
-wait_for() { # FILE REGEX SECONDS
-  local deadline=$((SECONDS + $3))
-  until grep -Eq "$2" "$1" 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-mkdir -p "$work/keys" "$work/clients" "$work/nodes"
-for name in broker sub node-a node-x; do "$CALLWATCH" keygen --dir "$work/keys" "$name" >/dev/null; done
-cp "$work/keys/sub.key" "$work/clients/"
-cp "$work/keys/node-a.key" "$work/nodes/"
+curve_broker_setup "$work"
 sox -n -r 16000 -c 2 -b 16 "$work/call.wav" synth 20 sine 300 vol 0.3
 
-front="tcp://127.0.0.1:$(free_port)"
-back="tcp://127.0.0.1:$(free_port)"
-cat >"$work/broker.ini" <<INI
-[bus]
-curve = on
-curve_server_cert = $work/keys/broker.key_secret
-curve_clients_dir = $work/clients
-[broker]
-frontend = $front
-backend = $back
-curve_nodes_dir = $work/nodes
-INI
 node_cfg() { # NAME KEY
   printf '[bus]\nmode = connect\nendpoint = %s\nnode = %s\ncurve = on\n' "$front" "$1"
   printf 'ack_endpoint = tcp://127.0.0.1:%s\n' "$(free_port)"
@@ -64,7 +32,7 @@ mkdir "$work/tmp"
 TMPDIR="$work/tmp" "$CALLWATCH" broker --config "$work/broker.ini" 2>"$work/broker.log" &
 broker=$!
 pids+=("$broker")
-wait_for "$work/broker.log" "subscribers connect to" 20 || { bad "broker did not start"; cat "$work/broker.log"; exit 1; }
+wait_for 20 log_has "$work/broker.log" "subscribers connect to" || { bad "broker did not start"; cat "$work/broker.log"; exit 1; }
 # A subscriber, so that nodes have subscriptions to publish for.
 printf '[bus]\nendpoint = %s\ncurve = on\ncurve_client_cert = %s\ncurve_server_public = %s\n' \
   "$back" "$work/keys/sub.key_secret" "$work/keys/broker.key" >"$work/sub.ini"
@@ -75,12 +43,12 @@ pids+=($!)
 "$CALLWATCH" run --config "$work/s.ini" --no-asr --file "$work/call.wav" 2>"$work/s.log" &
 pids+=($!)
 
-wait_for "$work/x.log" "refused this node's CURVE key" 30 ||
+wait_for 30 log_has "$work/x.log" "refused this node's CURVE key" ||
   bad "node-x was not told its key was refused: $(cat "$work/x.log")"
-wait_for "$work/broker.log" "refused a node's CURVE handshake" 30 ||
+wait_for 30 log_has "$work/broker.log" "refused a node's CURVE handshake" ||
   bad "the broker did not log the refused handshake: $(cat "$work/broker.log")"
 sub_key=$(sed -n 's/^ *public-key = "\(.*\)"/\1/p' "$work/keys/sub.key")
-wait_for "$work/broker.log" "refusing events from publisher key ${sub_key//[^A-Za-z0-9]/.}" 30 ||
+wait_for 30 log_has "$work/broker.log" "refusing events from publisher key ${sub_key//[^A-Za-z0-9]/.}" ||
   bad "the broker did not name the subscriber key publishing: $(cat "$work/broker.log")"
 grep "refused\|refusing" "$work/x.log" "$work/broker.log" | sed 's/^/ok  /'
 grep -q '"nodes-' "$work/tap.jsonl" && bad "an event of the node with a subscriber's key reached the subscriber"
@@ -93,7 +61,7 @@ ls -d "$work/tmp/callwatch-zap-$broker-"* >/dev/null 2>&1 || bad "no directory o
 TMPDIR="$work/tmp" "$CALLWATCH" broker --config "$work/broker.ini" 2>"$work/broker2.log" &
 broker2=$!
 pids+=("$broker2")
-wait_for "$work/broker2.log" "subscribers connect to" 20 || bad "second broker did not start: $(cat "$work/broker2.log")"
+wait_for 20 log_has "$work/broker2.log" "subscribers connect to" || bad "second broker did not start: $(cat "$work/broker2.log")"
 ls -d "$work/tmp/callwatch-zap-$broker-"* >/dev/null 2>&1 && bad "the killed broker's directory was left behind"
 kill -TERM "$broker2"
 wait "$broker2" 2>/dev/null || true

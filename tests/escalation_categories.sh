@@ -12,18 +12,10 @@
 # Exit 77 (skip) when flite, sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
-for prog in flite sox python3; do
-  if ! command -v "$prog" >/dev/null 2>&1; then
-    echo "SKIP: $prog is not installed (needed to synthesise the test call)"
-    exit 77
-  fi
-done
-[[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found or not executable: $cw (set CALLWATCH)"; exit 1; }
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-esc-cats.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
+need_tools --for "synthesise the test call" flite sox python3
+need_callwatch
+cw_tmpdir tmp cw-esc-cats
 
 cat >"$tmp/script.json" <<'EOF'
 {"turns": [

@@ -18,28 +18,12 @@
 # python3 is missing. About 1.5 minutes of CPU on an idle 2-core machine.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
+. "$(dirname "$0")/lib.sh"
 GATE_F1="${EVAL_INDEP_GATE_F1:-0.40}"
 
-for prog in espeak-ng flite sox python3; do
-  if ! command -v "$prog" >/dev/null 2>&1; then
-    echo "SKIP: $prog is not installed (needed to synthesise the evaluation calls)"
-    exit 77
-  fi
-done
-if [[ ! -x "$cw" ]]; then
-  echo "FAIL: callwatch binary not found or not executable: $cw (set CALLWATCH)"
-  exit 1
-fi
-
-if [[ -n "${EVAL_KEEP:-}" ]]; then
-  tmp="$EVAL_KEEP"
-  mkdir -p "$tmp"
-else
-  tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-eval-indep.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
-fi
+need_tools --for "synthesise the evaluation calls" espeak-ng flite sox python3
+need_callwatch
+eval_tmpdir tmp cw-eval-indep
 
 t0=$SECONDS
 python3 "$src/tools/make-calls-indep.py" "$tmp/corpus" --split dev --subset small --seed 1 --jobs 2

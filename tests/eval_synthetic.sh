@@ -26,23 +26,9 @@ set -euo pipefail
 GATE_F1="${EVAL_GATE_F1:-0.75}"
 GATE_KINDS="${EVAL_GATE_KINDS:-escalation,anger,despair:words,talk_over,dead_air}"
 
-for prog in flite sox python3; do
-  if ! command -v "$prog" >/dev/null 2>&1; then
-    echo "SKIP: $prog is not installed (needed to synthesise the evaluation corpus)"
-    exit 77
-  fi
-done
-if [[ ! -x "$cw" ]]; then
-  echo "FAIL: callwatch binary not found or not executable: $cw (set CALLWATCH)"
-  exit 1
-fi
-
-if [[ -n "${EVAL_KEEP:-}" ]]; then
-  tmp="$EVAL_KEEP"
-  mkdir -p "$tmp"
-else
-  cw_tmpdir tmp cw-eval
-fi
+need_tools --for "synthesise the evaluation corpus" flite sox python3
+need_callwatch
+eval_tmpdir tmp cw-eval
 
 t0=$SECONDS
 python3 "$src/tools/make-eval-corpus.py" "$tmp/corpus" --rate 16000 --seed 1 --jobs 2

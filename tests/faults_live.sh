@@ -17,10 +17,8 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
-for prog in flite sox perl python3; do
-  command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
-done
-[[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
+need_tools flite sox perl python3
+need_callwatch
 
 cw_tmpdir tmp cw-faults
 stopped_tap=""

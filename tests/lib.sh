@@ -62,3 +62,55 @@ wait_for() {
 # log_has FILE REGEX: true when a line of FILE matches the extended REGEX (a file
 # that does not exist yet matches nothing).
 log_has() { grep -Eq -- "$2" "$1" 2>/dev/null; }
+
+# need_tools [--for WHAT] PROGRAM...: ends the test as skipped (status 77) when a
+# PROGRAM is not on PATH: "SKIP: PROGRAM is not installed (needed to WHAT)".
+need_tools() {
+  local why=""
+  if [[ "${1:-}" == "--for" ]]; then why=" (needed to $2)"; shift 2; fi
+  local prog
+  for prog in "$@"; do
+    command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed$why"; exit 77; }
+  done
+}
+
+# need_callwatch: fails the test when $cw is not an executable file.
+need_callwatch() {
+  [[ -x "$cw" ]] || fail "callwatch binary not found or not executable: $cw (set CALLWATCH)"
+}
+
+# eval_tmpdir VAR NAME: like cw_tmpdir, but when EVAL_KEEP names a directory, that
+# one (made if missing, kept after the test) for the corpus and the outputs.
+eval_tmpdir() {
+  if [[ -n "${EVAL_KEEP:-}" ]]; then
+    mkdir -p "$EVAL_KEEP"
+    printf -v "$1" '%s' "$EVAL_KEEP"
+  else
+    cw_tmpdir "$1" "$2"
+  fi
+}
+
+# curve_broker_setup DIR: the CURVE deployment of docs/deployment.md under DIR. Keys
+# from `callwatch keygen` in DIR/keys: broker, sub (listed in DIR/clients, a
+# subscriber), node-a (listed in DIR/nodes) and node-x (listed nowhere); sets front
+# and back to two free endpoints on 127.0.0.1 and writes DIR/broker.ini, a broker
+# with curve = on between them.
+curve_broker_setup() {
+  local dir=$1 name
+  mkdir -p "$dir/keys" "$dir/clients" "$dir/nodes"
+  for name in broker sub node-a node-x; do "$cw" keygen --dir "$dir/keys" "$name" >/dev/null; done
+  cp "$dir/keys/sub.key" "$dir/clients/"
+  cp "$dir/keys/node-a.key" "$dir/nodes/"
+  front="tcp://127.0.0.1:$(free_port)"
+  back="tcp://127.0.0.1:$(free_port)"
+  cat >"$dir/broker.ini" <<INI
+[bus]
+curve = on
+curve_server_cert = $dir/keys/broker.key_secret
+curve_clients_dir = $dir/clients
+[broker]
+frontend = $front
+backend = $back
+curve_nodes_dir = $dir/nodes
+INI
+}

@@ -15,10 +15,8 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
-for prog in flite sox python3; do
-  command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
-done
-[[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
+need_tools flite sox python3
+need_callwatch
 
 cw_tmpdir tmp cw-sighup
 client=(python3 "$src/tools/audiosocket-client.py")

@@ -16,22 +16,10 @@
 # sox or python3 is missing.
 set -euo pipefail
 
-src="${CALLWATCH_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
-cw="${CALLWATCH:-$src/build/callwatch}"
-
-for prog in espeak-ng flite sox python3; do
-  if ! command -v "$prog" >/dev/null 2>&1; then
-    echo "SKIP: $prog is not installed (needed to synthesise the test calls)"
-    exit 77
-  fi
-done
-if [[ ! -x "$cw" ]]; then
-  echo "FAIL: callwatch binary not found or not executable: $cw (set CALLWATCH)"
-  exit 1
-fi
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cw-crosstalk.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
+need_tools --for "synthesise the test calls" espeak-ng flite sox python3
+need_callwatch
+cw_tmpdir tmp cw-crosstalk
 
 python3 "$src/tools/make-calls-indep.py" "$tmp/corpus" --split dev --seed 1 --jobs 2 --crosstalk-db 20 \
   --only talk_over_1,calm_1,escalation_1,anger_first_2

@@ -41,31 +41,11 @@ static void expect_refused(cw_ack_client_t *c, const char *req, const char *want
     json_decref(r);
 }
 
-int main(void)
+/* The connection comes up in the background: wait for the first pong. */
+static void check_ping(cw_ack_client_t *c)
 {
     cw_error_t err;
     cw_error_clear(&err);
-    char *captured = NULL;
-    size_t captured_len = 0;
-    FILE *mem = open_memstream(&captured, &captured_len);
-    cw_sink_t *sink = cw_sink_jsonl_new(mem);
-    cw_outbox_t *ob = cw_outbox_new(64, &err);
-    CHECK(ob && cw_outbox_add_sink(ob, &sink, &err) == CW_OK && cw_outbox_start(ob, &err) == CW_OK, "outbox: %s",
-          err.msg);
-    cw_ack_server_t *srv = cw_ack_server_new("tcp://127.0.0.1:*", ob, &err);
-    CHECK(srv != NULL, "server binds: %s", err.msg);
-    if (!srv)
-        return check_summary("acks");
-    const char *ep = cw_ack_server_endpoint(srv);
-    CHECK(strncmp(ep, "tcp://127.0.0.1:", 16) == 0 && strchr(ep + 16, '*') == NULL, "resolved endpoint %s", ep);
-
-    /* A second daemon on the same endpoint is told so. */
-    cw_ack_server_t *dup = cw_ack_server_new(ep, ob, &err);
-    CHECK(dup == NULL && err.code == CW_ERR_BUSY && strstr(err.msg, ep), "endpoint in use: %s", err.msg);
-
-    cw_ack_client_t *c = cw_ack_client_new(ep, &err);
-    CHECK(c != NULL, "client: %s", err.msg);
-    /* The connection comes up in the background: wait for the first pong. */
     json_t *r = NULL;
     for (int i = 0; i < 50 && !r; i++) {
         if (cw_ack_client_send(c, "{\"type\":\"ping\"}", &err) == CW_OK) {
@@ -83,8 +63,11 @@ int main(void)
               json_string_length(json_object_get(r, "instance")) > 0,
           "ping answered with the instance");
     json_decref(r);
+}
 
-    /* Only an alert this node raised can be acknowledged, on its own call. */
+/* Only an alert this node raised can be acknowledged, on its own call. */
+static void check_ack(cw_ack_client_t *c, cw_ack_server_t *srv)
+{
     expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\"}",
                    "unknown alert \"desk1-1-a3\"");
     cw_event_t *raised = cw_event_from_json("alert.anger.desk1-1",
@@ -94,8 +77,8 @@ int main(void)
     cw_event_destroy(&raised);
     expect_refused(c, "{\"type\":\"ack\",\"call_id\":\"desk2-7\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\"}",
                    "belongs to call \"desk1-1\"");
-    r = ask(c, "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\","
-               "\"note\":\"called back\"}");
+    json_t *r = ask(c, "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"sup1\","
+                       "\"note\":\"called back\"}");
     json_t *ack = json_object_get(r, "ack");
     CHECK(r && json_is_true(json_object_get(r, "ok")) && ack, "ack accepted");
     const char *at = json_string_value(json_object_get(ack, "at"));
@@ -109,7 +92,11 @@ int main(void)
     CHECK(acked_at && at && strcmp(acked_at, at) == 0, "the ack says when it was made: acked_at %s",
           acked_at ? acked_at : "(none)");
     json_decref(r);
+}
 
+/* Garbage of every kind is refused with the reason. */
+static void check_refusals(cw_ack_client_t *c)
+{
     expect_refused(c, "this is not json", "not JSON");
     /* Error messages quoting bytes that are not UTF-8 (found by fuzz_acks):
      * the real reason, not "out of memory". */
@@ -134,8 +121,13 @@ int main(void)
     char longby[400];
     snprintf(longby, sizeof longby, "{\"type\":\"ack\",\"call_id\":\"c\",\"alert_id\":\"a\",\"by\":\"%0300d\"}", 0);
     expect_refused(c, longby, "more than 128");
+}
 
-    /* A request of several frames, from a raw REQ socket. */
+/* A request of several frames, from a raw REQ socket. */
+static void check_multi_frame(const char *ep)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
     void *raw = cw_bus_socket_open(ZMQ_REQ, &err);
     int zero = 0;
     zmq_setsockopt(raw, ZMQ_LINGER, &zero, sizeof zero);
@@ -149,15 +141,18 @@ int main(void)
     buf[n > 0 ? n : 0] = '\0';
     CHECK(n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "one frame"), "multi-frame refused: %s", buf);
     cw_bus_socket_close(raw);
+}
 
-    /* The calls in progress, for consoles that join late. */
+/* The calls in progress, for consoles that join late. */
+static void check_calls_in_progress(cw_ack_client_t *c, cw_ack_server_t *srv)
+{
     cw_event_t *start = cw_event_call_start("desk1-1", 0, &(cw_call_meta_t){.agent_id = "alice", .team = "north"});
     cw_event_t *start2 = cw_event_call_start("desk2-1", 0, &(cw_call_meta_t){.agent_id = "bob"});
     cw_event_t *end2 = cw_event_call_end("desk2-1", 5, "eof", 5, NULL, NULL);
     cw_ack_server_observe(srv, start);
     cw_ack_server_observe(srv, start2);
     cw_ack_server_observe(srv, end2);
-    r = ask(c, "{\"type\":\"ping\",\"calls\":true}");
+    json_t *r = ask(c, "{\"type\":\"ping\",\"calls\":true}");
     json_t *calls = json_object_get(r, "calls");
     json_t *first = json_array_get(calls, 0);
     CHECK(json_array_size(calls) == 1 && strcmp(json_string_value(json_object_get(first, "agent_id")), "alice") == 0 &&
@@ -171,9 +166,40 @@ int main(void)
     cw_event_destroy(&start);
     cw_event_destroy(&start2);
     cw_event_destroy(&end2);
+}
+
+int main(void)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    char *captured = NULL;
+    size_t captured_len = 0;
+    FILE *mem = open_memstream(&captured, &captured_len);
+    cw_sink_t *sink = cw_sink_jsonl_new(mem);
+    cw_outbox_t *ob = cw_outbox_new(64, &err);
+    CHECK(ob && cw_outbox_add_sink(ob, &sink, &err) == CW_OK && cw_outbox_start(ob, &err) == CW_OK, "outbox: %s",
+          err.msg);
+    cw_ack_server_t *srv = cw_ack_server_new("tcp://127.0.0.1:*", ob, &err);
+    CHECK(srv != NULL, "server binds: %s", err.msg);
+    if (!srv)
+        return check_summary("acks");
+    const char *ep = cw_ack_server_endpoint(srv);
+    CHECK(strncmp(ep, "tcp://127.0.0.1:", 16) == 0 && strchr(ep + 16, '*') == NULL, "resolved endpoint %s", ep);
+
+    /* A second daemon on the same endpoint is told so. */
+    cw_ack_server_t *dup = cw_ack_server_new(ep, ob, &err);
+    CHECK(dup == NULL && err.code == CW_ERR_BUSY && strstr(err.msg, ep), "endpoint in use: %s", err.msg);
+
+    cw_ack_client_t *c = cw_ack_client_new(ep, &err);
+    CHECK(c != NULL, "client: %s", err.msg);
+    check_ping(c);
+    check_ack(c, srv);
+    check_refusals(c);
+    check_multi_frame(ep);
+    check_calls_in_progress(c, srv);
 
     /* Still serving after all that. */
-    r = ask(c, "{\"type\":\"ping\"}");
+    json_t *r = ask(c, "{\"type\":\"ping\"}");
     CHECK(r && json_is_true(json_object_get(r, "ok")), "still answering");
     json_decref(r);
 

@@ -403,38 +403,12 @@ typedef struct bad_case {
     const char *reason;
 } bad_case_t;
 
-static void test_server_call_and_violations(void)
+/* Every violation, each on its own connection, while the good call (legs
+ * fa and fc) is up: each is closed and logged, the call is untouched. */
+static void check_bad_connections(int port, int fa, int fc)
 {
-    cw_audiosocket_t *as = start_server(16, 600, 10000);
-    if (!as)
-        return;
-    int port = cw_audiosocket_port(as);
-    CHECK(port > 0, "bound port %d", port);
-    char want_addr[64];
-    snprintf(want_addr, sizeof want_addr, "127.0.0.1:%d", port);
-    CHECK(strcmp(cw_audiosocket_address(as), want_addr) == 0, "address %s", cw_audiosocket_address(as));
-
-    /* A good call: the agent leg first with 800 samples, then the customer. */
-    uint8_t ua[16], uc[16];
-    make_uuid(ua, 1, CW_LEG_AGENT);
-    make_uuid(uc, 1, CW_LEG_CUSTOMER);
-    char call_id[CW_AUDIOSOCKET_UUID_TEXT];
-    cw_audiosocket_uuid_text(ua, call_id);
     static uint8_t bytes[65536];
-    char peer_a[64], peer_c[64], peer[64];
-    int fa = tcp_connect(port, peer_a, sizeof peer_a);
-    CHECK(fa >= 0, "connect agent");
-    size_t n = leg_bytes(bytes, ua, 1000, 800);
-    CHECK(send_choppy(fa, bytes, n), "send agent");
-    sleep_ms(150);
-    int fc = tcp_connect(port, peer_c, sizeof peer_c);
-    n = leg_bytes(bytes, uc, -3000, 1200);
-    CHECK(send_choppy(fc, bytes, n), "send customer");
-    cw_source_t *src = take_call(as, call_id, 2000);
-    CHECK(src != NULL, "call %s handed out once both legs connected", call_id);
-    CHECK(log_has(peer_a, "agent leg of call") && log_has(peer_c, "customer leg of call"), "connect log lines");
-
-    /* Every violation, each on its own connection, while the call is up. */
+    char peer[64];
     bad_case_t cases[] = {
         {"garbage kind", true, {0x42, 0x00, 0x01, 0x00}, 4, false, "unknown message kind 0x42"},
         {"oversize", true, {0x10, 0xff, 0xff, 0x00, 0x00}, 5, false, "declares 65535 payload bytes"},
@@ -446,8 +420,6 @@ static void test_server_call_and_violations(void)
         {"closed before UUID", false, {0x01, 0x00}, 2, true, "closed in the middle of a message (2 bytes"},
         {"silent", false, {0}, 0, false, "no UUID within 400 ms"},
     };
-    cw_audiosocket_stats_t before, after;
-    cw_audiosocket_get_stats(as, &before);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bad_case_t *bc = &cases[i];
         int fd = tcp_connect(port, peer, sizeof peer);
@@ -470,10 +442,16 @@ static void test_server_call_and_violations(void)
         struct pollfd pfd[2] = {{.fd = fa, .events = POLLIN}, {.fd = fc, .events = POLLIN}};
         CHECK(poll(pfd, 2, 0) == 0, "%s: a good leg was disturbed", bc->name);
     }
-    /* A leg that is already connected, and one arriving after its call
-     * started alone. */
+}
+
+/* A leg that is already connected (agent leg ua), and one arriving after
+ * its call started alone: both closed and logged. */
+static void check_extra_legs(int port, const uint8_t ua[16])
+{
+    static uint8_t bytes[65536];
+    char peer[64];
     int fdup = tcp_connect(port, peer, sizeof peer);
-    n = leg_bytes(bytes, ua, 0, 0);
+    size_t n = leg_bytes(bytes, ua, 0, 0);
     send_all(fdup, bytes, n);
     CHECK(closed_by_server(fdup, 2000), "duplicate leg not closed");
     CHECK(log_has(peer, "the agent leg of call"), "duplicate leg log");
@@ -493,16 +471,14 @@ static void test_server_call_and_violations(void)
     CHECK(log_has("monitoring the customer leg alone", NULL), "single-leg log");
     close(flate);
     close(flone);
+}
 
-    cw_audiosocket_get_stats(as, &after);
-    CHECK(after.protocol_errors - before.protocol_errors == 8, "protocol errors %llu",
-          (unsigned long long)(after.protocol_errors - before.protocol_errors));
-    CHECK(after.disconnects - before.disconnects == 2, "disconnects %llu",
-          (unsigned long long)(after.disconnects - before.disconnects));
-
-    /* The good call goes on and ends: agent with a hangup message, customer
-     * by closing (what Asterisk does). */
-    n = leg_bytes(bytes, NULL, 1800, 400);
+/* The good call goes on and ends: agent with a hangup message, customer
+ * by closing (what Asterisk does); src delivers both legs exactly. */
+static void finish_good_call(int fa, int fc, cw_source_t *src)
+{
+    static uint8_t bytes[65536];
+    size_t n = leg_bytes(bytes, NULL, 1800, 400);
     n += put_frame(bytes + n, CW_AUDIOSOCKET_DTMF, (const uint8_t *)"7", 1);
     n += put_frame(bytes + n, CW_AUDIOSOCKET_HANGUP, NULL, 0);
     CHECK(send_choppy(fa, bytes, n), "agent rest");
@@ -540,8 +516,16 @@ static void test_server_call_and_violations(void)
           "stats delivered %llu dropped %llu/%llu", (unsigned long long)ss.frames_delivered[0],
           (unsigned long long)ss.frames_dropped[0], (unsigned long long)ss.frames_dropped[1]);
     cw_source_destroy(&src);
+}
 
-    /* A single-leg call that is reset: its source ends with the reason. */
+/* A single-leg call that is reset: its source ends with the reason. */
+static void check_reset_leg(cw_audiosocket_t *as, int port)
+{
+    static uint8_t bytes[65536];
+    static float agent[MAX_PULL], customer[MAX_PULL];
+    float *legs[CW_LEG_COUNT] = {agent, customer};
+    size_t got[CW_LEG_COUNT] = {0, 0};
+    char peer[64];
     uint8_t ur[16];
     make_uuid(ur, 42, CW_LEG_CUSTOMER);
     char rid[CW_AUDIOSOCKET_UUID_TEXT];
@@ -550,47 +534,100 @@ static void test_server_call_and_violations(void)
     ur_agent[15] &= 0xfe;
     cw_audiosocket_uuid_text(ur_agent, rid);
     int fr = tcp_connect(port, peer, sizeof peer);
-    n = leg_bytes(bytes, ur, 5, 320);
+    size_t n = leg_bytes(bytes, ur, 5, 320);
     send_all(fr, bytes, n);
     sleep_ms(100);
     struct linger lg = {1, 0};
     setsockopt(fr, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fr);
-    src = take_call(as, rid, 2000);
+    cw_source_t *src = take_call(as, rid, 2000);
     CHECK(src != NULL, "single-leg call %s handed out after pair_timeout_ms", rid);
     if (src) {
-        info = cw_source_info(src);
+        const cw_source_info_t *info = cw_source_info(src);
         CHECK(!info->has_leg[0] && info->has_leg[1], "only the customer leg");
-        got[0] = got[1] = 0;
-        st = pull_all(src, legs, got, 3000);
-        why = cw_source_end_reason(src);
+        cw_pull_status st = pull_all(src, legs, got, 3000);
+        const char *why = cw_source_end_reason(src);
         CHECK(st == CW_PULL_EOF && got[1] == 320, "reset leg: status %d, %zu samples", st, got[1]);
         CHECK(why && strstr(why, "disconnect: customer leg: ") && strstr(why, "reset"), "reset reason '%s'",
               why ? why : "(null)");
         cw_source_destroy(&src);
     }
+}
 
-    /* A call still streaming when the server goes: its source ends. */
+/* A call still streaming when the server goes (destroyed here, *as
+ * NULLed): its source ends. */
+static void check_shutdown_ends_call(cw_audiosocket_t **as, int port)
+{
+    static uint8_t bytes[65536];
+    static float agent[MAX_PULL], customer[MAX_PULL];
+    float *legs[CW_LEG_COUNT] = {agent, customer};
+    size_t got[CW_LEG_COUNT] = {0, 0};
+    char peer[64];
     uint8_t us[16];
     make_uuid(us, 77, CW_LEG_AGENT);
     char sid[CW_AUDIOSOCKET_UUID_TEXT];
     cw_audiosocket_uuid_text(us, sid);
     int fs = tcp_connect(port, peer, sizeof peer);
-    n = leg_bytes(bytes, us, 0, 160);
+    size_t n = leg_bytes(bytes, us, 0, 160);
     send_all(fs, bytes, n);
-    src = take_call(as, sid, 2000);
+    cw_source_t *src = take_call(*as, sid, 2000);
     CHECK(src != NULL, "call %s", sid);
-    cw_audiosocket_destroy(&as);
-    CHECK(as == NULL, "destroy NULLs");
+    cw_audiosocket_destroy(as);
+    CHECK(*as == NULL, "destroy NULLs");
     if (src) {
-        got[0] = got[1] = 0;
-        st = pull_all(src, legs, got, 1000);
-        why = cw_source_end_reason(src);
+        cw_pull_status st = pull_all(src, legs, got, 1000);
+        const char *why = cw_source_end_reason(src);
         CHECK(st == CW_PULL_EOF && got[0] == 160 && why && strstr(why, "server shutting down"),
               "after shutdown: status %d, %zu samples, reason %s", st, got[0], why ? why : "(null)");
         cw_source_destroy(&src);
     }
     close(fs);
+}
+
+static void test_server_call_and_violations(void)
+{
+    cw_audiosocket_t *as = start_server(16, 600, 10000);
+    if (!as)
+        return;
+    int port = cw_audiosocket_port(as);
+    CHECK(port > 0, "bound port %d", port);
+    char want_addr[64];
+    snprintf(want_addr, sizeof want_addr, "127.0.0.1:%d", port);
+    CHECK(strcmp(cw_audiosocket_address(as), want_addr) == 0, "address %s", cw_audiosocket_address(as));
+
+    /* A good call: the agent leg first with 800 samples, then the customer. */
+    uint8_t ua[16], uc[16];
+    make_uuid(ua, 1, CW_LEG_AGENT);
+    make_uuid(uc, 1, CW_LEG_CUSTOMER);
+    char call_id[CW_AUDIOSOCKET_UUID_TEXT];
+    cw_audiosocket_uuid_text(ua, call_id);
+    static uint8_t bytes[65536];
+    char peer_a[64], peer_c[64];
+    int fa = tcp_connect(port, peer_a, sizeof peer_a);
+    CHECK(fa >= 0, "connect agent");
+    size_t n = leg_bytes(bytes, ua, 1000, 800);
+    CHECK(send_choppy(fa, bytes, n), "send agent");
+    sleep_ms(150);
+    int fc = tcp_connect(port, peer_c, sizeof peer_c);
+    n = leg_bytes(bytes, uc, -3000, 1200);
+    CHECK(send_choppy(fc, bytes, n), "send customer");
+    cw_source_t *src = take_call(as, call_id, 2000);
+    CHECK(src != NULL, "call %s handed out once both legs connected", call_id);
+    CHECK(log_has(peer_a, "agent leg of call") && log_has(peer_c, "customer leg of call"), "connect log lines");
+
+    cw_audiosocket_stats_t before, after;
+    cw_audiosocket_get_stats(as, &before);
+    check_bad_connections(port, fa, fc);
+    check_extra_legs(port, ua);
+    cw_audiosocket_get_stats(as, &after);
+    CHECK(after.protocol_errors - before.protocol_errors == 8, "protocol errors %llu",
+          (unsigned long long)(after.protocol_errors - before.protocol_errors));
+    CHECK(after.disconnects - before.disconnects == 2, "disconnects %llu",
+          (unsigned long long)(after.disconnects - before.disconnects));
+
+    finish_good_call(fa, fc, src);
+    check_reset_leg(as, port);
+    check_shutdown_ends_call(&as, port);
 }
 
 static void test_server_limits(void)

@@ -274,6 +274,89 @@ static cw_curve_client_t *node_key(const char *name, const char *list_dir, const
     return cli;
 }
 
+/* The broker of test_broker_both_sides and who is connected to it. */
+typedef struct curve_sides {
+    cw_broker_t *broker;
+    const char *front, *nodes, *pubpath;
+    cw_sink_t *node_ok, *node_rogue, *node_plain, *node_sub;   /* publishers */
+    cw_bus_sub_t *listed, *unlisted, *nokey;                   /* subscribers */
+} curve_sides_t;
+
+/* Every event of the listed node reaches the listed subscriber; those of the
+ * unlisted and plain nodes and of a subscriber's key reach nobody. */
+static void check_node_admission(curve_sides_t *b)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    int ok = 0, rogue = 0, plain = 0;
+    bool joined = false;
+    for (int i = 0; i < 100 && !joined; i++) {
+        publish(b->node_ok, "node-ok-probe");
+        publish(b->node_rogue, "node-rogue-probe");
+        publish(b->node_plain, "node-plain-probe");
+        drain_nodes(b->listed, 50, &ok, &rogue, &plain);
+        joined = ok > 0;
+    }
+    CHECK(joined, "listed subscriber gets a listed node's events through the CURVE broker");
+    /* The refused nodes get as long again as the listed one needed. */
+    for (int i = 0; i < 10; i++) {
+        publish(b->node_rogue, "node-rogue-probe");
+        publish(b->node_plain, "node-plain-probe");
+        publish(b->node_sub, "node-rogue-probe");
+        drain_nodes(b->listed, 50, &ok, &rogue, &plain);
+    }
+    cw_broker_stats_t before;
+    CHECK(cw_broker_get_stats(b->broker, &before, &err) == CW_OK, "stats: %s", err.msg);
+    ok = rogue = plain = 0;
+    for (int i = 0; i < EVENTS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "node-ok-%d", i);
+        publish(b->node_ok, id);
+        snprintf(id, sizeof id, "node-rogue-%d", i);
+        publish(b->node_rogue, id);
+        snprintf(id, sizeof id, "node-plain-%d", i);
+        publish(b->node_plain, id);
+        snprintf(id, sizeof id, "node-rogue-sub-%d", i);
+        publish(b->node_sub, id);
+    }
+    drain_nodes(b->listed, 500, &ok, &rogue, &plain);
+    CHECK(ok == EVENTS, "listed node: %d of %d events reached the listed subscriber", ok, EVENTS);
+    CHECK(rogue == 0, "unlisted node or subscriber key publishing: %d events got through", rogue);
+    cw_broker_stats_t after;
+    CHECK(cw_broker_get_stats(b->broker, &after, &err) == CW_OK, "stats: %s", err.msg);
+    /* The subscriber key's events reached the broker and stopped there. */
+    uint64_t in = after.frontend_msgs_in - before.frontend_msgs_in;
+    uint64_t out = after.backend_msgs_out - before.backend_msgs_out;
+    CHECK(in >= 2 * EVENTS && out == EVENTS, "broker counted %llu in from nodes, %llu out (want >= %d, %d)",
+          (unsigned long long)in, (unsigned long long)out, 2 * EVENTS, EVENTS);
+    CHECK(plain == 0, "plain node: %d events got through", plain);
+    int got_unlisted = drain(b->unlisted, "", 300), got_nokey = drain(b->nokey, "", 300);
+    CHECK(got_unlisted == 0 && got_nokey == 0, "at the backend: unlisted %d, no key %d", got_unlisted,
+          got_nokey);
+    printf("curve broker: listed node %d/%d, unlisted node %d, plain node %d; unlisted subscriber %d, "
+           "no key %d\n",
+           ok, EVENTS, rogue, plain, got_unlisted, got_nokey);
+}
+
+/* The nodes list is read again when it changes, through the joined list. */
+static void check_late_node(curve_sides_t *b)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_curve_client_t *late_key = node_key("node-late", b->nodes, b->pubpath);
+    cw_sink_t *late = late_key ? cw_bus_publisher_connect_secure(b->front, 10000, late_key, &err) : NULL;
+    cw_curve_client_destroy(&late_key);
+    bool late_joined = false;
+    for (int i = 0; late && i < 100 && !late_joined; i++) {
+        publish(late, "node-ok-late");
+        int n = 0, r = 0, p = 0;
+        drain_nodes(b->listed, 50, &n, &r, &p);
+        late_joined = n > 0;
+    }
+    CHECK(late_joined, "a node key added to the nodes directory while running is admitted");
+    cw_sink_destroy(&late);
+}
+
 /* CURVE on both sides of the broker: a node whose key is in the nodes list
  * delivers every event to a listed subscriber; a node with an unlisted key
  * and a plain node deliver none; subscribers without a listed key get none. */
@@ -326,68 +409,10 @@ static void test_broker_both_sides(void)
     cw_curve_client_destroy(&alice);
     CHECK(listed && unlisted && nokey, "broker subscribers: %s", err.msg);
     if (node_ok && node_rogue && node_plain && node_sub && listed && unlisted && nokey) {
-        int ok = 0, rogue = 0, plain = 0;
-        bool joined = false;
-        for (int i = 0; i < 100 && !joined; i++) {
-            publish(node_ok, "node-ok-probe");
-            publish(node_rogue, "node-rogue-probe");
-            publish(node_plain, "node-plain-probe");
-            drain_nodes(listed, 50, &ok, &rogue, &plain);
-            joined = ok > 0;
-        }
-        CHECK(joined, "listed subscriber gets a listed node's events through the CURVE broker");
-        /* The refused nodes get as long again as the listed one needed. */
-        for (int i = 0; i < 10; i++) {
-            publish(node_rogue, "node-rogue-probe");
-            publish(node_plain, "node-plain-probe");
-            publish(node_sub, "node-rogue-probe");
-            drain_nodes(listed, 50, &ok, &rogue, &plain);
-        }
-        cw_broker_stats_t before;
-        CHECK(cw_broker_get_stats(broker, &before, &err) == CW_OK, "stats: %s", err.msg);
-        ok = rogue = plain = 0;
-        for (int i = 0; i < EVENTS; i++) {
-            char id[32];
-            snprintf(id, sizeof id, "node-ok-%d", i);
-            publish(node_ok, id);
-            snprintf(id, sizeof id, "node-rogue-%d", i);
-            publish(node_rogue, id);
-            snprintf(id, sizeof id, "node-plain-%d", i);
-            publish(node_plain, id);
-            snprintf(id, sizeof id, "node-rogue-sub-%d", i);
-            publish(node_sub, id);
-        }
-        drain_nodes(listed, 500, &ok, &rogue, &plain);
-        CHECK(ok == EVENTS, "listed node: %d of %d events reached the listed subscriber", ok, EVENTS);
-        CHECK(rogue == 0, "unlisted node or subscriber key publishing: %d events got through", rogue);
-        cw_broker_stats_t after;
-        CHECK(cw_broker_get_stats(broker, &after, &err) == CW_OK, "stats: %s", err.msg);
-        /* The subscriber key's events reached the broker and stopped there. */
-        uint64_t in = after.frontend_msgs_in - before.frontend_msgs_in;
-        uint64_t out = after.backend_msgs_out - before.backend_msgs_out;
-        CHECK(in >= 2 * EVENTS && out == EVENTS, "broker counted %llu in from nodes, %llu out (want >= %d, %d)",
-              (unsigned long long)in, (unsigned long long)out, 2 * EVENTS, EVENTS);
-        CHECK(plain == 0, "plain node: %d events got through", plain);
-        int got_unlisted = drain(unlisted, "", 300), got_nokey = drain(nokey, "", 300);
-        CHECK(got_unlisted == 0 && got_nokey == 0, "at the backend: unlisted %d, no key %d", got_unlisted,
-              got_nokey);
-        printf("curve broker: listed node %d/%d, unlisted node %d, plain node %d; unlisted subscriber %d, "
-               "no key %d\n",
-               ok, EVENTS, rogue, plain, got_unlisted, got_nokey);
-
-        /* The nodes list is read again when it changes, through the joined list. */
-        cw_curve_client_t *late_key = node_key("node-late", nodes, pubpath);
-        cw_sink_t *late = late_key ? cw_bus_publisher_connect_secure(front, 10000, late_key, &err) : NULL;
-        cw_curve_client_destroy(&late_key);
-        bool late_joined = false;
-        for (int i = 0; late && i < 100 && !late_joined; i++) {
-            publish(late, "node-ok-late");
-            int n = 0, r = 0, p = 0;
-            drain_nodes(listed, 50, &n, &r, &p);
-            late_joined = n > 0;
-        }
-        CHECK(late_joined, "a node key added to the nodes directory while running is admitted");
-        cw_sink_destroy(&late);
+        curve_sides_t b = {broker, front, nodes, pubpath, node_ok, node_rogue, node_plain, node_sub,
+                           listed, unlisted, nokey};
+        check_node_admission(&b);
+        check_late_node(&b);
     }
     cw_bus_sub_destroy(&listed);
     cw_bus_sub_destroy(&unlisted);

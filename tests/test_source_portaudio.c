@@ -102,22 +102,11 @@ static void stop_feeder(void)
     feeder_pid = 0;
 }
 
-int main(void)
+/* list_devices shows the virtual device (false: it does not, skip). */
+static bool virtual_device_listed(void)
 {
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    if (setup_virtual_device() != 0)
-        return SKIP;
     cw_error_t err;
-    if (cw_portaudio_init(&err) != CW_OK) {
-        printf("SKIP: %s\n", err.msg);
-        stop_feeder();
-        return SKIP;
-    }
-
-    /* list_devices shows the virtual device. */
+    cw_error_clear(&err);
     char *listing = NULL;
     size_t listing_size = 0;
     FILE *mem = open_memstream(&listing, &listing_size);
@@ -126,79 +115,81 @@ int main(void)
     if (!strstr(listing, "callwatch_virtual")) {
         printf("SKIP: PortAudio's ALSA host API does not show the virtual device:\n%s", listing);
         free(listing);
-        stop_feeder();
-        cw_portaudio_terminate();
-        return SKIP;
+        return false;
     }
     CHECK(strstr(listing, "ALSA") != NULL, "host API listed: %s", listing);
     free(listing);
+    return true;
+}
 
-    static cw_config_t cfg; /* big; filled by hand, config.c is not used here */
-    cfg.capture_frames_per_buffer = 256;
-    cfg.capture_ring_s = 8.0; /* the virtual device delivers in a burst */
-    cfg.capture_stall_timeout_ms = STALL_MS;
-    cw_line_config_t line;
-    memset(&line, 0, sizeof line);
-    snprintf(line.name, sizeof line.name, "test");
-    line.agent_channel = 0;
-    line.customer_channel = 1;
-    line.sample_rate = RATE;
-
+/* An unknown device and a channel beyond the device are refused; line is
+ * left naming the virtual device. */
+static void check_open_refusals(cw_line_config_t *line, const cw_config_t *cfg)
+{
+    cw_error_t err;
     /* Unknown device: NOT_FOUND with the list of candidates. */
-    snprintf(line.device, sizeof line.device, "no-such-device");
+    snprintf(line->device, sizeof line->device, "no-such-device");
     cw_error_clear(&err);
-    cw_source_t *src = cw_source_portaudio_new(&line, &cfg, &err);
+    cw_source_t *src = cw_source_portaudio_new(line, cfg, &err);
     CHECK(src == NULL && err.code == CW_ERR_NOT_FOUND, "unknown device: %s", err.msg);
     CHECK(strstr(err.msg, "no-such-device") && strstr(err.msg, "callwatch_virtual"), "candidates: %s", err.msg);
     cw_source_destroy(&src);
 
     /* Channel beyond the device is refused (the virtual PCM claims many, so
      * ask for an absurd one). */
-    line.customer_channel = 100000;
-    snprintf(line.device, sizeof line.device, "CALLWATCH_virt"); /* case-insensitive substring */
-    src = cw_source_portaudio_new(&line, &cfg, &err);
+    line->customer_channel = 100000;
+    snprintf(line->device, sizeof line->device, "CALLWATCH_virt"); /* case-insensitive substring */
+    src = cw_source_portaudio_new(line, cfg, &err);
     CHECK(src == NULL && strstr(err.msg, "input channel"), "channel check: %s", err.msg);
     cw_source_destroy(&src);
-    line.customer_channel = 1;
+    line->customer_channel = 1;
+}
 
-    cw_error_clear(&err);
-    src = cw_source_portaudio_new(&line, &cfg, &err);
-    CHECK(src != NULL, "open: %s", err.msg);
-    if (!src) {
-        stop_feeder();
-        cw_portaudio_terminate();
-        return check_summary("test_source_portaudio");
-    }
-    const cw_source_info_t *info = cw_source_info(src);
-    CHECK(info->rate_hz[0] == RATE && info->rate_hz[1] == RATE, "rates %d %d", info->rate_hz[0], info->rate_hz[1]);
+/* What one capture delivered, until the device stopped or 10 s passed. */
+typedef struct capture {
+    float *all[2];               /* per leg, cap frames */
+    size_t cap, got[2];
+    cw_pull_status st;           /* the last pull's */
+    cw_error_t err;              /* its error */
+    double t_last_frames, t_error;
+} capture_t;
 
-    size_t cap_all = (size_t)RATE * 8;
-    float *all[2] = {calloc(cap_all, sizeof(float)), calloc(cap_all, sizeof(float))};
-    size_t got[2] = {0, 0};
+static void capture_until_loss(cw_source_t *src, capture_t *c)
+{
+    c->cap = (size_t)RATE * 8;
+    c->all[0] = calloc(c->cap, sizeof(float));
+    c->all[1] = calloc(c->cap, sizeof(float));
     float a[1024], b[1024];
     float *out[2] = {a, b};
-    double t_last_frames = now_s(), t_error = 0;
-    cw_pull_status st = CW_PULL_OK;
+    c->t_last_frames = now_s();
+    c->st = CW_PULL_OK;
     double deadline = now_s() + 10.0;
     while (now_s() < deadline) {
         size_t n[2];
-        st = cw_source_pull(src, out, 1024, n, &err);
+        c->st = cw_source_pull(src, out, 1024, n, &c->err);
         CHECK(n[0] == n[1], "legs of one device advance together");
         for (int leg = 0; leg < 2; leg++) {
-            size_t room = cap_all - got[leg];
-            memcpy(all[leg] + got[leg], out[leg], sizeof(float) * (n[leg] < room ? n[leg] : room));
-            got[leg] += n[leg];
+            size_t room = c->cap - c->got[leg];
+            memcpy(c->all[leg] + c->got[leg], out[leg], sizeof(float) * (n[leg] < room ? n[leg] : room));
+            c->got[leg] += n[leg];
         }
         if (n[0] > 0)
-            t_last_frames = now_s();
-        if (st != CW_PULL_OK) {
-            t_error = now_s();
+            c->t_last_frames = now_s();
+        if (c->st != CW_PULL_OK) {
+            c->t_error = now_s();
             break;
         }
         if (n[0] == 0)
             usleep(10000);
     }
+}
 
+/* The signal arrived sample-exact with no overrun, then the device loss. */
+static void check_capture(cw_source_t *src, const capture_t *c)
+{
+    float *const *all = c->all;
+    const size_t *got = c->got;
+    size_t cap_all = c->cap;
     CHECK(got[0] >= RATE && got[0] <= RATE * 4, "frames captured: %zu", got[0]);
     size_t mismatches = 0;
     for (int i = 0; i < RATE && (size_t)i < got[0]; i++)
@@ -219,19 +210,69 @@ int main(void)
           (unsigned long long)stats.frames_dropped[0], (unsigned long long)stats.frames_dropped[1]);
     CHECK(stats.frames_delivered[0] == got[0], "delivered %llu", (unsigned long long)stats.frames_delivered[0]);
 
-    CHECK(st == CW_PULL_ERROR, "device loss reported (status %d)", st);
-    CHECK(strstr(err.msg, "callwatch_virtual") && strstr(err.msg, "stopped delivering audio") &&
-              strstr(err.msg, "no samples for"),
-          "loss message: %s", err.msg);
-    double after = t_error - t_last_frames;
+    CHECK(c->st == CW_PULL_ERROR, "device loss reported (status %d)", c->st);
+    CHECK(strstr(c->err.msg, "callwatch_virtual") && strstr(c->err.msg, "stopped delivering audio") &&
+              strstr(c->err.msg, "no samples for"),
+          "loss message: %s", c->err.msg);
+    double after = c->t_error - c->t_last_frames;
     CHECK(after >= STALL_MS / 1000.0 - 0.05 && after < STALL_MS / 1000.0 + 1.0, "loss after %.2f s of silence", after);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (setup_virtual_device() != 0)
+        return SKIP;
+    cw_error_t err;
+    if (cw_portaudio_init(&err) != CW_OK) {
+        printf("SKIP: %s\n", err.msg);
+        stop_feeder();
+        return SKIP;
+    }
+
+    if (!virtual_device_listed()) {
+        stop_feeder();
+        cw_portaudio_terminate();
+        return SKIP;
+    }
+
+    static cw_config_t cfg; /* big; filled by hand, config.c is not used here */
+    cfg.capture_frames_per_buffer = 256;
+    cfg.capture_ring_s = 8.0; /* the virtual device delivers in a burst */
+    cfg.capture_stall_timeout_ms = STALL_MS;
+    cw_line_config_t line;
+    memset(&line, 0, sizeof line);
+    snprintf(line.name, sizeof line.name, "test");
+    line.agent_channel = 0;
+    line.customer_channel = 1;
+    line.sample_rate = RATE;
+
+    check_open_refusals(&line, &cfg);
+
+    cw_error_clear(&err);
+    cw_source_t *src = cw_source_portaudio_new(&line, &cfg, &err);
+    CHECK(src != NULL, "open: %s", err.msg);
+    if (!src) {
+        stop_feeder();
+        cw_portaudio_terminate();
+        return check_summary("test_source_portaudio");
+    }
+    const cw_source_info_t *info = cw_source_info(src);
+    CHECK(info->rate_hz[0] == RATE && info->rate_hz[1] == RATE, "rates %d %d", info->rate_hz[0], info->rate_hz[1]);
+
+    capture_t cap = {0};
+    capture_until_loss(src, &cap);
+    check_capture(src, &cap);
 
     /* The virtual device blocks in read() once the data is gone; ending the
      * feeder unblocks it so the stream can be torn down. */
     stop_feeder();
     cw_source_destroy(&src);
-    free(all[0]);
-    free(all[1]);
+    free(cap.all[0]);
+    free(cap.all[1]);
     cw_portaudio_terminate();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -6,9 +6,8 @@
 # to its closing brace, both included.
 #
 # Usage: tools/checksrc.sh [--list-long N] [FILE...]
-#   With no FILE: banned functions in src/, include/, tests/, fuzz/ and tools/; the
-#   length limit in the same files but tests/ (a test's scenario may read top to
-#   bottom; tools/checksrc.sh --list-long 120 tests/*.c lists the long ones).
+#   With no FILE: banned functions and the length limit in src/, include/, tests/,
+#   fuzz/ and tools/ (a test's scenarios are helpers of their own, as the code's are).
 #   --list-long N  only prints every function longer than N lines (no verdict).
 # Exit status: 0 clean, 1 a finding (each printed as file:line: what), 2 bad usage.
 set -euo pipefail
@@ -24,12 +23,10 @@ if [[ "${1:-}" == "--list-long" ]]; then
 fi
 
 files=("$@")
-long_files=("$@")
 if ((${#files[@]} == 0)); then
   cd "$root"
   mapfile -t files < <(find src include tests fuzz tools -maxdepth 3 \( -name '*.c' -o -name '*.h' \) \
                          -not -path '*/build*' | sort)
-  mapfile -t long_files < <(printf '%s\n' "${files[@]}" | grep -v '^tests/')
 fi
 
 # Unbounded writes, unchecked conversions and a function with no safe use.
@@ -99,7 +96,7 @@ long=$(awk -v max="$max_lines" '
     if (n > max) printf "%s:%d: %s() is %d lines\n", FILENAME, start, fname, n
     body = 0; sig = 0
   }
-' "${long_files[@]}")
+' "${files[@]}")
 if [[ -n "$long" ]]; then
   if [[ -n "$list_only" ]]; then
     echo "$long"

@@ -1,25 +1,18 @@
-/* web.c - see callwatch/web.h: state fed from the bus, event streams and the
- * HTTP server; the pages and the API are in web_routes.c. */
+/* web.c - see web_priv.h: the shared live state of `callwatch web`. What the
+ * bus said (call histories, the stream ring, the wallboard snapshot), the
+ * sessions, the archive handle, the log and the clock. It knows neither the
+ * routes (web_routes.c) nor libmicrohttpd (web_server.c): they call it. */
 #include "web_priv.h"
 
-#include "callwatch/http.h"
-
-#include <errno.h>
-#include <microhttpd.h>
-#include <signal.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#define IDLE_TIMEOUT_S 30u
-#define KEEPALIVE_S 5
 #define PUBLISH_MIN_S 0.1
 #define PUBLISH_EVERY_S 1.0
-#define STREAM_BATCH_MAX (256u * 1024u)
-#define HEADER_MEMORY_LIMIT (32u * 1024u)
 
 double web_now_s(void)
 {
@@ -87,7 +80,7 @@ static void publish(cw_web_t *w, int stream, const char *key, char *text)
     pthread_cond_broadcast(&w->cond);
 }
 
-static char *sse_text(const char *event, const char *json)
+char *web_sse_text(const char *event, const char *json)
 {
     size_t n = strlen(event) + strlen(json) + 32;
     char *t = malloc(n);
@@ -122,11 +115,11 @@ void cw_web_feed(cw_web_t *w, const char *topic, const char *json, double now_s)
             json_array_append(h->events, ev);
         if (h)
             h->last_s = now_s;
-        publish(w, WEB_STREAM_CALL, call_id, sse_text("ev", json));
+        publish(w, WEB_STREAM_CALL, call_id, web_sse_text("ev", json));
     }
     const char *agent = json_string_value(json_object_get(ev, "agent_id"));
     if (type && strcmp(type, "whisper") == 0 && agent)
-        publish(w, WEB_STREAM_AGENT, agent, sse_text("ev", json));
+        publish(w, WEB_STREAM_AGENT, agent, web_sse_text("ev", json));
     pthread_mutex_unlock(&w->lock);
     json_decref(ev);
 }
@@ -137,7 +130,7 @@ void cw_web_set_connected(cw_web_t *w, bool connected)
     if (w->connected != connected) {
         w->connected = connected;
         w->dirty = true;
-        publish(w, WEB_STREAM_ALL, "", sse_text("daemon", connected ? "{\"connected\":true}" : "{\"connected\":false}"));
+        publish(w, WEB_STREAM_ALL, "", web_sse_text("daemon", connected ? "{\"connected\":true}" : "{\"connected\":false}"));
     }
     pthread_mutex_unlock(&w->lock);
 }
@@ -343,307 +336,78 @@ void cw_web_tick(cw_web_t *w, double now_s)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* ---- event streams -------------------------------------------------------- */
 
-typedef struct stream {
-    cw_web_t *w;
-    int kind;
-    char key[CW_BOARD_ID_MAX];
-    uint64_t next;               /* next ring seq to look at */
-    uint64_t board_version;      /* last snapshot sent */
-    bool started;
-    char *pending;               /* text not yet handed to MHD */
-    size_t off, len;
-} stream_t;
+/* ---- sessions -------------------------------------------------------------- */
 
-static bool stream_wants(const stream_t *s, const web_msg_t *m)
+static void random_hex(char out[WEB_TOKEN_HEX + 1])
 {
-    if (m->stream == WEB_STREAM_ALL)
-        return true;
-    return m->stream == s->kind && strcmp(m->key, s->key) == 0;
+    unsigned char raw[WEB_TOKEN_HEX / 2];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, WEB_TOKEN_HEX + 1, raw, sizeof raw);
 }
 
-/* Appends text to the batch (malloc'd, grown); false when out of memory. */
-static bool batch_add(char **batch, size_t *len, const char *text)
+bool web_token_eq(const char *a, const char *b)
 {
-    size_t n = strlen(text);
-    char *grown = realloc(*batch, *len + n + 1);
-    if (!grown)
-        return false;
-    memcpy(grown + *len, text, n + 1);
-    *batch = grown;
-    *len += n;
-    return true;
+    return a && b && strlen(a) == WEB_TOKEN_HEX && strlen(b) == WEB_TOKEN_HEX &&
+           sodium_memcmp(a, b, WEB_TOKEN_HEX) == 0;
 }
 
-/* What the reader gets next (lock held): a batch, or NULL to wait. */
-static char *stream_next(stream_t *s)
+int web_session_get(cw_web_t *w, const char *id, web_session_t *out)
 {
-    cw_web_t *w = s->w;
-    char *batch = NULL;
-    size_t len = 0;
-    if (!s->started) {
-        s->started = true;
-        s->next = w->next_seq;
-        batch_add(&batch, &len, w->connected ? "retry: 2000\nevent: daemon\ndata: {\"connected\":true}\n\n"
-                                             : "retry: 2000\nevent: daemon\ndata: {\"connected\":false}\n\n");
-    }
-    if (s->kind == WEB_STREAM_BOARD && w->board_json && s->board_version != w->board_version) {
-        s->board_version = w->board_version;
-        char *t = sse_text("board", w->board_json);
-        if (t)
-            batch_add(&batch, &len, t);
-        free(t);
-    }
-    uint64_t oldest = w->next_seq > WEB_RING ? w->next_seq - WEB_RING : 0;
-    if (s->next < oldest) {
-        /* Fell behind the ring: the page reloads its state. */
-        s->next = w->next_seq;
-        batch_add(&batch, &len, "event: reset\ndata: {}\n\n");
-    }
-    for (; s->next < w->next_seq && len < STREAM_BATCH_MAX; s->next++) {
-        const web_msg_t *m = &w->ring[s->next % WEB_RING];
-        if (stream_wants(s, m))
-            batch_add(&batch, &len, m->text);
-    }
-    return batch;
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    stream_t *s = cls;
-    cw_web_t *w = s->w;
-    if (!s->pending) {
-        pthread_mutex_lock(&w->lock);
-        char *batch = NULL;
-        while (!w->stopping && !(batch = stream_next(s))) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += KEEPALIVE_S;
-            if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT) {
-                batch = strdup(": keepalive\n\n");
-                break;
-            }
-        }
-        bool stop = w->stopping;
-        pthread_mutex_unlock(&w->lock);
-        if (stop || !batch) {
-            free(batch);
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        }
-        s->pending = batch;
-        s->off = 0;
-        s->len = strlen(batch);
-    }
-    size_t n = s->len - s->off < max ? s->len - s->off : max;
-    memcpy(buf, s->pending + s->off, n);
-    s->off += n;
-    if (s->off >= s->len) {
-        free(s->pending);
-        s->pending = NULL;
-    }
-    return (ssize_t)n;
-}
-
-static void stream_free(void *cls)
-{
-    stream_t *s = cls;
-    free(s->pending);
-    free(s);
-}
-
-int web_stream_allowed(const web_session_t *s, int kind, const char *key)
-{
-    if (kind == WEB_STREAM_AGENT)
-        return s->role >= CW_ROLE_QA || strcmp(s->name, key) == 0;
-    return s->role >= CW_ROLE_QA;
-}
-
-/* ---- HTTP ------------------------------------------------------------------ */
-
-typedef struct upload {
-    char *data;
-    size_t len;
-    bool too_big;
-} upload_t;
-
-static const char *mhd_lookup(void *ctx, char kind, const char *name)
-{
-    enum MHD_ValueKind k = kind == 'h' ? MHD_HEADER_KIND : kind == 'c' ? MHD_COOKIE_KIND : MHD_GET_ARGUMENT_KIND;
-    return MHD_lookup_connection_value(ctx, k, name);
-}
-
-static void add_security_headers(struct MHD_Response *resp, bool tls)
-{
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (tls)
-        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
-}
-
-static enum MHD_Result queue_reply(cw_web_t *w, struct MHD_Connection *conn, int status, cw_web_reply_t *r)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        cw_web_reply_free(r);
-        return MHD_NO;
-    }
-    r->body = NULL;
-    add_security_headers(resp, w->tls);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "text/plain");
-    if (r->set_cookie)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
-    if (r->location)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
-    cw_web_reply_free(r);
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
-static int stream_kind(const char *name)
-{
-    if (!name)
+    if (!id || strlen(id) != WEB_TOKEN_HEX)
         return 0;
-    if (strcmp(name, "board") == 0)
-        return WEB_STREAM_BOARD;
-    if (strcmp(name, "call") == 0)
-        return WEB_STREAM_CALL;
-    return strcmp(name, "agent") == 0 ? WEB_STREAM_AGENT : 0;
-}
-
-/* GET /events: a stream, or an error reply (status returned, 0 = queued). */
-static int open_stream(cw_web_t *w, struct MHD_Connection *conn, cw_web_reply_t *r, enum MHD_Result *rc)
-{
-    web_session_t s;
-    const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "cw_session");
-    int kind = stream_kind(MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream"));
-    const char *key = kind == WEB_STREAM_CALL    ? MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "id")
-                      : kind == WEB_STREAM_AGENT ? MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name")
-                                                 : "";
-    const char *why = NULL;
-    int status = 0;
-    if (!cookie || !web_session_get(w, cookie, &s))
-        status = MHD_HTTP_UNAUTHORIZED, why = "log in first";
-    else if (!kind || !key || strlen(key) >= CW_BOARD_ID_MAX)
-        status = MHD_HTTP_BAD_REQUEST, why = "stream=board, stream=call&id=ID or stream=agent&name=NAME";
-    else if (!web_stream_allowed(&s, kind, key))
-        status = MHD_HTTP_FORBIDDEN, why = "not allowed for this role";
-    if (status) {
-        web_log(w, "%d GET /events: %s", status, why);
-        r->body = strdup(why);
-        r->len = strlen(why);
-        return status;
-    }
-    stream_t *st = calloc(1, sizeof *st);
-    struct MHD_Response *resp =
-        st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free) : NULL;
-    if (!resp) {
-        free(st);
-        *rc = MHD_NO;
-        return 0;
-    }
-    st->w = w;
-    st->kind = kind;
-    snprintf(st->key, sizeof st->key, "%s", key);
-    add_security_headers(resp, w->tls);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    *rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return 0;
-}
-
-/* Collects the body (at most CW_WEB_MAX_BODY); true when it is complete. */
-static bool collect_body(upload_t *up, const char *data, size_t *size)
-{
-    if (*size == 0)
-        return true;
-    if (!up->too_big && up->len + *size <= CW_WEB_MAX_BODY) {
-        char *grown = realloc(up->data, up->len + *size + 1);
-        if (grown) {
-            memcpy(grown + up->len, data, *size);
-            up->len += *size;
-            grown[up->len] = '\0';
-            up->data = grown;
-        } else {
-            up->too_big = true;
+    double now = web_now_s();
+    int found = 0;
+    pthread_mutex_lock(&w->sess_lock);
+    for (size_t i = 0; i < WEB_SESSIONS && !found; i++) {
+        web_session_t *s = &w->sessions[i];
+        if (!s->id[0] || !web_token_eq(s->id, id))
+            continue;
+        if (now - s->last_s > w->o.session_idle_s) {
+            memset(s, 0, sizeof *s);
+            break;
         }
-    } else {
-        up->too_big = true;
+        s->last_s = now;
+        *out = *s;
+        found = 1;
     }
-    *size = 0;
-    return false;
+    pthread_mutex_unlock(&w->sess_lock);
+    return found;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+void web_session_create(cw_web_t *w, const char *name, cw_role_t role, web_session_t *out)
 {
-    (void)version;
-    cw_web_t *w = cls;
-    cw_web_reply_t r = {0};
-    if (!*con_cls) {
-        upload_t *up = calloc(1, sizeof *up);
-        if (!up)
-            return MHD_NO;
-        *con_cls = up;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (!cl || strtoull(cl, NULL, 10) <= CW_WEB_MAX_BODY)
-            return MHD_YES;
-        up->too_big = true;
+    pthread_mutex_lock(&w->sess_lock);
+    web_session_t *slot = &w->sessions[0];
+    for (size_t i = 0; i < WEB_SESSIONS; i++) {
+        if (!w->sessions[i].id[0]) {
+            slot = &w->sessions[i];
+            break;
+        }
+        if (w->sessions[i].last_s < slot->last_s)
+            slot = &w->sessions[i];
     }
-    upload_t *up = *con_cls;
-    if (!up->too_big && !collect_body(up, upload_data, upload_data_size))
-        return MHD_YES;
-    int status;
-    if (up->too_big) {
-        status = MHD_HTTP_CONTENT_TOO_LARGE;
-        r.body = strdup("request body too large\n");
-        r.len = r.body ? strlen(r.body) : 0;
-        web_log(w, "413 %s %.200s: body over %u bytes", method, url, CW_WEB_MAX_BODY);
-    } else if (strcmp(url, "/events") == 0 && strcmp(method, "GET") == 0) {
-        enum MHD_Result rc = MHD_YES;
-        status = open_stream(w, conn, &r, &rc);
-        if (status == 0)
-            return rc;
-    } else {
-        status = cw_web_answer(w, method, url, mhd_lookup, conn, up->data ? up->data : "", up->len, &r);
-    }
-    return queue_reply(w, conn, status, &r);
+    random_hex(slot->id);
+    random_hex(slot->csrf);
+    snprintf(slot->name, sizeof slot->name, "%s", name);
+    slot->role = role;
+    slot->last_s = web_now_s();
+    *out = *slot;
+    pthread_mutex_unlock(&w->sess_lock);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+void web_session_end(cw_web_t *w, const char *id)
 {
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    upload_t *up = *con_cls;
-    if (up) {
-        free(up->data);
-        free(up);
-    }
-    *con_cls = NULL;
-}
-
-static void mhd_logger(void *cls, const char *fmt, va_list ap)
-{
-    cw_web_t *w = cls;
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    line[strcspn(line, "\n")] = '\0';
-    web_log(w, "http: %s", line);
+    pthread_mutex_lock(&w->sess_lock);
+    for (size_t i = 0; i < WEB_SESSIONS; i++)
+        if (w->sessions[i].id[0] && web_token_eq(w->sessions[i].id, id))
+            memset(&w->sessions[i], 0, sizeof w->sessions[i]);
+    pthread_mutex_unlock(&w->sess_lock);
 }
 
 /* ---- life cycle -------------------------------------------------------------- */
 
-static cw_web_t *web_alloc(const cw_web_opts_t *o, cw_error_t *err)
+cw_web_t *web_alloc(const cw_web_opts_t *o, cw_error_t *err)
 {
     cw_web_t *w = calloc(1, sizeof *w);
     if (!w) {
@@ -668,86 +432,24 @@ static cw_web_t *web_alloc(const cw_web_opts_t *o, cw_error_t *err)
     w->degraded = json_object();
     if (!w->board || !w->degraded) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the web server");
-        cw_web_destroy(&w);
+        web_free(w);
+        w = NULL;
     }
     return w;
 }
 
-cw_web_t *cw_web_new_offline(const cw_web_opts_t *o, cw_error_t *err)
+void web_stop(cw_web_t *w)
 {
-    return web_alloc(o, err);
-}
-
-/* Starts libmicrohttpd on fd (taken over). */
-static int web_start(cw_web_t *w, int fd, const cw_web_opts_t *o, cw_error_t *err)
-{
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
-    w->tls = o->tls_cert_pem && o->tls_key_pem;
-    if (w->tls) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            close(fd);
-            return cw_error_set(err, CW_ERR_INVALID, "[web] tls_cert: this libmicrohttpd was built without TLS");
-        }
-        flags |= MHD_USE_TLS;
-    }
-    /* Server threads inherit this mask: SIGINT/SIGTERM stay with ours. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    if (w->tls)
-        w->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w,
-                                     MHD_OPTION_LISTEN_SOCKET, fd,
-                                     MHD_OPTION_CONNECTION_LIMIT, CW_WEB_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_HTTPS_MEM_KEY, o->tls_key_pem,
-                                     MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_END);
-    else
-        w->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w,
-                                     MHD_OPTION_LISTEN_SOCKET, fd,
-                                     MHD_OPTION_CONNECTION_LIMIT, CW_WEB_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_END);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!w->daemon) {
-        close(fd);
-        return cw_error_set(err, CW_ERR_INTERNAL, "cannot start the web server%s",
-                            w->tls ? " (is [web] tls_key the private key of tls_cert, both PEM?)" : "");
-    }
-    return CW_OK;
-}
-
-cw_web_t *cw_web_new(const cw_web_opts_t *o, cw_error_t *err)
-{
-    cw_web_t *w = web_alloc(o, err);
-    if (!w)
-        return NULL;
-    int fd = cw_http_listener("web", o->listen ? o->listen : "", &w->port, err);
-    if (fd < 0 || web_start(w, fd, o, err) != CW_OK) {
-        cw_web_destroy(&w);
-        return NULL;
-    }
-    return w;
-}
-
-int cw_web_port(const cw_web_t *w)
-{
-    return w ? w->port : 0;
-}
-
-void cw_web_destroy(cw_web_t **wp)
-{
-    if (!wp || !*wp)
-        return;
-    cw_web_t *w = *wp;
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
-    if (w->daemon)
-        MHD_stop_daemon(w->daemon);
+}
+
+void web_free(cw_web_t *w)
+{
+    if (!w)
+        return;
     for (size_t i = 0; i < WEB_RING; i++)
         free(w->ring[i].text);
     for (size_t i = 0; i < WEB_HIST_MAX; i++)
@@ -761,5 +463,4 @@ void cw_web_destroy(cw_web_t **wp)
     pthread_mutex_destroy(&w->sess_lock);
     pthread_mutex_destroy(&w->slow_lock);
     free(w);
-    *wp = NULL;
 }

@@ -1,5 +1,7 @@
-/* web_priv.h - what web.c (state, streams, HTTP) and web_routes.c (pages
- * and API) share; private to src/web. */
+/* web_priv.h - the shared live state of `callwatch web` (web.c), private to
+ * src/web. Data flows one way: web_server.c (libmicrohttpd, event streams,
+ * the server's life cycle) calls the routes (web_routes.c: request -> reply,
+ * cw_web_answer) and reads this state; both use web.c, which knows neither. */
 #ifndef CALLWATCH_WEB_PRIV_H
 #define CALLWATCH_WEB_PRIV_H
 
@@ -41,12 +43,12 @@ typedef struct web_session {
 } web_session_t;
 
 struct cw_web {
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon;    /* web_server.c's; NULL offline */
     int port;
     cw_web_opts_t o;
     char assets[CW_PATH_MAX];
     char archive_path[CW_PATH_MAX];
-    bool tls;
+    bool tls;                     /* set by web_server.c before it serves */
 
     pthread_mutex_t lock;         /* everything below */
     cw_archive_t *archive;        /* opened on demand from archive_path */
@@ -68,11 +70,24 @@ struct cw_web {
     pthread_mutex_t slow_lock;    /* one password check or ack at a time */
 };
 
+/* The state with opts copied (listen and TLS dropped), nothing served yet;
+ * NULL with err when out of memory. Freed by web_free. */
+cw_web_t *web_alloc(const cw_web_opts_t *opts, cw_error_t *err);
+
+/* Marks the state stopping and wakes every stream reader (any thread). */
+void web_stop(cw_web_t *w);
+
+/* Frees the state; nothing may use it any more (the server is stopped). */
+void web_free(cw_web_t *w);
+
 /* CLOCK_MONOTONIC seconds. */
 double web_now_s(void);
 
 /* A log line "web: ..." through opts.log. */
 void web_log(cw_web_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "event: EVENT\ndata: JSON\n\n", malloc'd (caller frees), or NULL. */
+char *web_sse_text(const char *event, const char *json);
 
 /* The call's kept events (lock held), or NULL. */
 web_hist_t *web_find_hist(cw_web_t *w, const char *call_id);
@@ -81,10 +96,18 @@ web_hist_t *web_find_hist(cw_web_t *w, const char *call_id);
  * none or it cannot be opened (logged, retried after a few seconds). */
 cw_archive_t *web_archive(cw_web_t *w);
 
-/* Whether a session may open stream kind with key (the /events route). */
-int web_stream_allowed(const web_session_t *s, int kind, const char *key);
+/* Sessions (under sess_lock, taken here; any thread). */
+
+/* Whether a and b are the same WEB_TOKEN_HEX token (constant time). */
+bool web_token_eq(const char *a, const char *b);
 
 /* Looks the cw_session cookie up (refreshing it): 1 and a copy in *out. */
 int web_session_get(cw_web_t *w, const char *id, web_session_t *out);
+
+/* A new session for name (the least recently used one goes when full). */
+void web_session_create(cw_web_t *w, const char *name, cw_role_t role, web_session_t *out);
+
+/* Ends the session id, if there is one. */
+void web_session_end(cw_web_t *w, const char *id);
 
 #endif

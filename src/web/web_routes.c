@@ -1,12 +1,12 @@
-/* web_routes.c - the pages and the API of callwatch/web.h: sessions, roles,
- * CSRF, and each route's handler. */
+/* web_routes.c - the pages and the API of callwatch/web.h (cw_web_answer):
+ * request -> reply, with roles, CSRF and each route's handler, over web.c's
+ * state; no socket and no libmicrohttpd (web_server.c calls it). */
 #include "web_priv.h"
 
 #include "callwatch/qa.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,74 +75,7 @@ static int fail(req_t *q, int status, const char *fmt, ...)
     return reply_json(q, status, json_pack("{s:s}", "error", msg));
 }
 
-/* ---- sessions -------------------------------------------------------------- */
-
-static void random_hex(char out[WEB_TOKEN_HEX + 1])
-{
-    unsigned char raw[WEB_TOKEN_HEX / 2];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(out, WEB_TOKEN_HEX + 1, raw, sizeof raw);
-}
-
-static bool token_eq(const char *a, const char *b)
-{
-    return a && b && strlen(a) == WEB_TOKEN_HEX && strlen(b) == WEB_TOKEN_HEX &&
-           sodium_memcmp(a, b, WEB_TOKEN_HEX) == 0;
-}
-
-int web_session_get(cw_web_t *w, const char *id, web_session_t *out)
-{
-    if (!id || strlen(id) != WEB_TOKEN_HEX)
-        return 0;
-    double now = web_now_s();
-    int found = 0;
-    pthread_mutex_lock(&w->sess_lock);
-    for (size_t i = 0; i < WEB_SESSIONS && !found; i++) {
-        web_session_t *s = &w->sessions[i];
-        if (!s->id[0] || !token_eq(s->id, id))
-            continue;
-        if (now - s->last_s > w->o.session_idle_s) {
-            memset(s, 0, sizeof *s);
-            break;
-        }
-        s->last_s = now;
-        *out = *s;
-        found = 1;
-    }
-    pthread_mutex_unlock(&w->sess_lock);
-    return found;
-}
-
-/* A new session for name (the least recently used one goes when full). */
-static void session_create(cw_web_t *w, const char *name, cw_role_t role, web_session_t *out)
-{
-    pthread_mutex_lock(&w->sess_lock);
-    web_session_t *slot = &w->sessions[0];
-    for (size_t i = 0; i < WEB_SESSIONS; i++) {
-        if (!w->sessions[i].id[0]) {
-            slot = &w->sessions[i];
-            break;
-        }
-        if (w->sessions[i].last_s < slot->last_s)
-            slot = &w->sessions[i];
-    }
-    random_hex(slot->id);
-    random_hex(slot->csrf);
-    snprintf(slot->name, sizeof slot->name, "%s", name);
-    slot->role = role;
-    slot->last_s = web_now_s();
-    *out = *slot;
-    pthread_mutex_unlock(&w->sess_lock);
-}
-
-static void session_end(cw_web_t *w, const char *id)
-{
-    pthread_mutex_lock(&w->sess_lock);
-    for (size_t i = 0; i < WEB_SESSIONS; i++)
-        if (w->sessions[i].id[0] && token_eq(w->sessions[i].id, id))
-            memset(&w->sessions[i], 0, sizeof w->sessions[i]);
-    pthread_mutex_unlock(&w->sess_lock);
-}
+/* ---- login and logout (the session table is web.c's) ------------------------ */
 
 static void set_cookie(req_t *q, const char *value, bool expire)
 {
@@ -186,7 +119,7 @@ static int h_login(req_t *q)
         json_decref(j);
         return rc;
     }
-    session_create(q->w, name, role, &q->s);
+    web_session_create(q->w, name, role, &q->s);
     web_log(q->w, "login %s (%s)", name, cw_role_name(role));
     json_decref(j);
     set_cookie(q, q->s.id, false);
@@ -196,7 +129,7 @@ static int h_login(req_t *q)
 
 static int h_logout(req_t *q)
 {
-    session_end(q->w, q->s.id);
+    web_session_end(q->w, q->s.id);
     set_cookie(q, "", true);
     return reply_json(q, 200, json_pack("{s:b}", "ok", 1));
 }
@@ -692,7 +625,7 @@ static int authorize(req_t *q, const route_t *rt)
         return fail(q, 403, "not allowed for role %s", cw_role_name(q->s.role));
     /* SameSite=Strict already keeps other sites' requests cookie-less; the
      * token is the second lock. */
-    if (strcmp(rt->method, "POST") == 0 && !token_eq(q->lookup(q->ctx, 'h', "X-CSRF-Token"), q->s.csrf))
+    if (strcmp(rt->method, "POST") == 0 && !web_token_eq(q->lookup(q->ctx, 'h', "X-CSRF-Token"), q->s.csrf))
         return fail(q, 403, "missing or wrong CSRF token");
     return 0;
 }

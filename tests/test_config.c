@@ -704,6 +704,34 @@ static void test_console_keep_ended(void)
           err.msg);
 }
 
+/* A SIGHUP's new file keeps what only a restart applies, and says which of
+ * those it asked to change; a command-line override is kept silently. */
+static void test_keep_running(void)
+{
+    cw_config_t *running = cw_config_new(), *next = cw_config_new();
+    cw_error_t err;
+    cw_error_clear(&err);
+    CHECK(running && next, "cw_config_new");
+    if (!running || !next)
+        return;
+    int rc = cw_config_set(running, "bus", "endpoint", "tcp://127.0.0.1:6000", "--endpoint", &err);
+    rc = rc ? rc : cw_config_load_string(next, "[asr]\nworkers = 3\npartial_interval_ms = 250\n[models]\n"
+                                         "lm = /tmp/other.lm\n", "site.ini", &err);
+    CHECK(rc == CW_OK, "set up: %s", err.msg);
+    char changed[128];
+    int n = cw_config_keep_running(next, running, changed, sizeof changed);
+    CHECK(n == 2, "two restart-only options changed, got %d (%s)", n, changed);
+    CHECK(strcmp(changed, "[models] lm, [asr] workers") == 0, "named in table order: '%s'", changed);
+    CHECK(next->asr_workers == running->asr_workers && strcmp(next->lm, running->lm) == 0,
+          "the running workers and language model are kept");
+    CHECK(strcmp(next->bus_endpoint, "tcp://127.0.0.1:6000") == 0, "the --endpoint override is kept: %s",
+          next->bus_endpoint);
+    CHECK(next->asr_partial_interval_ms == 250, "a reloadable option takes the file's value");
+    CHECK(cw_config_keep_running(next, running, NULL, 0) == 0, "nothing left to change once kept");
+    cw_config_destroy(&running);
+    cw_config_destroy(&next);
+}
+
 int main(void)
 {
     find_shipped();
@@ -736,6 +764,7 @@ int main(void)
     test_dump_round_trip();
     test_default_path();
     test_console_keep_ended();
+    test_keep_running();
 
     unlink(dict);
     unlink(lm);

@@ -194,6 +194,15 @@ void cw_config_destroy(cw_config_t **cfg);
  * On error cfg may be partly updated; discard it. */
 int cw_config_load(cw_config_t *cfg, const char *path, cw_error_t *err);
 
+/* For a reload: copies into next, from the running daemon's config, every
+ * option only a restart applies (it shaped sockets, threads or the loaded
+ * speech models) and every one a command-line option may have overridden,
+ * so next describes the daemon that keeps running. Returns how many of the
+ * former next asked to change, and names them in changed ("[models] hmm,
+ * [asr] workers", truncated to cap; may be NULL). Per-line options are not
+ * touched. */
+int cw_config_keep_running(cw_config_t *next, const cw_config_t *running, char *changed, size_t cap);
+
 /* Same, from a string (tests); `origin` names it in messages. */
 int cw_config_load_string(cw_config_t *cfg, const char *text, const char *origin, cw_error_t *err);
 

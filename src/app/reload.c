@@ -52,29 +52,6 @@ const cw_config_t *app_reloader_config(const app_reloader_t *r)
     return r->live ? r->live : r->boot;
 }
 
-/* The options only a restart applies (they shaped sockets, threads and the
- * loaded speech models) keep the values the daemon runs with, so the live
- * config always describes the running daemon. Returns true if the file asked
- * for a different value of one of them. */
-static bool keep_restart_only(cw_config_t *next, const cw_config_t *running)
-{
-    bool differs = strcmp(next->hmm, running->hmm) != 0 || strcmp(next->dict, running->dict) != 0 ||
-                   strcmp(next->lm, running->lm) != 0 || next->asr_workers != running->asr_workers ||
-                   next->n_lines != running->n_lines ||
-                   strcmp(next->metrics_listen, running->metrics_listen) != 0;
-    memcpy(next->hmm, running->hmm, sizeof next->hmm);
-    memcpy(next->dict, running->dict, sizeof next->dict);
-    memcpy(next->lm, running->lm, sizeof next->lm);
-    next->asr_workers = running->asr_workers;
-    /* Command-line overrides (--endpoint, --archive, --audiosocket) and the
-     * node name resolved at start live only in the running config. */
-    memcpy(next->bus_endpoint, running->bus_endpoint, sizeof next->bus_endpoint);
-    memcpy(next->bus_node, running->bus_node, sizeof next->bus_node);
-    memcpy(next->archive_path, running->archive_path, sizeof next->archive_path);
-    memcpy(next->audiosocket_listen, running->audiosocket_listen, sizeof next->audiosocket_listen);
-    memcpy(next->metrics_listen, running->metrics_listen, sizeof next->metrics_listen);
-    return differs;
-}
 
 /* Loads what a new call would load from cfg, so a broken lexicon, voice model
  * or redaction list is refused now rather than by the next call. */
@@ -125,7 +102,9 @@ bool app_reloader_reload(app_reloader_t *r)
         app_log("SIGHUP: %s rejected; still running with the previous configuration", from);
         return false;
     }
-    bool restart_only = keep_restart_only(next, running);
+    char changed[256];
+    int n_changed = cw_config_keep_running(next, running, changed, sizeof changed);
+    bool lines_changed = next->n_lines != running->n_lines;
     cw_error_t err;
     cw_error_clear(&err);
     if (cw_config_validate(next, &err) != CW_OK) {
@@ -148,10 +127,9 @@ bool app_reloader_reload(app_reloader_t *r)
     app_log("SIGHUP: reloaded %s: new calls use its lexicon, voice model and thresholds; calls in progress "
             "keep theirs",
             from);
-    if (restart_only)
-        app_log("SIGHUP: [models] hmm/dict/lm, [asr] workers, [metrics] and the [line] sections changed in %s: "
-                "they take effect only at a restart",
-                from);
+    if (n_changed || lines_changed)
+        app_log("SIGHUP: %s%s%s changed in %s: they take effect only at a restart", changed,
+                n_changed && lines_changed ? " and " : "", lines_changed ? "the [line] sections" : "", from);
     return true;
 }
 

@@ -56,6 +56,8 @@ enum opt_flags {
     OPT_MUST_FILE = 1u << 2, /* validate: a readable regular file */
     OPT_IN_MODELS = 1u << 3, /* a relative path is in the models directory */
     OPT_ACOUSTIC = 1u << 4,  /* validate: empty (off) or a PocketSphinx acoustic model directory */
+    OPT_RESTART = 1u << 5,   /* shaped sockets, threads or loaded speech models: a reload keeps the running value */
+    OPT_ARGV = 1u << 6,      /* a command-line option may override it: a reload keeps the running value silently */
 };
 
 typedef struct opt {
@@ -85,11 +87,11 @@ static const char *check_word_kinds(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
-    {"models", "hmm", OPT_STRING, CFG(hmm), 0, 0, OPT_MUST_DIR,
+    {"models", "hmm", OPT_STRING, CFG(hmm), 0, 0, OPT_MUST_DIR | OPT_RESTART,
      "/usr/share/pocketsphinx/model/en-us/en-us", NULL, "PocketSphinx acoustic model directory (-hmm)"},
-    {"models", "dict", OPT_STRING, CFG(dict), 0, 0, OPT_MUST_FILE,
+    {"models", "dict", OPT_STRING, CFG(dict), 0, 0, OPT_MUST_FILE | OPT_RESTART,
      "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict", NULL, "pronunciation dictionary file (-dict)"},
-    {"models", "lm", OPT_STRING, CFG(lm), 0, 0, OPT_MUST_FILE,
+    {"models", "lm", OPT_STRING, CFG(lm), 0, 0, OPT_MUST_FILE | OPT_RESTART,
      "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin", NULL, "n-gram language model file (-lm)"},
     {"models", "cues", OPT_STRING, CFG(cues), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "cues-en.json", NULL,
      "cue lexicon (JSON); a relative path is taken from the models directory"},
@@ -98,7 +100,7 @@ static const opt_t options[] = {
     {"models", "keyphrases", OPT_STRING, CFG(keyphrases), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "keyphrases.json",
      NULL, "cue mode: keyphrase thresholds by phrase length and per phrase (JSON); relative = models directory"},
 
-    {"asr", "workers", OPT_INT, CFG(asr_workers), 0, 64, 0, "0", NULL,
+    {"asr", "workers", OPT_INT, CFG(asr_workers), 0, 64, OPT_RESTART, "0", NULL,
      "decoder threads, one PocketSphinx decoder each; 0 = one per CPU core"},
     {"asr", "partial_interval_ms", OPT_INT, CFG(asr_partial_interval_ms), 0, 10000, 0, "500", NULL,
      "ms between partial transcripts of an utterance still being spoken; 0 = no partials"},
@@ -116,10 +118,10 @@ static const opt_t options[] = {
      "run: degraded legs return to full mode once every backlog stayed below this for recover_hold_s"},
     {"asr", "recover_hold_s", OPT_DOUBLE, CFG(asr_recover_hold_s), 0, 3600, 0, "10", NULL,
      "run: seconds of low backlog before each degraded leg returns to full mode"},
-    {"asr", "model_8k", OPT_STRING, CFG(asr_model_8k), 0, 0, OPT_ACOUSTIC, "", NULL,
+    {"asr", "model_8k", OPT_STRING, CFG(asr_model_8k), 0, 0, OPT_ACOUSTIC | OPT_RESTART, "", NULL,
      "acoustic model directory for legs at 8 kHz, decoded natively (-samprate 8000); empty = such legs are "
      "upsampled to 16 kHz for the [models] hmm model"},
-    {"asr", "workers_8k", OPT_INT, CFG(asr_workers_8k), 0, 64, 0, "0", NULL,
+    {"asr", "workers_8k", OPT_INT, CFG(asr_workers_8k), 0, 64, OPT_RESTART, "0", NULL,
      "decoder threads of the 8 kHz model (only with model_8k); 0 = as many as workers"},
 
     {"vad", "threshold_db", OPT_DOUBLE, CFG(vad_threshold_db), -120, 0, 0, "-45", NULL,
@@ -181,13 +183,13 @@ static const opt_t options[] = {
     {"capture", "retry_s", OPT_DOUBLE, CFG(capture_retry_s), 0.1, 3600, 0, "5", NULL,
      "seconds between attempts to reopen a lost device"},
 
-    {"bus", "endpoint", OPT_STRING, CFG(bus_endpoint), 0, 0, 0, "tcp://127.0.0.1:5556", check_endpoint,
+    {"bus", "endpoint", OPT_STRING, CFG(bus_endpoint), 0, 0, OPT_ARGV, "tcp://127.0.0.1:5556", check_endpoint,
      "ZeroMQ PUB endpoint events are published on (tcp://, ipc:// or inproc://)"},
     {"bus", "sndhwm", OPT_INT, CFG(bus_sndhwm), 1, 10000000, 0, "100000", NULL,
      "messages queued per subscriber before new ones are dropped"},
     {"bus", "mode", OPT_STRING, CFG(bus_mode), 0, 0, 0, "bind", check_bus_mode,
      "bind: subscribers connect to endpoint; connect: publish into a `callwatch broker` frontend at endpoint"},
-    {"bus", "node", OPT_STRING, CFG(bus_node), 0, 0, 0, "", check_node,
+    {"bus", "node", OPT_STRING, CFG(bus_node), 0, 0, OPT_ARGV, "", check_node,
      "this node's name, the first part of its call ids (letters, digits, - _ .); empty = the short host name"},
     {"bus", "curve", OPT_STRING, CFG(bus_curve), 0, 0, 0, "off", check_switch,
      "on: encrypt the bus with ZeroMQ CURVE and admit only subscribers whose key is in curve_clients_dir"},
@@ -215,10 +217,10 @@ static const opt_t options[] = {
      "`callwatch broker` with [bus] curve = on: directory of the public certificates of nodes allowed to "
      "publish into the frontend"},
 
-    {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, 0, "", check_listen,
+    {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, OPT_RESTART, "", check_listen,
      "HOST:PORT where `callwatch run` serves GET /metrics and /health over HTTP; empty = off"},
 
-    {"audiosocket", "listen", OPT_STRING, CFG(audiosocket_listen), 0, 0, 0, "", check_listen,
+    {"audiosocket", "listen", OPT_STRING, CFG(audiosocket_listen), 0, 0, OPT_ARGV, "", check_listen,
      "host:port to accept Asterisk AudioSocket connections on (calls from the PBX); empty = off"},
     {"audiosocket", "max_connections", OPT_INT, CFG(audiosocket_max_connections), 1, 10000, 0, "256", NULL,
      "legs connected at once (two per call); further connections are refused"},
@@ -238,7 +240,7 @@ static const opt_t options[] = {
     {"redact", "patterns", OPT_STRING, CFG(redact_patterns), 0, 0, OPT_IN_MODELS, "redact-patterns.txt", NULL,
      "POSIX extended regexes, one per line, of words to mask; empty = none; relative = in the models directory"},
 
-    {"archive", "path", OPT_STRING, CFG(archive_path), 0, 0, 0, "", NULL,
+    {"archive", "path", OPT_STRING, CFG(archive_path), 0, 0, OPT_ARGV, "", NULL,
      "SQLite file `callwatch run` archives every event in (created 0600); \"\" = no archive"},
     {"archive", "retention_days", OPT_INT, CFG(archive_retention_days), 0, 36500, 0, "90", NULL,
      "days archived calls are kept (checked at start and hourly); 0 = keep for ever"},
@@ -1039,6 +1041,29 @@ int cw_config_load_string(cw_config_t *cfg, const char *text, const char *origin
     int rc = parse(p);
     free(p);
     return rc;
+}
+
+int cw_config_keep_running(cw_config_t *next, const cw_config_t *running, char *changed, size_t cap)
+{
+    int n_changed = 0;
+    size_t used = 0;
+    if (changed && cap)
+        changed[0] = '\0';
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const opt_t *o = &options[i];
+        if (strcmp(o->section, LINE_SECTION) == 0 || !(o->flags & (OPT_RESTART | OPT_ARGV)))
+            continue;
+        char *to = (char *)next + o->offset;
+        const char *from = (const char *)running + o->offset;
+        if ((o->flags & OPT_RESTART) && memcmp(to, from, o->size) != 0) {
+            if (changed && used < cap)
+                used += (size_t)snprintf(changed + used, cap - used, "%s[%s] %s", n_changed ? ", " : "", o->section,
+                                         o->key);
+            n_changed++;
+        }
+        memcpy(to, from, o->size);
+    }
+    return n_changed;
 }
 
 int cw_config_set(cw_config_t *cfg, const char *section, const char *key, const char *value, const char *origin,

@@ -66,12 +66,13 @@ static bool keep_restart_only(cw_config_t *next, const cw_config_t *running)
     memcpy(next->dict, running->dict, sizeof next->dict);
     memcpy(next->lm, running->lm, sizeof next->lm);
     next->asr_workers = running->asr_workers;
-    /* Command-line overrides (--endpoint, --archive, --audiosocket) and the
+    /* Command-line overrides (--endpoint, --archive, --audiosocket, --websocket) and the
      * node name resolved at start live only in the running config. */
     memcpy(next->bus_endpoint, running->bus_endpoint, sizeof next->bus_endpoint);
     memcpy(next->bus_node, running->bus_node, sizeof next->bus_node);
     memcpy(next->archive_path, running->archive_path, sizeof next->archive_path);
     memcpy(next->audiosocket_listen, running->audiosocket_listen, sizeof next->audiosocket_listen);
+    memcpy(next->websocket_listen, running->websocket_listen, sizeof next->websocket_listen);
     memcpy(next->metrics_listen, running->metrics_listen, sizeof next->metrics_listen);
     return differs;
 }

@@ -231,6 +231,17 @@ static const opt_t options[] = {
     {"audiosocket", "max_frame_bytes", OPT_INT, CFG(audiosocket_max_frame_bytes), 16, 65535, 0, "4096", NULL,
      "largest frame payload accepted in bytes; a longer one closes the connection"},
 
+    {"websocket", "listen", OPT_STRING, CFG(websocket_listen), 0, 0, 0, "", check_listen,
+     "host:port to accept WebSocket media streams on (paths /freeswitch, /twilio, /audiohook); empty = off"},
+    {"websocket", "max_connections", OPT_INT, CFG(websocket_max_connections), 1, 10000, 0, "128", NULL,
+     "streams (one call each) open at once; further handshakes are refused"},
+    {"websocket", "first_message_timeout_ms", OPT_INT, CFG(websocket_first_message_timeout_ms), 100, 60000, 0,
+     "5000", NULL, "ms a new stream has to send its metadata (FreeSWITCH metadata, Twilio start, AudioHook open)"},
+    {"websocket", "idle_timeout_ms", OPT_INT, CFG(websocket_idle_timeout_ms), 100, 600000, 0, "10000", NULL,
+     "ms without any message after which a stream is closed"},
+    {"websocket", "max_message_bytes", OPT_INT, CFG(websocket_max_message_bytes), 1024, 16777216, 0, "65536", NULL,
+     "largest WebSocket message accepted in bytes; a longer one closes the stream"},
+
     {"redact", "min_digits", OPT_INT, CFG(redact_min_digits), 2, 64, 0, "4", NULL,
      "runs of at least this many spoken digits are masked in transcripts and evidence"},
     {"redact", "words", OPT_STRING, CFG(redact_words), 0, 0, OPT_MUST_FILE | OPT_IN_MODELS, "redact-en.json", NULL,

@@ -185,16 +185,16 @@ def wait_closed(ws, wait):
 
 def bad(a):
     case = a.case
+    path = {"fs": "/freeswitch", "tw": "/twilio", "au": "/audiohook", "st": "/audiohook",
+            "un": "/nowhere"}.get(case[:2], "/twilio")
+    try:
+        ws = connect(a.server, path)
+    except (websocket.WebSocketException, ConnectionError) as e:
+        print("%s refused at the handshake (%s)" % (case, e))
+        return 0
     if case == "unknown-path":
-        try:
-            ws = connect(a.server, "/nowhere")
-        except websocket.WebSocketBadStatusException as e:
-            print("%s refused (%s)" % (case, e))
-            return 0
         print("%s from %s: the handshake was accepted" % (case, peer_of(ws)))
         return 1
-    path = {"fs": "/freeswitch", "tw": "/twilio", "au": "/audiohook"}.get(case[:2], "/twilio")
-    ws = connect(a.server, path)
     print("%s from %s" % (case, peer_of(ws)), flush=True)
     meta = {"call_id": "bad-" + case, "sample_rate": 8000, "channels": 2}
     if case == "fs-binary-first":

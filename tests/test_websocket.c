@@ -130,6 +130,14 @@ static void test_twilio(void)
           r.samples[CW_LEG_CUSTOMER][2] == cw_wsmedia_ulaw_decode(0x3f), "decoded u-law");
     rc = feed_text(s, "{\"event\":\"media\",\"media\":{\"track\":\"outbound\",\"payload\":\"gICA\"}}", &r, &err);
     CHECK(rc == CW_OK && r.n[CW_LEG_AGENT] == 3 && r.samples[CW_LEG_AGENT][0] == 32124, "outbound = agent");
+    /* The agent track resumes at 2 ms after 3 samples (0.375 ms): 13 samples of silence come first. */
+    rc = feed_text(s, "{\"event\":\"media\",\"media\":{\"track\":\"outbound\",\"timestamp\":\"2\","
+                      "\"payload\":\"gICA\"}}", &r, &err);
+    CHECK(rc == CW_OK && r.n[CW_LEG_AGENT] == 16 && r.samples[CW_LEG_AGENT][12] == 0 &&
+          r.samples[CW_LEG_AGENT][13] == 32124, "a gap in a track becomes silence: %zu samples", r.n[CW_LEG_AGENT]);
+    rc = feed_text(s, "{\"event\":\"media\",\"media\":{\"track\":\"outbound\",\"timestamp\":\"1\","
+                      "\"payload\":\"gICA\"}}", &r, &err);
+    CHECK(rc == CW_OK && r.n[CW_LEG_AGENT] == 3, "a timestamp behind the audio adds nothing");
     CHECK(feed_text(s, "{\"event\":\"mark\",\"mark\":{\"name\":\"x\"}}", &r, &err) == CW_OK, "mark ignored");
     rc = feed_text(s, "{\"event\":\"stop\",\"stop\":{\"callSid\":\"CA123\"}}", &r, &err);
     CHECK(rc == CW_OK && (r.events & CW_WSMEDIA_ENDED) && cw_wsmedia_session_ended(s), "stop ends the stream");
@@ -147,6 +155,8 @@ static void test_twilio(void)
                  "\"payload\":\"!!!\"}}", false, "payload is not base64");
     expect_error(CW_WSMEDIA_TWILIO, twilio_start, "{\"event\":\"media\",\"media\":{\"track\":\"sideways\","
                  "\"payload\":\"\"}}", false, "track sideways is not one the start message announced");
+    expect_error(CW_WSMEDIA_TWILIO, twilio_start, "{\"event\":\"media\",\"media\":{\"track\":\"inbound\","
+                 "\"timestamp\":\"99999999\",\"payload\":\"\"}}", false, "timestamp 99999999 ms is over 60 s ahead");
     expect_error(CW_WSMEDIA_TWILIO, NULL, "abc", true, "Twilio sends JSON text only");
     expect_error(CW_WSMEDIA_TWILIO, NULL, "{\"sequenceNumber\":\"1\"}", false, "without an \"event\" string");
     expect_error(CW_WSMEDIA_TWILIO, twilio_start, twilio_start, false, "a second start message");

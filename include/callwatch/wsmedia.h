@@ -21,7 +21,9 @@
  *     start.tracks, start.mediaFormat {encoding "audio/x-mulaw", sampleRate
  *     8000, channels 1}, start.customParameters {agent_id, team}), "media"
  *     (media.track "inbound" = customer, "outbound" = agent; media.payload
- *     base64 G.711 u-law), "stop" (the normal end). "mark", "dtmf" and
+ *     base64 G.711 u-law; media.timestamp, ms from the stream's start: a
+ *     track that skipped audio gets the silence it missed first, so both
+ *     legs share one timeline), "stop" (the normal end). "mark", "dtmf" and
  *     unknown events are ignored. Binary frames are an error.
  *
  *   CW_WSMEDIA_AUDIOHOOK (path /audiohook): Genesys Cloud AudioHook. Text

@@ -18,6 +18,9 @@
 /* The only format each JSON protocol sends audio in. */
 #define TWILIO_ENCODING "audio/x-mulaw"
 #define G711_RATE_HZ 8000
+/* Twilio: a track whose media timestamp runs further ahead than this of the
+ * audio it sent is broken, not late. */
+#define MAX_GAP_MS 60000
 
 struct cw_wsmedia_session {
     cw_wsmedia_protocol protocol;
@@ -30,6 +33,7 @@ struct cw_wsmedia_session {
     int64_t server_seq;           /* AudioHook: seq of our last message */
     int64_t client_seq;           /* AudioHook: seq of the peer's last message */
     char session_id[CW_NAME_MAX]; /* AudioHook: the "id" every message carries */
+    uint64_t received[CW_LEG_COUNT]; /* Twilio: samples given out per track, silence included */
     int16_t *pcm[CW_LEG_COUNT];   /* max_message samples each */
     uint8_t *bytes;               /* base64-decoded payloads, max_message bytes */
     char reply[REPLY_MAX];
@@ -348,10 +352,25 @@ static int twilio_media(cw_wsmedia_session_t *s, const json_t *root, cw_wsmedia_
     if (sodium_base642bin(s->bytes, s->max_message, json_string_value(payload), json_string_length(payload), NULL,
                           &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
         return fail(s, err, "media: payload is not base64");
+    long long ts_ms = get_int(media, "timestamp", -1);
+    size_t pad = 0;
+    if (ts_ms >= 0 && (uint64_t)ts_ms * (G711_RATE_HZ / 1000) > s->received[leg]) {
+        uint64_t gap = (uint64_t)ts_ms * (G711_RATE_HZ / 1000) - s->received[leg];
+        if (gap > (uint64_t)MAX_GAP_MS * (G711_RATE_HZ / 1000))
+            return fail(s, err, "media: %s timestamp %lld ms is over %d s ahead of the audio the track sent",
+                        track, ts_ms, MAX_GAP_MS / 1000);
+        /* A track that skipped audio (Twilio does not resend it) gets the
+         * silence it missed, so both legs keep one timeline; what does not
+         * fit this time is owed to the next message. */
+        size_t room = s->max_message - got;
+        pad = gap < room ? (size_t)gap : room;
+    }
+    memset(s->pcm[leg], 0, pad * sizeof(int16_t));
     for (size_t k = 0; k < got; k++)
-        s->pcm[leg][k] = cw_wsmedia_ulaw_decode(s->bytes[k]);
+        s->pcm[leg][pad + k] = cw_wsmedia_ulaw_decode(s->bytes[k]);
+    s->received[leg] += pad + got;
     out->samples[leg] = s->pcm[leg];
-    out->n[leg] = got;
+    out->n[leg] = pad + got;
     out->events |= CW_WSMEDIA_AUDIO;
     return CW_OK;
 }

@@ -69,12 +69,13 @@ grep -q '^idle_timeout_ms = 3000' "$tmp/callwatch.ini" || { echo "FAIL: could no
 start_daemon() {
   local log=$1
   shift
+  : >"$log" # exists before the daemon opens it, for the sed below
   "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --websocket 127.0.0.1:0 "$@" 2>"$log" &
   daemon=$!
   pids+=("$daemon")
   ws_port=""
   for _ in $(seq 300); do
-    ws_port=$(sed -n 's/.*accepting media streams on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log")
+    ws_port=$(sed -n 's/.*accepting media streams on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" || true)
     [[ -n "$ws_port" ]] && grep -q "publishing on" "$log" && return 0
     kill -0 "$daemon" 2>/dev/null || break
     sleep 0.1

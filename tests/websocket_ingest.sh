@@ -19,7 +19,8 @@
 # offer, a peer that vanishes mid-call, one that stalls, one that never speaks): each must be
 # closed with a log line naming its address and what was wrong, the daemon must stay up, the good
 # calls must not end early, and the daemon must stop cleanly on SIGTERM. Then a second daemon
-# (no recognition) with [websocket] max_connections = 1 refuses a second stream.
+# (no recognition) serving wss:// ([websocket] tls_cert, a self-signed certificate) carries a
+# Twilio call over TLS, and with [websocket] max_connections = 1 refuses a second stream.
 # Exit 77 (skip) when flite, sox or Debian's python3-websocket is missing.
 set -euo pipefail
 
@@ -213,13 +214,36 @@ for call_id, why in (("CAvanish", "disconnect: the connection closed without"),
 sys.exit(1 if fails else 0)
 EOF
 
-# The connection limit, on a daemon without recognition.
+# TLS and the connection limit, on a daemon without recognition: [websocket] tls_cert/tls_key
+# (a self-signed certificate) and max_connections = 1.
+if command -v openssl >/dev/null 2>&1; then
+  openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout "$tmp/tls.key" \
+    -out "$tmp/tls.crt" 2>/dev/null
+  awk -v crt="$tmp/tls.crt" -v key="$tmp/tls.key" '
+    /^\[/ { sec = $0 }
+    sec == "[websocket]" && /^tls_cert =/ { $0 = "tls_cert = " crt }
+    sec == "[websocket]" && /^tls_key =/ { $0 = "tls_key = " key }
+    { print }' "$tmp/limit.ini" >"$tmp/tls.ini" && mv "$tmp/tls.ini" "$tmp/limit.ini"
+  tls=(--tls)
+  sox "$tmp/call.wav" "$tmp/short.wav" trim 0 3
+else
+  echo "note: openssl missing, the limit is checked without TLS"
+  tls=()
+fi
 start_daemon "$tmp/limit.log" --config "$tmp/limit.ini" --endpoint "tcp://127.0.0.1:$(free_port)" --no-asr
-"${client[@]}" --server "127.0.0.1:$ws_port" bad silent --wait 6 >"$tmp/hold.out" 2>&1 &
+if [[ ${#tls[@]} -gt 0 ]]; then
+  grep -q "accepting media streams on .*(wss, TLS" "$tmp/limit.log" || bad "tls: the daemon does not say it serves wss"
+  "${client[@]}" --server "127.0.0.1:$ws_port" --tls call twilio "$tmp/short.wav" --call-id CAtls --speed 0 \
+    >"$tmp/tls.out" 2>&1 || bad "tls: the Twilio stream over wss:// failed: $(cat "$tmp/tls.out")"
+  for _ in $(seq 50); do grep -q "(call CAtls): stream ended" "$tmp/limit.log" && break; sleep 0.1; done
+  grep -q "(call CAtls): stream ended" "$tmp/limit.log" && echo "ok  tls: a Twilio call over wss:// ended normally" ||
+    bad "tls: no normal end of the call over wss:// in the log"
+fi
+"${client[@]}" --server "127.0.0.1:$ws_port" "${tls[@]}" bad silent --wait 6 >"$tmp/hold.out" 2>&1 &
 hold=$!
 pids+=("$hold")
-sleep 0.5
-"${client[@]}" --server "127.0.0.1:$ws_port" bad silent --wait 2 >"$tmp/second.out" 2>&1 || true
+sleep 1
+"${client[@]}" --server "127.0.0.1:$ws_port" "${tls[@]}" bad silent --wait 2 >"$tmp/second.out" 2>&1 || true
 if grep -q "refused" "$tmp/second.out" && grep -q "refused: 1 streams are open (\[websocket\] max_connections)" \
   "$tmp/limit.log"; then
   echo "ok  limit: $(grep 'max_connections' "$tmp/limit.log")"

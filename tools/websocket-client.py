@@ -16,12 +16,12 @@ descriptions):
               binary frames of interleaved PCMU (external = customer first, internal = agent), a
               "ping" answered by "pong", then "close" answered by "closed".
 
-    websocket-client.py --server HOST:PORT call PROTOCOL CALL.wav [--call-id ID] [--agent A]
+    websocket-client.py --server HOST:PORT [--tls] call PROTOCOL CALL.wav [--call-id ID] [--agent A]
                         [--team T] [--speed 1]
         CALL.wav: 16-bit stereo WAV, channel 0 agent, channel 1 customer; 8000 Hz for twilio and
         audiohook, 8000 or 16000 Hz for freeswitch. Prints the call id on stdout.
 
-    websocket-client.py --server HOST:PORT bad CASE [--wait SEC]
+    websocket-client.py --server HOST:PORT [--tls] bad CASE [--wait SEC]
         Breaks a protocol on purpose and exits 0 when the server refused or closed the stream
         within --wait seconds (1 when it stayed open). Prints "CASE from PEER" (the client's
         address as the server logs it). CASE: unknown-path, fs-binary-first, fs-bad-json,
@@ -35,6 +35,7 @@ Needs python3-websocket (Debian; tools/deps.sh installs it) and audioop (Python 
 import argparse
 import base64
 import json
+import ssl
 import sys
 import time
 import uuid as uuidlib
@@ -48,13 +49,16 @@ import websocket  # noqa: E402  (python3-websocket)
 FRAME_MS = 20
 
 
+TLS = False  # --tls: wss:// without checking the certificate (a test's self-signed one)
+
+
 def url(server, path):
-    return "ws://%s%s" % (server, path)
+    return "%s://%s%s" % ("wss" if TLS else "ws", server, path)
 
 
 def connect(server, path, subprotocols=None, timeout=10):
-    ws = websocket.create_connection(url(server, path), timeout=timeout, subprotocols=subprotocols)
-    return ws
+    sslopt = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False} if TLS else None
+    return websocket.create_connection(url(server, path), timeout=timeout, subprotocols=subprotocols, sslopt=sslopt)
 
 
 def peer_of(ws):
@@ -232,6 +236,7 @@ def bad(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", required=True, help="HOST:PORT of callwatch run --websocket")
+    p.add_argument("--tls", action="store_true", help="wss:// ([websocket] tls_cert); the certificate is not checked")
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("call")
     c.add_argument("protocol", choices=["freeswitch", "twilio", "audiohook"])
@@ -244,6 +249,8 @@ def main():
     b.add_argument("case")
     b.add_argument("--wait", type=float, default=5.0)
     a = p.parse_args()
+    global TLS
+    TLS = a.tls
     if a.cmd == "bad":
         return bad(a)
     a.call_id = a.call_id or "%s-%s" % (a.protocol, uuidlib.uuid4())

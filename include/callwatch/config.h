@@ -18,7 +18,7 @@
  *   [audiosocket] listen, max_connections, first_frame_timeout_ms,
  *              idle_timeout_ms, pair_timeout_ms, max_frame_bytes
  *   [websocket] listen, max_connections, first_message_timeout_ms,
- *              idle_timeout_ms, max_message_bytes
+ *              idle_timeout_ms, max_message_bytes, tls_cert, tls_key
  *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
  *   [bus]      endpoint, sndhwm, ack_endpoint
  *   [whisper]  playbook, min_interval_s, repeat_window_s
@@ -150,6 +150,8 @@ typedef struct cw_config {
     int websocket_first_message_timeout_ms; /* the metadata must come this soon */
     int websocket_idle_timeout_ms;       /* a stream silent on the wire this long is closed */
     int websocket_max_message_bytes;     /* largest WebSocket message accepted */
+    char websocket_tls_cert[CW_PATH_MAX]; /* PEM certificate (chain): serve wss://; "" = plain ws:// */
+    char websocket_tls_key[CW_PATH_MAX];  /* PEM private key of tls_cert */
     char bus_curve[8];                  /* "on"/"off" (cw_config_switch_on): CURVE on every bus socket */
     char bus_curve_server_cert[CW_PATH_MAX];  /* daemon's secret certificate (NAME.key_secret) */
     char bus_curve_clients_dir[CW_PATH_MAX];  /* public certificates of admitted subscribers */

@@ -40,6 +40,8 @@ typedef struct cw_websocket_opts {
     int idle_timeout_ms;            /* a stream sending nothing this long is closed */
     int max_message_bytes;          /* largest WebSocket message accepted, 1024..16 MiB */
     double ring_s;                  /* seconds of audio buffered per leg for the call */
+    const char *tls_cert;           /* PEM certificate (chain) file: serve wss://; NULL or "" = ws:// */
+    const char *tls_key;            /* PEM private key of tls_cert */
     /* Receives each log line (no newline), on the server thread. NULL: the
      * line goes to stderr as "callwatch: websocket: ...". */
     void (*log)(void *user, const char *line);
@@ -50,7 +52,8 @@ typedef struct cw_websocket_opts {
 void cw_websocket_opts_from_config(const cw_config_t *cfg, cw_websocket_opts_t *opts);
 
 /* Listens on opts->listen and starts the server thread. Errors name the
- * address: unparsable, in use, options out of range. */
+ * address: unparsable, in use, options out of range; or the TLS file that is
+ * missing, unreadable or refused by the TLS library. */
 cw_websocket_t *cw_websocket_new(const cw_websocket_opts_t *opts, cw_error_t *err);
 
 /* Stops the thread, closes every stream (their calls end with "disconnect:

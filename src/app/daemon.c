@@ -517,8 +517,8 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
             app_log("%s", err->msg);
             return APP_FAILURE;
         }
-        app_log("websocket: accepting media streams on %s (/freeswitch, /twilio, /audiohook)",
-                cw_websocket_address(d->pbx.ws));
+        app_log("websocket: accepting media streams on %s (%s: /freeswitch, /twilio, /audiohook)",
+                cw_websocket_address(d->pbx.ws), d->cfg->websocket_tls_cert[0] ? "wss, TLS" : "ws, plain");
     }
     return APP_OK;
 }

@@ -241,6 +241,10 @@ static const opt_t options[] = {
      "ms without any message after which a stream is closed"},
     {"websocket", "max_message_bytes", OPT_INT, CFG(websocket_max_message_bytes), 1024, 16777216, 0, "65536", NULL,
      "largest WebSocket message accepted in bytes; a longer one closes the stream"},
+    {"websocket", "tls_cert", OPT_STRING, CFG(websocket_tls_cert), 0, 0, 0, "", NULL,
+     "PEM certificate (chain) file: the listener serves wss:// (TLS) instead of ws://; empty = plain"},
+    {"websocket", "tls_key", OPT_STRING, CFG(websocket_tls_key), 0, 0, 0, "", NULL,
+     "PEM private key file of tls_cert (keep it 0600)"},
 
     {"redact", "min_digits", OPT_INT, CFG(redact_min_digits), 2, 64, 0, "4", NULL,
      "runs of at least this many spoken digits are masked in transcripts and evidence"},

@@ -213,6 +213,7 @@ struct cw_websocket {
     char listen[CW_PATH_MAX];
     char host[CW_PATH_MAX];
     char address[CW_PATH_MAX];
+    char tls_cert[CW_PATH_MAX], tls_key[CW_PATH_MAX];
     int port;
     struct lws_context *ctx;
     struct lws_protocols protocols[3];
@@ -673,7 +674,16 @@ static int start_context(cw_websocket_t *ws, cw_error_t *err)
     info.gid = -1;
     info.uid = -1;
     info.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    if (ws->tls_cert[0]) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = ws->tls_cert;
+        info.ssl_private_key_filepath = ws->tls_key;
+    }
     ws->ctx = lws_create_context(&info);
+    if (!ws->ctx && ws->tls_cert[0])
+        return cw_error_set(err, CW_ERR_INVALID, "websocket: [websocket] tls_cert '%s' / tls_key '%s': the TLS "
+                            "library refused them (not PEM, or the key does not match the certificate)",
+                            ws->tls_cert, ws->tls_key);
     if (!ws->ctx)
         return cw_error_set(err, CW_ERR_IO, "websocket listen '%s': libwebsockets could not listen there", ws->listen);
     struct lws_vhost *vh = lws_get_vhost_by_name(ws->ctx, "default");
@@ -693,6 +703,26 @@ void cw_websocket_opts_from_config(const cw_config_t *cfg, cw_websocket_opts_t *
     opts->idle_timeout_ms = cfg->websocket_idle_timeout_ms;
     opts->max_message_bytes = cfg->websocket_max_message_bytes;
     opts->ring_s = cfg->capture_ring_s;
+    opts->tls_cert = cfg->websocket_tls_cert;
+    opts->tls_key = cfg->websocket_tls_key;
+}
+
+/* Both TLS files or neither, each readable. */
+static int check_tls(const cw_websocket_opts_t *o, cw_error_t *err)
+{
+    bool cert = o->tls_cert && o->tls_cert[0], key = o->tls_key && o->tls_key[0];
+    if (cert != key)
+        return cw_error_set(err, CW_ERR_INVALID, "websocket: [websocket] tls_cert and tls_key go together (%s is "
+                            "empty)", cert ? "tls_key" : "tls_cert");
+    const char *files[2][2] = {{"tls_cert", o->tls_cert}, {"tls_key", o->tls_key}};
+    for (int i = 0; cert && i < 2; i++) {
+        FILE *f = fopen(files[i][1], "r");
+        if (!f)
+            return cw_error_set(err, CW_ERR_NOT_FOUND, "websocket: [websocket] %s '%s': %s", files[i][0], files[i][1],
+                                strerror(errno));
+        fclose(f);
+    }
+    return CW_OK;
 }
 
 static int check_opts(const cw_websocket_opts_t *o, cw_error_t *err)
@@ -709,7 +739,7 @@ static int check_opts(const cw_websocket_opts_t *o, cw_error_t *err)
         return cw_error_set(err, CW_ERR_INVALID, "websocket: timeouts must be positive");
     if (!(o->ring_s > 0 && o->ring_s <= 600))
         return cw_error_set(err, CW_ERR_INVALID, "websocket: ring_s %g out of range (0, 600]", o->ring_s);
-    return CW_OK;
+    return check_tls(o, err);
 }
 
 cw_websocket_t *cw_websocket_new(const cw_websocket_opts_t *opts, cw_error_t *err)
@@ -724,6 +754,10 @@ cw_websocket_t *cw_websocket_new(const cw_websocket_opts_t *opts, cw_error_t *er
     ws->opts = *opts;
     snprintf(ws->listen, sizeof ws->listen, "%s", opts->listen);
     ws->opts.listen = ws->listen;
+    snprintf(ws->tls_cert, sizeof ws->tls_cert, "%s", opts->tls_cert ? opts->tls_cert : "");
+    snprintf(ws->tls_key, sizeof ws->tls_key, "%s", opts->tls_key ? opts->tls_key : "");
+    ws->opts.tls_cert = ws->tls_cert;
+    ws->opts.tls_key = ws->tls_key;
     pthread_mutex_init(&ws->lock, NULL);
     if (start_context(ws, err) != CW_OK)
         goto error_out;

@@ -226,7 +226,7 @@ static const char *connect_mode_text(const cw_config_t *cfg)
     return strcmp(cfg->bus_mode, "connect") == 0 ? "connecting to the broker" : "binding the bus";
 }
 
-/* Starts a cw_call on *src (taken) for a PBX call; line is the ingest's name. */
+/* Starts a cw_call on *src (taken) for a PBX call; co->line names the ingest in the log. */
 static void pbx_add(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox,
                     cw_source_t **src, const cw_call_opts_t *co)
 {

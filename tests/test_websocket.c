@@ -196,6 +196,21 @@ static void test_audiohook(void)
           "close -> closed and the end: %s", r.reply ? r.reply : err.msg);
     cw_wsmedia_session_destroy(&s);
 
+    /* After open, an error is said to the peer in a "disconnect" before the close. */
+    s = cw_wsmedia_session_new(CW_WSMEDIA_AUDIOHOOK, MAX_MSG);
+    feed_text(s, audiohook_open, &r, &err);
+    CHECK(cw_wsmedia_session_farewell(s) == NULL, "no farewell while all is well");
+    rc = feed_text(s, "{\"version\":\"2\",\"type\":", &r, &err);
+    const char *bye = cw_wsmedia_session_farewell(s);
+    CHECK(rc == CW_ERR_FORMAT && bye && strstr(bye, "\"type\":\"disconnect\"") && strstr(bye, "\"reason\":\"error\"") &&
+          strstr(bye, "malformed JSON") && strstr(bye, "\"id\":\"sess-1\""), "disconnect on error: %s",
+          bye ? bye : "(none)");
+    cw_wsmedia_session_destroy(&s);
+    s = cw_wsmedia_session_new(CW_WSMEDIA_TWILIO, MAX_MSG);
+    feed_text(s, "nonsense", &r, &err);
+    CHECK(cw_wsmedia_session_farewell(s) == NULL, "Twilio has no farewell");
+    cw_wsmedia_session_destroy(&s);
+
     expect_error(CW_WSMEDIA_AUDIOHOOK, NULL, "\x80\x01", true, "binary audio (2 bytes) before the open message");
     expect_error(CW_WSMEDIA_AUDIOHOOK, NULL, "{\"version\":\"2\",\"type\":\"open\",\"seq\":1,\"id\":\"s\","
                  "\"parameters\":{\"conversationId\":\"c\",\"media\":[{\"type\":\"audio\",\"format\":\"L16\","

@@ -128,6 +128,7 @@ cases=(
   "twilio-bad-format|protocol error: start: mediaFormat must be audio/x-mulaw"
   "twilio-oversize|protocol error: a message of more than 65536 bytes"
   "audiohook-no-offer|protocol error: open: no media offer of PCMU 8000 Hz"
+  "audiohook-bad-json|protocol error: malformed JSON at line 1"
   "vanish|disconnected: the connection closed without the stream's end message"
   "stall|disconnected: nothing received for 3000 ms"
   "silent|protocol error: no metadata within 2000 ms"
@@ -157,6 +158,9 @@ for i in "${!cases[@]}"; do
     bad "$name: no log line naming '$peer' and '$want'"
   fi
 done
+grep -q '^disconnect: {"reason": "error", "info": "malformed JSON' "$tmp"/bad*.out &&
+  echo "ok  audiohook-bad-json: the peer got a disconnect (reason error) before the close" ||
+  bad "audiohook-bad-json: no AudioHook disconnect message before the close"
 kill -0 "$daemon" 2>/dev/null || bad "the daemon died"
 grep -q "call-1).*stream ended" "$tmp/daemon.log" && bad "the good call ended before the bad connections were done"
 finish_call freeswitch

@@ -26,6 +26,7 @@ descriptions):
         within --wait seconds (1 when it stayed open). Prints "CASE from PEER" (the client's
         address as the server logs it). CASE: unknown-path, fs-binary-first, fs-bad-json,
         fs-bad-rate, twilio-media-first, twilio-bad-format, twilio-oversize, audiohook-no-offer,
+        audiohook-bad-json (malformed JSON after open: a "disconnect" must come before the close),
         vanish (a Twilio stream whose socket just closes mid-call), stall (an AudioHook stream
         that goes quiet after open), silent (connects and sends nothing).
 
@@ -216,6 +217,12 @@ def bad(a):
         ws.send(json.dumps({"event": "media", "pad": "x" * 70000}))
     elif case == "audiohook-no-offer":
         audiohook_open(ws, "bad-audiohook", "a", "t", fmt="L16")
+    elif case == "audiohook-bad-json":
+        audiohook_open(ws, "badjson-audiohook", "a", "t")
+        expect(ws, "opened")
+        ws.send('{"version": "2", "type": ')
+        bye = expect(ws, "disconnect")  # AudioHook: the server says why before it closes
+        print("disconnect: %s" % json.dumps(bye["parameters"]))
     elif case in ("vanish", "stall"):
         if case == "vanish":
             twilio_msg(ws, "start", 1, start={"callSid": "CAvanish", "tracks": ["inbound", "outbound"],

@@ -11,7 +11,8 @@
  * A connection that breaks its protocol (unknown path, malformed JSON, audio
  * before the metadata, an unsupported format or rate, a message over
  * max_message_bytes, no metadata within first_message_timeout_ms, nothing for
- * idle_timeout_ms) is closed alone, with one log line naming the peer
+ * idle_timeout_ms) is closed alone (after the protocol's goodbye, if it has
+ * one: wsmedia.h cw_wsmedia_session_farewell), with one log line naming the peer
  * address, the protocol, the call when known, and what was wrong. More than
  * max_connections connections at once are refused at the handshake.
  *

@@ -119,6 +119,12 @@ const cw_wsmedia_meta_t *cw_wsmedia_session_meta(const cw_wsmedia_session_t *s);
 bool cw_wsmedia_session_started(const cw_wsmedia_session_t *s);
 bool cw_wsmedia_session_ended(const cw_wsmedia_session_t *s);
 
+/* After a failed feed: the message the protocol sends a peer before the
+ * server closes on an error (AudioHook: "disconnect" with reason "error" and
+ * the failure as info, once "open" gave the session id), or NULL. Owned by
+ * the session, valid until its next call. */
+const char *cw_wsmedia_session_farewell(cw_wsmedia_session_t *s);
+
 /* Decodes one G.711 u-law byte to a 16-bit linear sample. */
 int16_t cw_wsmedia_ulaw_decode(uint8_t u);
 

@@ -296,7 +296,10 @@ static void close_later(cw_websocket_t *ws, ws_conn_t *c, close_kind kind, int s
     finish_conn(ws, c, kind, why);
     c->closing = true;
     c->close_status = status;
-    snprintf(c->close_why, sizeof c->close_why, "%s", why);
+    /* Only CLOSE_REASON_MAX bytes of it go out in the close frame anyway. */
+    size_t len = strnlen(why, sizeof c->close_why - 1);
+    memcpy(c->close_why, why, len);
+    c->close_why[len] = '\0';
     lws_callback_on_writable(c->wsi);
 }
 
@@ -370,9 +373,16 @@ static int handle_message(cw_websocket_t *ws, ws_conn_t *c, bool binary)
     cw_wsmedia_result_t r;
     cw_error_t err;
     cw_error_clear(&err);
-    if (cw_wsmedia_session_feed(c->session, binary, c->msg, c->msg_len, &r, &err) != CW_OK)
-        return close_now(ws, c, CLOSE_PROTOCOL, binary ? LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE
-                                                       : LWS_CLOSE_STATUS_INVALID_PAYLOAD, err.msg);
+    if (cw_wsmedia_session_feed(c->session, binary, c->msg, c->msg_len, &r, &err) != CW_OK) {
+        int status = binary ? LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE : LWS_CLOSE_STATUS_INVALID_PAYLOAD;
+        const char *farewell = cw_wsmedia_session_farewell(c->session);
+        if (!farewell || c->reply_count == REPLY_SLOTS || strlen(farewell) > REPLY_MAX)
+            return close_now(ws, c, CLOSE_PROTOCOL, status, err.msg);
+        /* The protocol's goodbye goes out first; the close follows it. */
+        queue_reply(ws, c, farewell);
+        close_later(ws, c, CLOSE_PROTOCOL, status, err.msg);
+        return 0;
+    }
     if ((r.events & CW_WSMEDIA_STARTED) && !c->call) {
         announce(ws, c);
         if (!c->call)

@@ -511,6 +511,19 @@ static int ah_feed(cw_wsmedia_session_t *s, bool binary, const uint8_t *data, si
     return rc;
 }
 
+const char *cw_wsmedia_session_farewell(cw_wsmedia_session_t *s)
+{
+    if (s->protocol != CW_WSMEDIA_AUDIOHOOK || !s->failed || !s->session_id[0])
+        return NULL;
+    cw_wsmedia_result_t r;
+    cw_error_t err;
+    s->failed = false; /* ah_reply fails through fail(), which sets it again */
+    json_t *params = json_pack("{s:s, s:s}", "reason", "error", "info", s->failure);
+    int rc = ah_reply(s, "disconnect", params, &r, &err);
+    s->failed = true;
+    return rc == CW_OK ? r.reply : NULL;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
 int cw_wsmedia_session_feed(cw_wsmedia_session_t *s, bool binary, const uint8_t *data, size_t n,

@@ -9,7 +9,8 @@
  * past it is caught by ASan. Checked promises: audio only after the
  * metadata, never more samples than the message could hold, on legs the
  * metadata announced; a reply is NUL-terminated JSON that parses; STARTED
- * comes once; after an error every feed fails; after the end no event. */
+ * comes once; after an error every feed fails and the protocol's goodbye,
+ * if any, is JSON; after the end no event. */
 #include "callwatch/wsmedia.h"
 
 #include <jansson.h>
@@ -81,6 +82,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != CW_OK) {
             if (rc != CW_ERR_FORMAT || !err.msg[0])
                 abort();
+            const char *bye = cw_wsmedia_session_farewell(s);
+            json_t *j = bye ? json_loads(bye, 0, NULL) : NULL;
+            if (bye && !j)
+                abort(); /* a goodbye is JSON the peer can read */
+            json_decref(j);
             failed = true;
             continue;
         }

@@ -18,6 +18,7 @@ packages=(
   libncurses-dev tmux
   libsystemd-dev man-db
   libsodium-dev
+  libwebsockets-dev python3-websocket
   chromium chromium-driver python3-selenium
 )
 

@@ -3,7 +3,7 @@
 # and runs each for SECONDS (default 10) on a working copy of its committed
 # seed corpus (fuzz/corpus/<target>/; new finds stay in the build tree).
 #
-#   tools/fuzz.sh [SECONDS]            all targets: config audio bus redact audiosocket acks web
+#   tools/fuzz.sh [SECONDS]            all targets: config audio bus redact audiosocket acks web websocket
 #   FUZZ_TARGETS="bus" tools/fuzz.sh 60
 #   FUZZ_BUILD_DIR=/tmp/x tools/fuzz.sh (default: <repo>/build-fuzz)
 #
@@ -17,7 +17,7 @@ secs="${1:-10}"
 [[ "$secs" =~ ^[0-9]+$ && "$secs" -ge 1 ]] || { echo "usage: tools/fuzz.sh [SECONDS]" >&2; exit 2; }
 src="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$src/build-fuzz}"
-targets=(${FUZZ_TARGETS:-config audio bus redact audiosocket acks web})
+targets=(${FUZZ_TARGETS:-config audio bus redact audiosocket acks web websocket})
 cc="${FUZZ_CC:-$(command -v clang || command -v clang-14 || true)}"
 [[ -n "$cc" ]] || { echo "fuzz.sh: clang is not installed (tools/deps.sh installs it)" >&2; exit 3; }
 

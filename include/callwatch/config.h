@@ -17,6 +17,8 @@
  *   [bus]      endpoint, sndhwm
  *   [audiosocket] listen, max_connections, first_frame_timeout_ms,
  *              idle_timeout_ms, pair_timeout_ms, max_frame_bytes
+ *   [websocket] listen, max_connections, first_message_timeout_ms,
+ *              idle_timeout_ms, max_message_bytes, tls_cert, tls_key
  *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
  *   [bus]      endpoint, sndhwm, ack_endpoint
  *   [whisper]  playbook, min_interval_s, repeat_window_s
@@ -141,6 +143,15 @@ typedef struct cw_config {
     int audiosocket_idle_timeout_ms;    /* a leg silent on the wire this long is closed */
     int audiosocket_pair_timeout_ms;    /* a first leg waits this long for its partner */
     int audiosocket_max_frame_bytes;    /* largest payload accepted */
+
+    /* [websocket] media streams (websocket.h: FreeSWITCH, Twilio, AudioHook) */
+    char websocket_listen[CW_PATH_MAX];  /* "host:port" to listen on; "" = off */
+    int websocket_max_connections;       /* streams (calls) open at once */
+    int websocket_first_message_timeout_ms; /* the metadata must come this soon */
+    int websocket_idle_timeout_ms;       /* a stream silent on the wire this long is closed */
+    int websocket_max_message_bytes;     /* largest WebSocket message accepted */
+    char websocket_tls_cert[CW_PATH_MAX]; /* PEM certificate (chain): serve wss://; "" = plain ws:// */
+    char websocket_tls_key[CW_PATH_MAX];  /* PEM private key of tls_cert */
     char bus_curve[8];                  /* "on"/"off" (cw_config_switch_on): CURVE on every bus socket */
     char bus_curve_server_cert[CW_PATH_MAX];  /* daemon's secret certificate (NAME.key_secret) */
     char bus_curve_clients_dir[CW_PATH_MAX];  /* public certificates of admitted subscribers */

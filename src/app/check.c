@@ -123,7 +123,8 @@ int app_check_open(const cw_config_t *cfg)
     why[0] = '\0';
     report(what, try_zmq_bind(ZMQ_REP, cfg->bus_ack_endpoint, why, sizeof why), why, &failed);
     const char *listens[][2] = {{"[metrics] listen", cfg->metrics_listen},
-                                {"[audiosocket] listen", cfg->audiosocket_listen}};
+                                {"[audiosocket] listen", cfg->audiosocket_listen},
+                                {"[websocket] listen", cfg->websocket_listen}};
     for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
         if (!listens[i][1][0])
             continue;

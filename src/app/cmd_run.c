@@ -30,6 +30,10 @@ static void run_usage(FILE *out)
           "                        accept calls from Asterisk's AudioSocket() here (instead\n"
           "                        of [audiosocket] listen); with no [line] and no --file,\n"
           "                        only the PBX's calls are monitored\n"
+          "      --websocket HOST:PORT\n"
+          "                        accept WebSocket media streams here (instead of\n"
+          "                        [websocket] listen): /freeswitch (mod_audio_fork),\n"
+          "                        /twilio (Media Streams), /audiohook (Genesys AudioHook)\n"
           "      --user NAME       started as root: become NAME once the bus is bound\n"
           "      --archive FILE    archive every event in this SQLite file (instead of\n"
           "                        [archive] path); events are published once archived\n"
@@ -84,6 +88,9 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     if (cfg->audiosocket_listen[0])
         printf("  audiosocket: listening on %s (up to %d legs)\n", cfg->audiosocket_listen,
                cfg->audiosocket_max_connections);
+    if (cfg->websocket_listen[0])
+        printf("  websocket: listening on %s (up to %d streams)\n", cfg->websocket_listen,
+               cfg->websocket_max_connections);
     for (int i = 0; i < cfg->n_lines; i++) {
         const cw_line_config_t *l = &cfg->lines[i];
         if (l->file[0])
@@ -107,7 +114,7 @@ static int check_config(const cw_config_t *cfg, int n_lines)
 
 /* What `run` was asked on its command line. */
 typedef struct run_opts {
-    const char *config_path, *endpoint, *audiosocket, *run_as, *archive_path, *ack_endpoint;
+    const char *config_path, *endpoint, *audiosocket, *websocket, *run_as, *archive_path, *ack_endpoint;
     bool only_check, no_asr;
     const char *files[CW_MAX_LINES];
     int n_files;
@@ -116,13 +123,14 @@ typedef struct run_opts {
 static int parse_run_options(int argc, char **argv, run_opts_t *o)
 {
     enum { OPT_CHECK = 256, OPT_FILE, OPT_ENDPOINT, OPT_AUDIOSOCKET, OPT_USER, OPT_ARCHIVE, OPT_ACK_ENDPOINT,
-           OPT_NO_ASR };
+           OPT_NO_ASR, OPT_WEBSOCKET };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"file", required_argument, NULL, OPT_FILE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
         {"audiosocket", required_argument, NULL, OPT_AUDIOSOCKET},
+        {"websocket", required_argument, NULL, OPT_WEBSOCKET},
         {"user", required_argument, NULL, OPT_USER},
         {"archive", required_argument, NULL, OPT_ARCHIVE},
         {"ack-endpoint", required_argument, NULL, OPT_ACK_ENDPOINT},
@@ -145,6 +153,7 @@ static int parse_run_options(int argc, char **argv, run_opts_t *o)
             break;
         case OPT_ENDPOINT: o->endpoint = optarg; break;
         case OPT_AUDIOSOCKET: o->audiosocket = optarg; break;
+        case OPT_WEBSOCKET: o->websocket = optarg; break;
         case OPT_USER: o->run_as = optarg; break;
         case OPT_ARCHIVE: o->archive_path = optarg; break;
         case OPT_ACK_ENDPOINT: o->ack_endpoint = optarg; break;
@@ -171,6 +180,10 @@ static int apply_run_overrides(cw_config_t *cfg, const run_opts_t *o)
         app_log("%s", err.msg);
         return APP_USAGE;
     }
+    if (o->websocket && cw_config_set(cfg, "websocket", "listen", o->websocket, "--websocket", &err) != CW_OK) {
+        app_log("%s", err.msg);
+        return APP_USAGE;
+    }
     if (o->archive_path)
         snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", o->archive_path);
     if (o->ack_endpoint)
@@ -193,7 +206,7 @@ int cmd_run(int argc, char **argv)
         cw_config_destroy(&cfg);
         return APP_USAGE;
     }
-    bool pbx_on = cfg->audiosocket_listen[0] != '\0';
+    bool pbx_on = cfg->audiosocket_listen[0] != '\0' || cfg->websocket_listen[0] != '\0';
     int n_lines = cfg->n_lines + opts.n_files;
     if (n_lines == 0 && !pbx_on)
         n_lines = 1;

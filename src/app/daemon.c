@@ -15,6 +15,7 @@
 #include "callwatch/overload.h"
 #include "callwatch/source.h"
 #include "callwatch/acks.h"
+#include "callwatch/websocket.h"
 #include "callwatch/whisper.h"
 
 #include <ctype.h>
@@ -39,10 +40,11 @@ typedef struct line_state {
 /* Monotonic seconds at which monitoring started: status events' t. */
 static double daemon_started_s;
 
-/* Calls the PBX streams in over AudioSocket: they come and go, each ends for
- * good when its source ends. */
+/* Calls the PBX streams in over AudioSocket or WebSocket media streams: they
+ * come and go, each ends for good when its source ends. */
 typedef struct pbx_calls {
     cw_audiosocket_t *server;
+    cw_websocket_t *ws;
     cw_call_t **calls;
     int n, cap;
 } pbx_calls_t;
@@ -224,38 +226,53 @@ static const char *connect_mode_text(const cw_config_t *cfg)
     return strcmp(cfg->bus_mode, "connect") == 0 ? "connecting to the broker" : "binding the bus";
 }
 
+/* Starts a cw_call on *src (taken) for a PBX call; co->line names the ingest in the log. */
+static void pbx_add(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox,
+                    cw_source_t **src, const cw_call_opts_t *co)
+{
+    if (pbx->n == pbx->cap) {
+        int cap = pbx->cap ? pbx->cap * 2 : 16;
+        cw_call_t **grown = realloc(pbx->calls, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            app_log("%s: call %s: out of memory; not monitored", co->line, co->call_id);
+            cw_source_destroy(src);
+            return;
+        }
+        pbx->calls = grown;
+        pbx->cap = cap;
+    }
+    cw_error_t err;
+    cw_error_clear(&err);
+    char what[CW_PATH_MAX];
+    snprintf(what, sizeof what, "%s", cw_source_info(*src)->description);
+    cw_call_t *call = cw_call_new(cfg, pool, outbox, src, co, &err);
+    cw_source_destroy(src);
+    if (!call) {
+        app_log("%s: call %s: %s", co->line, co->call_id, err.msg);
+        return;
+    }
+    pbx->calls[pbx->n++] = call;
+    app_log("%s: call %s started (%s)", co->line, co->call_id, what);
+}
+
 /* Starts a cw_call for every call the PBX has connected since last time. */
 static void pbx_accept(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox)
 {
     cw_source_t *src = NULL;
     cw_audiosocket_call_t info;
-    while (cw_audiosocket_accept_call(pbx->server, &src, &info) == 1) {
-        if (pbx->n == pbx->cap) {
-            int cap = pbx->cap ? pbx->cap * 2 : 16;
-            cw_call_t **grown = realloc(pbx->calls, (size_t)cap * sizeof *grown);
-            if (!grown) {
-                app_log("audiosocket: call %s: out of memory; not monitored", info.call_id);
-                cw_source_destroy(&src);
-                continue;
-            }
-            pbx->calls = grown;
-            pbx->cap = cap;
-        }
-        cw_error_t err;
-        cw_error_clear(&err);
-        char what[CW_PATH_MAX];
-        snprintf(what, sizeof what, "%s", cw_source_info(src)->description);
+    while (pbx->server && cw_audiosocket_accept_call(pbx->server, &src, &info) == 1) {
         cw_call_opts_t co = {.call_id = info.call_id, .line = "audiosocket",
                              .agent_id = info.agent_id[0] ? info.agent_id : NULL, .offline = false,
                              .no_asr = pool == NULL};
-        cw_call_t *call = cw_call_new(cfg, pool, outbox, &src, &co, &err);
-        cw_source_destroy(&src);
-        if (!call) {
-            app_log("audiosocket: call %s: %s", info.call_id, err.msg);
-            continue;
-        }
-        pbx->calls[pbx->n++] = call;
-        app_log("audiosocket: call %s started (%s)", info.call_id, what);
+        pbx_add(pbx, cfg, pool, outbox, &src, &co);
+    }
+    cw_websocket_call_t ws;
+    while (pbx->ws && cw_websocket_accept_call(pbx->ws, &src, &ws) == 1) {
+        cw_call_opts_t co = {.call_id = ws.meta.call_id, .line = "websocket",
+                             .agent_id = ws.meta.agent_id[0] ? ws.meta.agent_id : NULL,
+                             .team = ws.meta.team[0] ? ws.meta.team : NULL, .offline = false,
+                             .no_asr = pool == NULL};
+        pbx_add(pbx, cfg, pool, outbox, &src, &co);
     }
 }
 
@@ -269,7 +286,7 @@ static long pbx_pump(pbx_calls_t *pbx)
             i++;
             continue;
         }
-        app_log("audiosocket: call %s ended", cw_call_id(pbx->calls[i]));
+        app_log("call %s ended", cw_call_id(pbx->calls[i]));
         cw_call_destroy(&pbx->calls[i]);
         pbx->calls[i] = pbx->calls[--pbx->n];
     }
@@ -471,7 +488,8 @@ static int load_models(cw_daemon_t *d, cw_error_t *err)
     return APP_OK;
 }
 
-/* A call on every line, then the AudioSocket server for the PBX's calls. */
+/* A call on every line, then the AudioSocket and WebSocket servers for the
+ * PBX's calls. */
 static int start_calls(cw_daemon_t *d, cw_error_t *err)
 {
     for (int i = 0; i < d->n_lines; i++) {
@@ -481,7 +499,7 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
             return APP_FAILURE;
         }
     }
-    if (d->pbx_on) {
+    if (d->cfg->audiosocket_listen[0]) {
         cw_audiosocket_opts_t ao;
         cw_audiosocket_opts_from_config(d->cfg, &ao);
         d->pbx.server = cw_audiosocket_new(&ao, err);
@@ -490,6 +508,17 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
             return APP_FAILURE;
         }
         app_log("audiosocket: accepting calls from the PBX on %s", cw_audiosocket_address(d->pbx.server));
+    }
+    if (d->cfg->websocket_listen[0]) {
+        cw_websocket_opts_t wo;
+        cw_websocket_opts_from_config(d->cfg, &wo);
+        d->pbx.ws = cw_websocket_new(&wo, err);
+        if (!d->pbx.ws) {
+            app_log("%s", err->msg);
+            return APP_FAILURE;
+        }
+        app_log("websocket: accepting media streams on %s (%s: /freeswitch, /twilio, /audiohook)",
+                cw_websocket_address(d->pbx.ws), d->cfg->websocket_tls_cert[0] ? "wss, TLS" : "ws, plain");
     }
     return APP_OK;
 }
@@ -627,7 +656,7 @@ static void daemon_run(cw_daemon_t *d)
             moved += pump_line(d, i, live, now);
         cw_monitor_pool(d->monitor, d->pool, now);
         update_overload(d->overload, d->pool, d->lines, d->n_lines, &d->pbx, now, &d->overload_next);
-        if (d->pbx.server) {
+        if (d->pbx.server || d->pbx.ws) {
             pbx_accept(&d->pbx, live, d->pool, d->outbox);
             moved += pbx_pump(&d->pbx);
         }
@@ -648,6 +677,7 @@ static int daemon_drain(cw_daemon_t *d)
         if (d->lines[i].call)
             cw_call_hangup(d->lines[i].call, "shutdown");
     cw_audiosocket_destroy(&d->pbx.server);
+    cw_websocket_destroy(&d->pbx.ws);
     for (int i = 0; i < d->pbx.n; i++)
         cw_call_hangup(d->pbx.calls[i], "shutdown");
     double deadline = app_monotonic_s() + DRAIN_TIMEOUT_S;
@@ -691,6 +721,7 @@ static void daemon_teardown(cw_daemon_t *d)
         cw_call_destroy(&d->pbx.calls[i]);
     free(d->pbx.calls);
     cw_audiosocket_destroy(&d->pbx.server);
+    cw_websocket_destroy(&d->pbx.ws);
     /* No more acks are posted, but the outbox, while it drains, still shows
      * the server its last events. */
     cw_ack_server_stop(d->acks);
@@ -721,7 +752,7 @@ cw_daemon_t *cw_daemon_new(cw_config_t **cfg, const cw_daemon_opts_t *opts, int 
     d->opts = *opts;
     d->cfg = *cfg;
     *cfg = NULL;
-    d->pbx_on = d->cfg->audiosocket_listen[0] != '\0';
+    d->pbx_on = d->cfg->audiosocket_listen[0] != '\0' || d->cfg->websocket_listen[0] != '\0';
     d->n_lines = d->cfg->n_lines + opts->n_files;
     if (d->n_lines == 0 && !d->pbx_on)
         d->n_lines = 1;

@@ -52,7 +52,6 @@ const cw_config_t *app_reloader_config(const app_reloader_t *r)
     return r->live ? r->live : r->boot;
 }
 
-
 /* Loads what a new call would load from cfg, so a broken lexicon, voice model
  * or redaction list is refused now rather than by the next call. */
 static int try_models(const cw_config_t *cfg, cw_error_t *err)

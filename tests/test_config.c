@@ -704,6 +704,26 @@ static void test_console_keep_ended(void)
           err.msg);
 }
 
+/* `callwatch config` writes back whatever was loaded: a value whose
+ * "key = value" line would not fit the longest line a config may hold is
+ * refused at load, naming how long it may be. */
+static void test_value_fits_a_line(void)
+{
+    char value[180], text[256], want[512];
+    memset(value, 'a', 179);
+    value[179] = '\0';
+    snprintf(text, sizeof text, "[bus]\ncurve_server_cert=%s\n", value);
+    snprintf(want, sizeof want,
+             "site.ini:2: [bus] curve_server_cert = '%s': longer than 178 characters "
+             "(\"curve_server_cert = value\" must fit a 198-character line)",
+             value);
+    CHECK_LOAD_ERROR(text, CW_ERR_INVALID, want);
+    value[178] = '\0';
+    snprintf(text, sizeof text, "[bus]\ncurve_server_cert=%s\n", value);
+    cw_error_t err;
+    CHECK(load_str(text, &err) == CW_OK, "178 characters fit: %s", err.msg);
+}
+
 /* A SIGHUP's new file keeps what only a restart applies, and says which of
  * those it asked to change; a command-line override is kept silently. */
 static void test_keep_running(void)
@@ -765,6 +785,7 @@ int main(void)
     test_default_path();
     test_console_keep_ended();
     test_keep_running();
+    test_value_fits_a_line();
 
     unlink(dict);
     unlink(lm);

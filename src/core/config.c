@@ -654,6 +654,14 @@ static const char *string_error(const opt_t *o, const char *value, char *why, si
         snprintf(why, why_size, "longer than %zu characters", o->size - 1);
         return why;
     }
+    /* `callwatch config` writes it back as "key = value", which must fit
+     * the longest line a config file may hold, or the dump would not load. */
+    size_t line_max = INI_MAX_LINE - 2;
+    if (strlen(o->key) + 3 + len > line_max) {
+        snprintf(why, why_size, "longer than %zu characters (\"%s = value\" must fit a %zu-character line)",
+                 line_max - strlen(o->key) - 3, o->key, line_max);
+        return why;
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)value[i];
         if (iscntrl(c))

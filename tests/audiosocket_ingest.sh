@@ -26,19 +26,7 @@ client=(python3 "$src/tools/audiosocket-client.py")
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
-cat >"$tmp/script.json" <<'EOF'
-{"turns": [
- {"leg": "agent", "voice": "slt", "at": 0.5,
-  "text": "Thank you for calling. My name is Sarah. How can I help you today?"},
- {"leg": "customer", "voice": "rms",
-  "text": "Hello. I have a problem with my bill this month."},
- {"leg": "agent", "voice": "slt",
-  "text": "I will forward your complaint to the billing team."},
- {"leg": "customer", "voice": "rms",
-  "text": "This is the third time. I want to speak to your manager."}
-]}
-EOF
-python3 "$src/tools/make-call.py" --script "$tmp/script.json" --out "$tmp/call.wav" --truth "$tmp/truth.json" \
+python3 "$src/tools/make-call.py" --script "$src/tests/data/pbx-call.json" --out "$tmp/call.wav" --truth "$tmp/truth.json" \
   --rate 8000 --encoding pcm16
 
 bus_port=$(free_port)

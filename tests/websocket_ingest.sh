@@ -25,31 +25,17 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
-for prog in flite sox; do
-  command -v "$prog" >/dev/null 2>&1 || { echo "SKIP: $prog is not installed"; exit 77; }
-done
+need_tools flite sox
 py=/usr/bin/python3
 "$py" -c 'import websocket' 2>/dev/null || { echo "SKIP: python3-websocket is missing (tools/deps.sh)"; exit 77; }
-[[ -x "$cw" ]] || { echo "FAIL: callwatch binary not found: $cw"; exit 1; }
+need_callwatch
 
 cw_tmpdir tmp cw-websocket
 client=("$py" "$src/tools/websocket-client.py")
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
-cat >"$tmp/script.json" <<'EOF'
-{"turns": [
- {"leg": "agent", "voice": "slt", "at": 0.5,
-  "text": "Thank you for calling. My name is Sarah. How can I help you today?"},
- {"leg": "customer", "voice": "rms",
-  "text": "Hello. I have a problem with my bill this month."},
- {"leg": "agent", "voice": "slt",
-  "text": "I will forward your complaint to the billing team."},
- {"leg": "customer", "voice": "rms",
-  "text": "This is the third time. I want to speak to your manager."}
-]}
-EOF
-python3 "$src/tools/make-call.py" --script "$tmp/script.json" --out "$tmp/call.wav" --truth "$tmp/truth.json" \
+python3 "$src/tools/make-call.py" --script "$src/tests/data/pbx-call.json" --out "$tmp/call.wav" --truth "$tmp/truth.json" \
   --rate 8000 --encoding pcm16
 sox "$tmp/call.wav" -r 16000 "$tmp/call16.wav"
 

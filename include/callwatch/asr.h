@@ -43,10 +43,14 @@ typedef struct cw_asr_pool cw_asr_pool_t;
  * the cue lexicon's phrases are spotted (keyphrase search, keyphrases.h);
  * each final transcript then holds the phrases spotted in the utterance, in
  * time order, with times split over their words and the confidence derived
- * from the detection score, and `spotted` set. */
-typedef enum cw_asr_mode { CW_ASR_FULL = 0, CW_ASR_CUE = 1 } cw_asr_mode_t;
+ * from the detection score, and `spotted` set. OFF: utterances are taken
+ * and discarded unheard (no decoder time, no transcript, nothing counted as
+ * dropped): for a leg whose words no detector reads in cue mode. A mode
+ * applies from the next utterance begun. */
+typedef enum cw_asr_mode { CW_ASR_FULL = 0, CW_ASR_CUE = 1, CW_ASR_OFF = 2 } cw_asr_mode_t;
 
-/* "full" -> CW_ASR_FULL, "cue" -> CW_ASR_CUE, anything else -> -1. */
+/* "full" -> CW_ASR_FULL, "cue" -> CW_ASR_CUE, anything else -> -1 (OFF is
+ * chosen by the pipeline, never configured). */
 int cw_asr_mode_parse(const char *name);
 const char *cw_asr_mode_name(cw_asr_mode_t mode);
 typedef struct cw_asr_stream cw_asr_stream_t;

@@ -72,7 +72,8 @@ bool cw_call_degraded(const cw_call_t *call, int leg);
  * by configuration): a leg overload could switch to cue mode. */
 bool cw_call_can_degrade(const cw_call_t *call, int leg);
 
-/* The mode of leg's recognition (CW_ASR_FULL without recognition). */
+/* The mode of leg's recognition (CW_ASR_FULL without recognition;
+ * CW_ASR_OFF for the agent leg in cue mode: only the customer has word cues). */
 cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg);
 
 /* Audio lost so far on each leg (indexed by leg id): frames the source

@@ -35,6 +35,9 @@
  * frequent without measurable overhead. */
 #define FEED_CHUNK 1600
 #define MAX_WORDS 512
+/* Times an unchanged partial hypothesis is delivered again (a second of audio
+ * at the default partial interval: the final comes by then). */
+#define PARTIAL_REPEATS_MAX 2
 #define TEXT_MAX 8192
 /* Keyphrase detections kept per utterance. */
 #define MAX_SPOTS 64
@@ -72,6 +75,7 @@ struct cw_asr_stream {
     int utt_count;
     bool producer_open;  /* producer has an utterance open */
     bool skipping;       /* live: table was full, current utterance discarded */
+    bool unheard;        /* the open utterance began in CW_ASR_OFF: discarded, not dropped */
     bool bound;
     int bound_worker;
     bool closed;
@@ -108,6 +112,7 @@ typedef struct worker {
     size_t fed;              /* samples of the head utterance fed so far */
     double last_partial_s;
     char last_partial[TEXT_MAX];
+    int partial_repeats; /* deliveries of last_partial unchanged: see maybe_deliver_partial() */
     int16_t feed[FEED_CHUNK];
     cw_word_t words[MAX_WORDS];
     char text[TEXT_MAX];
@@ -448,8 +453,18 @@ static void maybe_deliver_partial(worker_t *w, cw_asr_stream_t *s, const utteran
     w->last_partial_s = now;
     int32 score;
     const char *hyp = ps_get_hyp(w->ps, &score);
-    if (!hyp || !hyp[0] || strcmp(hyp, w->last_partial) == 0)
+    if (!hyp || !hyp[0])
         return;
+    /* An unchanged hypothesis is delivered again a few times: with more
+     * audio behind its last word, a detector may now take that word as
+     * settled (the speaker paused) instead of waiting for the final. */
+    if (strcmp(hyp, w->last_partial) == 0) {
+        if (w->partial_repeats >= PARTIAL_REPEATS_MAX)
+            return;
+        w->partial_repeats++;
+    } else {
+        w->partial_repeats = 0;
+    }
     snprintf(w->last_partial, sizeof w->last_partial, "%s", hyp);
     double t0 = (double)u->start_sample / CW_ASR_RATE;
     /* Word times let detectors act on a phrase before the utterance ends. */
@@ -499,6 +514,7 @@ static void *worker_main(void *arg)
             w->stream = s;
             w->fed = 0;
             w->last_partial[0] = '\0';
+            w->partial_repeats = 0;
             w->last_partial_s = monotonic_s();
             w->mode = (cw_asr_mode_t)atomic_load(&s->mode);
             pthread_mutex_unlock(&pool->lock);
@@ -815,8 +831,16 @@ int cw_asr_stream_begin(cw_asr_stream_t *s, int64_t start_sample)
 {
     cw_asr_pool_t *pool = s->pool;
     pthread_mutex_lock(&pool->lock);
-    if (s->producer_open)
+    if (s->producer_open && !s->skipping)
         s->utts[(s->utt_head + s->utt_count - 1) % UTT_TABLE].complete = true;
+    if (atomic_load(&s->mode) == CW_ASR_OFF) {
+        s->producer_open = true;
+        s->skipping = true;
+        s->unheard = true;
+        pthread_mutex_unlock(&pool->lock);
+        return CW_OK;
+    }
+    s->unheard = false;
     while (s->blocking && s->utt_count == UTT_TABLE && !pool->stopping)
         pthread_cond_wait(&pool->space, &pool->lock);
     if (s->utt_count == UTT_TABLE || pool->stopping) {
@@ -843,6 +867,8 @@ size_t cw_asr_stream_write(cw_asr_stream_t *s, const int16_t *samples, size_t n)
     if (!s->producer_open)
         return 0;
     if (s->skipping) {
+        if (s->unheard)
+            return n;
         atomic_fetch_add_explicit(&s->dropped, n, memory_order_relaxed);
         return 0;
     }
@@ -886,6 +912,7 @@ void cw_asr_stream_end(cw_asr_stream_t *s)
     }
     s->producer_open = false;
     s->skipping = false;
+    s->unheard = false;
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -920,6 +947,8 @@ int cw_asr_mode_parse(const char *name)
 
 const char *cw_asr_mode_name(cw_asr_mode_t mode)
 {
+    if (mode == CW_ASR_OFF)
+        return "off";
     return mode == CW_ASR_CUE ? "cue" : "full";
 }
 

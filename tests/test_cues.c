@@ -91,6 +91,57 @@ static void test_sample_sentence(const cw_lexicon_t *lex, const cw_cue_params_t 
     cw_cues_destroy(&c);
 }
 
+/* Cue mode: a partial holds whole keyphrase detections, so a phrase that is
+ * its last "words" is a cue at once, not one result later (the final may be
+ * a second away: the speaker has to stop first). */
+static void test_spotted_partial(const cw_lexicon_t *lex, const cw_cue_params_t *p)
+{
+    cw_error_t err = {0};
+    cw_cues_t *c = cw_cues_new(lex, p, "customer", &err);
+    cw_word_t w[8];
+    size_t n = words_of("speak to your manager", 0.9, w, 8);
+    cw_transcript_t tr = {.leg = 1, .final = false, .spotted = true, .t_start = 10, .t_end = 12,
+                          .text = "speak to your manager", .words = w, .n_words = n, .utterance = 5};
+    cw_cue_t cues[8];
+    size_t got = cw_cues_feed(c, &tr, cues, 8);
+    CHECK(got == 1 && strcmp(cues[0].kind, "escalation") == 0,
+          "a spotted phrase ending a partial is an escalation cue at once (%zu cues)", got);
+    for (size_t i = 0; i < got; i++)
+        json_decref(cues[i].evidence);
+    CHECK(feed(c, "speak to your manager", false, 6, 0.9, "escalation") == 0,
+          "the same words as an n-gram partial's last words still wait");
+    cw_cues_destroy(&c);
+}
+
+/* A partial whose audio went on past its last word without a new word: the
+ * speaker paused, the word is settled, and a phrase ending there is a cue
+ * before the utterance ends (the VAD's hangover and the final's decoding
+ * would add most of a second). */
+static void test_settled_partial(const cw_lexicon_t *lex, const cw_cue_params_t *p)
+{
+    cw_error_t err = {0};
+    cw_cue_params_t settle = *p;
+    settle.partial_settle_s = 0.3;
+    cw_cues_t *c = cw_cues_new(lex, &settle, "customer", &err);
+    cw_word_t w[16];
+    size_t n = words_of("i want to speak to your manager", 0.9, w, 16);
+    double last_end = w[n - 1].t_end;
+    cw_transcript_t tr = {.leg = 1, .final = false, .t_start = 10, .t_end = last_end + 0.1,
+                          .text = "", .words = w, .n_words = n, .utterance = 8};
+    cw_cue_t cues[8];
+    size_t got = cw_cues_feed(c, &tr, cues, 8);
+    CHECK(got == 0, "0.1 s after its last word a partial still waits (%zu cues)", got);
+    tr.t_end = last_end + 0.35;
+    got = cw_cues_feed(c, &tr, cues, 8);
+    CHECK(got == 1 && strcmp(cues[0].kind, "escalation") == 0,
+          "0.35 s of audio with no new word settles it: escalation at once (%zu cues)", got);
+    for (size_t i = 0; i < got; i++)
+        json_decref(cues[i].evidence);
+    cw_cues_destroy(&c);
+    settle.partial_settle_s = -1;
+    CHECK(cw_cues_new(lex, &settle, "customer", &err) == NULL, "a negative partial_settle_s is refused");
+}
+
 int main(void)
 {
     cw_error_t err;
@@ -146,6 +197,8 @@ int main(void)
 
     cw_cues_destroy(&c);
     test_sample_sentence(lex, &p);
+    test_spotted_partial(lex, &p);
+    test_settled_partial(lex, &p);
     p.partial_trust = 0;
     c = cw_cues_new(lex, &p, "customer", &err);
     CHECK(feed(c, "i want to speak to your manager right now", false, 0, 1.0, "escalation") == 0,

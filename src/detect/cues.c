@@ -31,9 +31,9 @@ cw_cues_t *cw_cues_new(const cw_lexicon_t *lexicon, const cw_cue_params_t *param
                        cw_error_t *err)
 {
     if (!lexicon || !params || !(params->window_s > 0) || !(params->min_conf >= 0 && params->min_conf <= 1) ||
-        !(params->partial_trust >= 0 && params->partial_trust <= 1)) {
+        !(params->partial_trust >= 0 && params->partial_trust <= 1) || !(params->partial_settle_s >= 0)) {
         cw_error_set(err, CW_ERR_INVALID,
-                     "word cues: need a lexicon, window_s > 0, min_conf and partial_trust in 0..1");
+                     "word cues: need a lexicon, window_s > 0, min_conf and partial_trust in 0..1, partial_settle_s >= 0");
         return NULL;
     }
     cw_cues_t *c = calloc(1, sizeof *c);
@@ -151,12 +151,17 @@ size_t cw_cues_feed(cw_cues_t *c, const cw_transcript_t *tr, cw_cue_t *out, size
     c->n_recent = kept;
     /* A partial's last word may still be growing ("hell" becoming "hello")
      * and the words after it may make the phrase benign; it waits for the
-     * next result, and so does a match a benign phrase may still cover. */
-    size_t usable = tr->final ? tr->n_words : (tr->n_words > 0 ? tr->n_words - 1 : 0);
+     * next result, and so does a match a benign phrase may still cover.
+     * Spotted phrases are whole detections, benign ones included (they end
+     * where the cue inside them ends): nothing in them is still growing. */
+    bool whole = tr->final || tr->spotted;
+    bool settled = tr->n_words > 0 && c->params.partial_settle_s > 0 &&
+                   tr->t_end - tr->words[tr->n_words - 1].t_end >= c->params.partial_settle_s;
+    size_t usable = whole || settled ? tr->n_words : (tr->n_words > 0 ? tr->n_words - 1 : 0);
     if (usable == 0)
         return 0;
     cw_cue_match_t matches[MATCHES_PER_TRANSCRIPT];
-    size_t n = tr->final ? cw_lexicon_match(c->lexicon, tr->words, usable, c->params.min_conf, matches,
+    size_t n = whole ? cw_lexicon_match(c->lexicon, tr->words, usable, c->params.min_conf, matches,
                                             MATCHES_PER_TRANSCRIPT)
                          : cw_lexicon_match_open(c->lexicon, tr->words, usable, c->params.min_conf, matches,
                                                  MATCHES_PER_TRANSCRIPT);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_smoke: tools/bench --quick runs every part of the benchmark (cue and full live modes, the
+# bench_smoke: tools/bench --quick runs every part of the benchmark (voice, kws and full live modes, the
 # naive pocketsphinx_continuous baseline, batch analysis) at N <= 2 and writes a JSON report with
 # every field. Not a timing gate: performance numbers never fail this test, only missing or
 # impossible values do.
@@ -23,12 +23,12 @@ def need(cond, what):
         bad.append(what)
 num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
 need(r["machine"]["cores"] >= 1 and len(r["machine"]["loadavg_start"]) == 3, "machine")
-for mode in ("cue", "full"):
+for mode in ("voice", "kws", "full"):
     m = r["modes"][mode]
     need(isinstance(m["max_sustained_n"], int) and 0 <= m["max_sustained_n"] <= 2, mode + " max_sustained_n")
     need(set(m["rss_mb"]) == {"1", "10", "max_n"}, mode + " rss_mb keys")
     for key in ("memory_per_extra_call_mb", "cpu_per_call_pct_at_max", "latency_ms_at_max", "description",
-                "idle_machine_estimate_n"):
+                "idle_machine_estimate_n", "word_cue_latency_ms_at_max", "voice_cue_latency_ms_at_max"):
         need(key in m, mode + " " + key)
     for t in m["trials"]:
         w = "%s N=%d " % (mode, t["n"])
@@ -41,6 +41,10 @@ for mode in ("cue", "full"):
         lat = t["latency_ms"]
         need(set(lat) == {"n", "p50", "p95", "p99", "max"}, w + "latency keys")
         need(lat["n"] == t["cues_detected"] <= t["cues_labelled"], w + "latency count")
+        wl, vl = t["word_cue_latency_ms"], t["voice_cue_latency_ms"]
+        need(wl["n"] + vl["n"] == lat["n"], w + "word and voice cue latencies split the cues")
+        if mode == "voice":
+            need(wl["n"] == 0, w + "no word cue without recognition")
         if lat["n"]:
             need(lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] and -5000 < lat["p50"] < 60000,
                  w + "latency order")
@@ -48,12 +52,15 @@ for mode in ("cue", "full"):
         need(t["sanitizer_errors"] == 0, w + "no sanitizer error in the daemon")
         need(t["daemon_exit"] in (0, 1), w + "daemon exit status (1: decoders still draining at shutdown)")
     need(m["trials"] and m["trials"][-1]["n"] == 2, mode + " ran N=2")
-cue = r["modes"]["cue"]
-need([t["n"] for t in cue["trials"]] == [1, 2], "cue trials 1 and 2")
-need(cue["trials"][1]["cues_labelled"] >= 1, "cue mode has a labelled non-word cue (talk-over) at N=2")
+cue = r["modes"]["voice"]
+need([t["n"] for t in cue["trials"]] == [1, 2], "voice trials 1 and 2")
+need(cue["trials"][1]["cues_labelled"] >= 1, "voice mode has a labelled non-word cue (talk-over) at N=2")
 if cue["trials"][1]["end_reasons"] == {"eof": 2}:
-    need(cue["trials"][1]["cues_detected"] >= 1, "cue mode found its labelled cue (talk-over) at N=2")
-need(cue["rss_mb"]["1"] and cue["rss_mb"]["1"] < 500, "cue rss at 1")
+    need(cue["trials"][1]["cues_detected"] >= 1, "voice mode found its labelled cue (talk-over) at N=2")
+need(cue["rss_mb"]["1"] and cue["rss_mb"]["1"] < 500, "voice rss at 1")
+kws = r["modes"]["kws"]["trials"][-1]
+if kws["end_reasons"] == {"eof": 2}:
+    need(kws["word_cue_latency_ms"]["n"] >= 1, "kws: a word cue (the anger words) spotted at N=2")
 full = r["modes"]["full"]["trials"][-1]
 need(full["cues_labelled"] >= 2, "full: labelled cues")
 if full["end_reasons"] == {"eof": 2}:
@@ -65,8 +72,8 @@ if "exit codes" not in nv["trials"][-1]["why"]:
     need(nv["trials"][-1]["hypotheses"] > 0, "naive: pocketsphinx_continuous printed hypotheses")
 need(num(nv["rss_per_call_mb"]) and nv["rss_per_call_mb"] > 50, "naive rss per call")
 need(num(nv["trials"][-1]["cpu_per_call_pct"]) and nv["trials"][-1]["cpu_per_call_pct"] > 0, "naive cpu per call")
-need(num(r["modes"]["cue"]["memory_per_extra_call_mb"]), "cue memory per extra call")
-for mode in ("cue", "full"):
+need(num(r["modes"]["voice"]["memory_per_extra_call_mb"]), "voice memory per extra call")
+for mode in ("voice", "full"):
     b = r["batch"][mode]
     need(b["exit_codes_ok"] and num(b["x_realtime_per_core"]) and b["x_realtime_per_core"] > 0, "batch " + mode)
     need(b["audio_s"] > 5, "batch %s audio" % mode)

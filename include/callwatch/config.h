@@ -98,6 +98,7 @@ typedef struct cw_config {
     double detect_word_min_conf;        /* words heard less surely never match a cue */
     double detect_word_window_s;        /* word cues this recent are fused into one score */
     double detect_partial_trust;        /* weight of a cue heard in a partial hypothesis; 0 = finals only */
+    double detect_partial_settle_s;     /* a partial's last word this far behind its audio is settled; 0 = never */
     double detect_talk_over_s;          /* overlap that counts as the agent talking over */
     double detect_dead_air_s;           /* silence on both legs that counts as dead air */
     double detect_crosstalk_db;         /* a leg this far below the other is its leak, not speech */

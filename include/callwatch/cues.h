@@ -26,6 +26,9 @@ typedef struct cw_cue_params {
     double window_s;  /* matches this recent are fused (> 0) */
     double partial_trust; /* weight of a match in a partial hypothesis, which has no
                            * confidence of its own (0..1; 0 = finals only) */
+    double partial_settle_s; /* a partial's last word that ended at least this many
+                              * seconds before the partial's audio did is settled
+                              * (>= 0; 0 = never: it waits for the next result) */
 } cw_cue_params_t;
 
 typedef struct cw_cues cw_cues_t;
@@ -44,7 +47,8 @@ void cw_cues_destroy(cw_cues_t **cues);
  * later result of the same utterance replaces the partial's matches; a later
  * partial does not offer a phrase an earlier one matched. A partial's last
  * word is left for the next result (it may still be growing, and the words
- * after it may make the phrase benign), and so is a match that the start of
+ * after it may make the phrase benign) unless partial_settle_s of audio
+ * after it brought no other word (the speaker paused), and so is a match that the start of
  * a benign phrase reaching the partial's end covers ("please cancel" waits:
  * "please cancel my order" is benign). */
 size_t cw_cues_feed(cw_cues_t *cues, const cw_transcript_t *tr, cw_cue_t *out, size_t cap);

@@ -141,6 +141,8 @@ static const opt_t options[] = {
      "seconds over which word cues of one kind add up to one score"},
     {"detect", "partial_trust", OPT_DOUBLE, CFG(detect_partial_trust), 0, 1, 0, "0.8", NULL,
      "how much a cue phrase heard in a partial hypothesis counts (no confidence yet); 0 waits for finals"},
+    {"detect", "partial_settle_s", OPT_DOUBLE, CFG(detect_partial_settle_s), 0, 5, 0, "0.3", NULL,
+     "seconds of audio with no new word after which a partial's last word is settled; 0 = never"},
     {"detect", "talk_over_s", OPT_DOUBLE, CFG(detect_talk_over_s), 0.1, 10, 0, "1", NULL,
      "seconds the agent must talk over the customer to count as talking over"},
     {"detect", "dead_air_s", OPT_DOUBLE, CFG(detect_dead_air_s), 1, 300, 0, "8", NULL,

@@ -118,6 +118,14 @@ expect missing-model-dir 2 "/nonexistent/acoustic-model" "hmm" -- analyze --conf
 expect missing-model-check 2 "/nonexistent/acoustic-model" -- run --config "$work/no-model.ini" --check-config
 expect missing-config 2 "nothere\.ini" -- analyze --config "$work/nothere.ini" "$work/good.wav"
 
+# ---- [asr] decoder_args: an unknown PocketSphinx argument, a bad value, an argument callwatch sets, no pairs ----
+for bad in "-nosuch 3" "-maxhmmpf lots" "-hmm /tmp" "-maxhmmpf"; do
+  printf '[asr]\nworkers = 1\ndecoder_args = %s\n' "$bad" >"$work/decoder-args.ini"
+  expect "decoder-args '$bad'" 2 "decoder_args" "${bad%% *}" -- analyze --config "$work/decoder-args.ini" "$work/good.wav"
+done
+printf '[asr]\nworkers = 1\ndecoder_args = -maxhmmpf 3000 -maxwpf 5\n' >"$work/decoder-args-ok.ini"
+expect decoder-args-ok 0 -- analyze --config "$work/decoder-args-ok.ini" "$work/good.wav"
+
 # ---- [asr] model_8k: missing, not a model, a model PocketSphinx cannot load; rates no model serves ----
 cat >"$work/model-8k-missing.ini" <<'EOF'
 [asr]

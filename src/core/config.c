@@ -121,6 +121,9 @@ static const opt_t options[] = {
     {"asr", "model_8k", OPT_STRING, CFG(asr_model_8k), 0, 0, OPT_ACOUSTIC | OPT_RESTART, "", NULL,
      "acoustic model directory for legs at 8 kHz, decoded natively (-samprate 8000); empty = such legs are "
      "upsampled to 16 kHz for the [models] hmm model"},
+    {"asr", "decoder_args", OPT_STRING, CFG(asr_decoder_args), 0, 0, OPT_RESTART, "", NULL,
+     "extra PocketSphinx arguments for every decoder, '-name value' pairs (speed against accuracy: "
+     "docs/architecture.md)"},
     {"asr", "workers_8k", OPT_INT, CFG(asr_workers_8k), 0, 64, OPT_RESTART, "0", NULL,
      "decoder threads of the 8 kHz model (only with model_8k); 0 = as many as workers"},
 

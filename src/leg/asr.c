@@ -38,6 +38,8 @@
 /* Times an unchanged partial hypothesis is delivered again (a second of audio
  * at the default partial interval: the final comes by then). */
 #define PARTIAL_REPEATS_MAX 2
+/* Words of [asr] decoder_args. */
+#define DECODER_ARGS_MAX 32
 #define TEXT_MAX 8192
 /* Keyphrase detections kept per utterance. */
 #define MAX_SPOTS 64
@@ -187,6 +189,40 @@ static int check_model_8k(const cw_config_t *cfg, cw_error_t *err)
                         missing);
 }
 
+/* PocketSphinx's configuration: ours, then [asr] decoder_args ("-name value"
+ * pairs) judged by PocketSphinx's own argument table, which refuses unknown
+ * names, bad values and any of ours given again. NULL with err set. */
+static cmd_ln_t *decoder_config(const cw_config_t *cfg, const char *hmm, bool narrow, cw_error_t *err)
+{
+    char *argv[DECODER_ARGS_MAX + 16] = {
+        "-hmm", (char *)hmm, "-dict", (char *)cfg->dict, "-lm", (char *)cfg->lm,
+        "-samprate", narrow ? "8000" : "16000", "-nfft", narrow ? "256" : "512", "-remove_silence", "no",
+    };
+    int ours = 12, argc = ours;
+    char buf[sizeof cfg->asr_decoder_args];
+    snprintf(buf, sizeof buf, "%s", cfg->asr_decoder_args);
+    for (char *save = NULL, *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        if (argc - ours == DECODER_ARGS_MAX) {
+            cw_error_set(err, CW_ERR_INVALID, "[asr] decoder_args: more than %d words", DECODER_ARGS_MAX);
+            return NULL;
+        }
+        argv[argc++] = tok;
+    }
+    if ((argc - ours) % 2 != 0 || (argc > ours && argv[ours][0] != '-')) {
+        cw_error_set(err, CW_ERR_INVALID, "[asr] decoder_args = '%s': expected '-name value' pairs",
+                     cfg->asr_decoder_args);
+        return NULL;
+    }
+    cmd_ln_t *ps_cfg = cmd_ln_parse_r(NULL, ps_args(), argc, argv, TRUE);
+    if (!ps_cfg && argc > ours)
+        cw_error_set(err, CW_ERR_INVALID,
+                     "[asr] decoder_args = '%s': PocketSphinx refused a name or value, or one callwatch sets "
+                     "itself (set CALLWATCH_DEBUG=1 to see its log)", cfg->asr_decoder_args);
+    else if (!ps_cfg)
+        cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx rejected its configuration");
+    return ps_cfg;
+}
+
 static ps_decoder_t *load_decoder(const cw_config_t *cfg, int rate_hz, cw_error_t *err)
 {
     bool narrow = rate_hz == CW_ASR_RATE_8K;
@@ -200,13 +236,9 @@ static ps_decoder_t *load_decoder(const cw_config_t *cfg, int rate_hz, cw_error_
      * the decoder, so keep every frame and get exact word times. */
     /* At 8 kHz a 25 ms window is 200 samples: the 512-point FFT of 16 kHz
      * would zero-pad it to a coarser filterbank than the model was trained on. */
-    cmd_ln_t *ps_cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", hmm, "-dict", cfg->dict, "-lm", cfg->lm,
-                                   "-samprate", narrow ? "8000" : "16000", "-nfft", narrow ? "256" : "512",
-                                   "-remove_silence", "no", NULL);
-    if (!ps_cfg) {
-        cw_error_set(err, CW_ERR_INTERNAL, "PocketSphinx rejected its configuration");
+    cmd_ln_t *ps_cfg = decoder_config(cfg, hmm, narrow, err);
+    if (!ps_cfg)
         return NULL;
-    }
     ps_decoder_t *ps = ps_init(ps_cfg);
     cmd_ln_free_r(ps_cfg);
     if (!ps && narrow)

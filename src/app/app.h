@@ -68,9 +68,10 @@ int app_bus_security(const cw_config_t *cfg, cw_curve_server_t **server, cw_bus_
  * else NULL. */
 int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err);
 
-/* `callwatch broker`: like app_bus_security, but the CURVE server admits the
- * keys of [bus] curve_clients_dir (subscribers) and of nodes_dir (nodes,
- * [broker] curve_nodes_dir or --nodes-dir), which curve = on requires. */
+/* `callwatch broker`: like app_bus_security, but the CURVE server has two
+ * admission lists: [bus] curve_clients_dir (subscribers and consoles,
+ * CW_CURVE_DOMAIN_CLIENTS) and nodes_dir (nodes, [broker] curve_nodes_dir or
+ * --nodes-dir, CW_CURVE_DOMAIN_NODES), which curve = on requires. */
 int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_server_t **server,
                         cw_bus_security_t *sec, cw_error_t *err);
 

@@ -44,6 +44,11 @@ client_cfg sub >"$work/sup.ini"
 client_cfg eve >"$work/eve.ini"
 client_cfg node-a >"$work/nodekey.ini"
 
+"$cw" run --config "$work/a.ini" --check-config >"$work/check.out" 2>"$work/check.err" ||
+  fail "node config rejected: $(cat "$work/check.err")"
+grep -q "acks: .*, and through the broker at $node_ack as node nodea" "$work/check.out" ||
+  fail "--check-config does not show the broker link: $(cat "$work/check.out")"
+
 "$cw" broker --config "$work/broker.ini" 2>"$work/broker.log" &
 broker_pid=$!
 pids+=("$broker_pid")
@@ -58,6 +63,7 @@ sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 6
 for n in a b; do
   "$cw" run --config "$work/$n.ini" --file "$work/call.wav" 2>"$work/node$n.log" &
   pids+=($!)
+  eval "node_${n}_pid=$!"
 done
 for n in a b; do
   wait_for 60 log_has "$work/node$n.log" 'call node[ab]-.* ended' || fail "node $n's call did not end: $(cat "$work/node$n.log")"
@@ -119,8 +125,18 @@ for n in a b; do
 done
 grep -q '"by":"eve"\|"by":"rogue"' "$work/tap.out" && bad "an ack of a refused key reached the bus"
 
+# Nodes and broker stop cleanly (under the sanitizers: no leak, no error).
+for n in a b; do
+  eval "pid=\$node_${n}_pid"
+  kill -TERM "$pid"
+  status=0
+  wait "$pid" || status=$?
+  [ "$status" -eq 0 ] || bad "node $n exited with $status: $(tail -3 "$work/node$n.log")"
+done
 kill -TERM "$broker_pid"
-wait "$broker_pid" || bad "broker exited with $?"
+status=0
+wait "$broker_pid" || status=$?
+[ "$status" -eq 0 ] || bad "broker exited with $status: $(tail -3 "$work/broker.log")"
 grep -q "acknowledgement requests: 3 forwarded to nodes, 3 answered by them, 1 refused by the broker" \
   "$work/broker.log" || bad "broker's closing counts: $(grep acknowledgement "$work/broker.log")"
 echo "broker_acks: $((SECONDS - started)) s"

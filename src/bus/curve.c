@@ -25,6 +25,8 @@
 #define ZAP_MAX_FRAMES 8
 #define ZAP_DOMAIN_MAX 64
 #define ZAP_DOMAINS_MAX 8
+#define ZAP_BIND_TRIES 100
+#define ZAP_BIND_RETRY_US 10000
 
 #define CURVE_KEY_BYTES 32
 
@@ -248,16 +250,21 @@ static void *zap_thread(void *arg)
 static int start_zap(cw_curve_server_t *srv, cw_error_t *err)
 {
     srv->zap = zmq_socket(cw_curve_context(), ZMQ_REP);
-    int linger = 0;
-    if (!srv->zap || zmq_setsockopt(srv->zap, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_bind(srv->zap, ZAP_ENDPOINT) != 0)
+    int linger = 0, rc = -1;
+    if (srv->zap && zmq_setsockopt(srv->zap, ZMQ_LINGER, &linger, sizeof linger) == 0) {
+        /* A handler closed a moment ago may hold the endpoint a little longer. */
+        for (int i = 0; i < ZAP_BIND_TRIES && (rc = zmq_bind(srv->zap, ZAP_ENDPOINT)) != 0 && errno == EADDRINUSE;
+             i++)
+            usleep(ZAP_BIND_RETRY_US);
+    }
+    if (rc != 0)
         return cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZeroMQ authentication handler (ZAP): %s",
                             zmq_strerror(errno));
     /* The handler thread must not take the application's signals. */
     sigset_t block, old;
     sigfillset(&block);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    int rc = pthread_create(&srv->zap_thread, NULL, zap_thread, srv);
+    rc = pthread_create(&srv->zap_thread, NULL, zap_thread, srv);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
         return cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZAP thread: %s", strerror(rc));
@@ -395,8 +402,13 @@ void cw_curve_server_destroy(cw_curve_server_t **srv)
         atomic_store(&p->stop, true);
         pthread_join(p->zap_thread, NULL);
     }
-    if (p->zap)
+    if (p->zap) {
+        /* Unbound first: inproc endpoints are released at once then, while
+         * a close alone releases it later, on libzmq's reaper thread, and a
+         * server made right after would find it still taken. */
+        zmq_unbind(p->zap, ZAP_ENDPOINT);
         zmq_close(p->zap);
+    }
     for (size_t i = 0; i < p->n_domains; i++)
         zcertstore_destroy(&p->domains[i].keys);
     zcert_destroy(&p->cert);

@@ -287,7 +287,8 @@ static void remember_alert(cw_ack_server_t *srv, const char *alert_id, const cha
     }
 }
 
-/* The reply to one request (why: a transport-level refusal), counted. */
+/* The reply to one request (why: a transport-level refusal), counted. req
+ * may be NULL when len is over CW_ACK_MAX_REQUEST: refused by its length. */
 static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const char *why, bool via_broker)
 {
     cw_ack_outcome outcome = CW_ACK_REJECTED;
@@ -299,7 +300,7 @@ static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const cha
         if (json_array_size(calls) < CW_ACK_MAX_CALLS)
             json_array_append_new(calls, json_deep_copy(val));
     }
-    json_t *known = known_subset(srv, req, len);
+    json_t *known = why ? NULL : known_subset(srv, req, len);
     pthread_mutex_unlock(&srv->lock);
     char *reply = why ? reply_error("%s", why)
                       : cw_ack_answer_known(req, len, srv->outbox, srv->instance, calls, known, &outcome);
@@ -355,8 +356,9 @@ static void serve_link(cw_ack_server_t *srv)
     }
     if (n == 3 && zmq_msg_size(&f[1]) == 0) {
         size_t len = zmq_msg_size(&f[2]);
+        /* An oversized request is refused by its length alone (never read). */
         char *req = len <= CW_ACK_MAX_REQUEST ? strndup(zmq_msg_data(&f[2]), len) : NULL;
-        char *reply = answer(srv, req ? req : "", len, req || len > CW_ACK_MAX_REQUEST ? NULL : "out of memory", true);
+        char *reply = answer(srv, req, len, req || len > CW_ACK_MAX_REQUEST ? NULL : "out of memory", true);
         const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
         zmq_send(srv->link, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_send(srv->link, "", 0, ZMQ_SNDMORE);

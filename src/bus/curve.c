@@ -200,6 +200,9 @@ static void zap_answer(cw_curve_server_t *srv)
         zmq_msg_init(&f[n]);
         if (zmq_msg_recv(&f[n], srv->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             zmq_msg_close(&f[n]);
+            if (n == 0)
+                return; /* nothing there after all */
+            more = 0;
             break;
         }
         more = zmq_msg_more(&f[n]);
@@ -211,7 +214,13 @@ static void zap_answer(cw_curve_server_t *srv)
         more = zmq_msg_recv(&rest, srv->zap, 0) >= 0 && zmq_msg_more(&rest);
         zmq_msg_close(&rest);
     }
-    if (n >= 2) {
+    if (n < 2) {
+        /* Not a ZAP request, but REP must answer before it can read again. */
+        zmq_msg_t none;
+        zmq_msg_init(&none);
+        zap_reply(srv->zap, &none, "500", "malformed ZAP request", "");
+        zmq_msg_close(&none);
+    } else {
         char domain[ZAP_DOMAIN_MAX] = "", key[CW_CURVE_KEY_TXT + 1] = "";
         if (n >= 3 && zmq_msg_size(&f[2]) < sizeof domain)
             memcpy(domain, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));

@@ -13,6 +13,7 @@
 #    refused at the handshake: no answer, exit 1, and no ack event;
 #  - `callwatch web` configured like the console shows the broker as its daemon (pings answered
 #    by the broker) and its supervisor's acknowledgement on the page goes through the broker too;
+#  - a node that stopped is noticed by the broker, which then refuses its calls' acks with a reason;
 #  - the broker's closing log counts what it forwarded and refused.
 set -euo pipefail
 
@@ -163,11 +164,16 @@ for n in a b; do
   wait "$pid" || status=$?
   [ "$status" -eq 0 ] || bad "node $n exited with $status: $(tail -3 "$work/node$n.log")"
 done
+# A node gone: the broker says so and refuses its calls' acks with a reason.
+wait_for 6 log_has "$work/broker.log" "node nodea has not said hello" ||
+  bad "the broker did not notice node a had gone: $(tail -3 "$work/broker.log")"
+expect 1 "no node for call \"$call_a\"" gone \
+  "$cw" console --config "$work/sup.ini" --ack "$alert_a" --call "$call_a"
 kill -TERM "$broker_pid"
 status=0
 wait "$broker_pid" || status=$?
 [ "$status" -eq 0 ] || bad "broker exited with $status: $(tail -3 "$work/broker.log")"
-grep -Eq "acknowledgement requests: 5 forwarded to nodes, 5 answered by them, 1 refused by the broker, [1-9]" \
+grep -Eq "acknowledgement requests: 5 forwarded to nodes, 5 answered by them, 2 refused by the broker, [1-9]" \
   "$work/broker.log" || bad "broker's closing counts: $(grep acknowledgement "$work/broker.log")"
 echo "broker_acks: $((SECONDS - started)) s"
 ((failures == 0)) || exit 1

@@ -54,6 +54,7 @@ typedef struct pending {
 typedef struct node_entry {
     char name[ROUTE_NAME_MAX];
     double seen_s;       /* last hello; 0 = free slot */
+    bool gone_logged;    /* its silence was logged */
 } node_entry_t;
 
 struct cw_ack_router {
@@ -191,6 +192,7 @@ static void node_hello(cw_ack_router_t *r, const char *name, double now)
             if (!node_live(n, now))
                 fprintf(stderr, "callwatch: broker: node %s takes acknowledgements again\n", name);
             n->seen_s = now;
+            n->gone_logged = false;
             return;
         }
         if (!free_slot && n->seen_s == 0)
@@ -201,6 +203,7 @@ static void node_hello(cw_ack_router_t *r, const char *name, double now)
     node_entry_t *n = free_slot ? free_slot : oldest;
     snprintf(n->name, sizeof n->name, "%s", name);
     n->seen_s = now;
+    n->gone_logged = false;
     fprintf(stderr, "callwatch: broker: node %s connected for acknowledgements\n", name);
 }
 
@@ -288,6 +291,20 @@ static void gather_done(cw_ack_router_t *r, pending_t *p)
     free(text);
     count(r, &r->stats.pings);
     pending_free(p);
+}
+
+/* Logs, once, each node that stopped saying hello: its calls' acks are
+ * refused from now on ("no node for call"). */
+static void expire_nodes(cw_ack_router_t *r, double now)
+{
+    for (size_t i = 0; i < ROUTE_NODES; i++) {
+        node_entry_t *n = &r->known[i];
+        if (n->seen_s > 0 && !n->gone_logged && !node_live(n, now)) {
+            fprintf(stderr, "callwatch: broker: node %s has not said hello for %d ms: its calls cannot be "
+                            "acknowledged through the broker until it is back\n", n->name, ROUTE_NODE_STALE_MS);
+            n->gone_logged = true;
+        }
+    }
 }
 
 static void expire_pending(cw_ack_router_t *r, double now)
@@ -475,6 +492,7 @@ static void *route_thread(void *arg)
         if (items[0].revents & ZMQ_POLLIN)
             serve_socket(r, r->clients, false);
         expire_pending(r, now_s());
+        expire_nodes(r, now_s());
     }
     for (size_t i = 0; i < ROUTE_PENDING; i++)
         if (r->pending[i].kind != PENDING_FREE)

@@ -172,7 +172,9 @@ static char *ack_request(cw_ack_client_t *c, const char *json)
             usleep(50 * 1000);
             continue;
         }
-        cw_ack_client_recv(c, &reply, 50, &err);
+        /* Once sent, the answer gets time enough on a loaded machine: a
+         * resend would be a second request, and the counts are checked. */
+        cw_ack_client_recv(c, &reply, 2000, &err);
     }
     return reply;
 }

@@ -72,8 +72,10 @@ for n in a b; do
   wait_for 60 log_has "$work/node$n.log" 'call node[ab]-.* ended' || fail "node $n's call did not end: $(cat "$work/node$n.log")"
 done
 # Both nodes said hello to the broker by now (every second from their start).
-wait_for 5 log_has "$work/broker.log" 'node nodeb connected for acknowledgements' ||
-  fail "node b did not link to the broker: $(cat "$work/broker.log")"
+for n in a b; do
+  wait_for 5 log_has "$work/broker.log" "node node$n connected for acknowledgements" ||
+    fail "node $n did not link to the broker: $(cat "$work/broker.log")"
+done
 
 # An alert of each node, as the console saw it on the bus.
 alert_of() { # NODE -> "CALL_ID ALERT_ID"

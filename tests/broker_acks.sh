@@ -116,9 +116,9 @@ grep -q '"ok":false' "$work/unknown.out" || bad "unknown alert: stdout $(cat "$w
 expect 1 'no node for call "nodez-desk1-1"' nonode \
   "$cw" console --config "$work/sup.ini" --ack nodez-desk1-1-a1 --call nodez-desk1-1
 expect 1 "not acknowledged: .*not reachable" eve \
-  "$cw" console --config "$work/eve.ini" --user eve --ack "$alert_a" --call "$call_a" --timeout 2
+  "$cw" console --config "$work/eve.ini" --user eve --ack "$alert_a" --call "$call_a" --timeout 1
 expect 1 "not acknowledged: .*not reachable" nodekey \
-  "$cw" console --config "$work/nodekey.ini" --user rogue --ack "$alert_b" --call "$call_b" --timeout 2
+  "$cw" console --config "$work/nodekey.ini" --user rogue --ack "$alert_b" --call "$call_b" --timeout 1
 
 # The web pages, set up like the console: acknowledging on the page goes through the broker.
 echo "pw-1" | "$cw" user add --users "$work/users" sarah --role supervisor >/dev/null 2>&1

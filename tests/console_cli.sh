@@ -25,6 +25,18 @@ expect 2 "unexpected argument" "$CALLWATCH" whisper --agent a extra
 expect 2 "needs a terminal" "$CALLWATCH" console
 expect 2 "--filter 'colour=red'" "$CALLWATCH" console --filter colour=red
 expect 2 "longer than 128" "$CALLWATCH" console --user "$(printf 'x%.0s' $(seq 200))"
+# console --ack: one acknowledgement without a terminal.
+expect 2 "--ack ALERT_ID and --call CALL_ID go together" "$CALLWATCH" console --ack a1
+expect 2 "--timeout must be" "$CALLWATCH" console --ack a1 --call c1 --timeout soon
+expect 1 "a1 not acknowledged: tcp://127.0.0.1:1 not reachable within 1000 ms" \
+  "$CALLWATCH" console --ack a1 --call c1 --ack-endpoint tcp://127.0.0.1:1 --timeout 1
+# The broker's ack endpoints go in pairs; a node's link endpoint is checked.
+expect 2 "node_ack_endpoint \(--node-ack-endpoint\); node_ack_endpoint is empty" "$CALLWATCH" broker \
+  --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' --ack-endpoint 'tcp://127.0.0.1:*'
+expect 2 "bogus://x" "$CALLWATCH" broker --frontend 'tcp://127.0.0.1:*' \
+  --backend 'tcp://127.0.0.1:*' --ack-endpoint 'tcp://127.0.0.1:*' --node-ack-endpoint bogus://x
+printf '[bus]\nbroker_ack_endpoint = udp://x\n' > "$work/f.ini"
+expect 2 "f.ini:2: \[bus\] broker_ack_endpoint" "$CALLWATCH" run -c "$work/f.ini" --check-config
 
 printf '[whisper]\nplaybook = /nonexistent/pb.json\n' > "$work/a.ini"
 expect 2 "playbook" "$CALLWATCH" run -c "$work/a.ini" --check-config

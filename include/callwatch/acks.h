@@ -19,6 +19,13 @@
  * {"ok":false,"error":"what was wrong"} and is counted; never a crash.
  * Messages over 64 KiB make libzmq drop the peer's connection instead.
  *
+ * Broker link (a node behind a `callwatch broker`, ackroute.h): besides its
+ * own endpoint, the server connects a DEALER whose ZeroMQ routing id is the
+ * node's name to the broker's node_ack_endpoint, says hello on it every
+ * CW_ACK_LINK_HELLO_MS ([routing id, "", {"type":"hello","instance":...}]),
+ * and answers the requests the broker forwards ([tag, "", request] ->
+ * [tag, "", reply]) exactly as those of its own endpoint.
+ *
  * Client (the console): a REQ socket that never blocks: a request is refused
  * at once while the daemon is not connected, and a request whose reply never
  * came does not stop the next one (relaxed, correlated REQ).
@@ -41,7 +48,8 @@
 typedef struct cw_ack_server cw_ack_server_t;
 
 typedef struct cw_ack_stats {
-    uint64_t requests; /* every request answered */
+    uint64_t requests; /* every request answered (own endpoint and broker link) */
+    uint64_t via_broker; /* of which came through the broker link */
     uint64_t acks;     /* ack events posted */
     uint64_t pings;
     uint64_t rejected; /* requests answered with ok:false */
@@ -58,6 +66,22 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
  * outlive the ack server. NULL = cw_ack_server_new(). */
 cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
                                           cw_error_t *err);
+
+#define CW_ACK_LINK_HELLO_MS 1000
+
+/* Where a node behind a broker takes acknowledgements from too. */
+typedef struct cw_ack_link {
+    const char *endpoint;           /* the broker's [broker] node_ack_endpoint */
+    const char *node;               /* this node's name ([bus] node): its routing id, 1..255 bytes */
+    const cw_curve_client_t *curve; /* the node's CURVE client (its key, the broker's public key); NULL = plain */
+} cw_ack_link_t;
+
+/* cw_ack_server_new_secure() plus the broker link when link is not NULL
+ * (link and its strings may be freed once this returns). A malformed link
+ * endpoint is CW_ERR_INVALID naming it; a broker that is not there yet is
+ * not an error: the link connects when it comes. */
+cw_ack_server_t *cw_ack_server_new_linked(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
+                                          const cw_ack_link_t *link, cw_error_t *err);
 
 /* The endpoint bound (a "*" port resolved). Valid until destroy. */
 const char *cw_ack_server_endpoint(const cw_ack_server_t *srv);

@@ -36,9 +36,12 @@ cw_broker_t *cw_broker_new(const char *frontend, const char *backend, int sndhwm
  * node must publish as a CURVE client (cw_bus_publisher_connect_secure())
  * knowing curve's public key; a plain node's connection is dropped in the
  * handshake. The XSUB frontend is the CURVE server although nodes connect to
- * it: the side that binds holds the server key. ZAP admits curve's whole
- * list on both sides (cw_curve_server_new_lists() with the subscribers' and
- * the nodes' directories: one handler per process). Without curve, bind
+ * it: the side that binds holds the server key. When curve has the lists
+ * CW_CURVE_DOMAIN_NODES and CW_CURVE_DOMAIN_CLIENTS
+ * (cw_curve_server_new_domains()), the frontend admits only the nodes' keys
+ * and the backend only the subscribers': a node's key cannot subscribe and a
+ * subscriber's cannot publish (the handshake fails, ZAP status 400). With
+ * one list, both sides admit it. Without curve, bind
  * non-loopback endpoints only after cw_curve_check_plain_bind() allowed it.
  * With curve, the broker's sockets live in cw_curve_context() instead of a
  * context of their own. curve is borrowed: destroy the broker first. */
@@ -47,12 +50,12 @@ cw_broker_t *cw_broker_new_secure(const char *frontend, const char *backend, int
 
 /* Same, and with curve and nodes_dir (a readable directory of the nodes'
  * public certificates, else CW_ERR_NOT_FOUND naming it) the broker forwards
- * only messages whose sender's CURVE key is in nodes_dir: a subscriber key
- * ZAP admitted at the frontend cannot publish. Each key's verdict is cached
+ * only messages whose sender's CURVE key is in nodes_dir (a second check
+ * behind ZAP's, for a server whose one list admits everyone on both sides),
+ * and logs refused handshakes at the frontend. Each key's verdict is cached
  * for about a second (a key removed from nodes_dir stops being forwarded
  * within ~1 s; one added is admitted at its next connection). Dropped
- * messages count as frontend "in" but not backend "out" in the stats.
- * ZeroMQ still lets a node key subscribe at the backend. */
+ * messages count as frontend "in" but not backend "out" in the stats. */
 cw_broker_t *cw_broker_new_curve(const char *frontend, const char *backend, int sndhwm,
                                  const cw_curve_server_t *curve, const char *nodes_dir, cw_error_t *err);
 

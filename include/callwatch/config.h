@@ -134,6 +134,8 @@ typedef struct cw_config {
     char broker_backend[CW_PATH_MAX];   /* XPUB bind endpoint: subscribers connect here */
     int broker_sndhwm;                  /* messages queued per peer before dropping */
     char broker_curve_nodes_dir[CW_PATH_MAX]; /* [bus] curve = on: public certificates of admitted nodes */
+    char broker_ack_endpoint[CW_PATH_MAX];      /* ROUTER bind endpoint for clients' acks; "" = off */
+    char broker_node_ack_endpoint[CW_PATH_MAX]; /* ROUTER bind endpoint for the nodes' ack links */
 
     /* [metrics] */
     char metrics_listen[CW_PATH_MAX];   /* HOST:PORT of the HTTP /metrics and /health; "" = off */
@@ -172,6 +174,7 @@ typedef struct cw_config {
     int archive_commit_timeout_ms;      /* longest a batch waits for its commit before publishing */
     char archive_wellbeing[CW_PATH_MAX]; /* drift thresholds (JSON); relative = in the models directory */
     char bus_ack_endpoint[CW_PATH_MAX]; /* ZeroMQ REP bind endpoint for acknowledgements */
+    char bus_broker_ack_endpoint[CW_PATH_MAX]; /* the broker's node_ack_endpoint; "" = no link */
 
     /* [whisper] */
     char whisper_playbook[CW_PATH_MAX]; /* prompts per alert kind (JSON); relative = in the models directory */

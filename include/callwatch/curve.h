@@ -6,10 +6,14 @@
  * Z85 public key and a secret file "NAME.key_secret" (mode 0600) holding both.
  *
  * Server side: cw_curve_server_new() loads the server's secret certificate
- * and starts czmq's ZAP handler (zauth) that admits only CURVE clients whose
- * public certificate is in `clients_dir` (re-read when the directory changes,
- * so keys can be added or removed while running; removal refuses the key's
- * next connection, it does not cut one already up). A CURVE server socket must
+ * and starts the process's ZAP handler (RFC 27, a thread answering on
+ * inproc://zeromq.zap.01) that admits only CURVE clients whose public
+ * certificate is in `clients_dir` (re-read when the directory changes, so
+ * keys can be added or removed while running; removal refuses the key's next
+ * connection, it does not cut one already up). With several admission lists
+ * (cw_curve_server_new_domains()) each server socket names its list by its
+ * ZAP domain, so a key is admitted only on the sockets of its list (the
+ * broker: node keys at the frontend, subscriber keys at the backend). A CURVE server socket must
  * live in the ZeroMQ context the handler watches: create it with
  * zmq_socket(cw_curve_context(), type), then cw_curve_server_apply() before
  * binding. One server object per process serves every server socket.
@@ -49,15 +53,25 @@ void *cw_curve_context(void);
  * a second one while the first lives is CW_ERR_BUSY. */
 cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err);
 
-/* Like cw_curve_server_new() with several admission lists (n_dirs >= 1
- * directories, each as clients_dir): a key listed in any of them is admitted
- * on EVERY server socket of the process, because ZeroMQ has one ZAP handler
- * per context and zauth does not look at which socket asks. The broker uses
- * it for its subscribers' and its nodes' keys. With n_dirs > 1 the lists are
- * joined by symlinks in a private directory under $TMPDIR (or /tmp), removed
- * by destroy; changes inside the lists are still followed. */
-cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char *const *clients_dirs,
-                                             size_t n_dirs, cw_error_t *err);
+/* The admission list cw_curve_server_new() makes, and the one the broker
+ * uses for its nodes (its frontend and the nodes' acknowledgement link). */
+#define CW_CURVE_DOMAIN_CLIENTS "callwatch"
+#define CW_CURVE_DOMAIN_NODES "callwatch-nodes"
+
+/* An admission list: the ZAP domain its sockets name and the directory of
+ * the public certificates it admits (as clients_dir). */
+typedef struct cw_curve_domain {
+    const char *name;
+    const char *dir;
+} cw_curve_domain_t;
+
+/* Like cw_curve_server_new() with n (1..8) admission lists: a key is
+ * admitted on a socket only when it is in the list of the domain that socket
+ * was given by cw_curve_server_apply_domain() (cw_curve_server_apply(): the
+ * first list). A client of any other list, or of none, fails the handshake
+ * (ZAP status 400). Names: 1..63 bytes, distinct. */
+cw_curve_server_t *cw_curve_server_new_domains(const char *server_cert, const cw_curve_domain_t *domains, size_t n,
+                                               cw_error_t *err);
 
 /* A directory of public certificates looked up by key, outside ZAP: the
  * broker uses it to tell which admitted peers are nodes. `dir` must be a
@@ -74,9 +88,18 @@ bool cw_curve_keylist_has(cw_curve_keylist_t *list, const char *key);
 void cw_curve_keylist_destroy(cw_curve_keylist_t **list);
 
 /* Makes `socket` (a libzmq socket created in cw_curve_context()) a CURVE
- * server with this server's keys, authenticated by the ZAP handler. Call
- * before bind. */
+ * server with this server's keys, authenticated by the ZAP handler against
+ * the server's first admission list. Call before bind. */
 int cw_curve_server_apply(const cw_curve_server_t *srv, void *socket, cw_error_t *err);
+
+/* Same, admitting the keys of the list named `domain` (CW_ERR_INVALID when
+ * the server has no such list). */
+int cw_curve_server_apply_domain(const cw_curve_server_t *srv, void *socket, const char *domain, cw_error_t *err);
+
+/* `domain` if the server has that admission list, else its first list's
+ * name (for sockets that serve one role when the server has lists per role,
+ * and everyone otherwise). */
+const char *cw_curve_server_domain_or_first(const cw_curve_server_t *srv, const char *domain);
 
 /* Z85 public key of the server (40 characters), owned by srv. */
 const char *cw_curve_server_public(const cw_curve_server_t *srv);

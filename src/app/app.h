@@ -68,9 +68,18 @@ int app_bus_security(const cw_config_t *cfg, cw_curve_server_t **server, cw_bus_
  * else NULL. */
 int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err);
 
-/* `callwatch broker`: like app_bus_security, but the CURVE server admits the
- * keys of [bus] curve_clients_dir (subscribers) and of nodes_dir (nodes,
- * [broker] curve_nodes_dir or --nodes-dir), which curve = on requires. */
+/* One request on an acknowledgement channel (a node's [bus] ack_endpoint or
+ * a broker's [broker] ack_endpoint): a fresh client (CURVE when curve is not
+ * NULL) that waits up to connect_ms for the connection, sends request and
+ * waits up to reply_ms for the answer. CW_OK with *reply (malloc'd JSON,
+ * caller frees), else CW_ERR_IO saying which step failed. */
+int app_ack_request(const char *endpoint, const cw_curve_client_t *curve, const char *request, char **reply,
+                    int connect_ms, int reply_ms, cw_error_t *err);
+
+/* `callwatch broker`: like app_bus_security, but the CURVE server has two
+ * admission lists: [bus] curve_clients_dir (subscribers and consoles,
+ * CW_CURVE_DOMAIN_CLIENTS) and nodes_dir (nodes, [broker] curve_nodes_dir or
+ * --nodes-dir, CW_CURVE_DOMAIN_NODES), which curve = on requires. */
 int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_server_t **server,
                         cw_bus_security_t *sec, cw_error_t *err);
 

@@ -85,7 +85,15 @@ static void console_usage(FILE *out)
           "      --ack-endpoint EP   daemon's ack endpoint (default: [bus] ack_endpoint)\n"
           "  -u, --user NAME         who acknowledges (default: $USER)\n"
           "      --filter TEXT       start with this filter, e.g. \"team=north\"\n"
-          "  -h, --help              this help\n",
+          "  -h, --help              this help\n"
+          "\n"
+          "Without a terminal (scripts): acknowledge one alert and exit\n"
+          "      --ack ALERT_ID      the alert's id (the \"id\" of its alert event)\n"
+          "      --call CALL_ID      its call (needed with --ack)\n"
+          "      --note TEXT         a note with the acknowledgement\n"
+          "      --timeout SEC       give up after this long (default 5)\n"
+          "  The daemon's (or broker's) answer is printed as JSON on stdout; exit 0 when\n"
+          "  acknowledged, 1 when refused (the reason on stderr) or not answered.\n",
           out);
 }
 
@@ -627,26 +635,104 @@ static void start_curses(void)
     }
 }
 
-int cmd_console(int argc, char **argv)
+/* What --ack and friends asked for. */
+typedef struct cli_ack {
+    const char *alert, *call, *note;
+    double timeout_s;
+} cli_ack_t;
+
+/* `console --ack`: one acknowledgement, no terminal. */
+static int ack_once(const cli_ack_t *a, const char *ack_ep, const char *user, const cw_curve_client_t *curve)
 {
-    enum { OPT_ACK = 256, OPT_FILTER };
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", a->call, "alert_id", a->alert,
+                            "by", user, "note", a->note ? a->note : "");
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!text) {
+        app_log("console: --ack: cannot build the request (not UTF-8?)");
+        return APP_USAGE;
+    }
+    cw_error_t err;
+    cw_error_clear(&err);
+    char *reply = NULL;
+    int ms = (int)(a->timeout_s * 1000.0);
+    int rc = app_ack_request(ack_ep, curve, text, &reply, ms, ms, &err);
+    free(text);
+    if (rc != CW_OK) {
+        app_log("console: %s not acknowledged: %s", a->alert, err.msg);
+        return APP_FAILURE;
+    }
+    printf("%s\n", reply);
+    fflush(stdout);
+    json_t *r = json_loads(reply, 0, NULL);
+    bool ok = json_is_true(json_object_get(r, "ok"));
+    const char *why = json_string_value(json_object_get(r, "error"));
+    if (ok)
+        app_log("console: acknowledged %s of call %s as %s (via %s)", a->alert, a->call, user, ack_ep);
+    else
+        app_log("console: %s not acknowledged: %s", a->alert, why ? why : reply);
+    json_decref(r);
+    free(reply);
+    return ok ? APP_OK : APP_FAILURE;
+}
+
+/* The options of the non-interactive mode: 0 = fine. */
+static int check_cli_ack(const cli_ack_t *a)
+{
+    if (!a->alert && !a->call && !a->note)
+        return APP_OK;
+    if (!a->alert || !*a->alert || !a->call || !*a->call) {
+        app_log("console: --ack ALERT_ID and --call CALL_ID go together (--note only with them)");
+        return APP_USAGE;
+    }
+    if (strlen(a->alert) > CW_ACK_MAX_FIELD || strlen(a->call) > CW_ACK_MAX_FIELD ||
+        (a->note && strlen(a->note) > CW_ACK_MAX_NOTE)) {
+        app_log("console: --ack / --call longer than %d bytes, or --note longer than %d", CW_ACK_MAX_FIELD,
+                CW_ACK_MAX_NOTE);
+        return APP_USAGE;
+    }
+    if (!(a->timeout_s > 0 && a->timeout_s <= 3600)) {
+        app_log("console: --timeout must be a number of seconds in (0, 3600]");
+        return APP_USAGE;
+    }
+    return APP_OK;
+}
+
+typedef struct console_args {
+    const char *config_path, *endpoint, *ack_endpoint, *filter, *user;
+    cli_ack_t cli;
+} console_args_t;
+
+/* -1 to go on, else the exit status (help printed, or a usage error). */
+static int parse_console_args(int argc, char **argv, console_args_t *a)
+{
+    enum { OPT_ACK = 256, OPT_FILTER, OPT_ACK_ONE, OPT_CALL, OPT_NOTE, OPT_TIMEOUT };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},  {"endpoint", required_argument, NULL, 'e'},
         {"ack-endpoint", required_argument, NULL, OPT_ACK}, {"user", required_argument, NULL, 'u'},
         {"filter", required_argument, NULL, OPT_FILTER}, {"help", no_argument, NULL, 'h'},
+        {"ack", required_argument, NULL, OPT_ACK_ONE}, {"call", required_argument, NULL, OPT_CALL},
+        {"note", required_argument, NULL, OPT_NOTE}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *endpoint = NULL, *ack_endpoint = NULL, *filter = NULL;
-    const char *user = getenv("USER");
+    char *end = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:e:u:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'e': endpoint = optarg; break;
-        case OPT_ACK: ack_endpoint = optarg; break;
-        case 'u': user = optarg; break;
-        case OPT_FILTER: filter = optarg; break;
+        case 'c': a->config_path = optarg; break;
+        case 'e': a->endpoint = optarg; break;
+        case OPT_ACK: a->ack_endpoint = optarg; break;
+        case 'u': a->user = optarg; break;
+        case OPT_FILTER: a->filter = optarg; break;
+        case OPT_ACK_ONE: a->cli.alert = optarg; break;
+        case OPT_CALL: a->cli.call = optarg; break;
+        case OPT_NOTE: a->cli.note = optarg; break;
+        case OPT_TIMEOUT:
+            a->cli.timeout_s = strtod(optarg, &end);
+            if (end == optarg || *end)
+                a->cli.timeout_s = -1;
+            break;
         case 'h': console_usage(stdout); return APP_OK;
         default: console_usage(stderr); return APP_USAGE;
         }
@@ -655,12 +741,26 @@ int cmd_console(int argc, char **argv)
         app_log("console: unexpected argument '%s'", argv[optind]);
         return APP_USAGE;
     }
+    return -1;
+}
+
+int cmd_console(int argc, char **argv)
+{
+    console_args_t args = {.user = getenv("USER"), .cli = {.timeout_s = 5.0}};
+    int parsed = parse_console_args(argc, argv, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *config_path = args.config_path, *endpoint = args.endpoint, *ack_endpoint = args.ack_endpoint;
+    const char *filter = args.filter, *user = args.user;
+    cli_ack_t cli = args.cli;
     if (!user || !user[0])
         user = "supervisor";
     if (strlen(user) > CW_ACK_MAX_FIELD) {
         app_log("console: --user is longer than %d bytes", CW_ACK_MAX_FIELD);
         return APP_USAGE;
     }
+    if (check_cli_ack(&cli) != APP_OK)
+        return APP_USAGE;
     cw_config_t *cfg = app_load_config(config_path, false);
     if (!cfg)
         return APP_USAGE;
@@ -678,9 +778,15 @@ int cmd_console(int argc, char **argv)
         cw_config_destroy(&cfg);
         return APP_USAGE;
     }
+    int status = APP_OK;
     double keep_ended_s = cfg->console_keep_ended_s;
     cw_config_destroy(&cfg);
-    int status = APP_OK;
+    if (cli.alert) {
+        status = ack_once(&cli, ack_ep, user, curve);
+        cw_curve_client_destroy(&curve);
+        cw_bus_shutdown();
+        return status;
+    }
     cs.board = cw_board_new();
     if (cs.board)
         cw_board_set_linger(cs.board, keep_ended_s);

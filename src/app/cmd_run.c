@@ -62,9 +62,11 @@ static int check_config(const cw_config_t *cfg, int n_lines)
         return APP_USAGE;
     }
     cw_curve_server_destroy(&curve);
-    /* mode = connect publishes as a CURVE client of the broker: its keys too. */
+    /* mode = connect publishes as a CURVE client of the broker, and the ack
+     * link to a broker is one: its keys too. */
     cw_curve_client_t *node_client = NULL;
-    if (strcmp(cfg->bus_mode, "connect") == 0 && app_node_client(cfg, &node_client, &err) != CW_OK) {
+    if ((strcmp(cfg->bus_mode, "connect") == 0 || cfg->bus_broker_ack_endpoint[0]) &&
+        app_node_client(cfg, &node_client, &err) != CW_OK) {
         app_log("%s", err.msg);
         return APP_USAGE;
     }
@@ -82,7 +84,11 @@ static int check_config(const cw_config_t *cfg, int n_lines)
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
     printf("  archive: %s\n", cfg->archive_path[0] ? cfg->archive_path : "(none)");
-    printf("  acks: %s\n  whispers: %s (%s)\n", cfg->bus_ack_endpoint, pb_path, cw_playbook_lang(pb));
+    printf("  acks: %s", cfg->bus_ack_endpoint);
+    if (cfg->bus_broker_ack_endpoint[0])
+        printf(", and through the broker at %s as node %s", cfg->bus_broker_ack_endpoint,
+               cfg->bus_node[0] ? cfg->bus_node : "(the short host name)");
+    printf("\n  whispers: %s (%s)\n", pb_path, cw_playbook_lang(pb));
     cw_playbook_destroy(&pb);
     printf("  lines: %d\n", n_lines);
     if (cfg->audiosocket_listen[0])

@@ -60,20 +60,7 @@ static void log_line(const char *line)
 static int send_ack(void *user, const char *request, char **reply, cw_error_t *err)
 {
     web_app_t *app = user;
-    cw_ack_client_t *c = cw_ack_client_new_secure(app->ack_endpoint, app->curve, err);
-    if (!c)
-        return err->code;
-    int rc = CW_ERR_IO;
-    double until = app_monotonic_s() + ACK_CONNECT_MS / 1000.0;
-    while ((rc = cw_ack_client_send(c, request, err)) != CW_OK && app_monotonic_s() < until)
-        app_sleep_ms(20);
-    if (rc == CW_OK) {
-        int got = cw_ack_client_recv(c, reply, ACK_REPLY_MS, err);
-        rc = got == 1 ? CW_OK : got < 0 ? got : cw_error_set(err, CW_ERR_IO, "no answer from the daemon (%s)",
-                                                             app->ack_endpoint);
-    }
-    cw_ack_client_destroy(&c);
-    return rc;
+    return app_ack_request(app->ack_endpoint, app->curve, request, reply, ACK_CONNECT_MS, ACK_REPLY_MS, err);
 }
 
 /* Reads a PEM file whole; NULL with a log line. */

@@ -455,11 +455,25 @@ static int start_outbox(cw_daemon_t *d, cw_error_t *err)
 /* The ack server, then the outbox's writer with its follower (acks, whispers). */
 static int start_acks_and_writer(cw_daemon_t *d, cw_error_t *err)
 {
-    d->acks = cw_ack_server_new_secure(d->cfg->bus_ack_endpoint, d->outbox, d->curve, err);
+    /* Behind a broker, acks sent to the broker reach this node through its
+     * link, as a CURVE client with the node's key like its publisher. */
+    const cw_config_t *cfg = d->cfg;
+    cw_curve_client_t *node_client = NULL;
+    cw_ack_link_t link = {cfg->bus_broker_ack_endpoint, cfg->bus_node, NULL};
+    bool linked = cfg->bus_broker_ack_endpoint[0] != '\0';
+    if (linked && app_node_client(cfg, &node_client, err) != CW_OK) {
+        app_log("%s", err->msg);
+        return APP_FAILURE;
+    }
+    link.curve = node_client;
+    d->acks = cw_ack_server_new_linked(cfg->bus_ack_endpoint, d->outbox, d->curve, linked ? &link : NULL, err);
+    cw_curve_client_destroy(&node_client); /* its keys are on the socket now */
     if (!d->acks) {
         app_log("%s", err->msg);
         return APP_FAILURE;
     }
+    if (linked)
+        app_log("acknowledgements through the broker at %s as node %s", cfg->bus_broker_ack_endpoint, cfg->bus_node);
     d->follow = (daemon_follow_t){d->acks, d->whisper};
     if (cw_outbox_set_follower(d->outbox, daemon_follow, &d->follow, err) != CW_OK ||
         cw_outbox_start(d->outbox, err) != CW_OK) {

@@ -55,8 +55,10 @@ int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_
                             "%s: [bus] curve = on: nodes directory '%s' ([broker] curve_nodes_dir or --nodes-dir): "
                             "not a readable directory",
                             cfg->source_path, nodes_dir);
-    const char *lists[] = {cfg->bus_curve_clients_dir, nodes_dir};
-    *server = cw_curve_server_new_lists(cfg->bus_curve_server_cert, lists, 2, err);
+    /* Subscribers' keys at the backend only, nodes' at the frontend only. */
+    const cw_curve_domain_t lists[] = {{CW_CURVE_DOMAIN_CLIENTS, cfg->bus_curve_clients_dir},
+                                       {CW_CURVE_DOMAIN_NODES, nodes_dir}};
+    *server = cw_curve_server_new_domains(cfg->bus_curve_server_cert, lists, 2, err);
     if (!*server)
         return cw_error_prefix(err, "%s: [bus] curve = on", cfg->source_path);
     sec->curve = *server;

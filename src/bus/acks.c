@@ -27,8 +27,16 @@
 #define ACK_MAX_REPLY_BYTES (4LL * 1024 * 1024)
 #define ACK_ENDPOINT_MAX 1024
 
+/* Frames of a request through the broker: tag, delimiter, body (and room
+ * for more, which is refused). */
+#define ACK_LINK_MAX_FRAMES 8
+#define ACK_LINK_HEARTBEAT_IVL_MS 1000
+#define ACK_LINK_HEARTBEAT_TIMEOUT_MS 3000
+
 struct cw_ack_server {
     void *sock;
+    void *link;           /* DEALER to the broker's node_ack_endpoint; NULL = none */
+    double next_hello_s;
     bool curve_ctx; /* sock is in cw_curve_context(), not bus.h's */
     cw_outbox_t *outbox;
     char endpoint[ACK_ENDPOINT_MAX];
@@ -279,57 +287,160 @@ static void remember_alert(cw_ack_server_t *srv, const char *alert_id, const cha
     }
 }
 
+/* The reply to one request (why: a transport-level refusal), counted. req
+ * may be NULL when len is over CW_ACK_MAX_REQUEST: refused by its length. */
+static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const char *why, bool via_broker)
+{
+    cw_ack_outcome outcome = CW_ACK_REJECTED;
+    json_t *calls = json_array();
+    pthread_mutex_lock(&srv->lock);
+    const char *key;
+    json_t *val;
+    json_object_foreach(srv->calls, key, val) {
+        if (json_array_size(calls) < CW_ACK_MAX_CALLS)
+            json_array_append_new(calls, json_deep_copy(val));
+    }
+    json_t *known = why ? NULL : known_subset(srv, req, len);
+    pthread_mutex_unlock(&srv->lock);
+    char *reply = why ? reply_error("%s", why)
+                      : cw_ack_answer_known(req, len, srv->outbox, srv->instance, calls, known, &outcome);
+    json_decref(known);
+    json_decref(calls);
+    /* Counted before the reply goes out: whoever got the reply sees it counted. */
+    pthread_mutex_lock(&srv->lock);
+    srv->stats.requests++;
+    srv->stats.via_broker += via_broker;
+    if (outcome == CW_ACK_POSTED)
+        srv->stats.acks++;
+    else if (outcome == CW_ACK_PONG)
+        srv->stats.pings++;
+    else
+        srv->stats.rejected++;
+    pthread_mutex_unlock(&srv->lock);
+    return reply;
+}
+
+static void serve_own(cw_ack_server_t *srv)
+{
+    char *req;
+    size_t len;
+    const char *why;
+    if (server_recv(srv, &req, &len, &why) <= 0)
+        return;
+    char *reply = answer(srv, req, len, why, false);
+    free(req);
+    const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
+    while (zmq_send(srv->sock, text, strlen(text), 0) < 0 && errno == EINTR)
+        ;
+    free(reply);
+}
+
+/* One request the broker forwarded: [tag, "", body] -> [tag, "", reply]. */
+static void serve_link(cw_ack_server_t *srv)
+{
+    zmq_msg_t f[ACK_LINK_MAX_FRAMES];
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, srv->link, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&part);
+            break;
+        }
+        more = zmq_msg_more(&part);
+        if (n < ACK_LINK_MAX_FRAMES) {
+            zmq_msg_init(&f[n]);
+            zmq_msg_move(&f[n++], &part);
+        }
+        zmq_msg_close(&part);
+    }
+    if (n == 3 && zmq_msg_size(&f[1]) == 0) {
+        size_t len = zmq_msg_size(&f[2]);
+        /* An oversized request is refused by its length alone (never read). */
+        char *req = len <= CW_ACK_MAX_REQUEST ? strndup(zmq_msg_data(&f[2]), len) : NULL;
+        char *reply = answer(srv, req, len, req || len > CW_ACK_MAX_REQUEST ? NULL : "out of memory", true);
+        const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
+        zmq_send(srv->link, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(srv->link, "", 0, ZMQ_SNDMORE);
+        zmq_send(srv->link, text, strlen(text), 0);
+        free(reply);
+        free(req);
+    }
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Tells the broker this node is here (a hello while not connected is
+ * dropped: the link is ZMQ_IMMEDIATE). */
+static void say_hello(cw_ack_server_t *srv)
+{
+    double now = mono_s();
+    if (now < srv->next_hello_s)
+        return;
+    srv->next_hello_s = now + CW_ACK_LINK_HELLO_MS / 1000.0;
+    char hello[256];
+    snprintf(hello, sizeof hello, "{\"type\":\"hello\",\"instance\":\"%s\"}", srv->instance);
+    if (zmq_send(srv->link, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(srv->link, hello, strlen(hello), 0);
+}
+
 static void *server_thread(void *arg)
 {
     cw_ack_server_t *srv = arg;
     while (!atomic_load(&srv->stop)) {
-        zmq_pollitem_t item = {.socket = srv->sock, .events = ZMQ_POLLIN};
-        int rc = zmq_poll(&item, 1, ACK_POLL_MS);
+        if (srv->link)
+            say_hello(srv);
+        zmq_pollitem_t items[] = {{srv->sock, 0, ZMQ_POLLIN, 0}, {srv->link, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, srv->link ? 2 : 1, ACK_POLL_MS);
         if (rc <= 0)
             continue;
-        char *req;
-        size_t len;
-        const char *why;
-        if (server_recv(srv, &req, &len, &why) <= 0)
-            continue;
-        cw_ack_outcome outcome = CW_ACK_REJECTED;
-        json_t *calls = json_array();
-        pthread_mutex_lock(&srv->lock);
-        const char *key;
-        json_t *val;
-        json_object_foreach(srv->calls, key, val) {
-            if (json_array_size(calls) < CW_ACK_MAX_CALLS)
-                json_array_append_new(calls, json_deep_copy(val));
-        }
-        json_t *known = known_subset(srv, req, len);
-        pthread_mutex_unlock(&srv->lock);
-        char *reply = why ? reply_error("%s", why)
-                          : cw_ack_answer_known(req, len, srv->outbox, srv->instance, calls, known, &outcome);
-        json_decref(known);
-        json_decref(calls);
-        free(req);
-        const char *text = reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}";
-        /* Counted before the reply goes out: whoever got the reply sees it counted. */
-        pthread_mutex_lock(&srv->lock);
-        srv->stats.requests++;
-        if (outcome == CW_ACK_POSTED)
-            srv->stats.acks++;
-        else if (outcome == CW_ACK_PONG)
-            srv->stats.pings++;
-        else
-            srv->stats.rejected++;
-        pthread_mutex_unlock(&srv->lock);
-        while (zmq_send(srv->sock, text, strlen(text), 0) < 0 && errno == EINTR)
-            ;
-        free(reply);
+        if (items[0].revents & ZMQ_POLLIN)
+            serve_own(srv);
+        if (srv->link && (items[1].revents & ZMQ_POLLIN))
+            serve_link(srv);
     }
     return NULL;
+}
+
+/* The DEALER to the broker: named by the node, a CURVE client if asked. */
+static int open_link(cw_ack_server_t *srv, const cw_ack_link_t *link, cw_error_t *err)
+{
+    size_t name_len = link->node ? strlen(link->node) : 0;
+    if (!link->endpoint || !*link->endpoint || name_len == 0 || name_len > 255)
+        return cw_error_set(err, CW_ERR_INVALID, "ack link to the broker: needs an endpoint and a node name of "
+                                                 "1..255 bytes");
+    srv->link = cw_bus_socket_open(ZMQ_DEALER, err);
+    if (!srv->link)
+        return err->code;
+    int one = 1, zero = 0, ivl = ACK_LINK_HEARTBEAT_IVL_MS, timeout = ACK_LINK_HEARTBEAT_TIMEOUT_MS;
+    int64_t max_msg = ACK_MAX_MSG_BYTES;
+    zmq_setsockopt(srv->link, ZMQ_ROUTING_ID, link->node, name_len);
+    zmq_setsockopt(srv->link, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(srv->link, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(srv->link, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
+    zmq_setsockopt(srv->link, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(srv->link, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+    if (link->curve && cw_curve_client_apply(link->curve, srv->link, err) != CW_OK)
+        return cw_error_prefix(err, "ack link to the broker %s", link->endpoint);
+    if (zmq_connect(srv->link, link->endpoint) != 0)
+        return cw_error_set(err, CW_ERR_INVALID, "cannot connect the ack link to the broker %s: %s", link->endpoint,
+                            zmq_strerror(errno));
+    return CW_OK;
 }
 
 /* CURVE server sockets live in the context the ZAP handler watches
  * (curve.h); czmq terminates it at exit, so they bypass bus.h's count. */
 static void server_socket_close(cw_ack_server_t *srv)
 {
+    cw_bus_socket_close(srv->link);
+    srv->link = NULL;
     if (!srv->sock)
         return;
     if (srv->curve_ctx)
@@ -346,6 +457,12 @@ cw_ack_server_t *cw_ack_server_new(const char *endpoint, cw_outbox_t *outbox, cw
 
 cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
                                           cw_error_t *err)
+{
+    return cw_ack_server_new_linked(endpoint, outbox, curve, NULL, err);
+}
+
+cw_ack_server_t *cw_ack_server_new_linked(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
+                                          const cw_ack_link_t *link, cw_error_t *err)
 {
     if (!endpoint || !*endpoint || !outbox) {
         cw_error_set(err, CW_ERR_INVALID, "ack server: no endpoint or outbox");
@@ -396,6 +513,8 @@ cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *out
     if (zmq_getsockopt(srv->sock, ZMQ_LAST_ENDPOINT, srv->endpoint, &len) != 0)
         snprintf(srv->endpoint, sizeof srv->endpoint, "%s", endpoint);
     srv->endpoint[sizeof srv->endpoint - 1] = '\0';
+    if (link && open_link(srv, link, err) != CW_OK)
+        goto error_out;
     int rc = pthread_create(&srv->thread, NULL, server_thread, srv);
     if (rc != 0) {
         cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ack server thread: %s", strerror(rc));

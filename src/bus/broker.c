@@ -154,7 +154,7 @@ static void log_refused_handshake(cw_broker_t *b)
         memcpy(&value, (const char *)zmq_msg_data(&ev) + 2, sizeof value);
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             fprintf(stderr, "callwatch: broker: refused a node's CURVE handshake at %s (ZAP status %u): its key is "
-                            "in neither the nodes nor the clients directory\n", b->frontend_ep, value);
+                            "not in the nodes directory\n", b->frontend_ep, value);
         else
             fprintf(stderr, "callwatch: broker: refused a handshake at %s (ZeroMQ protocol error 0x%x: a node "
                             "without CURVE, or not the broker's public key)\n", b->frontend_ep, value);
@@ -310,11 +310,17 @@ cw_broker_t *cw_broker_new_curve(const char *frontend, const char *backend, int 
         set_int(b->control, ZMQ_RCVTIMEO, BROKER_CONTROL_TIMEOUT_MS, "receive timeout", err) != CW_OK ||
         set_int(b->control, ZMQ_SNDTIMEO, BROKER_CONTROL_TIMEOUT_MS, "send timeout", err) != CW_OK)
         goto error_out;
-    if (curve && cw_curve_server_apply(curve, b->backend, err) != CW_OK) {
+    /* Each side admits its own list: subscribers' keys at the backend, nodes'
+     * at the frontend (one list for both when the server has one). */
+    if (curve && cw_curve_server_apply_domain(curve, b->backend,
+                                              cw_curve_server_domain_or_first(curve, CW_CURVE_DOMAIN_CLIENTS),
+                                              err) != CW_OK) {
         cw_error_prefix(err, "broker backend %s", backend);
         goto error_out;
     }
-    if (curve && cw_curve_server_apply(curve, b->frontend, err) != CW_OK) {
+    if (curve && cw_curve_server_apply_domain(curve, b->frontend,
+                                              cw_curve_server_domain_or_first(curve, CW_CURVE_DOMAIN_NODES),
+                                              err) != CW_OK) {
         cw_error_prefix(err, "broker frontend %s", frontend);
         goto error_out;
     }

@@ -6,7 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,23 +15,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ZAP domain of callwatch's server sockets; zauth serves any domain, naming
- * one makes libzmq insist on a ZAP reply. */
-#define CURVE_ZAP_DOMAIN "callwatch"
+/* RFC 27 (ZAP): the well-known endpoint of a context's handler, and the
+ * version both sides speak. */
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_VERSION "1.0"
+/* How often the handler looks at its stop flag. */
+#define ZAP_POLL_MS 100
+/* A request is 6 frames for CURVE (7+ for others); more is malformed. */
+#define ZAP_MAX_FRAMES 8
+#define ZAP_DOMAIN_MAX 64
+#define ZAP_DOMAINS_MAX 8
+#define ZAP_BIND_TRIES 100
+#define ZAP_BIND_RETRY_US 10000
 
 #define CURVE_KEY_BYTES 32
 
 /* What a secret certificate file is called next to its public one (zcert). */
 #define SECRET_SUFFIX "_secret"
 
+typedef struct zap_domain {
+    char name[ZAP_DOMAIN_MAX];
+    zcertstore_t *keys; /* re-reads its directory when it changes */
+} zap_domain_t;
+
 struct cw_curve_server {
     zcert_t *cert;
-    zactor_t *auth;
-    /* Several admission lists: a private directory of symlinks to them,
-     * which zauth (one directory, read as a tree) sees as one list. "" when
-     * one list is given and zauth reads it directly. */
-    char union_dir[4096];
-    size_t n_links;
+    zap_domain_t domains[ZAP_DOMAINS_MAX];
+    size_t n_domains;
+    void *zap;            /* REP bound at ZAP_ENDPOINT in cw_curve_context() */
+    pthread_t zap_thread;
+    bool zap_started;
+    atomic_bool stop;
 };
 
 struct cw_curve_client {
@@ -43,7 +57,7 @@ static pthread_once_t context_once = PTHREAD_ONCE_INIT;
 static void *context;
 
 /* ZAP has one well-known endpoint per context, so there can be one handler;
- * czmq's zauth asserts when a second one binds it. */
+ * a second bind of it fails. */
 static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool server_exists;
 
@@ -153,101 +167,159 @@ static int check_clients_dir(const char *clients_dir, cw_error_t *err)
     return CW_OK;
 }
 
-/* Removes the union directories of processes that died without cleaning up
- * (kill -9): each is named after its owner's pid, and holds only the
- * symlinks make_union_dir made. Only this user's, in the same tmp. */
-static void sweep_stale_union_dirs(const char *tmp)
+/* The keys of `domain`, or NULL when the server has no such domain. */
+static zap_domain_t *find_domain(const cw_curve_server_t *srv, const char *domain)
 {
-    DIR *d = opendir(tmp);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        long pid = 0;
-        char rest[16];
-        if (sscanf(e->d_name, "callwatch-zap-%ld-%15s", &pid, rest) != 2 || pid <= 0 || pid == (long)getpid() ||
-            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
-            continue;
-        for (int i = 0; i < 16; i++) {
-            char link_path[4096 + 32];
-            snprintf(link_path, sizeof link_path, "%s/list%d", path, i);
-            if (lstat(link_path, &st) == 0 && S_ISLNK(st.st_mode))
-                unlink(link_path);
+    for (size_t i = 0; i < srv->n_domains; i++)
+        if (strcmp(srv->domains[i].name, domain) == 0)
+            return (zap_domain_t *)&srv->domains[i];
+    return NULL;
+}
+
+/* Sends a ZAP reply (RFC 27): version, request id, status, text, user id
+ * (the client's Z85 key when admitted, as libzmq passes on as "User-Id"),
+ * empty metadata. */
+static void zap_reply(void *sock, zmq_msg_t *request_id, const char *status, const char *text, const char *user)
+{
+    zmq_send(sock, ZAP_VERSION, strlen(ZAP_VERSION), ZMQ_SNDMORE);
+    zmq_send(sock, zmq_msg_data(request_id), zmq_msg_size(request_id), ZMQ_SNDMORE);
+    zmq_send(sock, status, strlen(status), ZMQ_SNDMORE);
+    zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(sock, "", 0, 0);
+}
+
+/* Answers one ZAP request: 200 for a CURVE client whose key is listed in
+ * the directory of the domain its socket names, 400 otherwise. Frames:
+ * version, request id, domain, address, routing id, mechanism, key. */
+static void zap_answer(cw_curve_server_t *srv)
+{
+    zmq_msg_t f[ZAP_MAX_FRAMES];
+    int n = 0, more = 1;
+    while (more && n < ZAP_MAX_FRAMES) {
+        zmq_msg_init(&f[n]);
+        if (zmq_msg_recv(&f[n], srv->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&f[n]);
+            if (n == 0)
+                return; /* nothing there after all */
+            more = 0;
+            break;
         }
-        rmdir(path); /* fails, harmlessly, if anything else is in it */
+        more = zmq_msg_more(&f[n]);
+        n++;
     }
-    closedir(d);
+    while (more) { /* a malformed request: drop the rest of it */
+        zmq_msg_t rest;
+        zmq_msg_init(&rest);
+        more = zmq_msg_recv(&rest, srv->zap, 0) >= 0 && zmq_msg_more(&rest);
+        zmq_msg_close(&rest);
+    }
+    if (n < 2) {
+        /* Not a ZAP request, but REP must answer before it can read again. */
+        zmq_msg_t none;
+        zmq_msg_init(&none);
+        zap_reply(srv->zap, &none, "500", "malformed ZAP request", "");
+        zmq_msg_close(&none);
+    } else {
+        char domain[ZAP_DOMAIN_MAX] = "", key[CW_CURVE_KEY_TXT + 1] = "";
+        if (n >= 3 && zmq_msg_size(&f[2]) < sizeof domain)
+            memcpy(domain, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+        bool curve = n == 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+                     zmq_msg_size(&f[6]) == CURVE_KEY_BYTES;
+        if (curve)
+            zmq_z85_encode(key, zmq_msg_data(&f[6]), CURVE_KEY_BYTES);
+        zap_domain_t *d = find_domain(srv, domain);
+        if (zmq_msg_size(&f[0]) != strlen(ZAP_VERSION) || memcmp(zmq_msg_data(&f[0]), ZAP_VERSION, 3) != 0)
+            zap_reply(srv->zap, &f[1], "500", "unsupported ZAP version", "");
+        else if (!curve)
+            zap_reply(srv->zap, &f[1], "400", "only CURVE clients are admitted", "");
+        else if (!d)
+            zap_reply(srv->zap, &f[1], "400", "no admission list for this socket's domain", "");
+        else if (!zcertstore_lookup(d->keys, key))
+            zap_reply(srv->zap, &f[1], "400", "key not in this socket's admission list", "");
+        else
+            zap_reply(srv->zap, &f[1], "200", "OK", key);
+    }
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
 }
 
-/* Links every list into one fresh private directory, so zauth's certificate
- * store (which reads a directory tree and re-reads it when a file in it
- * changes) admits the keys of all of them and follows their changes. */
-static int make_union_dir(cw_curve_server_t *srv, const char *const *dirs, size_t n_dirs, cw_error_t *err)
+static void *zap_thread(void *arg)
 {
-    const char *tmp = getenv("TMPDIR");
-    sweep_stale_union_dirs(tmp && *tmp ? tmp : "/tmp");
-    snprintf(srv->union_dir, sizeof srv->union_dir, "%s/callwatch-zap-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
-             (long)getpid());
-    if (!mkdtemp(srv->union_dir)) {
-        int e = errno;
-        srv->union_dir[0] = '\0';
-        return cw_error_set(err, CW_ERR_IO, "cannot create a directory for the CURVE admission lists in %s: %s",
-                            tmp && *tmp ? tmp : "/tmp", strerror(e));
+    cw_curve_server_t *srv = arg;
+    while (!atomic_load(&srv->stop)) {
+        zmq_pollitem_t item = {.socket = srv->zap, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, ZAP_POLL_MS) > 0)
+            zap_answer(srv);
     }
-    for (size_t i = 0; i < n_dirs; i++) {
-        char target[4096], link_path[sizeof srv->union_dir + 32];
-        if (!realpath(dirs[i], target))
-            return cw_error_set(err, CW_ERR_NOT_FOUND, "CURVE clients directory '%s': %s", dirs[i], strerror(errno));
-        snprintf(link_path, sizeof link_path, "%s/list%zu", srv->union_dir, i);
-        if (symlink(target, link_path) != 0)
-            return cw_error_set(err, CW_ERR_IO, "cannot link %s into %s: %s", target, srv->union_dir,
-                                strerror(errno));
-        srv->n_links = i + 1;
+    return NULL;
+}
+
+/* Binds the context's ZAP endpoint and starts answering on it. */
+static int start_zap(cw_curve_server_t *srv, cw_error_t *err)
+{
+    srv->zap = zmq_socket(cw_curve_context(), ZMQ_REP);
+    int linger = 0, rc = -1;
+    if (srv->zap && zmq_setsockopt(srv->zap, ZMQ_LINGER, &linger, sizeof linger) == 0) {
+        /* A handler closed a moment ago may hold the endpoint a little longer. */
+        for (int i = 0; i < ZAP_BIND_TRIES && (rc = zmq_bind(srv->zap, ZAP_ENDPOINT)) != 0 && errno == EADDRINUSE;
+             i++)
+            usleep(ZAP_BIND_RETRY_US);
     }
+    if (rc != 0)
+        return cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZeroMQ authentication handler (ZAP): %s",
+                            zmq_strerror(errno));
+    /* The handler thread must not take the application's signals. */
+    sigset_t block, old;
+    sigfillset(&block);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    rc = pthread_create(&srv->zap_thread, NULL, zap_thread, srv);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZAP thread: %s", strerror(rc));
+    srv->zap_started = true;
     return CW_OK;
-}
-
-static void remove_union_dir(cw_curve_server_t *srv)
-{
-    if (!srv->union_dir[0])
-        return;
-    for (size_t i = 0; i < srv->n_links; i++) {
-        char link_path[sizeof srv->union_dir + 32];
-        snprintf(link_path, sizeof link_path, "%s/list%zu", srv->union_dir, i);
-        unlink(link_path);
-    }
-    rmdir(srv->union_dir);
-    srv->union_dir[0] = '\0';
 }
 
 cw_curve_server_t *cw_curve_server_new(const char *server_cert, const char *clients_dir, cw_error_t *err)
 {
-    const char *dirs[] = {clients_dir};
-    return cw_curve_server_new_lists(server_cert, dirs, 1, err);
+    const cw_curve_domain_t domains[] = {{CW_CURVE_DOMAIN_CLIENTS, clients_dir}};
+    return cw_curve_server_new_domains(server_cert, domains, 1, err);
 }
 
-cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char *const *clients_dirs,
-                                             size_t n_dirs, cw_error_t *err)
+/* One server per process: ZAP has one endpoint per context. */
+static bool claim_server(void)
 {
-    if (!clients_dirs || n_dirs == 0) {
-        check_clients_dir(NULL, err);
-        return NULL;
-    }
-    for (size_t i = 0; i < n_dirs; i++)
-        if (check_clients_dir(clients_dirs[i], err) != CW_OK)
-            return NULL;
     pthread_mutex_lock(&server_lock);
     bool taken = server_exists;
     server_exists = true;
     pthread_mutex_unlock(&server_lock);
-    if (taken) {
-        cw_error_set(err, CW_ERR_BUSY,
-                     "a CURVE server already runs in this process; share it between sockets");
+    return !taken;
+}
+
+static int check_domains(const cw_curve_domain_t *domains, size_t n, cw_error_t *err)
+{
+    if (!domains || n == 0)
+        return check_clients_dir(NULL, err);
+    if (n > ZAP_DOMAINS_MAX)
+        return cw_error_set(err, CW_ERR_INVALID, "CURVE: at most %d admission lists", ZAP_DOMAINS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (!domains[i].name || !*domains[i].name || strlen(domains[i].name) >= ZAP_DOMAIN_MAX)
+            return cw_error_set(err, CW_ERR_INVALID, "CURVE: an admission list needs a name under %d bytes",
+                                ZAP_DOMAIN_MAX);
+        if (check_clients_dir(domains[i].dir, err) != CW_OK)
+            return err->code;
+    }
+    return CW_OK;
+}
+
+cw_curve_server_t *cw_curve_server_new_domains(const char *server_cert, const cw_curve_domain_t *domains, size_t n,
+                                               cw_error_t *err)
+{
+    if (check_domains(domains, n, err) != CW_OK)
+        return NULL;
+    if (!claim_server()) {
+        cw_error_set(err, CW_ERR_BUSY, "a CURVE server already runs in this process; share it between sockets");
         return NULL;
     }
     cw_curve_server_t *srv = calloc(1, sizeof *srv);
@@ -258,6 +330,7 @@ cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char
         pthread_mutex_unlock(&server_lock);
         return NULL;
     }
+    atomic_init(&srv->stop, false);
     srv->cert = load_secret_cert(server_cert, "server", err);
     if (!srv->cert)
         goto error_out;
@@ -265,20 +338,19 @@ cw_curve_server_t *cw_curve_server_new_lists(const char *server_cert, const char
         cw_error_set(err, CW_ERR_INTERNAL, "cannot create the ZeroMQ context for CURVE");
         goto error_out;
     }
-    if (n_dirs > 1 && make_union_dir(srv, clients_dirs, n_dirs, err) != CW_OK)
-        goto error_out;
-    const char *admitted = n_dirs > 1 ? srv->union_dir : clients_dirs[0];
-    srv->auth = zactor_new(zauth, NULL);
-    if (!srv->auth) {
-        cw_error_set(err, CW_ERR_INTERNAL, "cannot start the ZeroMQ authentication handler (zauth)");
-        goto error_out;
+    for (size_t i = 0; i < n; i++) {
+        zap_domain_t *d = &srv->domains[srv->n_domains];
+        snprintf(d->name, sizeof d->name, "%s", domains[i].name);
+        d->keys = zcertstore_new(domains[i].dir);
+        if (!d->keys) {
+            cw_error_set(err, CW_ERR_NOMEM, "out of memory reading the certificates in '%s'", domains[i].dir);
+            goto error_out;
+        }
+        srv->n_domains++;
     }
-    /* zauth acknowledges each command, so once this returns the handler
-     * is in force for every socket bound afterwards. */
-    if (zstr_sendx(srv->auth, "CURVE", admitted, NULL) != 0 || zsock_wait(srv->auth) != 0) {
-        cw_error_set(err, CW_ERR_INTERNAL, "cannot configure zauth with '%s'", admitted);
+    /* Bound before this returns: in force for every socket bound afterwards. */
+    if (start_zap(srv, err) != CW_OK)
         goto error_out;
-    }
     return srv;
 
 error_out:
@@ -295,8 +367,15 @@ static int set_opt(void *socket, int option, const void *value, size_t len, cons
 
 int cw_curve_server_apply(const cw_curve_server_t *srv, void *socket, cw_error_t *err)
 {
-    if (!srv || !socket)
-        return cw_error_set(err, CW_ERR_INVALID, "CURVE server apply: no server or socket");
+    return cw_curve_server_apply_domain(srv, socket, srv && srv->n_domains ? srv->domains[0].name : NULL, err);
+}
+
+int cw_curve_server_apply_domain(const cw_curve_server_t *srv, void *socket, const char *domain, cw_error_t *err)
+{
+    if (!srv || !socket || !domain)
+        return cw_error_set(err, CW_ERR_INVALID, "CURVE server apply: no server, socket or domain");
+    if (!find_domain(srv, domain))
+        return cw_error_set(err, CW_ERR_INVALID, "CURVE server: no admission list named '%s'", domain);
     int on = 1;
     int rc = set_opt(socket, ZMQ_CURVE_SERVER, &on, sizeof on, "CURVE server mode", err);
     if (rc == CW_OK)
@@ -305,9 +384,17 @@ int cw_curve_server_apply(const cw_curve_server_t *srv, void *socket, cw_error_t
     if (rc == CW_OK)
         rc = set_opt(socket, ZMQ_CURVE_PUBLICKEY, zcert_public_key(srv->cert), CURVE_KEY_BYTES,
                      "CURVE public key", err);
+    /* The handler admits a key by the list of the domain the socket names. */
     if (rc == CW_OK)
-        rc = set_opt(socket, ZMQ_ZAP_DOMAIN, CURVE_ZAP_DOMAIN, strlen(CURVE_ZAP_DOMAIN), "ZAP domain", err);
+        rc = set_opt(socket, ZMQ_ZAP_DOMAIN, domain, strlen(domain), "ZAP domain", err);
     return rc;
+}
+
+const char *cw_curve_server_domain_or_first(const cw_curve_server_t *srv, const char *domain)
+{
+    if (!srv || srv->n_domains == 0)
+        return NULL;
+    return domain && find_domain(srv, domain) ? domain : srv->domains[0].name;
 }
 
 const char *cw_curve_server_public(const cw_curve_server_t *srv)
@@ -319,9 +406,21 @@ void cw_curve_server_destroy(cw_curve_server_t **srv)
 {
     if (!srv || !*srv)
         return;
-    zactor_destroy(&(*srv)->auth);
-    remove_union_dir(*srv);
-    zcert_destroy(&(*srv)->cert);
+    cw_curve_server_t *p = *srv;
+    if (p->zap_started) {
+        atomic_store(&p->stop, true);
+        pthread_join(p->zap_thread, NULL);
+    }
+    if (p->zap) {
+        /* Unbound first: inproc endpoints are released at once then, while
+         * a close alone releases it later, on libzmq's reaper thread, and a
+         * server made right after would find it still taken. */
+        zmq_unbind(p->zap, ZAP_ENDPOINT);
+        zmq_close(p->zap);
+    }
+    for (size_t i = 0; i < p->n_domains; i++)
+        zcertstore_destroy(&p->domains[i].keys);
+    zcert_destroy(&p->cert);
     free(*srv);
     *srv = NULL;
     pthread_mutex_lock(&server_lock);

@@ -77,6 +77,7 @@ typedef struct opt {
 #define LINE(field) offsetof(cw_line_config_t, field), sizeof(((cw_line_config_t *)0)->field)
 
 static const char *check_endpoint(const char *value);
+static const char *check_endpoint_or_empty(const char *value);
 static const char *check_bus_mode(const char *value);
 static const char *check_node(const char *value);
 static const char *check_listen(const char *value);
@@ -211,6 +212,9 @@ static const opt_t options[] = {
      "true: allow binding a non-loopback endpoint without CURVE (events readable by anyone on the network)"},
     {"bus", "ack_endpoint", OPT_STRING, CFG(bus_ack_endpoint), 0, 0, 0, "tcp://127.0.0.1:5557", check_endpoint,
      "ZeroMQ REP endpoint the daemon takes acknowledgements (and console pings) on"},
+    {"bus", "broker_ack_endpoint", OPT_STRING, CFG(bus_broker_ack_endpoint), 0, 0, 0, "", check_endpoint_or_empty,
+     "a node behind a broker: the broker's [broker] node_ack_endpoint, to take acknowledgements sent to the "
+     "broker as well; empty = only at ack_endpoint"},
 
     {"broker", "frontend", OPT_STRING, CFG(broker_frontend), 0, 0, 0, "tcp://127.0.0.1:5558", check_endpoint,
      "`callwatch broker`: endpoint bound for the nodes' publishers ([bus] mode = connect)"},
@@ -221,6 +225,12 @@ static const opt_t options[] = {
     {"broker", "curve_nodes_dir", OPT_STRING, CFG(broker_curve_nodes_dir), 0, 0, 0, "", NULL,
      "`callwatch broker` with [bus] curve = on: directory of the public certificates of nodes allowed to "
      "publish into the frontend"},
+    {"broker", "ack_endpoint", OPT_STRING, CFG(broker_ack_endpoint), 0, 0, 0, "", check_endpoint_or_empty,
+     "`callwatch broker`: endpoint bound for consoles' and web pages' acknowledgements, routed to the node "
+     "owning the call; empty = off (needs node_ack_endpoint)"},
+    {"broker", "node_ack_endpoint", OPT_STRING, CFG(broker_node_ack_endpoint), 0, 0, 0, "", check_endpoint_or_empty,
+     "`callwatch broker`: endpoint bound for the nodes' acknowledgement links ([bus] broker_ack_endpoint of "
+     "each node)"},
 
     {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, OPT_RESTART, "", check_listen,
      "HOST:PORT where `callwatch run` serves GET /metrics and /health over HTTP; empty = off"},
@@ -544,6 +554,11 @@ static const char *check_endpoint(const char *value)
             return value[n] ? NULL : "nothing after the transport";
     }
     return "must start with tcp://, ipc:// or inproc://";
+}
+
+static const char *check_endpoint_or_empty(const char *value)
+{
+    return value[0] ? check_endpoint(value) : NULL;
 }
 
 static const char *check_asr_mode(const char *value)

@@ -501,10 +501,13 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
             return APP_FAILURE;
         }
     }
-    if (d->pbx_on && !(d->pbx.desk = cw_pbxcalls_new(0))) {
+    if (d->pbx_on && !(d->pbx.desk = cw_pbxcalls_new(d->cfg->ingest_max_calls))) {
         app_log("out of memory");
         return APP_FAILURE;
     }
+    if (d->pbx_on && d->cfg->ingest_max_calls > 0)
+        app_log("ingest: at most %d PBX calls at once ([ingest] max_calls); more are refused",
+                d->cfg->ingest_max_calls);
     if (d->cfg->audiosocket_listen[0]) {
         cw_audiosocket_opts_t ao;
         cw_audiosocket_opts_from_config(d->cfg, &ao);
@@ -667,6 +670,9 @@ static void daemon_run(cw_daemon_t *d)
         if (d->pbx.server || d->pbx.ws) {
             pbx_accept(&d->pbx, live, d->pool, d->outbox);
             moved += pbx_pump(&d->pbx);
+            cw_pbxcalls_stats_t ps;
+            cw_pbxcalls_get_stats(d->pbx.desk, &ps);
+            cw_monitor_pbx(d->monitor, ps.calls, ps.max_calls, ps.refused);
         }
         sweep_retired_configs(d);
         if (moved == 0)

@@ -3,7 +3,7 @@
  * (audiosocket.h) and WebSocket (websocket.h) servers, so both hand calls
  * over, end them and count them the same way.
  *
- * Two objects:
+ * Three pieces:
  *   - cw_pbxcall_t, one call: per leg a lock-free SPSC ring of int16 samples
  *     (ring.h), the silence owed to a leg that joined late, and how the leg
  *     ended. The server writes, the call's source (source.h) reads.
@@ -12,6 +12,13 @@
  *     max_calls). One desk may serve several servers: the daemon gives the
  *     same desk to both, so the cap is the node's, and takes every started
  *     call from it in one place.
+ *   - cw_pbx_ingest_t, embedded in each server: its desk, its log and its
+ *     counters, and how the end of a connection is logged, counted and
+ *     passed to the call (cw_pbx_ingest_ended), so both servers word and
+ *     count ends and refusals alike.
+ *
+ * Data flows one way: server thread -> call -> source -> the daemon's
+ * pipeline; nothing here calls back into a server or the daemon.
  *
  * Life of a call: the server makes it with cw_pbxcall_new() when a stream
  * says which call it is (this takes a place at the desk, or fails with
@@ -35,7 +42,8 @@
  * leg's `attached` (published after its pad and peer) and `ended` (published
  * after why it ended; nothing is written to the ring after it), the FIFO
  * (under the desk's mutex) and the count of calls (atomic). cw_pbxcalls_take
- * and cw_pbxcalls_get_stats may be called from any thread.
+ * and cw_pbxcalls_get_stats may be called from any thread; a
+ * cw_pbx_ingest_t is used by its server's thread (its stats: any thread).
  */
 #ifndef CALLWATCH_PBXCALL_H
 #define CALLWATCH_PBXCALL_H

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_smoke: tools/bench --quick runs every part of the benchmark (voice, kws and full live modes, the
 # naive pocketsphinx_continuous baseline, batch analysis) at N <= 2 and writes a JSON report with
-# every field. Not a timing gate: performance numbers never fail this test, only missing or
+# every field; then one voice-mode run with the calls streamed over WebSocket (--ingest websocket).
+# Not a timing gate: performance numbers never fail this test, only missing or
 # impossible values do.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -83,4 +84,31 @@ if bad:
     print("bench_smoke: FAILED: " + "; ".join(bad))
     sys.exit(1)
 print("bench_smoke: the JSON report has every field with sane values")
+PY
+
+# The same live measurement with the calls streamed in over WebSocket (--ingest websocket): one
+# N=2 voice-mode trial, the calls end with "hangup" and carry their labelled cue.
+if ! /usr/bin/python3 -c 'import websocket' 2>/dev/null; then
+    echo "bench_smoke: python3-websocket missing: --ingest websocket not tried"; exit 0
+fi
+if ! python3 "$CALLWATCH_SRC/tools/bench" --binary "$CALLWATCH" --quick --max-n 2 --modes voice --ingest websocket \
+        --json-out "$work/bench-ws.json" >"$work/report-ws.txt" 2>"$work/log-ws.txt"; then
+    echo "bench_smoke: tools/bench --ingest websocket failed"; tail -20 "$work/log-ws.txt"; exit 1
+fi
+sed -n '/^\[voice\]/,/=>/p' "$work/report-ws.txt"
+python3 - "$work/bench-ws.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["modes"]["voice"]["trials"][-1]
+bad = []
+if r["settings"]["ingest"] != "websocket": bad.append("settings.ingest")
+if t["n"] != 2 or t["cues_labelled"] < 1: bad.append("N=2 with a labelled cue")
+if not set(t["end_reasons"]) <= {"hangup", "shutdown"}: bad.append("end reasons %s" % t["end_reasons"])
+if t["end_reasons"] == {"hangup": 2} and t["cues_detected"] < 1: bad.append("the labelled cue was not found")
+if t["sanitizer_errors"] or t["daemon_exit"] not in (0, 1): bad.append("daemon exit/sanitizer")
+if bad:
+    print("bench_smoke: --ingest websocket: FAILED: " + "; ".join(bad))
+    sys.exit(1)
+print("bench_smoke: --ingest websocket: N=2 calls streamed over WebSocket, %s, %d/%d cues"
+      % (t["end_reasons"], t["cues_detected"], t["cues_labelled"]))
 PY

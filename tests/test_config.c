@@ -165,7 +165,7 @@ static void test_shipped_ini(const char *models_dir)
             CHECK(strstr(text, needle) != NULL, "shipped ini lacks '%s'", line);
             options += strstr(line, " = ") != NULL;
         }
-        CHECK(options == 75, "%d global options in the dump", options);
+        CHECK(options == 76, "%d global options in the dump", options);
 
         /* Uncomment the ';' examples: two valid lines. */
         char *examples = malloc(strlen(text) + 1), *o = examples;
@@ -257,9 +257,9 @@ static void test_name_errors(void)
                      "site.ini:2: [models] unknown option 'beam' (options: hmm, dict, lm, cues, prosody, keyphrases)");
     CHECK_LOAD_ERROR_HAS("[asr]\nworkers = 2\n[vda]\n", CW_ERR_NOT_FOUND,
                          "site.ini:3: unknown section [vda] (did you mean [vad]?)",
-                         "valid sections: [models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [audiosocket], [websocket], [redact], [archive], [whisper], [web], [console], [line NAME]");
+                         "valid sections: [models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [ingest], [audiosocket], [websocket], [redact], [archive], [whisper], [web], [console], [line NAME]");
     CHECK_LOAD_ERROR_HAS("[decoder]\nx = 1\n", CW_ERR_NOT_FOUND, "site.ini:1: unknown section [decoder];",
-                         "[models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [audiosocket], [websocket], [redact], [archive], [whisper], [web], [console], [line NAME]");
+                         "[models], [asr], [vad], [detect], [alerts], [capture], [bus], [broker], [metrics], [ingest], [audiosocket], [websocket], [redact], [archive], [whisper], [web], [console], [line NAME]");
     CHECK_LOAD_ERROR_HAS("workers = 2\n", CW_ERR_FORMAT, "site.ini:1: option 'workers' comes before any section",
                          "[asr]");
 }

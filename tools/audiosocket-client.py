@@ -15,7 +15,9 @@ in the last hex digit, even = agent, odd = customer.
         (--leg agent|customer). Convert other audio first: sox in.wav -r 8000 -b 16 call8k.wav
         Streams both legs on two connections, paced at --speed x real time (0 = unpaced), then ends
         each leg with a hangup message (--end hangup), by closing the socket like Asterisk does
-        (--end close), or with a TCP reset (--end reset).
+        (--end close), or with a TCP reset (--end reset). A leg the server refuses while it
+        streams (an error message, e.g. the node at capacity) prints "refused: REASON" on stderr
+        and exits 3.
 
     audiosocket-client.py --server HOST:PORT bad CASE [--wait SEC]
         Opens one connection and breaks the protocol; exits 0 when the server closed the connection
@@ -33,6 +35,7 @@ Standard library only (socket, struct, wave).
 """
 
 import argparse
+import select
 import socket
 import struct
 import sys
@@ -102,6 +105,19 @@ def end_leg(s, how):
         s.close()
 
 
+def server_error(s):
+    """The text of an error message (0xff) the server sent on s, or None (nothing, or only audio)."""
+    if not select.select([s], [], [], 0)[0]:
+        return None
+    try:
+        data = s.recv(4096)
+    except OSError as e:
+        return "connection %s" % e
+    if len(data) >= 3 and data[0] == KIND_ERROR:
+        return data[3:3 + struct.unpack(">H", data[1:3])[0]].decode("utf-8", "replace")
+    return "connection closed" if not data else None
+
+
 def cmd_call(a):
     legs = read_legs(a.wav, a.leg)
     base = uuidlib.UUID(a.uuid) if a.uuid else uuidlib.uuid4()
@@ -122,6 +138,10 @@ def cmd_call(a):
     sent = 0
     for off in range(0, total, step):
         for leg, s in conns.items():
+            why = server_error(s)
+            if why:
+                print("refused: %s leg: %s" % (leg, why), file=sys.stderr)
+                return 3
             chunk = legs[leg][off:off + step]
             if chunk:
                 try:

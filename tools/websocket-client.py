@@ -19,7 +19,9 @@ descriptions):
     websocket-client.py --server HOST:PORT [--tls] call PROTOCOL CALL.wav [--call-id ID] [--agent A]
                         [--team T] [--speed 1]
         CALL.wav: 16-bit stereo WAV, channel 0 agent, channel 1 customer; 8000 Hz for twilio and
-        audiohook, 8000 or 16000 Hz for freeswitch. Prints the call id on stdout.
+        audiohook, 8000 or 16000 Hz for freeswitch. Prints the call id on stdout. A freeswitch or
+        twilio stream the server closes while it streams (e.g. 1013, the node at capacity) prints
+        "refused: close STATUS REASON" on stderr and exits 3.
 
     websocket-client.py --server HOST:PORT [--tls] bad CASE [--wait SEC]
         Breaks a protocol on purpose and exits 0 when the server refused or closed the stream
@@ -36,7 +38,9 @@ Needs python3-websocket (Debian; tools/deps.sh installs it) and audioop (Python 
 import argparse
 import base64
 import json
+import select
 import ssl
+import struct
 import sys
 import time
 import uuid as uuidlib
@@ -48,6 +52,11 @@ import audioop  # noqa: E402  (deprecated in 3.11, still shipped by Debian 12's 
 import websocket  # noqa: E402  (python3-websocket)
 
 FRAME_MS = 20
+
+# Debian 12's websocket-client checks close statuses against RFC 6455's first list and rejects the
+# ones IANA registered later (1012 service restart, 1013 try again later), which callwatch sends when
+# the node is at capacity: accept them.
+websocket._abnf.VALID_CLOSE_STATUS = tuple(websocket._abnf.VALID_CLOSE_STATUS) + (1012, 1013)
 
 
 TLS = False  # --tls: wss:// without checking the certificate (a test's self-signed one)
@@ -79,6 +88,20 @@ def leg(raw, ch):
     return audioop.tomono(raw, 2, 1.0 - ch, float(ch))
 
 
+class Refused(Exception):
+    """The server closed the stream while we were sending it."""
+
+
+def check_closed(ws):
+    """Raises Refused with the close status and reason when the server has sent a close frame."""
+    if not select.select([ws.sock], [], [], 0)[0]:
+        return
+    opcode, data = ws.recv_data(control_frame=True)
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        status = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
+        raise Refused("close %d %s" % (status, data[2:].decode("utf-8", "replace")))
+
+
 class Pacer:
     """Sleeps so that frame i goes out at i * FRAME_MS / speed after the start."""
 
@@ -100,6 +123,7 @@ def stream_freeswitch(a):
     pacer = Pacer(a.speed)
     for i, off in enumerate(range(0, len(raw), step)):
         pacer.wait(i)
+        check_closed(ws)
         ws.send_binary(raw[off:off + step])
     ws.close()
 
@@ -122,6 +146,7 @@ def stream_twilio(a):
     pacer = Pacer(a.speed)
     for i, off in enumerate(range(0, len(ulaw["inbound"]), step)):
         pacer.wait(i)
+        check_closed(ws)
         for track in ("inbound", "outbound"):
             payload = base64.b64encode(ulaw[track][off:off + step]).decode()
             twilio_msg(ws, "media", seq, media={"track": track, "chunk": str(i + 1),
@@ -261,7 +286,11 @@ def main():
     if a.cmd == "bad":
         return bad(a)
     a.call_id = a.call_id or "%s-%s" % (a.protocol, uuidlib.uuid4())
-    {"freeswitch": stream_freeswitch, "twilio": stream_twilio, "audiohook": stream_audiohook}[a.protocol](a)
+    try:
+        {"freeswitch": stream_freeswitch, "twilio": stream_twilio, "audiohook": stream_audiohook}[a.protocol](a)
+    except Refused as e:
+        print("refused: %s" % e, file=sys.stderr)
+        return 3
     print(a.call_id)
     return 0
 

@@ -28,10 +28,16 @@
  * alone, with one log line naming the peer address and what was wrong; other
  * connections and calls are not affected.
  *
+ * Capacity: a new call takes a place at the server's desk (pbxcall.h, the
+ * node's [ingest] max_calls). When the desk is full, the connection whose
+ * UUID would start a new call is sent an error message (kind 0xff) whose
+ * payload is the reason as text ("this node is at capacity: ...; try another
+ * node") and closed, with a log line; the calls running are not affected.
+ *
  * Threading: the server runs its own thread (one poll loop, non-blocking
  * sockets). cw_audiosocket_accept_call and cw_audiosocket_get_stats may be
  * called from any one other thread. Audio crosses from the server thread to
- * the call's source through one lock-free ring per leg (ring.h); a source
+ * the call's source through one lock-free ring per leg (pbxcall.h); a source
  * returned by cw_audiosocket_accept_call is read by one thread, like every
  * source, and stays valid after the server is destroyed (it then ends).
  */
@@ -40,6 +46,7 @@
 
 #include "callwatch/config.h"
 #include "callwatch/error.h"
+#include "callwatch/pbxcall.h"
 #include "callwatch/source.h"
 
 #include <stddef.h>
@@ -108,6 +115,9 @@ typedef struct cw_audiosocket_opts {
     int pair_timeout_ms;         /* how long a first leg waits for its partner */
     int max_frame_bytes;         /* largest payload accepted, 16..65535 */
     double ring_s;               /* seconds of audio buffered per leg for the call */
+    /* Where started calls wait and the cap on calls at once, shared with the
+     * node's other PBX server (retained); NULL: a desk of its own, no cap. */
+    cw_pbxcalls_t *desk;
     /* Receives each log line (no newline), on the server thread (or on the
      * thread of cw_audiosocket_accept_call for its out-of-memory failures).
      * NULL: the line goes to stderr as "callwatch: audiosocket: ...". */
@@ -136,22 +146,19 @@ typedef struct cw_audiosocket_call {
     char agent_id[CW_NAME_MAX];             /* "" : the protocol does not say who the agent is */
 } cw_audiosocket_call_t;
 
-/* Non-blocking. When a call is ready, sets *source to a new source carrying
+/* Non-blocking. When a call is ready at the server's desk (with a shared
+ * desk: any server's; the daemon takes them with cw_pbxcalls_take, which
+ * also says who the agent is), sets *source to a new source carrying
  * its legs at 8000 Hz (ownership passes to the caller), fills *call and
  * returns 1; returns 0 when no call is waiting. The source ends (EOF) once
  * every leg has ended and its audio was read; cw_source_end_reason then says
  * "hangup" or "disconnect: <leg> leg: <why>". */
 int cw_audiosocket_accept_call(cw_audiosocket_t *as, cw_source_t **source, cw_audiosocket_call_t *call);
 
-typedef struct cw_audiosocket_stats {
-    uint64_t connections;     /* accepted */
-    uint64_t refused;         /* closed at once: max_connections reached */
-    uint64_t protocol_errors; /* closed for breaking the protocol (bad frame, order, timeouts) */
-    uint64_t disconnects;     /* legs cut off: reset, closed mid-frame, PBX error frame, shutdown */
-    uint64_t hangups;         /* legs that ended normally (hangup frame or close at a frame boundary) */
-    uint64_t calls;           /* calls handed out by cw_audiosocket_accept_call or waiting for it */
-    int open_connections;
-} cw_audiosocket_stats_t;
+/* Counters (pbxcall.h): connections accepted, refused at once (max_connections),
+ * closed for protocol errors, cut off, ended normally, calls started, refused
+ * at capacity ([ingest] max_calls), open now. */
+typedef cw_pbx_stats_t cw_audiosocket_stats_t;
 
 /* Counters since start; any thread. */
 void cw_audiosocket_get_stats(const cw_audiosocket_t *as, cw_audiosocket_stats_t *stats);

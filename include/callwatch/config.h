@@ -140,6 +140,9 @@ typedef struct cw_config {
     /* [metrics] */
     char metrics_listen[CW_PATH_MAX];   /* HOST:PORT of the HTTP /metrics and /health; "" = off */
 
+    /* [ingest] calls streamed in by a PBX, over AudioSocket and WebSocket together (pbxcall.h) */
+    int ingest_max_calls;               /* PBX calls at once; further streams are refused; 0 = no cap */
+
     /* [audiosocket] calls streamed in by a PBX (audiosocket.h) */
     char audiosocket_listen[CW_PATH_MAX]; /* "host:port" to listen on; "" = off */
     int audiosocket_max_connections;    /* legs connected at once */

@@ -14,11 +14,18 @@
  *   callwatch_decoders, callwatch_decoders_busy
  *   callwatch_lines_down               configured lines whose device cannot
  *                                      be opened now (being retried)
+ *   callwatch_pbx_calls, callwatch_pbx_calls_max
+ *                                      PBX calls (AudioSocket + WebSocket)
+ *                                      holding a place now, and the cap
+ *                                      ([ingest] max_calls; 0 = none)
+ *   callwatch_pbx_calls_refused_total  streams refused: the node was at
+ *                                      that cap
  *   callwatch_build_info{version}, process_start_time_seconds,
  *   process_resident_memory_bytes
  * and answers the health check: live (HTTP 200) once the bus is up, the
  * models are loaded and the lines are started, with at least one decoder;
- * otherwise 503 with the reason (starting, stopping, no decoder).
+ * otherwise 503 with the reason (starting, stopping, no decoder, or "full":
+ * at the PBX call cap, so that a load balancer sends new calls elsewhere).
  *
  * Thread rules: new/destroy and the reporting calls (set_phase, line, pool)
  * on the daemon's thread; cw_monitor_health from any thread (the HTTP
@@ -68,6 +75,10 @@ void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double no
  * callwatch_lines_down. Daemon thread. */
 void cw_monitor_line_down(cw_monitor_t *m, int slot, const char *line, const char *why);
 
+/* Reports the PBX calls holding a place now, the cap (0 = none) and the
+ * streams refused at the cap so far. Daemon thread, every turn (cheap). */
+void cw_monitor_pbx(cw_monitor_t *m, int calls, int max_calls, unsigned long long refused);
+
 /* Reports the decoder pool (NULL before it exists); sampled at most every
  * 0.25 s of now_s, as are the process figures. */
 void cw_monitor_pool(cw_monitor_t *m, cw_asr_pool_t *pool, double now_s);
@@ -79,6 +90,8 @@ void cw_monitor_pool(cw_monitor_t *m, cw_asr_pool_t *pool, double now_s);
  *   200 {"status":"degraded",...,"lines_down":[{"line":L,"reason":R}]}
  *     when a line's device cannot be opened (the others run);
  *   {"status":"unavailable","reason":"starting: loading the speech models",...}
+ *   503 {"status":"full","reason":"at capacity: 4 of 4 PBX calls ([ingest] max_calls)",...}
+ * Every answer also has "pbx_calls":N,"max_calls":N.
  * Any thread. */
 int cw_monitor_health(cw_monitor_t *m, char **json);
 

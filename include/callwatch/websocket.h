@@ -16,10 +16,16 @@
  * address, the protocol, the call when known, and what was wrong. More than
  * max_connections connections at once are refused at the handshake.
  *
+ * Capacity: when the metadata arrives the call takes a place at the
+ * server's desk (pbxcall.h, the node's [ingest] max_calls). When the desk is
+ * full the stream is closed with status 1013 (try again later) and the
+ * reason as the close frame's text ("this node is at capacity: ...; try
+ * another node"), with a log line; the calls running are not affected.
+ *
  * Threading: the server runs its own thread (the libwebsockets service
  * loop). cw_websocket_accept_call and cw_websocket_get_stats may be called
  * from any one other thread. Audio crosses to the call's source through one
- * lock-free ring per leg (ring.h), exactly as in audiosocket.h; a source
+ * lock-free ring per leg (pbxcall.h), exactly as in audiosocket.h; a source
  * handed out stays valid after the server is destroyed (it then ends).
  */
 #ifndef CALLWATCH_WEBSOCKET_H
@@ -27,10 +33,15 @@
 
 #include "callwatch/config.h"
 #include "callwatch/error.h"
+#include "callwatch/pbxcall.h"
 #include "callwatch/source.h"
 #include "callwatch/wsmedia.h"
 
 #include <stdint.h>
+
+/* RFC 6455 close status (IANA registry): the server is overloaded, try
+ * again later (another node). */
+#define CW_WEBSOCKET_CLOSE_TRY_AGAIN_LATER 1013
 
 typedef struct cw_websocket cw_websocket_t;
 
@@ -43,6 +54,9 @@ typedef struct cw_websocket_opts {
     double ring_s;                  /* seconds of audio buffered per leg for the call */
     const char *tls_cert;           /* PEM certificate (chain) file: serve wss://; NULL or "" = ws:// */
     const char *tls_key;            /* PEM private key of tls_cert */
+    /* Where started calls wait and the cap on calls at once, shared with the
+     * node's other PBX server (retained); NULL: a desk of its own, no cap. */
+    cw_pbxcalls_t *desk;
     /* Receives each log line (no newline), on the server thread. NULL: the
      * line goes to stderr as "callwatch: websocket: ...". */
     void (*log)(void *user, const char *line);
@@ -70,20 +84,16 @@ typedef struct cw_websocket_call {
     int protocol;             /* a cw_wsmedia_protocol */
 } cw_websocket_call_t;
 
-/* Non-blocking. When a call is ready, sets *source to a new source carrying
+/* Non-blocking. When a call is ready at the server's desk (with a shared
+ * desk: any server's; the daemon takes them with cw_pbxcalls_take), sets *source to a new source carrying
  * its legs at meta.rate_hz (ownership passes to the caller), fills *call and
  * returns 1; returns 0 when no call is waiting. */
 int cw_websocket_accept_call(cw_websocket_t *ws, cw_source_t **source, cw_websocket_call_t *call);
 
-typedef struct cw_websocket_stats {
-    uint64_t connections;     /* handshakes accepted */
-    uint64_t refused;         /* refused at the handshake: unknown path, max_connections */
-    uint64_t protocol_errors; /* closed for breaking the protocol (bad message, timeouts) */
-    uint64_t disconnects;     /* streams cut off without their protocol's end */
-    uint64_t hangups;         /* streams that ended normally */
-    uint64_t calls;           /* calls started */
-    int open_connections;
-} cw_websocket_stats_t;
+/* Counters (pbxcall.h): connections accepted, refused at once (max_connections, unknown path),
+ * closed for protocol errors, cut off, ended normally, calls started, refused
+ * at capacity ([ingest] max_calls), open now. */
+typedef cw_pbx_stats_t cw_websocket_stats_t;
 
 /* Counters since start; any thread. */
 void cw_websocket_get_stats(const cw_websocket_t *ws, cw_websocket_stats_t *stats);

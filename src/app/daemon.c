@@ -13,6 +13,7 @@
 #include "callwatch/monitor.h"
 #include "callwatch/outbox.h"
 #include "callwatch/overload.h"
+#include "callwatch/pbxcall.h"
 #include "callwatch/source.h"
 #include "callwatch/acks.h"
 #include "callwatch/websocket.h"
@@ -41,8 +42,10 @@ typedef struct line_state {
 static double daemon_started_s;
 
 /* Calls the PBX streams in over AudioSocket or WebSocket media streams: they
- * come and go, each ends for good when its source ends. */
+ * come and go, each ends for good when its source ends. Both servers start
+ * their calls at one desk, which the daemon takes them from. */
 typedef struct pbx_calls {
+    cw_pbxcalls_t *desk;
     cw_audiosocket_t *server;
     cw_websocket_t *ws;
     cw_call_t **calls;
@@ -259,19 +262,18 @@ static void pbx_add(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *poo
 static void pbx_accept(pbx_calls_t *pbx, const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t *outbox)
 {
     cw_source_t *src = NULL;
-    cw_audiosocket_call_t info;
-    while (pbx->server && cw_audiosocket_accept_call(pbx->server, &src, &info) == 1) {
-        cw_call_opts_t co = {.call_id = info.call_id, .line = "audiosocket",
-                             .agent_id = info.agent_id[0] ? info.agent_id : NULL, .offline = false,
-                             .no_asr = pool == NULL};
-        pbx_add(pbx, cfg, pool, outbox, &src, &co);
-    }
-    cw_websocket_call_t ws;
-    while (pbx->ws && cw_websocket_accept_call(pbx->ws, &src, &ws) == 1) {
-        cw_call_opts_t co = {.call_id = ws.meta.call_id, .line = "websocket",
-                             .agent_id = ws.meta.agent_id[0] ? ws.meta.agent_id : NULL,
-                             .team = ws.meta.team[0] ? ws.meta.team : NULL, .offline = false,
-                             .no_asr = pool == NULL};
+    cw_pbxcall_info_t info;
+    cw_error_t err;
+    cw_error_clear(&err);
+    int rc;
+    while ((rc = cw_pbxcalls_take(pbx->desk, &src, &info, &err)) != 0) {
+        if (rc < 0) {
+            app_log("%s", err.msg);
+            continue;
+        }
+        cw_call_opts_t co = {.call_id = info.call_id, .line = info.ingest,
+                             .agent_id = info.agent_id[0] ? info.agent_id : NULL,
+                             .team = info.team[0] ? info.team : NULL, .offline = false, .no_asr = pool == NULL};
         pbx_add(pbx, cfg, pool, outbox, &src, &co);
     }
 }
@@ -513,9 +515,17 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
             return APP_FAILURE;
         }
     }
+    if (d->pbx_on && !(d->pbx.desk = cw_pbxcalls_new(d->cfg->ingest_max_calls))) {
+        app_log("out of memory");
+        return APP_FAILURE;
+    }
+    if (d->pbx_on && d->cfg->ingest_max_calls > 0)
+        app_log("ingest: at most %d PBX calls at once ([ingest] max_calls); more are refused",
+                d->cfg->ingest_max_calls);
     if (d->cfg->audiosocket_listen[0]) {
         cw_audiosocket_opts_t ao;
         cw_audiosocket_opts_from_config(d->cfg, &ao);
+        ao.desk = d->pbx.desk;
         d->pbx.server = cw_audiosocket_new(&ao, err);
         if (!d->pbx.server) {
             app_log("%s", err->msg);
@@ -526,6 +536,7 @@ static int start_calls(cw_daemon_t *d, cw_error_t *err)
     if (d->cfg->websocket_listen[0]) {
         cw_websocket_opts_t wo;
         cw_websocket_opts_from_config(d->cfg, &wo);
+        wo.desk = d->pbx.desk;
         d->pbx.ws = cw_websocket_new(&wo, err);
         if (!d->pbx.ws) {
             app_log("%s", err->msg);
@@ -673,6 +684,9 @@ static void daemon_run(cw_daemon_t *d)
         if (d->pbx.server || d->pbx.ws) {
             pbx_accept(&d->pbx, live, d->pool, d->outbox);
             moved += pbx_pump(&d->pbx);
+            cw_pbxcalls_stats_t ps;
+            cw_pbxcalls_get_stats(d->pbx.desk, &ps);
+            cw_monitor_pbx(d->monitor, ps.calls, ps.max_calls, ps.refused);
         }
         sweep_retired_configs(d);
         if (moved == 0)
@@ -736,6 +750,7 @@ static void daemon_teardown(cw_daemon_t *d)
     free(d->pbx.calls);
     cw_audiosocket_destroy(&d->pbx.server);
     cw_websocket_destroy(&d->pbx.ws);
+    cw_pbxcalls_destroy(&d->pbx.desk);
     /* No more acks are posted, but the outbox, while it drains, still shows
      * the server its last events. */
     cw_ack_server_stop(d->acks);

@@ -235,6 +235,10 @@ static const opt_t options[] = {
     {"metrics", "listen", OPT_STRING, CFG(metrics_listen), 0, 0, OPT_RESTART, "", check_listen,
      "HOST:PORT where `callwatch run` serves GET /metrics and /health over HTTP; empty = off"},
 
+    {"ingest", "max_calls", OPT_INT, CFG(ingest_max_calls), 0, 10000, OPT_RESTART, "128", NULL,
+     "PBX calls (AudioSocket and WebSocket together) monitored at once; a stream beyond it is refused with the "
+     "reason, so the PBX or load balancer tries another node; 0 = no cap"},
+
     {"audiosocket", "listen", OPT_STRING, CFG(audiosocket_listen), 0, 0, OPT_ARGV, "", check_listen,
      "host:port to accept Asterisk AudioSocket connections on (calls from the PBX); empty = off"},
     {"audiosocket", "max_connections", OPT_INT, CFG(audiosocket_max_connections), 1, 10000, 0, "256", NULL,

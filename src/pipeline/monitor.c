@@ -47,6 +47,9 @@ struct cw_monitor {
     cw_metric_t *decoders_busy;
     cw_metric_t *resident_bytes;
     cw_metric_t *lines_down;
+    cw_metric_t *pbx_calls;
+    cw_metric_t *pbx_calls_max;
+    cw_metric_t *pbx_refused;
 
     char node[CW_NAME_MAX];
     double started_s; /* CLOCK_MONOTONIC, for uptime */
@@ -115,7 +118,14 @@ cw_monitor_t *cw_monitor_new(cw_metrics_t *reg, const char *node, int max_lines,
         !(m->decoders_busy = gauge(reg, "callwatch_decoders_busy", "Decoders working on an utterance now.", err)) ||
         !(m->resident_bytes = gauge(reg, "process_resident_memory_bytes", "Resident memory size in bytes.", err)) ||
         !(m->lines_down = gauge(reg, "callwatch_lines_down",
-                                "Configured lines whose device cannot be opened now (retried every retry_s).", err)))
+                                "Configured lines whose device cannot be opened now (retried every retry_s).", err)) ||
+        !(m->pbx_calls = gauge(reg, "callwatch_pbx_calls",
+                               "PBX calls (AudioSocket and WebSocket) holding a place at this node now.", err)) ||
+        !(m->pbx_calls_max = gauge(reg, "callwatch_pbx_calls_max",
+                                   "The cap on PBX calls at once ([ingest] max_calls); 0 = none.", err)) ||
+        !(m->pbx_refused = cw_metrics_register(reg, CW_METRIC_COUNTER, "callwatch_pbx_calls_refused_total",
+                                               "PBX streams refused because the node was at [ingest] max_calls.",
+                                               NULL, NULL, 0, err)))
         goto error_out;
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         cw_metric_add(m->frames_dropped, leg_labels[leg], 0);
@@ -233,6 +243,15 @@ void cw_monitor_line(cw_monitor_t *m, int slot, const cw_call_t *call, double no
     summarise(m, now_s);
 }
 
+void cw_monitor_pbx(cw_monitor_t *m, int calls, int max_calls, unsigned long long refused)
+{
+    if (!m)
+        return;
+    cw_metric_set(m->pbx_calls, NULL, calls);
+    cw_metric_set(m->pbx_calls_max, NULL, max_calls);
+    cw_metric_set(m->pbx_refused, NULL, (double)refused);
+}
+
 /* Resident set size from /proc (Linux); 0 when unavailable. */
 static double resident_bytes(void)
 {
@@ -291,13 +310,22 @@ int cw_monitor_health(cw_monitor_t *m, char **json)
     } else if (decoders < 1) {
         reason = "no decoder running";
     }
+    json_int_t pbx_calls = (json_int_t)cw_metric_value(m->pbx_calls, NULL);
+    json_int_t max_calls = (json_int_t)cw_metric_value(m->pbx_calls_max, NULL);
+    bool full = !reason && max_calls > 0 && pbx_calls >= max_calls;
+    if (full) {
+        snprintf(why, sizeof why, "at capacity: %lld of %lld PBX calls ([ingest] max_calls)", (long long)pbx_calls,
+                 (long long)max_calls);
+        reason = why;
+    }
     double uptime = monotonic_s() - m->started_s;
 
     json_t *obj = json_object();
     /* A line that cannot be opened leaves the node serving its other lines:
      * still 200, but it says so. */
     bool some_down = json_array_size(down) > 0;
-    json_object_set_new(obj, "status", json_string(reason ? "unavailable" : some_down ? "degraded" : "ok"));
+    json_object_set_new(obj, "status",
+                        json_string(full ? "full" : reason ? "unavailable" : some_down ? "degraded" : "ok"));
     if (reason)
         json_object_set_new(obj, "reason", json_string(reason));
     json_object_set_new(obj, "node", json_string(m->node));
@@ -306,6 +334,8 @@ int cw_monitor_health(cw_monitor_t *m, char **json)
     json_object_set_new(obj, "decoders", json_integer((json_int_t)decoders));
     json_object_set_new(obj, "decoder_queue_depth",
                         json_integer((json_int_t)cw_metric_value(m->queue_depth, NULL)));
+    json_object_set_new(obj, "pbx_calls", json_integer(pbx_calls));
+    json_object_set_new(obj, "max_calls", json_integer(max_calls));
     json_object_set_new(obj, "lines_down", down);
     json_object_set_new(obj, "uptime_s", json_real((double)(long long)(uptime * 10) / 10));
     *json = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));

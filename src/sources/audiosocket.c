@@ -2,18 +2,14 @@
  *
  * One server thread owns the listening socket, every connection and the
  * table of calls being assembled; nothing of that is touched by another
- * thread. What crosses threads:
- *   - audio: per leg, a lock-free SPSC ring of int16 samples, written by the
- *     server thread, read by whichever thread pulls the call's source;
- *   - a leg's state: `attached` and `ended` atomics, each published after the
- *     fields it guards were written (pad, peer / why, normal);
- *   - finished pairings: a mutex-protected list the daemon takes calls from.
- * A call is reference counted: the server's table holds one reference until
- * the call was handed out and all its connections are gone, the handed-out
- * source holds another, so either side may go first.
+ * thread. What crosses threads is the calls' (pbxcall.h): their audio, their
+ * legs' ends, and the desk where started calls wait for the daemon. The
+ * table's entry holds the server's reference to a call until the call was
+ * started and all its connections are gone; the handed-out source holds
+ * another, so either side may go first.
  */
 #include "callwatch/audiosocket.h"
-#include "callwatch/ring.h"
+#include "callwatch/pbxcall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +17,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,11 +32,8 @@
 #define RX_ROUND_BYTES (RX_BYTES * 8)
 /* Longest poll wait: bounds how late a timeout is noticed. */
 #define POLL_MAX_MS 200
-/* A leg's ring holds at least this many samples whatever ring_s says. */
-#define MIN_RING_FRAMES 4096
 #define PEER_MAX 80
 #define WHY_MAX 256
-#define LOG_MAX 512
 
 /* ---- frame decoder ------------------------------------------------------- */
 
@@ -189,165 +181,26 @@ void cw_audiosocket_uuid_text(const uint8_t uuid[CW_AUDIOSOCKET_UUID_BYTES], cha
     out[o] = '\0';
 }
 
-/* ---- calls shared between the server and a source ------------------------- */
+/* ---- calls being assembled ------------------------------------------------- */
 
-typedef struct as_leg {
-    cw_ring_t *ring;           /* int16 samples */
-    _Atomic bool attached;     /* publishes pad_frames, peer */
-    _Atomic bool ended;        /* publishes normal, why; no write to ring after it */
-    uint64_t pad_frames;       /* silence owed before the first sample (joined late) */
-    char peer[PEER_MAX];
-    bool normal;               /* ended by a hangup */
-    char why[WHY_MAX];
-    uint64_t received;         /* server thread: samples that arrived */
-    bool overrun_logged;       /* server thread */
-} as_leg_t;
-
+/* The server's entry for a call: its legs join by UUID. The audio, the legs'
+ * ends and the hand-over to the daemon are the shared cw_pbxcall_t's. */
 typedef struct as_call {
-    _Atomic int refs;
     uint8_t key[CW_AUDIOSOCKET_UUID_BYTES]; /* agent form of the UUID */
-    char call_id[CW_AUDIOSOCKET_UUID_TEXT];
-    as_leg_t legs[CW_LEG_COUNT];
-    bool has_leg[CW_LEG_COUNT]; /* fixed when the call is announced */
-    /* Server thread only. */
+    cw_pbxcall_t *pbx;                      /* the server's reference */
     int n_conns;
     bool announced;
     double first_at;
-    struct as_call *next;       /* the server's table */
-    struct as_call *ready_next; /* the ready list, under the server's lock */
+    struct as_call *next;
 } as_call_t;
 
-static void call_release(as_call_t *call)
+static void call_free(as_call_t *call)
 {
-    if (!call || atomic_fetch_sub(&call->refs, 1) != 1)
-        return;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
-        cw_ring_destroy(&call->legs[leg].ring);
+    cw_pbxcall_release(&call->pbx);
     free(call);
 }
 
-static as_call_t *call_new(const uint8_t key[CW_AUDIOSOCKET_UUID_BYTES], size_t ring_frames)
-{
-    as_call_t *call = calloc(1, sizeof *call);
-    if (!call)
-        return NULL;
-    atomic_init(&call->refs, 1);
-    memcpy(call->key, key, sizeof call->key);
-    cw_audiosocket_uuid_text(key, call->call_id);
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        atomic_init(&call->legs[leg].attached, false);
-        atomic_init(&call->legs[leg].ended, false);
-        call->legs[leg].ring = cw_ring_new(sizeof(int16_t), ring_frames);
-        if (!call->legs[leg].ring) {
-            call_release(call);
-            return NULL;
-        }
-    }
-    return call;
-}
-
-/* ---- the source of one call ------------------------------------------------ */
-
-/* Samples converted per ring read. */
-#define SOURCE_CHUNK 1024
-
-typedef struct as_source {
-    as_call_t *call;
-    uint64_t pad_left[CW_LEG_COUNT];
-    uint64_t delivered[CW_LEG_COUNT];
-    bool done[CW_LEG_COUNT];
-    int16_t scratch[SOURCE_CHUNK];
-    char reason[WHY_MAX + 64];
-} as_source_t;
-
-static cw_pull_status source_pull(void *impl, float *out[CW_LEG_COUNT], size_t cap, size_t n_out[CW_LEG_COUNT],
-                                  cw_error_t *err)
-{
-    (void)err;
-    as_source_t *s = impl;
-    bool all_done = true;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        if (!s->call->has_leg[leg])
-            continue;
-        as_leg_t *l = &s->call->legs[leg];
-        size_t n = 0;
-        while (s->pad_left[leg] > 0 && n < cap) {
-            out[leg][n++] = 0.0f;
-            s->pad_left[leg]--;
-        }
-        /* ended first: once it is seen, what the ring holds is all there will be. */
-        bool ended = atomic_load_explicit(&l->ended, memory_order_acquire);
-        size_t avail = cw_ring_read_space(l->ring);
-        size_t want = avail < cap - n ? avail : cap - n;
-        size_t left = want;
-        while (left > 0) {
-            size_t chunk = left < SOURCE_CHUNK ? left : SOURCE_CHUNK;
-            size_t got = cw_ring_read(l->ring, s->scratch, chunk);
-            for (size_t i = 0; i < got; i++)
-                out[leg][n + i] = (float)s->scratch[i] / 32768.0f;
-            n += got;
-            left -= got;
-            if (got < chunk)
-                break;
-        }
-        n_out[leg] = n;
-        s->delivered[leg] += n;
-        s->done[leg] = ended && avail == want && s->pad_left[leg] == 0;
-        if (!s->done[leg])
-            all_done = false;
-    }
-    if (!all_done)
-        return CW_PULL_OK;
-    snprintf(s->reason, sizeof s->reason, "hangup");
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        const as_leg_t *l = &s->call->legs[leg];
-        if (s->call->has_leg[leg] && !l->normal) {
-            snprintf(s->reason, sizeof s->reason, "disconnect: %s leg: %s", cw_leg_name((cw_leg_id)leg), l->why);
-            break;
-        }
-    }
-    return CW_PULL_EOF;
-}
-
-static void source_stats(const void *impl, cw_source_stats_t *stats)
-{
-    const as_source_t *s = impl;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        stats->frames_delivered[leg] = s->delivered[leg];
-        stats->frames_dropped[leg] = s->call->has_leg[leg] ? cw_ring_overruns(s->call->legs[leg].ring) : 0;
-    }
-}
-
-static const char *source_end_reason(const void *impl)
-{
-    const as_source_t *s = impl;
-    return s->reason[0] ? s->reason : NULL;
-}
-
-static void source_destroy(void *impl)
-{
-    as_source_t *s = impl;
-    if (!s)
-        return;
-    call_release(s->call);
-    free(s);
-}
-
-static const cw_source_ops_t audiosocket_ops = {
-    .name = "audiosocket",
-    .pull = source_pull,
-    .stats = source_stats,
-    .destroy = source_destroy,
-    .end_reason = source_end_reason,
-};
-
 /* ---- server ------------------------------------------------------------------ */
-
-typedef enum close_kind {
-    CLOSE_HANGUP,     /* the leg ended normally */
-    CLOSE_DISCONNECT, /* cut off: reset, mid-frame, PBX error, shutdown */
-    CLOSE_PROTOCOL    /* the peer broke the protocol */
-} close_kind;
 
 typedef struct as_conn {
     int fd; /* -1 = free slot */
@@ -369,7 +222,6 @@ struct cw_audiosocket {
     pthread_t thread;
     bool thread_started;
     _Atomic bool stop;
-    size_t ring_frames;
 
     as_conn_t *conns;         /* opts.max_connections slots */
     struct pollfd *pfds;      /* 2 + max_connections */
@@ -378,34 +230,8 @@ struct cw_audiosocket {
     uint8_t rx[RX_BYTES];
     int16_t samples[RX_BYTES / 2];
 
-    pthread_mutex_t lock;     /* the ready list */
-    as_call_t *ready_head, *ready_tail;
-
-    _Atomic uint64_t n_connections, n_refused, n_protocol_errors, n_disconnects, n_hangups, n_calls;
-    _Atomic int n_open;
+    cw_pbx_ingest_t ing;      /* log, counters, the desk where started calls wait */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void server_log(const cw_audiosocket_t *as, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void server_log(const cw_audiosocket_t *as, const char *fmt, ...)
-{
-    char line[LOG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (as->opts.log)
-        as->opts.log(as->opts.log_user, line);
-    else
-        fprintf(stderr, "callwatch: audiosocket: %s\n", line);
-}
 
 /* "1.2.3.4:5060" or "[::1]:5060" */
 static void format_addr(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
@@ -422,7 +248,7 @@ static void format_addr(const struct sockaddr *sa, socklen_t len, char *out, siz
 static void conn_label(const as_conn_t *c, char *out, size_t size)
 {
     if (c->call)
-        snprintf(out, size, " (%s leg of call %s)", cw_leg_name((cw_leg_id)c->leg), c->call->call_id);
+        snprintf(out, size, " (%s leg of call %s)", cw_leg_name((cw_leg_id)c->leg), cw_pbxcall_id(c->call->pbx));
     else
         out[0] = '\0';
 }
@@ -430,50 +256,33 @@ static void conn_label(const as_conn_t *c, char *out, size_t size)
 static void announce(cw_audiosocket_t *as, as_call_t *call)
 {
     call->announced = true;
+    char what[CW_PATH_MAX];
+    size_t used = (size_t)snprintf(what, sizeof what, "AudioSocket");
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
-        call->has_leg[leg] = atomic_load(&call->legs[leg].attached);
-    atomic_fetch_add(&call->refs, 1);
-    pthread_mutex_lock(&as->lock);
-    call->ready_next = NULL;
-    if (as->ready_tail)
-        as->ready_tail->ready_next = call;
-    else
-        as->ready_head = call;
-    as->ready_tail = call;
-    pthread_mutex_unlock(&as->lock);
-    atomic_fetch_add(&as->n_calls, 1);
+        if (cw_pbxcall_attached(call->pbx, (cw_leg_id)leg) && used < sizeof what)
+            used += (size_t)snprintf(what + used, sizeof what - used, " %s %s", cw_leg_name((cw_leg_id)leg),
+                                     cw_pbxcall_peer(call->pbx, (cw_leg_id)leg));
+    if (used < sizeof what)
+        snprintf(what + used, sizeof what - used, " (slin %d Hz)", CW_AUDIOSOCKET_RATE_HZ);
+    cw_pbxcall_start(call->pbx, what);
+    atomic_fetch_add(&as->ing.calls, 1);
 }
 
-static void close_conn(cw_audiosocket_t *as, as_conn_t *c, close_kind kind, const char *why)
+static void close_conn(cw_audiosocket_t *as, as_conn_t *c, cw_pbx_end_t kind, const char *why)
 {
-    char label[CW_AUDIOSOCKET_UUID_TEXT + 64];
+    char label[PEER_MAX + CW_AUDIOSOCKET_UUID_TEXT + 64];
     conn_label(c, label, sizeof label);
-    switch (kind) {
-    case CLOSE_HANGUP:
-        atomic_fetch_add(&as->n_hangups, 1);
-        server_log(as, "%s%s: %s after %.1f s", c->peer, label, why, now_s() - c->connected_at);
-        break;
-    case CLOSE_DISCONNECT:
-        atomic_fetch_add(&as->n_disconnects, 1);
-        server_log(as, "%s%s: disconnected: %s; connection closed", c->peer, label, why);
-        break;
-    case CLOSE_PROTOCOL:
-        atomic_fetch_add(&as->n_protocol_errors, 1);
-        server_log(as, "%s%s: protocol error: %s; connection closed", c->peer, label, why);
-        break;
-    }
+    char named[sizeof label + PEER_MAX];
+    snprintf(named, sizeof named, "%s%s", c->peer, label);
+    cw_pbx_ingest_ended(&as->ing, named, kind, why, c->connected_at, c->call ? c->call->pbx : NULL, c->leg);
     if (c->call) {
-        as_leg_t *l = &c->call->legs[c->leg];
-        l->normal = kind == CLOSE_HANGUP;
-        snprintf(l->why, sizeof l->why, "%s%s", kind == CLOSE_PROTOCOL ? "protocol error: " : "", why);
-        atomic_store_explicit(&l->ended, true, memory_order_release);
         c->call->n_conns--;
         c->call = NULL;
     }
     close(c->fd);
     c->fd = -1;
     cw_audiosocket_parser_destroy(&c->parser);
-    atomic_fetch_sub(&as->n_open, 1);
+    atomic_fetch_sub(&as->ing.open, 1);
 }
 
 static as_call_t *find_call(cw_audiosocket_t *as, const uint8_t key[CW_AUDIOSOCKET_UUID_BYTES])
@@ -484,77 +293,113 @@ static as_call_t *find_call(cw_audiosocket_t *as, const uint8_t key[CW_AUDIOSOCK
     return NULL;
 }
 
+/* Tells the peer why it is refused in an error message (kind 0xff, the
+ * reason as text) and closes the connection. */
+static void refuse_conn(cw_audiosocket_t *as, as_conn_t *c, const char *why)
+{
+    uint8_t frame[CW_AUDIOSOCKET_HEADER_BYTES + WHY_MAX];
+    size_t len = strnlen(why, WHY_MAX);
+    frame[0] = CW_AUDIOSOCKET_ERROR;
+    frame[1] = (uint8_t)(len >> 8);
+    frame[2] = (uint8_t)(len & 0xff);
+    memcpy(frame + CW_AUDIOSOCKET_HEADER_BYTES, why, len);
+    /* A fresh connection's send buffer takes it whole; if not, closing says enough. */
+    ssize_t sent = send(c->fd, frame, CW_AUDIOSOCKET_HEADER_BYTES + len, MSG_NOSIGNAL);
+    (void)sent;
+    close(c->fd);
+    c->fd = -1;
+    cw_audiosocket_parser_destroy(&c->parser);
+    atomic_fetch_sub(&as->ing.open, 1);
+}
+
+/* A new call for the connection's UUID; NULL when the connection was closed
+ * (the node is at capacity, or out of memory). */
+static as_call_t *new_call(cw_audiosocket_t *as, as_conn_t *c, const uint8_t key[CW_AUDIOSOCKET_UUID_BYTES],
+                           double now)
+{
+    char call_id[CW_AUDIOSOCKET_UUID_TEXT];
+    cw_audiosocket_uuid_text(key, call_id);
+    cw_pbxcall_opts_t po = {.call_id = call_id, .ingest = "audiosocket", .rate_hz = CW_AUDIOSOCKET_RATE_HZ,
+                            .ring_s = as->opts.ring_s, .legs = {true, true}, .leg_streams = true};
+    cw_error_t err;
+    cw_error_clear(&err);
+    as_call_t *call = calloc(1, sizeof *call);
+    if (call && !(call->pbx = cw_pbx_ingest_call_new(&as->ing, &po, c->peer, &err))) {
+        free(call);
+        if (err.code == CW_ERR_BUSY) {
+            refuse_conn(as, c, err.msg);
+            return NULL;
+        }
+        call = NULL;
+    }
+    if (!call) {
+        close_conn(as, c, CW_PBX_DISCONNECT, "out of memory for a new call");
+        return NULL;
+    }
+    memcpy(call->key, key, sizeof call->key);
+    call->first_at = now;
+    call->next = as->calls;
+    as->calls = call;
+    return call;
+}
+
 /* The connection gave its UUID: join (or start) its call. Returns false when
  * the connection was closed. */
 static bool attach_leg(cw_audiosocket_t *as, as_conn_t *c, const uint8_t *uuid, double now)
 {
     uint8_t key[CW_AUDIOSOCKET_UUID_BYTES];
     memcpy(key, uuid, sizeof key);
-    int leg = key[CW_AUDIOSOCKET_UUID_BYTES - 1] & 1 ? CW_LEG_CUSTOMER : CW_LEG_AGENT;
+    cw_leg_id leg = key[CW_AUDIOSOCKET_UUID_BYTES - 1] & 1 ? CW_LEG_CUSTOMER : CW_LEG_AGENT;
+    cw_leg_id other = leg == CW_LEG_AGENT ? CW_LEG_CUSTOMER : CW_LEG_AGENT;
     key[CW_AUDIOSOCKET_UUID_BYTES - 1] &= (uint8_t)~1u;
     char why[WHY_MAX];
     as_call_t *call = find_call(as, key);
     if (call) {
-        as_leg_t *mine = &call->legs[leg];
-        if (atomic_load(&mine->attached)) {
-            snprintf(why, sizeof why, "the %s leg of call %s is already connected (from %s)",
-                     cw_leg_name((cw_leg_id)leg), call->call_id, mine->peer);
-            close_conn(as, c, CLOSE_PROTOCOL, why);
+        const char *call_id = cw_pbxcall_id(call->pbx);
+        if (cw_pbxcall_attached(call->pbx, leg)) {
+            snprintf(why, sizeof why, "the %s leg of call %s is already connected (from %s)", cw_leg_name(leg),
+                     call_id, cw_pbxcall_peer(call->pbx, leg));
+            close_conn(as, c, CW_PBX_PROTOCOL, why);
             return false;
         }
         if (call->announced) {
             snprintf(why, sizeof why,
                      "call %s already started without its %s leg %.1f s ago (raise [audiosocket] pair_timeout_ms, "
                      "now %d)",
-                     call->call_id, cw_leg_name((cw_leg_id)leg), now - call->first_at, as->opts.pair_timeout_ms);
-            close_conn(as, c, CLOSE_PROTOCOL, why);
+                     call_id, cw_leg_name(leg), now - call->first_at, as->opts.pair_timeout_ms);
+            close_conn(as, c, CW_PBX_PROTOCOL, why);
             return false;
         }
-    } else {
-        call = call_new(key, as->ring_frames);
-        if (!call) {
-            close_conn(as, c, CLOSE_DISCONNECT, "out of memory for a new call");
-            return false;
-        }
-        call->first_at = now;
-        call->next = as->calls;
-        as->calls = call;
+    } else if (!(call = new_call(as, c, key, now))) {
+        return false;
     }
-    as_leg_t *l = &call->legs[leg];
-    const as_leg_t *other = &call->legs[1 - leg];
     /* Samples the other leg got before this one joined become silence here,
      * so that both legs share one timeline. */
-    l->pad_frames = atomic_load(&other->attached) ? other->pad_frames + other->received : 0;
-    snprintf(l->peer, sizeof l->peer, "%s", c->peer);
-    atomic_store_explicit(&l->attached, true, memory_order_release);
+    bool paired = cw_pbxcall_attached(call->pbx, other);
+    cw_pbxcall_attach(call->pbx, leg, paired ? cw_pbxcall_position(call->pbx, other) : 0, c->peer);
     c->call = call;
     c->leg = leg;
     call->n_conns++;
     char label[CW_AUDIOSOCKET_UUID_TEXT + 64];
     conn_label(c, label, sizeof label);
-    server_log(as, "%s%s: connected", c->peer, label);
-    if (atomic_load(&call->legs[1 - leg].attached))
+    cw_pbx_ingest_log(&as->ing, "%s%s: connected", c->peer, label);
+    if (paired)
         announce(as, call);
     return true;
 }
 
 static void push_audio(cw_audiosocket_t *as, as_conn_t *c, const uint8_t *payload, size_t len)
 {
-    as_leg_t *l = &c->call->legs[c->leg];
     size_t n = len / 2;
     for (size_t i = 0; i < n; i++)
         as->samples[i] = (int16_t)(uint16_t)(payload[2 * i] | (uint16_t)payload[2 * i + 1] << 8);
-    /* What does not fit is counted by the ring as overrun and reported as
-     * dropped frames in the call's stats and call_end. */
-    size_t written = cw_ring_write(l->ring, as->samples, n);
-    l->received += n;
-    if (written < n && !l->overrun_logged) {
-        l->overrun_logged = true;
+    /* What does not fit is counted as dropped frames in the call's stats and call_end. */
+    if (cw_pbxcall_write(c->call->pbx, (cw_leg_id)c->leg, as->samples, n)) {
         char label[CW_AUDIOSOCKET_UUID_TEXT + 64];
         conn_label(c, label, sizeof label);
-        server_log(as, "%s%s: audio arrives faster than the call takes it; dropping what does not fit (%.1f s "
+        cw_pbx_ingest_log(&as->ing, "%s%s: audio arrives faster than the call takes it; dropping what does not fit (%.1f s "
                    "buffered), counted in call_end frames_dropped", c->peer, label,
-                   (double)cw_ring_capacity(l->ring) / CW_AUDIOSOCKET_RATE_HZ);
+                   cw_pbxcall_buffer_s(c->call->pbx));
     }
 }
 
@@ -565,7 +410,7 @@ static bool handle_frame(cw_audiosocket_t *as, as_conn_t *c, const cw_audiosocke
     if (!c->call) {
         if (f->kind != CW_AUDIOSOCKET_UUID) {
             snprintf(why, sizeof why, "the first message is kind 0x%02x; expected the UUID (0x01)", f->kind);
-            close_conn(as, c, CLOSE_PROTOCOL, why);
+            close_conn(as, c, CW_PBX_PROTOCOL, why);
             return false;
         }
         return attach_leg(as, c, f->payload, now);
@@ -574,19 +419,19 @@ static bool handle_frame(cw_audiosocket_t *as, as_conn_t *c, const cw_audiosocke
     case CW_AUDIOSOCKET_AUDIO: push_audio(as, c, f->payload, f->length); return true;
     case CW_AUDIOSOCKET_DTMF: return true; /* key presses say nothing about sentiment */
     case CW_AUDIOSOCKET_UUID:
-        close_conn(as, c, CLOSE_PROTOCOL, "a second UUID message on a connection that already has one");
+        close_conn(as, c, CW_PBX_PROTOCOL, "a second UUID message on a connection that already has one");
         return false;
-    case CW_AUDIOSOCKET_HANGUP: close_conn(as, c, CLOSE_HANGUP, "hangup"); return false;
+    case CW_AUDIOSOCKET_HANGUP: close_conn(as, c, CW_PBX_HANGUP, "hangup"); return false;
     case CW_AUDIOSOCKET_ERROR: {
         int code = f->length > 0 ? f->payload[0] : 0;
         if (code == 0x01) {
             /* Asterisk's "hangup of calling party": an ordinary end. */
-            close_conn(as, c, CLOSE_HANGUP, "hangup");
+            close_conn(as, c, CW_PBX_HANGUP, "hangup");
             return false;
         }
         snprintf(why, sizeof why, "the PBX sent error 0x%02x%s%s%s", code, code & 0x02 ? " (frame forwarding error)" : "",
                  code & 0x04 ? " (memory error)" : "", f->length == 0 ? " (no code)" : "");
-        close_conn(as, c, CLOSE_DISCONNECT, why);
+        close_conn(as, c, CW_PBX_DISCONNECT, why);
         return false;
     }
     default: return true; /* the parser admits no other kind */
@@ -606,7 +451,7 @@ static bool read_conn(cw_audiosocket_t *as, as_conn_t *c, double now)
                 return true;
             char why[WHY_MAX];
             snprintf(why, sizeof why, "%s", strerror(errno));
-            close_conn(as, c, CLOSE_DISCONNECT, why);
+            close_conn(as, c, CW_PBX_DISCONNECT, why);
             return false;
         }
         if (got == 0) {
@@ -614,12 +459,12 @@ static bool read_conn(cw_audiosocket_t *as, as_conn_t *c, double now)
             char why[WHY_MAX];
             if (pending > 0) {
                 snprintf(why, sizeof why, "closed in the middle of a message (%zu bytes of it received)", pending);
-                close_conn(as, c, CLOSE_DISCONNECT, why);
+                close_conn(as, c, CW_PBX_DISCONNECT, why);
             } else if (!c->call) {
-                close_conn(as, c, CLOSE_PROTOCOL, "closed before sending its UUID");
+                close_conn(as, c, CW_PBX_PROTOCOL, "closed before sending its UUID");
             } else {
                 /* The dialplan application ends a call by closing the socket. */
-                close_conn(as, c, CLOSE_HANGUP, "hangup");
+                close_conn(as, c, CW_PBX_HANGUP, "hangup");
             }
             return false;
         }
@@ -634,7 +479,7 @@ static bool read_conn(cw_audiosocket_t *as, as_conn_t *c, double now)
             int rc = cw_audiosocket_parser_feed(c->parser, as->rx + off, (size_t)got - off, &used, &frame, &err);
             off += used;
             if (rc < 0) {
-                close_conn(as, c, CLOSE_PROTOCOL, err.msg);
+                close_conn(as, c, CW_PBX_PROTOCOL, err.msg);
                 return false;
             }
             if (rc == 0)
@@ -656,7 +501,7 @@ static void accept_conns(cw_audiosocket_t *as, double now)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                server_log(as, "accept on %s failed: %s", as->address, strerror(errno));
+                cw_pbx_ingest_log(&as->ing, "accept on %s failed: %s", as->address, strerror(errno));
             return;
         }
         char peer[PEER_MAX];
@@ -673,12 +518,12 @@ static void accept_conns(cw_audiosocket_t *as, double now)
         int flags = fcntl(fd, F_GETFL);
         if (slot < 0 || !parser || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
             fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-            atomic_fetch_add(&as->n_refused, 1);
+            atomic_fetch_add(&as->ing.refused, 1);
             if (slot < 0)
-                server_log(as, "%s: refused: %d connections are open ([audiosocket] max_connections)", peer,
+                cw_pbx_ingest_log(&as->ing, "%s: refused: %d connections are open ([audiosocket] max_connections)", peer,
                            as->opts.max_connections);
             else
-                server_log(as, "%s: refused: cannot set up the connection: %s", peer,
+                cw_pbx_ingest_log(&as->ing, "%s: refused: cannot set up the connection: %s", peer,
                            parser ? strerror(errno) : "out of memory");
             cw_audiosocket_parser_destroy(&parser);
             close(fd);
@@ -691,8 +536,8 @@ static void accept_conns(cw_audiosocket_t *as, double now)
         c->parser = parser;
         c->connected_at = now;
         c->last_data_at = now;
-        atomic_fetch_add(&as->n_connections, 1);
-        atomic_fetch_add(&as->n_open, 1);
+        atomic_fetch_add(&as->ing.connections, 1);
+        atomic_fetch_add(&as->ing.open, 1);
     }
 }
 
@@ -712,7 +557,7 @@ static int check_deadlines(cw_audiosocket_t *as, double now)
             if (now >= due) {
                 snprintf(why, sizeof why, "no UUID within %d ms of connecting ([audiosocket] first_frame_timeout_ms)",
                          as->opts.first_frame_timeout_ms);
-                close_conn(as, c, CLOSE_PROTOCOL, why);
+                close_conn(as, c, CW_PBX_PROTOCOL, why);
                 continue;
             }
             if (due < next)
@@ -722,7 +567,7 @@ static int check_deadlines(cw_audiosocket_t *as, double now)
         if (now >= idle_due) {
             snprintf(why, sizeof why, "nothing received for %d ms ([audiosocket] idle_timeout_ms)",
                      as->opts.idle_timeout_ms);
-            close_conn(as, c, CLOSE_DISCONNECT, why);
+            close_conn(as, c, CW_PBX_DISCONNECT, why);
             continue;
         }
         if (idle_due < next)
@@ -734,8 +579,8 @@ static int check_deadlines(cw_audiosocket_t *as, double now)
         if (!call->announced) {
             double due = call->first_at + as->opts.pair_timeout_ms / 1000.0;
             if (now >= due) {
-                int leg = atomic_load(&call->legs[CW_LEG_AGENT].attached) ? CW_LEG_AGENT : CW_LEG_CUSTOMER;
-                server_log(as, "call %s: no %s leg within %d ms; monitoring the %s leg alone", call->call_id,
+                int leg = cw_pbxcall_attached(call->pbx, CW_LEG_AGENT) ? CW_LEG_AGENT : CW_LEG_CUSTOMER;
+                cw_pbx_ingest_log(&as->ing, "call %s: no %s leg within %d ms; monitoring the %s leg alone", cw_pbxcall_id(call->pbx),
                            cw_leg_name((cw_leg_id)(1 - leg)), as->opts.pair_timeout_ms, cw_leg_name((cw_leg_id)leg));
                 announce(as, call);
             } else if (due < next) {
@@ -744,7 +589,7 @@ static int check_deadlines(cw_audiosocket_t *as, double now)
         }
         if (call->announced && call->n_conns == 0) {
             *link = call->next;
-            call_release(call);
+            call_free(call);
             continue;
         }
         link = &call->next;
@@ -769,10 +614,10 @@ static void *server_main(void *arg)
         }
         int rc = poll(as->pfds, (nfds_t)n, timeout_ms);
         if (rc < 0 && errno != EINTR) {
-            server_log(as, "poll failed: %s", strerror(errno));
+            cw_pbx_ingest_log(&as->ing, "poll failed: %s", strerror(errno));
             break;
         }
-        double now = now_s();
+        double now = cw_pbx_now_s();
         if (rc > 0) {
             if (as->pfds[0].revents) {
                 char drain[64];
@@ -787,7 +632,7 @@ static void *server_main(void *arg)
             if (as->pfds[1].revents)
                 accept_conns(as, now);
         }
-        timeout_ms = check_deadlines(as, now_s());
+        timeout_ms = check_deadlines(as, cw_pbx_now_s());
     }
     return NULL;
 }
@@ -912,9 +757,8 @@ cw_audiosocket_t *cw_audiosocket_new(const cw_audiosocket_opts_t *opts, cw_error
     as->opts.listen = as->listen;
     as->listen_fd = -1;
     as->wake[0] = as->wake[1] = -1;
-    pthread_mutex_init(&as->lock, NULL);
-    double frames = opts->ring_s * CW_AUDIOSOCKET_RATE_HZ;
-    as->ring_frames = frames < MIN_RING_FRAMES ? MIN_RING_FRAMES : (size_t)frames;
+    if (cw_pbx_ingest_init(&as->ing, "audiosocket", opts->log, opts->log_user, opts->desk, err) != CW_OK)
+        goto error_out;
     size_t max = (size_t)opts->max_connections;
     as->conns = calloc(max, sizeof *as->conns);
     as->pfds = calloc(max + 2, sizeof *as->pfds);
@@ -958,17 +802,13 @@ void cw_audiosocket_destroy(cw_audiosocket_t **as_p)
     }
     for (int i = 0; as->conns && i < as->opts.max_connections; i++)
         if (as->conns[i].fd >= 0)
-            close_conn(as, &as->conns[i], CLOSE_DISCONNECT, "server shutting down");
+            close_conn(as, &as->conns[i], CW_PBX_DISCONNECT, "server shutting down");
     while (as->calls) {
         as_call_t *call = as->calls;
         as->calls = call->next;
-        call_release(call);
+        call_free(call);
     }
-    while (as->ready_head) {
-        as_call_t *call = as->ready_head;
-        as->ready_head = call->ready_next;
-        call_release(call);
-    }
+    cw_pbx_ingest_fini(&as->ing);
     if (as->listen_fd >= 0)
         close(as->listen_fd);
     for (int i = 0; i < 2; i++)
@@ -977,7 +817,6 @@ void cw_audiosocket_destroy(cw_audiosocket_t **as_p)
     free(as->conns);
     free(as->pfds);
     free(as->pfd_conn);
-    pthread_mutex_destroy(&as->lock);
     free(as);
     *as_p = NULL;
 }
@@ -994,59 +833,20 @@ int cw_audiosocket_port(const cw_audiosocket_t *as)
 
 int cw_audiosocket_accept_call(cw_audiosocket_t *as, cw_source_t **source, cw_audiosocket_call_t *info)
 {
-    *source = NULL;
-    pthread_mutex_lock(&as->lock);
-    as_call_t *call = as->ready_head;
-    if (call) {
-        as->ready_head = call->ready_next;
-        if (!as->ready_head)
-            as->ready_tail = NULL;
-    }
-    pthread_mutex_unlock(&as->lock);
-    if (!call)
+    cw_pbxcall_info_t pi;
+    cw_error_t err;
+    cw_error_clear(&err);
+    int rc = cw_pbxcalls_take(as->ing.desk, source, &pi, &err);
+    if (rc < 0)
+        cw_pbx_ingest_log(&as->ing, "%s", err.msg);
+    if (rc != 1)
         return 0;
-    as_source_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        server_log(as, "call %s: out of memory; the call is not monitored", call->call_id);
-        call_release(call);
-        return 0;
-    }
-    s->call = call;
-    cw_source_info_t si;
-    memset(&si, 0, sizeof si);
-    size_t used = 0;
-    char *d = si.description;
-    used += (size_t)snprintf(d, sizeof si.description, "AudioSocket");
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        if (!call->has_leg[leg])
-            continue;
-        /* Published by `attached`, which announce() read before the lock. */
-        s->pad_left[leg] = call->legs[leg].pad_frames;
-        si.has_leg[leg] = true;
-        si.rate_hz[leg] = CW_AUDIOSOCKET_RATE_HZ;
-        if (used < sizeof si.description)
-            used += (size_t)snprintf(d + used, sizeof si.description - used, " %s %s", cw_leg_name((cw_leg_id)leg),
-                                     call->legs[leg].peer);
-    }
-    if (used < sizeof si.description)
-        snprintf(d + used, sizeof si.description - used, " (slin %d Hz)", CW_AUDIOSOCKET_RATE_HZ);
     memset(info, 0, sizeof *info);
-    snprintf(info->call_id, sizeof info->call_id, "%s", call->call_id);
-    *source = cw_source_wrap(&audiosocket_ops, s, &si);
-    if (!*source) {
-        server_log(as, "call %s: out of memory; the call is not monitored", call->call_id);
-        return 0;
-    }
+    snprintf(info->call_id, sizeof info->call_id, "%.*s", CW_AUDIOSOCKET_UUID_TEXT - 1, pi.call_id);
     return 1;
 }
 
 void cw_audiosocket_get_stats(const cw_audiosocket_t *as, cw_audiosocket_stats_t *stats)
 {
-    stats->connections = atomic_load(&as->n_connections);
-    stats->refused = atomic_load(&as->n_refused);
-    stats->protocol_errors = atomic_load(&as->n_protocol_errors);
-    stats->disconnects = atomic_load(&as->n_disconnects);
-    stats->hangups = atomic_load(&as->n_hangups);
-    stats->calls = atomic_load(&as->n_calls);
-    stats->open_connections = atomic_load(&as->n_open);
+    cw_pbx_ingest_get_stats(&as->ing, stats);
 }

@@ -2,24 +2,19 @@
  *
  * The libwebsockets service thread owns the context, every connection and
  * its wsmedia session; nothing of that is touched by another thread. What
- * crosses threads is what crosses in audiosocket.c:
- *   - audio: per leg, a lock-free SPSC ring of int16 samples, written by the
- *     service thread, read by whichever thread pulls the call's source;
- *   - the end of the stream: an `ended` atomic, published after `normal` and
- *     `why`;
- *   - started calls: a mutex-protected list the daemon takes calls from.
- * A call is reference counted (its connection and its source), so either side
- * may go first.
+ * crosses threads is the calls' (pbxcall.h), as in audiosocket.c: their
+ * audio, the end of their stream, and the desk where started calls wait for
+ * the daemon. A call is reference counted (its connection and its source),
+ * so either side may go first.
  */
 #include "callwatch/websocket.h"
-#include "callwatch/ring.h"
+#include "callwatch/pbxcall.h"
 
 #include <libwebsockets.h>
 
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,11 +27,8 @@
 
 /* How often timeouts are checked. */
 #define TICK_MS 200
-/* A leg's ring holds at least this many samples whatever ring_s says. */
-#define MIN_RING_FRAMES 4096
 #define PEER_MAX 80
 #define WHY_MAX 320
-#define LOG_MAX 640
 /* Replies (AudioHook "opened", "pong", "closed") waiting for a writable socket. */
 #define REPLY_SLOTS 4
 #define REPLY_MAX 1024
@@ -44,146 +36,7 @@
 #define CLOSE_REASON_MAX 123
 #define URI_MAX 256
 
-/* ---- a call shared between the service thread and a source ------------------- */
-
-typedef struct ws_call {
-    _Atomic int refs;
-    cw_wsmedia_meta_t meta;
-    int protocol;
-    cw_ring_t *ring[CW_LEG_COUNT];  /* int16 samples; NULL for a leg not carried */
-    _Atomic bool ended;             /* publishes normal, why; no ring write after it */
-    bool normal;
-    char why[WHY_MAX];
-    char peer[PEER_MAX];
-    bool overrun_logged;            /* service thread */
-    struct ws_call *ready_next;     /* the ready list, under the server's lock */
-} ws_call_t;
-
-static void call_release(ws_call_t *call)
-{
-    if (!call || atomic_fetch_sub(&call->refs, 1) != 1)
-        return;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
-        cw_ring_destroy(&call->ring[leg]);
-    free(call);
-}
-
-static ws_call_t *call_new(const cw_wsmedia_meta_t *meta, int protocol, double ring_s, const char *peer)
-{
-    ws_call_t *call = calloc(1, sizeof *call);
-    if (!call)
-        return NULL;
-    atomic_init(&call->refs, 1);
-    atomic_init(&call->ended, false);
-    call->meta = *meta;
-    call->protocol = protocol;
-    snprintf(call->peer, sizeof call->peer, "%s", peer);
-    double frames = ring_s * meta->rate_hz;
-    size_t n = frames < MIN_RING_FRAMES ? MIN_RING_FRAMES : (size_t)frames;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        if (!meta->has_leg[leg])
-            continue;
-        call->ring[leg] = cw_ring_new(sizeof(int16_t), n);
-        if (!call->ring[leg]) {
-            call_release(call);
-            return NULL;
-        }
-    }
-    return call;
-}
-
-/* ---- the source of one call ------------------------------------------------------ */
-
-#define SOURCE_CHUNK 1024
-
-typedef struct ws_source {
-    ws_call_t *call;
-    uint64_t delivered[CW_LEG_COUNT];
-    int16_t scratch[SOURCE_CHUNK];
-    char reason[WHY_MAX + 32];
-} ws_source_t;
-
-/* Moves up to cap samples of one leg's ring into out; returns how many. */
-static size_t drain_leg(ws_source_t *s, cw_ring_t *ring, float *out, size_t cap)
-{
-    size_t n = 0;
-    while (n < cap) {
-        size_t chunk = cap - n < SOURCE_CHUNK ? cap - n : SOURCE_CHUNK;
-        size_t got = cw_ring_read(ring, s->scratch, chunk);
-        for (size_t i = 0; i < got; i++)
-            out[n + i] = (float)s->scratch[i] / 32768.0f;
-        n += got;
-        if (got < chunk)
-            break;
-    }
-    return n;
-}
-
-static cw_pull_status source_pull(void *impl, float *out[CW_LEG_COUNT], size_t cap, size_t n_out[CW_LEG_COUNT],
-                                  cw_error_t *err)
-{
-    (void)err;
-    ws_source_t *s = impl;
-    /* ended first: once it is seen, what the rings hold is all there will be. */
-    bool ended = atomic_load_explicit(&s->call->ended, memory_order_acquire);
-    bool drained = true;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        cw_ring_t *ring = s->call->ring[leg];
-        if (!ring)
-            continue;
-        n_out[leg] = drain_leg(s, ring, out[leg], cap);
-        s->delivered[leg] += n_out[leg];
-        if (cw_ring_read_space(ring) > 0)
-            drained = false;
-    }
-    if (!ended || !drained)
-        return CW_PULL_OK;
-    if (s->call->normal)
-        snprintf(s->reason, sizeof s->reason, "hangup");
-    else
-        snprintf(s->reason, sizeof s->reason, "disconnect: %s", s->call->why);
-    return CW_PULL_EOF;
-}
-
-static void source_stats(const void *impl, cw_source_stats_t *stats)
-{
-    const ws_source_t *s = impl;
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        stats->frames_delivered[leg] = s->delivered[leg];
-        stats->frames_dropped[leg] = s->call->ring[leg] ? cw_ring_overruns(s->call->ring[leg]) : 0;
-    }
-}
-
-static const char *source_end_reason(const void *impl)
-{
-    const ws_source_t *s = impl;
-    return s->reason[0] ? s->reason : NULL;
-}
-
-static void source_destroy(void *impl)
-{
-    ws_source_t *s = impl;
-    if (!s)
-        return;
-    call_release(s->call);
-    free(s);
-}
-
-static const cw_source_ops_t websocket_ops = {
-    .name = "websocket",
-    .pull = source_pull,
-    .stats = source_stats,
-    .destroy = source_destroy,
-    .end_reason = source_end_reason,
-};
-
 /* ---- server ----------------------------------------------------------------------- */
-
-typedef enum close_kind {
-    CLOSE_HANGUP,     /* the stream ended the way its protocol ends it */
-    CLOSE_DISCONNECT, /* cut off: closed without the protocol's end, idle, shutdown */
-    CLOSE_PROTOCOL    /* the peer broke the protocol */
-} close_kind;
 
 /* libwebsockets' per-session data: one per connection, zeroed by it. */
 typedef struct ws_conn {
@@ -195,10 +48,11 @@ typedef struct ws_conn {
     uint8_t *msg;         /* the message being assembled, max_message_bytes */
     size_t msg_len;
     double connected_at, last_data_at;
-    ws_call_t *call;      /* after the metadata */
+    cw_pbxcall_t *call;   /* after the metadata: the connection's reference */
     bool peer_closed;     /* the peer sent a close frame */
     bool closing;         /* closed by us: close_status/close_why go out on the next writable */
     bool logged;          /* its end was logged */
+    bool overrun_logged;  /* audio was dropped: said once */
     int close_status;
     char close_why[WHY_MAX];
     unsigned char reply[REPLY_SLOTS][LWS_PRE + REPLY_MAX];
@@ -222,76 +76,32 @@ struct cw_websocket {
     _Atomic bool stop;
     ws_conn_t *conns;
 
-    pthread_mutex_t lock; /* the ready list */
-    ws_call_t *ready_head, *ready_tail;
-
-    _Atomic uint64_t n_connections, n_refused, n_protocol_errors, n_disconnects, n_hangups, n_calls;
-    _Atomic int n_open;
+    cw_pbx_ingest_t ing;      /* log, counters, the desk where started calls wait */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void server_log(const cw_websocket_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void server_log(const cw_websocket_t *ws, const char *fmt, ...)
-{
-    char line[LOG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (ws->opts.log)
-        ws->opts.log(ws->opts.log_user, line);
-    else
-        fprintf(stderr, "callwatch: websocket: %s\n", line);
-}
 
 /* "<peer> /<protocol>" plus " call <id>" once known. */
 static void conn_label(const ws_conn_t *c, char *out, size_t size)
 {
     if (c->call)
         snprintf(out, size, "%s /%s (call %s)", c->peer, cw_wsmedia_protocol_name((cw_wsmedia_protocol)c->protocol),
-                 c->call->meta.call_id);
+                 cw_pbxcall_id(c->call));
     else
         snprintf(out, size, "%s /%s", c->peer, cw_wsmedia_protocol_name((cw_wsmedia_protocol)c->protocol));
 }
 
 /* Logs and counts the end of a connection once; ends its call. */
-static void finish_conn(cw_websocket_t *ws, ws_conn_t *c, close_kind kind, const char *why)
+static void finish_conn(cw_websocket_t *ws, ws_conn_t *c, cw_pbx_end_t kind, const char *why)
 {
     if (c->logged)
         return;
     c->logged = true;
     char label[PEER_MAX + CW_NAME_MAX + 32];
     conn_label(c, label, sizeof label);
-    switch (kind) {
-    case CLOSE_HANGUP:
-        atomic_fetch_add(&ws->n_hangups, 1);
-        server_log(ws, "%s: %s after %.1f s", label, why, now_s() - c->connected_at);
-        break;
-    case CLOSE_DISCONNECT:
-        atomic_fetch_add(&ws->n_disconnects, 1);
-        server_log(ws, "%s: disconnected: %s; connection closed", label, why);
-        break;
-    case CLOSE_PROTOCOL:
-        atomic_fetch_add(&ws->n_protocol_errors, 1);
-        server_log(ws, "%s: protocol error: %s; connection closed", label, why);
-        break;
-    }
-    if (c->call) {
-        c->call->normal = kind == CLOSE_HANGUP;
-        snprintf(c->call->why, sizeof c->call->why, "%s%s", kind == CLOSE_PROTOCOL ? "protocol error: " : "", why);
-        atomic_store_explicit(&c->call->ended, true, memory_order_release);
-    }
+    cw_pbx_ingest_ended(&ws->ing, label, kind, why, c->connected_at, c->call, -1);
 }
 
 /* Closes c from outside its receive callback: logged now, closed when writable. */
-static void close_later(cw_websocket_t *ws, ws_conn_t *c, close_kind kind, int status, const char *why)
+static void close_later(cw_websocket_t *ws, ws_conn_t *c, cw_pbx_end_t kind, int status, const char *why)
 {
     finish_conn(ws, c, kind, why);
     c->closing = true;
@@ -304,7 +114,7 @@ static void close_later(cw_websocket_t *ws, ws_conn_t *c, close_kind kind, int s
 }
 
 /* Closes c from inside its own callback: the caller returns -1. */
-static int close_now(cw_websocket_t *ws, ws_conn_t *c, close_kind kind, int status, const char *why)
+static int close_now(cw_websocket_t *ws, ws_conn_t *c, cw_pbx_end_t kind, int status, const char *why)
 {
     finish_conn(ws, c, kind, why);
     size_t len = strlen(why);
@@ -313,41 +123,57 @@ static int close_now(cw_websocket_t *ws, ws_conn_t *c, close_kind kind, int stat
     return -1;
 }
 
-static void announce(cw_websocket_t *ws, ws_conn_t *c)
+/* The metadata arrived: the stream becomes a call. Returns 0, or -1 after
+ * closing the connection (the node is at capacity, or out of memory). */
+static int announce(cw_websocket_t *ws, ws_conn_t *c)
 {
     const cw_wsmedia_meta_t *meta = cw_wsmedia_session_meta(c->session);
-    c->call = call_new(meta, c->protocol, ws->opts.ring_s, c->peer);
-    if (!c->call)
-        return;
-    atomic_fetch_add(&c->call->refs, 1);
-    pthread_mutex_lock(&ws->lock);
-    c->call->ready_next = NULL;
-    if (ws->ready_tail)
-        ws->ready_tail->ready_next = c->call;
-    else
-        ws->ready_head = c->call;
-    ws->ready_tail = c->call;
-    pthread_mutex_unlock(&ws->lock);
-    atomic_fetch_add(&ws->n_calls, 1);
+    cw_pbxcall_opts_t po = {.call_id = meta->call_id, .agent_id = meta->agent_id, .team = meta->team,
+                            .ingest = "websocket", .protocol = c->protocol, .rate_hz = meta->rate_hz,
+                            .ring_s = ws->opts.ring_s};
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        po.legs[leg] = meta->has_leg[leg];
+    cw_error_t err;
+    cw_error_clear(&err);
     char label[PEER_MAX + CW_NAME_MAX + 32];
     conn_label(c, label, sizeof label);
-    server_log(ws, "%s: stream started (agent %s, team %s, %d Hz, legs:%s%s)", label,
+    c->call = cw_pbx_ingest_call_new(&ws->ing, &po, label, &err);
+    if (!c->call && err.code == CW_ERR_BUSY) {
+        /* Not the peer's fault: no protocol error; 1013 = try again later (elsewhere). */
+        c->logged = true;
+        size_t len = strlen(err.msg);
+        lws_close_reason(c->wsi, (enum lws_close_status)CW_WEBSOCKET_CLOSE_TRY_AGAIN_LATER,
+                         (unsigned char *)err.msg, len > CLOSE_REASON_MAX ? CLOSE_REASON_MAX : len);
+        return -1;
+    }
+    if (!c->call)
+        return close_now(ws, c, CW_PBX_DISCONNECT, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                         "out of memory for a new call");
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        if (meta->has_leg[leg])
+            cw_pbxcall_attach(c->call, (cw_leg_id)leg, 0, c->peer);
+    char what[CW_PATH_MAX];
+    snprintf(what, sizeof what, "WebSocket /%s from %s (%d Hz)",
+             cw_wsmedia_protocol_name((cw_wsmedia_protocol)c->protocol), c->peer, meta->rate_hz);
+    cw_pbxcall_start(c->call, what);
+    atomic_fetch_add(&ws->ing.calls, 1);
+    conn_label(c, label, sizeof label);
+    cw_pbx_ingest_log(&ws->ing, "%s: stream started (agent %s, team %s, %d Hz, legs:%s%s)", label,
                meta->agent_id[0] ? meta->agent_id : "-", meta->team[0] ? meta->team : "-", meta->rate_hz,
                meta->has_leg[CW_LEG_AGENT] ? " agent" : "", meta->has_leg[CW_LEG_CUSTOMER] ? " customer" : "");
+    return 0;
 }
 
 static void push_audio(cw_websocket_t *ws, ws_conn_t *c, const cw_wsmedia_result_t *r)
 {
     for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        if (!r->n[leg] || !c->call->ring[leg])
-            continue;
-        /* What does not fit is counted by the ring and reported in call_end. */
-        size_t written = cw_ring_write(c->call->ring[leg], r->samples[leg], r->n[leg]);
-        if (written < r->n[leg] && !c->call->overrun_logged) {
-            c->call->overrun_logged = true;
+        /* What does not fit is counted and reported in call_end. */
+        if (r->n[leg] && cw_pbxcall_write(c->call, (cw_leg_id)leg, r->samples[leg], r->n[leg]) &&
+            !c->overrun_logged) {
+            c->overrun_logged = true;
             char label[PEER_MAX + CW_NAME_MAX + 32];
             conn_label(c, label, sizeof label);
-            server_log(ws, "%s: audio arrives faster than the call takes it; dropping what does not fit, counted "
+            cw_pbx_ingest_log(&ws->ing, "%s: audio arrives faster than the call takes it; dropping what does not fit, counted "
                        "in call_end frames_dropped", label);
         }
     }
@@ -357,7 +183,7 @@ static int queue_reply(cw_websocket_t *ws, ws_conn_t *c, const char *text)
 {
     size_t len = strlen(text);
     if (c->reply_count == REPLY_SLOTS || len > REPLY_MAX)
-        return close_now(ws, c, CLOSE_PROTOCOL, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+        return close_now(ws, c, CW_PBX_PROTOCOL, LWS_CLOSE_STATUS_POLICY_VIOLATION,
                          "the peer sends requests faster than it reads the replies");
     int slot = (c->reply_head + c->reply_count) % REPLY_SLOTS;
     memcpy(c->reply[slot] + LWS_PRE, text, len);
@@ -377,38 +203,34 @@ static int handle_message(cw_websocket_t *ws, ws_conn_t *c, bool binary)
         int status = binary ? LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE : LWS_CLOSE_STATUS_INVALID_PAYLOAD;
         const char *farewell = cw_wsmedia_session_farewell(c->session);
         if (!farewell || c->reply_count == REPLY_SLOTS || strlen(farewell) > REPLY_MAX)
-            return close_now(ws, c, CLOSE_PROTOCOL, status, err.msg);
+            return close_now(ws, c, CW_PBX_PROTOCOL, status, err.msg);
         /* The protocol's goodbye goes out first; the close follows it. */
         queue_reply(ws, c, farewell);
-        close_later(ws, c, CLOSE_PROTOCOL, status, err.msg);
+        close_later(ws, c, CW_PBX_PROTOCOL, status, err.msg);
         return 0;
     }
-    if ((r.events & CW_WSMEDIA_STARTED) && !c->call) {
-        announce(ws, c);
-        if (!c->call)
-            return close_now(ws, c, CLOSE_DISCONNECT, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
-                             "out of memory for a new call");
-    }
+    if ((r.events & CW_WSMEDIA_STARTED) && !c->call && announce(ws, c) != 0)
+        return -1;
     if (r.events & CW_WSMEDIA_AUDIO)
         push_audio(ws, c, &r);
     if ((r.events & CW_WSMEDIA_REPLY) && queue_reply(ws, c, r.reply) != 0)
         return -1;
     if (r.events & CW_WSMEDIA_ENDED)
-        finish_conn(ws, c, CLOSE_HANGUP, "stream ended");
+        finish_conn(ws, c, CW_PBX_HANGUP, "stream ended");
     return 0;
 }
 
 /* A fragment of a message arrived; -1 when the connection must close. */
 static int receive(cw_websocket_t *ws, ws_conn_t *c, const void *in, size_t len)
 {
-    c->last_data_at = now_s();
+    c->last_data_at = cw_pbx_now_s();
     if (c->logged)
         return 0; /* ended or closing: what still comes is not the call's */
     size_t max = (size_t)ws->opts.max_message_bytes;
     if (len > max - c->msg_len) {
         char why[WHY_MAX];
         snprintf(why, sizeof why, "a message of more than %zu bytes ([websocket] max_message_bytes)", max);
-        return close_now(ws, c, CLOSE_PROTOCOL, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why);
+        return close_now(ws, c, CW_PBX_PROTOCOL, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why);
     }
     memcpy(c->msg + c->msg_len, in, len);
     c->msg_len += len;
@@ -429,13 +251,13 @@ static int established(cw_websocket_t *ws, ws_conn_t *c, struct lws *wsi)
     c->wsi = wsi;
     c->protocol = cw_wsmedia_protocol_for_path(uri);
     peer_name(wsi, c->peer, sizeof c->peer);
-    c->connected_at = c->last_data_at = now_s();
+    c->connected_at = c->last_data_at = cw_pbx_now_s();
     if (c->protocol < 0)
         return -1; /* refused by filter() already */
     c->session = cw_wsmedia_session_new((cw_wsmedia_protocol)c->protocol, (size_t)ws->opts.max_message_bytes);
     c->msg = malloc((size_t)ws->opts.max_message_bytes);
     if (!c->session || !c->msg) {
-        server_log(ws, "%s: refused: out of memory", c->peer);
+        cw_pbx_ingest_log(&ws->ing, "%s: refused: out of memory", c->peer);
         cw_wsmedia_session_destroy(&c->session);
         free(c->msg);
         return -1;
@@ -445,8 +267,8 @@ static int established(cw_websocket_t *ws, ws_conn_t *c, struct lws *wsi)
     if (ws->conns)
         ws->conns->prev = c;
     ws->conns = c;
-    atomic_fetch_add(&ws->n_connections, 1);
-    atomic_fetch_add(&ws->n_open, 1);
+    atomic_fetch_add(&ws->ing.connections, 1);
+    atomic_fetch_add(&ws->ing.open, 1);
     return 0;
 }
 
@@ -455,16 +277,15 @@ static void closed(cw_websocket_t *ws, ws_conn_t *c)
     if (!c->in_use)
         return;
     if (c->session && cw_wsmedia_session_ended(c->session))
-        finish_conn(ws, c, CLOSE_HANGUP, "stream ended");
+        finish_conn(ws, c, CW_PBX_HANGUP, "stream ended");
     else if (c->protocol == CW_WSMEDIA_FREESWITCH && c->peer_closed && c->call)
-        finish_conn(ws, c, CLOSE_HANGUP, "stream ended");
+        finish_conn(ws, c, CW_PBX_HANGUP, "stream ended");
     else if (atomic_load(&ws->stop))
-        finish_conn(ws, c, CLOSE_DISCONNECT, "server shutting down");
+        finish_conn(ws, c, CW_PBX_DISCONNECT, "server shutting down");
     else
-        finish_conn(ws, c, CLOSE_DISCONNECT, c->call ? "the connection closed without the stream's end message"
+        finish_conn(ws, c, CW_PBX_DISCONNECT, c->call ? "the connection closed without the stream's end message"
                                                      : "the connection closed before the stream's metadata");
-    call_release(c->call);
-    c->call = NULL;
+    cw_pbxcall_release(&c->call);
     cw_wsmedia_session_destroy(&c->session);
     free(c->msg);
     c->msg = NULL;
@@ -475,7 +296,7 @@ static void closed(cw_websocket_t *ws, ws_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->in_use = false;
-    atomic_fetch_sub(&ws->n_open, 1);
+    atomic_fetch_sub(&ws->ing.open, 1);
 }
 
 static int writable(ws_conn_t *c)
@@ -525,13 +346,13 @@ static int filter(cw_websocket_t *ws, struct lws *wsi)
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
     peer_name(wsi, peer, sizeof peer);
     if (cw_wsmedia_protocol_for_path(uri) < 0) {
-        atomic_fetch_add(&ws->n_refused, 1);
-        server_log(ws, "%s: refused: unknown path '%s' (served: /freeswitch, /twilio, /audiohook)", peer, uri);
+        atomic_fetch_add(&ws->ing.refused, 1);
+        cw_pbx_ingest_log(&ws->ing, "%s: refused: unknown path '%s' (served: /freeswitch, /twilio, /audiohook)", peer, uri);
         return -1;
     }
-    if (atomic_load(&ws->n_open) >= ws->opts.max_connections) {
-        atomic_fetch_add(&ws->n_refused, 1);
-        server_log(ws, "%s: refused: %d streams are open ([websocket] max_connections)", peer,
+    if (atomic_load(&ws->ing.open) >= ws->opts.max_connections) {
+        atomic_fetch_add(&ws->ing.refused, 1);
+        cw_pbx_ingest_log(&ws->ing, "%s: refused: %d streams are open ([websocket] max_connections)", peer,
                    ws->opts.max_connections);
         return -1;
     }
@@ -563,7 +384,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static void tick(lws_sorted_usec_list_t *sul)
 {
     cw_websocket_t *ws = (cw_websocket_t *)(void *)((char *)sul - offsetof(cw_websocket_t, sul));
-    double now = now_s();
+    double now = cw_pbx_now_s();
     char why[WHY_MAX];
     for (ws_conn_t *c = ws->conns; c; c = c->next) {
         if (c->closing)
@@ -581,11 +402,11 @@ static void tick(lws_sorted_usec_list_t *sul)
         if (!c->call && now - c->connected_at > ws->opts.first_message_timeout_ms / 1000.0) {
             snprintf(why, sizeof why, "no metadata within %d ms of connecting ([websocket] first_message_timeout_ms)",
                      ws->opts.first_message_timeout_ms);
-            close_later(ws, c, CLOSE_PROTOCOL, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
+            close_later(ws, c, CW_PBX_PROTOCOL, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
         } else if (now - c->last_data_at > ws->opts.idle_timeout_ms / 1000.0) {
             snprintf(why, sizeof why, "nothing received for %d ms ([websocket] idle_timeout_ms)",
                      ws->opts.idle_timeout_ms);
-            close_later(ws, c, CLOSE_DISCONNECT, LWS_CLOSE_STATUS_GOINGAWAY, why);
+            close_later(ws, c, CW_PBX_DISCONNECT, LWS_CLOSE_STATUS_GOINGAWAY, why);
         }
     }
     lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, TICK_MS * LWS_US_PER_MS);
@@ -768,7 +589,8 @@ cw_websocket_t *cw_websocket_new(const cw_websocket_opts_t *opts, cw_error_t *er
     snprintf(ws->tls_key, sizeof ws->tls_key, "%s", opts->tls_key ? opts->tls_key : "");
     ws->opts.tls_cert = ws->tls_cert;
     ws->opts.tls_key = ws->tls_key;
-    pthread_mutex_init(&ws->lock, NULL);
+    if (cw_pbx_ingest_init(&ws->ing, "websocket", opts->log, opts->log_user, opts->desk, err) != CW_OK)
+        goto error_out;
     if (start_context(ws, err) != CW_OK)
         goto error_out;
     if (pthread_create(&ws->thread, NULL, server_main, ws) != 0) {
@@ -796,12 +618,7 @@ void cw_websocket_destroy(cw_websocket_t **ws_p)
     /* Closes every connection: closed() ends their calls. */
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
-    while (ws->ready_head) {
-        ws_call_t *call = ws->ready_head;
-        ws->ready_head = call->ready_next;
-        call_release(call);
-    }
-    pthread_mutex_destroy(&ws->lock);
+    cw_pbx_ingest_fini(&ws->ing);
     free(ws);
     *ws_p = NULL;
 }
@@ -818,45 +635,23 @@ int cw_websocket_port(const cw_websocket_t *ws)
 
 int cw_websocket_accept_call(cw_websocket_t *ws, cw_source_t **source, cw_websocket_call_t *info)
 {
-    *source = NULL;
-    pthread_mutex_lock(&ws->lock);
-    ws_call_t *call = ws->ready_head;
-    if (call) {
-        ws->ready_head = call->ready_next;
-        if (!ws->ready_head)
-            ws->ready_tail = NULL;
-    }
-    pthread_mutex_unlock(&ws->lock);
-    if (!call)
+    cw_pbxcall_info_t pi;
+    cw_error_t err;
+    cw_error_clear(&err);
+    if (cw_pbxcalls_take(ws->ing.desk, source, &pi, &err) != 1)
         return 0;
-    ws_source_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        call_release(call);
-        return 0;
-    }
-    s->call = call;
-    cw_source_info_t si;
-    memset(&si, 0, sizeof si);
-    for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        si.has_leg[leg] = call->meta.has_leg[leg];
-        si.rate_hz[leg] = call->meta.has_leg[leg] ? call->meta.rate_hz : 0;
-    }
-    snprintf(si.description, sizeof si.description, "WebSocket /%s from %s (%d Hz)",
-             cw_wsmedia_protocol_name((cw_wsmedia_protocol)call->protocol), call->peer, call->meta.rate_hz);
     memset(info, 0, sizeof *info);
-    info->meta = call->meta;
-    info->protocol = call->protocol;
-    *source = cw_source_wrap(&websocket_ops, s, &si);
-    return *source ? 1 : 0;
+    snprintf(info->meta.call_id, sizeof info->meta.call_id, "%s", pi.call_id);
+    snprintf(info->meta.agent_id, sizeof info->meta.agent_id, "%s", pi.agent_id);
+    snprintf(info->meta.team, sizeof info->meta.team, "%s", pi.team);
+    info->meta.rate_hz = pi.rate_hz;
+    for (int leg = 0; leg < CW_LEG_COUNT; leg++)
+        info->meta.has_leg[leg] = pi.has_leg[leg];
+    info->protocol = pi.protocol;
+    return 1;
 }
 
 void cw_websocket_get_stats(const cw_websocket_t *ws, cw_websocket_stats_t *stats)
 {
-    stats->connections = atomic_load(&ws->n_connections);
-    stats->refused = atomic_load(&ws->n_refused);
-    stats->protocol_errors = atomic_load(&ws->n_protocol_errors);
-    stats->disconnects = atomic_load(&ws->n_disconnects);
-    stats->hangups = atomic_load(&ws->n_hangups);
-    stats->calls = atomic_load(&ws->n_calls);
-    stats->open_connections = atomic_load(&ws->n_open);
+    cw_pbx_ingest_get_stats(&ws->ing, stats);
 }

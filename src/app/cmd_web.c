@@ -257,7 +257,7 @@ static bool acquire(const web_args_t *a, web_res_t *r)
         app_log("web: %s", err.msg);
         return false;
     }
-    r->db = a->db ? a->db : cfg->web_db;
+    r->db = a->db ? a->db : cfg->web_db[0] ? cfg->web_db : cfg->archive_url;
     char wb[CW_PATH_MAX];
     if (cw_qa_drift_params_load(cw_config_model_path(cfg->archive_wellbeing, wb, sizeof wb), &r->drift, &err) !=
         CW_OK) {
@@ -305,9 +305,10 @@ int cmd_web(int argc, char **argv)
     cw_web_t *web = p.acks ? cw_web_new(&o, &err) : NULL;
     int status = APP_FAILURE;
     if (web) {
+        char db_name[512];
         app_install_signals();
         app_log("web: serving http%s://%s/ on port %d (bus %s, %zu users%s%s)", r.cert ? "s" : "", o.listen, cw_web_port(web), r.ep,
-                cw_users_count(r.users), r.db[0] ? ", archive " : "", r.db);
+                cw_users_count(r.users), r.db[0] ? ", archive " : "", app_archive_name(r.db, db_name, sizeof db_name));
         if (!r.cert && !is_loopback(o.listen))
             app_log("web: warning: %s is not a loopback address and TLS is off: passwords and session cookies "
                     "cross the network in clear (set [web] tls_cert and tls_key, or put a TLS proxy in front)",

@@ -58,6 +58,7 @@ enum opt_flags {
     OPT_ACOUSTIC = 1u << 4,  /* validate: empty (off) or a PocketSphinx acoustic model directory */
     OPT_RESTART = 1u << 5,   /* shaped sockets, threads or loaded speech models: a reload keeps the running value */
     OPT_ARGV = 1u << 6,      /* a command-line option may override it: a reload keeps the running value silently */
+    OPT_SECRET = 1u << 7,    /* may hold a password: a refused value is not echoed in the error */
 };
 
 typedef struct opt {
@@ -84,6 +85,7 @@ static const char *check_switch(const char *value);
 static const char *check_asr_mode(const char *value);
 static const char *check_line_asr_mode(const char *value);
 static const char *check_word_kinds(const char *value);
+static const char *check_archive_url(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -257,6 +259,8 @@ static const opt_t options[] = {
 
     {"archive", "path", OPT_STRING, CFG(archive_path), 0, 0, OPT_ARGV, "", NULL,
      "SQLite file `callwatch run` archives every event in (created 0600); \"\" = no archive"},
+    {"archive", "url", OPT_STRING, CFG(archive_url), 0, 0, OPT_ARGV | OPT_SECRET, "", check_archive_url,
+     "PostgreSQL archive instead of the SQLite path, shared by many nodes (postgresql://USER:PASSWORD@HOST:PORT/DB)"},
     {"archive", "retention_days", OPT_INT, CFG(archive_retention_days), 0, 36500, 0, "90", NULL,
      "days archived calls are kept (checked at start and hourly); 0 = keep for ever"},
     {"archive", "commit_timeout_ms", OPT_INT, CFG(archive_commit_timeout_ms), 1, 600000, 0, "1000", NULL,
@@ -541,6 +545,13 @@ static const char *check_endpoint(const char *value)
     return "must start with tcp://, ipc:// or inproc://";
 }
 
+static const char *check_archive_url(const char *value)
+{
+    if (!value[0] || strncmp(value, "postgresql://", 13) == 0 || strncmp(value, "postgres://", 11) == 0)
+        return NULL;
+    return "must start with postgresql:// (or be empty for the SQLite path)";
+}
+
 static const char *check_asr_mode(const char *value)
 {
     return strcmp(value, "full") == 0 || strcmp(value, "cue") == 0 ? NULL : "must be full or cue";
@@ -765,6 +776,9 @@ static int apply_option(const scope_t *sc, const char *key, const char *value, c
     }
     char why[128];
     const char *bad = store_value(o, sc->base, value, why, sizeof why);
+    if (bad && (o->flags & OPT_SECRET))
+        return cw_error_set(err, CW_ERR_INVALID, "%s: [%s] %s (value not shown, it may hold a password): %s", where,
+                            sc->label, key, bad);
     if (bad)
         return cw_error_set(err, CW_ERR_INVALID, "%s: [%s] %s = '%s': %s", where, sc->label, key, value, bad);
     char *at_field = where_field(o, sc->base);

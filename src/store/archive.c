@@ -1,5 +1,6 @@
 /* archive.c - see callwatch/archive.h */
 #include "callwatch/archive.h"
+#include "callwatch/archive_pg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,7 +157,9 @@ typedef struct item {
 } item_t;
 
 struct cw_archive {
-    sqlite3 *db;
+    sqlite3 *db;              /* the SQLite backend, or NULL with pg */
+    cw_archive_pg_t *pg;      /* the PostgreSQL backend (a URL was given), or NULL */
+    bool in_txn;              /* cw_archive_begin() was called (PostgreSQL) */
     sqlite3_stmt *st[ST_COUNT];
     int last_rc;              /* SQLite code of the last failed statement */
     char path[1024];
@@ -351,6 +354,7 @@ static void finalize_statements(cw_archive_t *a)
 
 static void archive_free(cw_archive_t *a)
 {
+    cw_archive_pg_close(&a->pg);
     finalize_statements(a);
     sqlite3_close_v2(a->db);
     while (a->head) {
@@ -360,6 +364,18 @@ static void archive_free(cw_archive_t *a)
         a->head = next;
     }
     free(a);
+}
+
+/* The PostgreSQL backend: a is named by its label (no password). */
+static cw_archive_t *open_pg(cw_archive_t *a, const char *url, cw_error_t *err)
+{
+    cw_archive_pg_label(url, a->path, sizeof a->path);
+    a->pg = cw_archive_pg_open(url, a->opts.create, a->opts.warn, a->opts.warn_user, err);
+    if (!a->pg || (a->opts.retention_days > 0 && cw_archive_prune(a, a->opts.retention_days, err) < 0)) {
+        archive_free(a);
+        return NULL;
+    }
+    return a;
 }
 
 cw_archive_t *cw_archive_open(const char *path, const cw_archive_opts_t *opts, cw_error_t *err)
@@ -380,6 +396,8 @@ cw_archive_t *cw_archive_open(const char *path, const cw_archive_opts_t *opts, c
     if (a->opts.commit_timeout_ms < 1)
         a->opts.commit_timeout_ms = 1000;
     snprintf(a->path, sizeof a->path, "%s", path);
+    if (cw_archive_pg_is_url(path))
+        return open_pg(a, path, err);
 
     bool created = false;
     struct stat sb;
@@ -448,6 +466,42 @@ sqlite3 *cw_archive_db(cw_archive_t *a)
 const char *cw_archive_path(const cw_archive_t *a)
 {
     return a ? a->path : "";
+}
+
+cw_archive_pg_t *cw_archive_pg(cw_archive_t *a)
+{
+    return a ? a->pg : NULL;
+}
+
+int cw_archive_begin(cw_archive_t *a, cw_error_t *err)
+{
+    if (!a)
+        return cw_error_set(err, CW_ERR_INVALID, "archive: none");
+    int status = a->pg ? cw_archive_pg_begin(a->pg, err) : exec_sql(a, "BEGIN IMMEDIATE", "starting a commit", err);
+    a->in_txn = status == CW_OK;
+    return status;
+}
+
+int cw_archive_commit(cw_archive_t *a, cw_error_t *err)
+{
+    if (!a)
+        return cw_error_set(err, CW_ERR_INVALID, "archive: none");
+    a->in_txn = false;
+    int status = a->pg ? cw_archive_pg_commit(a->pg, err) : exec_sql(a, "COMMIT", "committing", err);
+    if (status != CW_OK)
+        cw_archive_rollback(a);
+    return status;
+}
+
+void cw_archive_rollback(cw_archive_t *a)
+{
+    if (!a)
+        return;
+    a->in_txn = false;
+    if (a->pg)
+        cw_archive_pg_rollback(a->pg);
+    else if (!sqlite3_get_autocommit(a->db))
+        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* ---- storing one event ---- */
@@ -524,6 +578,8 @@ static int store_legs(cw_archive_t *a, int which, const char *call_id, const jso
 
 static int store_event(cw_archive_t *a, const char *topic, const char *json, long long now_ms, cw_error_t *err)
 {
+    if (a->pg)
+        return cw_archive_pg_store(a->pg, topic, json, now_ms, err);
     json_error_t jerr;
     json_t *obj = json_loads(json, 0, &jerr);
     const char *type = json_string_value(json_object_get(obj, "type"));
@@ -645,7 +701,17 @@ int cw_archive_store_json(cw_archive_t *a, const char *topic, const char *json, 
 {
     if (!a || !topic || !json)
         return cw_error_set(err, CW_ERR_INVALID, "archive store: missing archive, topic or event");
-    return store_event(a, topic, json, wall_ms_now(), err);
+    if (!a->pg || a->in_txn)
+        return store_event(a, topic, json, wall_ms_now(), err);
+    /* PostgreSQL stores under a savepoint: give it a transaction. */
+    if (cw_archive_begin(a, err) != CW_OK)
+        return err->code;
+    int status = store_event(a, topic, json, wall_ms_now(), err);
+    if (status != CW_OK) {
+        cw_archive_rollback(a);
+        return status;
+    }
+    return cw_archive_commit(a, err);
 }
 
 long cw_archive_prune(cw_archive_t *a, int retention_days, cw_error_t *err)
@@ -662,6 +728,8 @@ long cw_archive_prune(cw_archive_t *a, int retention_days, cw_error_t *err)
         "DELETE FROM legs WHERE call_id NOT IN (SELECT call_id FROM calls)",
     };
     long long cutoff = wall_ms_now() - (long long)retention_days * 86400000LL;
+    if (a->pg)
+        return cw_archive_pg_prune(a->pg, cutoff, err);
     long deleted = 0;
     if (exec_sql(a, "BEGIN IMMEDIATE", "applying the retention", err) != CW_OK)
         return err->code;
@@ -710,7 +778,7 @@ static void free_items(item_t *it)
 static int commit_batch(cw_archive_t *a, item_t *batch, uint64_t *rejected, cw_error_t *err)
 {
     *rejected = 0;
-    if (exec_sql(a, "BEGIN IMMEDIATE", "starting a commit", err) != CW_OK)
+    if (cw_archive_begin(a, err) != CW_OK)
         return err->code;
     long long now = wall_ms_now();
     for (item_t *it = batch; it; it = it->next) {
@@ -722,10 +790,9 @@ static int commit_batch(cw_archive_t *a, item_t *batch, uint64_t *rejected, cw_e
             bool bad_event = e.code == CW_ERR_INVALID || primary == SQLITE_CONSTRAINT ||
                              primary == SQLITE_TOOBIG || primary == SQLITE_MISMATCH || primary == SQLITE_RANGE;
             if (!bad_event) {
-                /* Disk full, I/O, lock: the whole batch is retried, never
-                 * an event quietly left out. */
-                if (!sqlite3_get_autocommit(a->db))
-                    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+                /* Disk full, I/O, lock, a lost server: the whole batch is
+                 * retried, never an event quietly left out. */
+                cw_archive_rollback(a);
                 *err = e;
                 return e.code;
             }
@@ -734,11 +801,7 @@ static int commit_batch(cw_archive_t *a, item_t *batch, uint64_t *rejected, cw_e
                 warn(a, "archive %s: event not archived: %s", a->path, e.msg);
         }
     }
-    if (exec_sql(a, "COMMIT", "committing", err) != CW_OK) {
-        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-        return err->code;
-    }
-    return CW_OK;
+    return cw_archive_commit(a, err);
 }
 
 static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double deadline)

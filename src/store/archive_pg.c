@@ -248,13 +248,26 @@ static void pg_warn(const cw_archive_pg_t *pg, const char *fmt, ...)
     pg->warn(pg->warn_user, msg);
 }
 
+/* libpq's multi-line messages ("...\n\tHINT\n") as one line. */
+static void one_line(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        char c = *r == '\n' || *r == '\t' ? ' ' : *r;
+        if (c == ' ' && (w == s || w[-1] == ' '))
+            continue;
+        *w++ = c;
+    }
+    while (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
+}
+
 /* libpq's message, one line. */
 static const char *conn_message(PGconn *conn, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s", conn ? PQerrorMessage(conn) : "out of memory");
-    for (char *p = buf; *p; p++)
-        if (*p == '\n')
-            *p = (p[1] ? ' ' : '\0');
+    one_line(buf);
     return buf;
 }
 
@@ -306,9 +319,7 @@ static int result_error(cw_archive_pg_t *pg, PGresult *res, const char *doing, c
         snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
     else
         conn_message(pg->conn, msg, sizeof msg);
-    for (char *p = msg; *p; p++)
-        if (*p == '\n')
-            *p = (p[1] ? ' ' : '\0');
+    one_line(msg);
     PQclear(res);
     if (PQstatus(pg->conn) != CONNECTION_OK && !pg->lost) {
         pg->lost = true;
@@ -420,9 +431,7 @@ cw_archive_pg_t *cw_archive_pg_open(const char *url, bool create, void (*warn)(v
     if (!parsed) {
         char why[256];
         snprintf(why, sizeof why, "%s", perr ? perr : "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE");
-        for (char *p = why; *p; p++)
-            if (*p == '\n')
-                *p = (p[1] ? ' ' : '\0');
+        one_line(why);
         PQfreemem(perr);
         cw_error_set(err, CW_ERR_INVALID, "malformed PostgreSQL URL: %s", why);
         free(pg);

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The PostgreSQL archive shared by several nodes, against a real server this test starts
+# itself (initdb into a temporary folder, a free port, its unix socket in that folder; as
+# root the server runs as nobody). Skipped (77) when the PostgreSQL server binaries are absent.
+#
+#  - a bad [archive] url (server unreachable, malformed URL, wrong scheme) fails at once with
+#    a message naming [archive] url and never the password;
+#  - three `callwatch run` nodes behind one broker, each with [archive] url = the same database,
+#    replay calls while the PostgreSQL server is stopped (pg_ctl stop -m fast) and started again,
+#    and one node is killed with SIGKILL mid-call and started again;
+#  - then every call, final transcript and alert a tap on the broker saw is in the database,
+#    none twice, `callwatch qa search` / `timeline` find every call, and the nodes logged losing
+#    the server and reconnecting.
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+need_callwatch
+need_tools --for "cut the sample call and compare events" sox python3
+PGBIN="${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+if [[ -z "$PGBIN" || ! -x "$PGBIN/initdb" || ! -x "$PGBIN/pg_ctl" || ! -x "$PGBIN/createdb" ]]; then
+  echo "SKIP: the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)"
+  exit 77
+fi
+
+start_s=$SECONDS
+cw_tmpdir work cw-pg
+as_pg=()
+if [[ "$(id -u)" -eq 0 ]]; then
+  # PostgreSQL refuses to run as root.
+  chown nobody "$work"
+  as_pg=(runuser -u nobody --)
+fi
+pg_up=""
+node3_pid=""
+on_exit() {
+  [[ -n "$node3_pid" ]] && kill -9 "$node3_pid" 2>/dev/null || true
+  [[ -n "$pg_up" ]] && "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+}
+
+port="$(free_port)"
+pg_start() {
+  "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 30 \
+    -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
+  pg_up=1
+}
+"${as_pg[@]}" "$PGBIN/initdb" -D "$work/pg" -U cw --auth=trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1 ||
+  fail "initdb: $(tail -3 "$work/initdb.log")"
+pg_start || fail "PostgreSQL did not start: $(tail -5 "$work/pg.log")"
+"${as_pg[@]}" "$PGBIN/createdb" -h "$work" -p "$port" -U cw callwatch || fail "createdb"
+secret="s3cret-pw"
+url="postgresql://cw:$secret@127.0.0.1:$port/callwatch"
+echo "PostgreSQL up on port $port after $((SECONDS - start_s)) s"
+
+# ---- bad configuration: clear, at once, without the password
+closed="$(free_port)"
+expect_bad() { # NAME WANT_REGEX COMMAND...
+  local name=$1 want=$2 status=0
+  shift 2
+  timeout 30 "$@" >"$work/bad.out" 2>"$work/bad.err" || status=$?
+  [[ $status -ne 0 && $status -ne 124 ]] || fail "$name: exit $status, want a failure: $(cat "$work/bad.err")"
+  grep -Eq -- "$want" "$work/bad.err" || fail "$name: message lacks /$want/: $(cat "$work/bad.err")"
+  ! grep -q "$secret" "$work/bad.err" || fail "$name: the password is in the message: $(cat "$work/bad.err")"
+  echo "$name: exit $status: $(head -1 "$work/bad.err")"
+}
+sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 12
+# node3's first call lasts long enough to be cut by the kill.
+sox "$work/call.wav" "$work/call.wav" "$work/long.wav"
+cat >"$work/unreachable.ini" <<INI
+[bus]
+endpoint = tcp://127.0.0.1:$(free_port)
+[archive]
+url = postgresql://cw:$secret@127.0.0.1:$closed/callwatch
+INI
+expect_bad "run, server unreachable" '\[archive\] url: cannot connect to postgresql://cw@127.0.0.1:[0-9]+/callwatch' \
+  "$cw" run --config "$work/unreachable.ini" --ack-endpoint 'tcp://127.0.0.1:*' --file "$work/call.wav"
+expect_bad "qa, malformed URL" '\[archive\] url: malformed PostgreSQL URL' \
+  "$cw" qa --db "postgresql://cw:$secret@127.0.0.1:$port/callwatch?bogus=1" search
+printf '[archive]\nurl = mysql://cw:%s@127.0.0.1/callwatch\n' "$secret" >"$work/scheme.ini"
+expect_bad "config, wrong scheme" '\[archive\] url .*must start with postgresql://' \
+  "$cw" run --config "$work/scheme.ini" --file "$work/call.wav"
+
+# ---- three nodes behind a broker, one database
+"$cw" broker --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' 2>"$work/broker.log" &
+pids+=($!)
+wait_for 10 log_has "$work/broker.log" 'subscribers connect to' || fail "broker did not start: $(cat "$work/broker.log")"
+frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$work/broker.log")
+backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$work/broker.log")
+"$cw" tap --endpoint "$backend" --topics --timeout 100 >"$work/tap.out" 2>"$work/tap.err" &
+tap_pid=$!
+pids+=("$tap_pid")
+sleep 0.5
+
+for n in 1 2 3; do
+  cat >"$work/node$n.ini" <<INI
+[asr]
+workers = 1
+[alerts]
+info_score = 0.2
+cooldown_s = 0
+[bus]
+mode = connect
+endpoint = $frontend
+node = node$n
+[archive]
+url = $url
+# Long enough that no event is published before its commit while the server restarts.
+commit_timeout_ms = 30000
+INI
+done
+start_node() { # N [WAV] -> pid in node_pid
+  "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/node$1.ini" --file "${2:-$work/call.wav}" \
+    2>>"$work/node$1.log" &
+  node_pid=$!
+}
+start_node 1; node1_pid=$node_pid; pids+=("$node1_pid")
+start_node 2; node2_pid=$node_pid; pids+=("$node2_pid")
+start_node 3 "$work/long.wav"; node3_pid=$node_pid
+
+alerts_on_bus() { [[ $(grep -c '"type":"alert"' "$work/tap.out" 2>/dev/null || true) -ge $1 ]]; }
+wait_for 40 alerts_on_bus 1 || fail "no alert on the bus: $(tail -3 "$work/node1.log")"
+
+# The server goes away mid-call and comes back.
+t0=$SECONDS
+"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null || fail "pg_ctl stop"
+pg_up=""
+sleep 1.5
+pg_start || fail "PostgreSQL did not restart: $(tail -5 "$work/pg.log")"
+echo "PostgreSQL stopped and started again ($((SECONDS - t0)) s)"
+
+# node3 dies by SIGKILL mid-call, right after it published more, and starts again.
+node3_events() { [[ $(grep -c '^[a-z_.]*\.node3-' "$work/tap.out" 2>/dev/null || true) -ge $1 ]]; }
+before=$(grep -c '^[a-z_.]*\.node3-' "$work/tap.out" || true)
+wait_for 30 node3_events $((before + 2)) || fail "node3 published nothing after the restart"
+kill -9 "$node3_pid"
+wait "$node3_pid" 2>/dev/null || true
+log_has "$work/node3.log" 'call node3-.* ended' && fail "node3's call ended before the kill: not mid-call"
+echo "node3 killed with SIGKILL mid-call after $(grep -c '^[a-z_.]*\.node3-' "$work/tap.out") event(s)"
+start_node 3; node3_pid=$node_pid
+
+ended() { [[ $(grep -Ec "call node$1-.* ended" "$work/node$1.log" 2>/dev/null || true) -ge $2 ]]; }
+for n in 1 2; do wait_for 60 ended "$n" 1 || fail "node$n: calls did not end: $(tail -3 "$work/node$n.log")"; done
+wait_for 60 ended 3 1 || fail "node3 (restarted): calls did not end: $(tail -3 "$work/node3.log")"
+sleep 0.5
+for pid in "$node1_pid" "$node2_pid" "$node3_pid"; do
+  kill -TERM "$pid"
+  wait "$pid" || fail "a node exited with status $?"
+done
+node3_pid=""
+kill -TERM "$tap_pid"
+wait "$tap_pid" || true
+
+# ---- what the bus carried is in the database
+"$cw" qa --db "$url" export --format jsonl --type all >"$work/archived.jsonl" 2>"$work/qa.err" ||
+  fail "qa export: $(cat "$work/qa.err")"
+"$cw" qa --db "$url" search --type all >"$work/search.txt" 2>"$work/qa.err" || fail "qa search: $(cat "$work/qa.err")"
+! grep -q "$secret" "$work/qa.err" || fail "qa printed the password"
+for call in $(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    e = json.loads(l.split("\t", 1)[1])
+    if e["type"] == "call_start": print(e["call_id"])' "$work/tap.out"); do
+  grep -q "$call" "$work/search.txt" || fail "qa search does not show call $call"
+  "$cw" qa --db "$url" timeline "$call" >"$work/timeline.txt" 2>"$work/qa.err" || fail "qa timeline $call: $(cat "$work/qa.err")"
+done
+python3 - "$work" <<'EOF'
+import collections, json, sys
+work = sys.argv[1]
+bus = []
+for line in open(work + "/tap.out"):
+    topic, _, body = line.rstrip("\n").partition("\t")
+    ev = json.loads(body)
+    ev.pop("seq", None)  # the bus's own numbering, not part of the event
+    bus.append(ev)
+archived = [json.loads(l) for l in open(work + "/archived.jsonl") if l.strip()]
+fail = []
+calls = {e["call_id"] for e in bus if e["type"] == "call_start"}
+nodes = {c.split("-")[0] for c in calls}
+alerts = {e["id"] for e in bus if e["type"] == "alert"}
+finals = [e for e in bus if e["type"] == "transcript" and e.get("final") is not False]
+got_alerts = [e["id"] for e in archived if e["type"] == "alert"]
+got_finals = [json.dumps(e, sort_keys=True) for e in archived if e["type"] == "transcript"]
+got_calls = {e["call_id"] for e in archived}
+missing_alerts = alerts - set(got_alerts)
+missing_finals = [e for e in finals if json.dumps(e, sort_keys=True) not in set(got_finals)]
+dups = [k for k, n in collections.Counter(got_alerts + got_finals).items() if n > 1]
+print(f"bus: {len(calls)} calls of {len(nodes)} nodes, {len(alerts)} alerts, {len(finals)} final transcripts;"
+      f" archive: {len(set(got_alerts))} alerts, {len(got_finals)} transcripts")
+if len(nodes) != 3 or len(calls) < 4:
+    fail.append(f"expected 4 calls of 3 nodes on the bus, got {sorted(calls)}")
+if missing_alerts:
+    fail.append(f"{len(missing_alerts)} alert(s) on the bus not archived: {sorted(missing_alerts)[:5]}")
+if missing_finals:
+    fail.append(f"{len(missing_finals)} transcript(s) on the bus not archived: {missing_finals[:2]}")
+if dups:
+    fail.append(f"{len(dups)} event(s) archived twice: {dups[:3]}")
+if calls - got_calls:
+    fail.append(f"calls without archived rows: {sorted(calls - got_calls)}")
+for f in fail:
+    print("FAIL:", f)
+sys.exit(1 if fail else 0)
+EOF
+lost=0
+for n in 1 2; do
+  log_has "$work/node$n.log" "connection lost" && log_has "$work/node$n.log" "reconnected" && lost=$((lost + 1))
+done
+[[ $lost -ge 1 ]] || fail "no node logged losing PostgreSQL and reconnecting: $(grep archive "$work/node1.log" | tail -5)"
+grep -h -E "connection lost|reconnected" "$work"/node[12].log | head -4
+! grep -q "$secret" "$work"/node*.log || fail "a node logged the password"
+echo "PASS: three nodes archived into one PostgreSQL database through a server restart and a kill -9 ($((SECONDS - start_s)) s)"

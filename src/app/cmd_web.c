@@ -45,7 +45,8 @@ static void web_usage(FILE *out)
           "      --ack-endpoint EP   daemon's ack endpoint (default: [bus] ack_endpoint)\n"
           "  -l, --listen HOST:PORT  where to serve (default: [web] listen, 127.0.0.1:8088)\n"
           "  -u, --users FILE        users file (default: [web] users)\n"
-          "      --db FILE.db        archive for ended calls and QA (default: [web] db)\n"
+          "      --db FILE.db|URL    archive for ended calls and QA: SQLite file or postgresql://\n"
+          "                          URL (default: [web] db, else [archive] url)\n"
           "  -h, --help              this help\n",
           out);
 }

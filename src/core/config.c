@@ -281,7 +281,8 @@ static const opt_t options[] = {
     {"web", "users", OPT_STRING, CFG(web_users), 0, 0, 0, "", NULL,
      "`callwatch web`: users file written by `callwatch user add` (names, roles, password hashes)"},
     {"web", "db", OPT_STRING, CFG(web_db), 0, 0, 0, "", NULL,
-     "`callwatch web`: SQLite archive read (read-only) for ended calls and QA pages; \"\" = live calls only"},
+     "`callwatch web`: archive read for ended calls and QA pages (SQLite file or postgresql:// URL); \"\" = "
+     "[archive] url if set, else live calls only"},
     {"web", "assets", OPT_STRING, CFG(web_assets), 0, 0, OPT_MUST_DIR | OPT_IN_MODELS, "web", NULL,
      "directory of the web pages (HTML, CSS, JS); relative = in the models directory"},
     {"web", "ended_linger_s", OPT_DOUBLE, CFG(web_ended_linger_s), 0, 86400, 0, "120", NULL,

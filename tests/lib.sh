@@ -79,6 +79,18 @@ need_callwatch() {
   [[ -x "$cw" ]] || fail "callwatch binary not found or not executable: $cw (set CALLWATCH)"
 }
 
+# start_broker LOG: starts `callwatch broker` on two free loopback ports, logging to LOG,
+# waits until it is up, appends it to pids and sets broker_pid, frontend (nodes publish
+# there) and backend (subscribers connect there); fails the test when it does not start.
+start_broker() {
+  "$cw" broker --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' 2>"$1" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  wait_for 10 log_has "$1" 'subscribers connect to' || fail "broker did not start: $(cat "$1")"
+  frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$1")
+  backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$1")
+}
+
 # eval_tmpdir VAR NAME: like cw_tmpdir, but when EVAL_KEEP names a directory, that
 # one (made if missing, kept after the test) for the corpus and the outputs.
 eval_tmpdir() {

@@ -132,11 +132,7 @@ grep -q "DRIFT\|drift" <("$cw" qa --db "$qa_url" shift --agent alice --since 202
 echo "qa: ${#queries[@]} queries answer byte for byte the same from SQLite and PostgreSQL"
 
 # ---- three nodes behind a broker, one database
-"$cw" broker --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' 2>"$work/broker.log" &
-pids+=($!)
-wait_for 10 log_has "$work/broker.log" 'subscribers connect to' || fail "broker did not start: $(cat "$work/broker.log")"
-frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$work/broker.log")
-backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$work/broker.log")
+start_broker "$work/broker.log"
 "$cw" tap --endpoint "$backend" --topics --timeout 100 >"$work/tap.out" 2>"$work/tap.err" &
 tap_pid=$!
 pids+=("$tap_pid")

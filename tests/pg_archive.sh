@@ -63,8 +63,9 @@ expect_bad() { # NAME WANT_REGEX COMMAND...
   echo "$name: exit $status: $(head -1 "$work/bad.err")"
 }
 sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 12
-# node3's first call lasts long enough to be cut by the kill.
+# node3's first call lasts long enough to be cut by the kill; after its restart a short one.
 sox "$work/call.wav" "$work/call.wav" "$work/long.wav"
+sox "$work/call.wav" "$work/short.wav" trim 0 6
 cat >"$work/unreachable.ini" <<INI
 [bus]
 endpoint = tcp://127.0.0.1:$(free_port)
@@ -72,7 +73,7 @@ endpoint = tcp://127.0.0.1:$(free_port)
 url = postgresql://cw:$secret@127.0.0.1:$closed/callwatch
 INI
 expect_bad "run, server unreachable" '\[archive\] url: cannot connect to postgresql://cw@127.0.0.1:[0-9]+/callwatch' \
-  "$cw" run --config "$work/unreachable.ini" --ack-endpoint 'tcp://127.0.0.1:*' --file "$work/call.wav"
+  "$cw" run --no-asr --config "$work/unreachable.ini" --ack-endpoint 'tcp://127.0.0.1:*' --file "$work/call.wav"
 expect_bad "qa, malformed URL" '\[archive\] url: malformed PostgreSQL URL' \
   "$cw" qa --db "postgresql://cw:$secret@127.0.0.1:$port/callwatch?bogus=1" search
 printf '[archive]\nurl = mysql://cw:%s@127.0.0.1/callwatch\n' "$secret" >"$work/scheme.ini"
@@ -129,9 +130,29 @@ for q in "${queries[@]}"; do
 done
 grep -q "DRIFT\|drift" <("$cw" qa --db "$qa_url" shift --agent alice --since 2026-11-20 2>/dev/null) ||
   fail "qa shift on PostgreSQL shows no drift line"
-echo "qa: ${#queries[@]} queries answer byte for byte the same from SQLite and PostgreSQL"
+echo "qa: ${#queries[@]} queries answer byte for byte the same from SQLite and PostgreSQL ($((SECONDS - start_s)) s)"
+
+# Retention: a run with retention_days = 10 deletes the shift of 2026-11-20 (older than that).
+psql() { "${as_pg[@]}" "$PGBIN/psql" -X -q -t -A -h "$work" -p "$port" -U cw "$@"; }
+printf '[archive]\nretention_days = 10\n' >"$work/retention.ini"
+"$cw" analyze --no-asr --config "$work/retention.ini" --archive "$qa_url" "$work/call.wav" >/dev/null 2>&1 ||
+  fail "analyze --archive URL"
+old=$(psql -d qa -c "SELECT count(*) FROM calls WHERE call_id LIKE 'alice-%'")
+[[ "$old" == 0 ]] || fail "retention_days = 10 kept $old call(s) of 2026-11-20"
+[[ $(psql -d qa -c "SELECT count(*) FROM calls") -ge 1 ]] || fail "the analysed call is not archived"
+
+# Databases that are not (or not yet, or too new for) a callwatch archive.
+"${as_pg[@]}" "$PGBIN/createdb" -h "$work" -p "$port" -U cw other || fail "createdb other"
+expect_bad "qa, empty database" 'no callwatch archive in this database yet' \
+  "$cw" qa --db "postgresql://cw:$secret@127.0.0.1:$port/other" search
+psql -d other -c "CREATE TABLE invoices(id int)"
+expect_bad "qa, foreign database" 'postgresql://cw@127.0.0.1:[0-9]+/other is not a callwatch archive' \
+  "$cw" qa --db "postgresql://cw:$secret@127.0.0.1:$port/other" search
+psql -d qa -c "UPDATE callwatch_meta SET value = '99' WHERE key = 'schema_version'"
+expect_bad "qa, newer schema" 'schema version 99, newer than this callwatch' "$cw" qa --db "$qa_url" search
 
 # ---- three nodes behind a broker, one database
+echo "checks of a single archive done after $((SECONDS - start_s)) s"
 start_broker "$work/broker.log"
 "$cw" tap --endpoint "$backend" --topics --timeout 100 >"$work/tap.out" 2>"$work/tap.err" &
 tap_pid=$!
@@ -171,7 +192,7 @@ wait_for 40 alerts_on_bus 1 || fail "no alert on the bus: $(tail -3 "$work/node1
 t0=$SECONDS
 "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null || fail "pg_ctl stop"
 pg_up=""
-sleep 1.5
+sleep 0.5
 pg_start || fail "PostgreSQL did not restart: $(tail -5 "$work/pg.log")"
 echo "PostgreSQL stopped and started again ($((SECONDS - t0)) s)"
 
@@ -183,7 +204,7 @@ kill -9 "$node3_pid"
 wait "$node3_pid" 2>/dev/null || true
 log_has "$work/node3.log" 'call node3-.* ended' && fail "node3's call ended before the kill: not mid-call"
 echo "node3 killed with SIGKILL mid-call after $(grep -c '^[a-z_.]*\.node3-' "$work/tap.out") event(s)"
-start_node 3; node3_pid=$node_pid
+start_node 3 "$work/short.wav"; node3_pid=$node_pid
 
 ended() { [[ $(grep -Ec "call node$1-.* ended" "$work/node$1.log" 2>/dev/null || true) -ge $2 ]]; }
 for n in 1 2; do wait_for 60 ended "$n" 1 || fail "node$n: calls did not end: $(tail -3 "$work/node$n.log")"; done

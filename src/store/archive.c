@@ -1,5 +1,6 @@
 /* archive.c - see callwatch/archive.h */
 #include "callwatch/archive.h"
+#include "callwatch/archive_event.h"
 #include "callwatch/archive_pg.h"
 
 #include <errno.h>
@@ -506,31 +507,18 @@ void cw_archive_rollback(cw_archive_t *a)
 
 /* ---- storing one event ---- */
 
-static void bind_str(sqlite3_stmt *st, int i, const json_t *obj, const char *key)
+/* Binds the event's parameters (archive_event.h) to st. */
+static void bind_event(sqlite3_stmt *st, const cw_archive_event_t *ev)
 {
-    const char *s = json_string_value(json_object_get(obj, key));
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void bind_num(sqlite3_stmt *st, int i, const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    if (json_is_number(v))
-        sqlite3_bind_double(st, i, json_number_value(v));
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void bind_json(sqlite3_stmt *st, int i, const json_t *v)
-{
-    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (text)
-        sqlite3_bind_text(st, i, text, -1, free);
-    else
-        sqlite3_bind_null(st, i);
+    for (int i = 0; i < ev->n; i++) {
+        const cw_archive_value_t *v = &ev->v[i];
+        switch (v->type) {
+        case CW_AV_TEXT: sqlite3_bind_text(st, i + 1, v->text, -1, SQLITE_STATIC); break;
+        case CW_AV_INT: sqlite3_bind_int64(st, i + 1, v->i); break;
+        case CW_AV_REAL: sqlite3_bind_double(st, i + 1, v->d); break;
+        case CW_AV_NULL: sqlite3_bind_null(st, i + 1); break;
+        }
+    }
 }
 
 static int step_done(cw_archive_t *a, sqlite3_stmt *st, const char *doing, cw_error_t *err)
@@ -580,120 +568,31 @@ static int store_event(cw_archive_t *a, const char *topic, const char *json, lon
 {
     if (a->pg)
         return cw_archive_pg_store(a->pg, topic, json, now_ms, err);
-    json_error_t jerr;
-    json_t *obj = json_loads(json, 0, &jerr);
-    const char *type = json_string_value(json_object_get(obj, "type"));
-    const char *call_id = json_string_value(json_object_get(obj, "call_id"));
-    if (!json_is_object(obj) || !type || !call_id) {
-        json_decref(obj);
-        return cw_error_set(err, CW_ERR_INVALID, "%s: event on %s is not a JSON object with type and call_id",
-                            a->path, topic);
+    static const struct {
+        int st;
+        const char *doing;
+    } by_kind[] = {
+        [CW_AEV_CALL_START] = {ST_CALL_START, "storing a call_start"},
+        [CW_AEV_CALL_END] = {ST_CALL_END, "storing a call_end"},
+        [CW_AEV_TRANSCRIPT] = {ST_TRANSCRIPT, "storing a transcript"},
+        [CW_AEV_ALERT] = {ST_ALERT, "storing an alert"},
+        [CW_AEV_WHISPER] = {ST_WHISPER, "storing a whisper"},
+        [CW_AEV_ACK] = {ST_ACK, "storing an ack"},
+        [CW_AEV_OTHER] = {ST_OTHER, "storing an event"},
+    };
+    cw_archive_event_t ev;
+    int status = cw_archive_event_parse(&ev, topic, json, now_ms, a->path, err);
+    if (status == CW_OK && ev.kind == CW_AEV_CALL_START)
+        status = forget_call(a, ev.call_id, err);
+    if (status == CW_OK && ev.kind != CW_AEV_SKIP) {
+        sqlite3_stmt *st = a->st[by_kind[ev.kind].st];
+        bind_event(st, &ev);
+        status = step_done(a, st, by_kind[ev.kind].doing, err);
     }
-    int status = CW_OK;
-    sqlite3_stmt *st = NULL;
-    if (strcmp(type, "call_start") == 0) {
-        if (forget_call(a, call_id, err) != CW_OK) {
-            json_decref(obj);
-            return err->code;
-        }
-        st = a->st[ST_CALL_START];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "agent_id");
-        bind_str(st, 3, obj, "line");
-        bind_str(st, 4, obj, "team");
-        bind_str(st, 5, obj, "source");
-        bind_str(st, 6, obj, "started_at");
-        sqlite3_bind_int64(st, 7, now_ms);
-        sqlite3_bind_text(st, 8, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing a call_start", err);
-        const json_t *legs = json_object_get(obj, "legs");
-        if (status == CW_OK && json_is_object(legs))
-            status = store_legs(a, ST_LEG_RATE, call_id, legs, "rate_hz", err);
-    } else if (strcmp(type, "call_end") == 0) {
-        st = a->st[ST_CALL_END];
-        const json_t *summary = json_object_get(obj, "prosody_summary");
-        const json_t *spread = json_object_get(json_object_get(summary, "agent"), "f0_spread_st");
-        bind_str(st, 1, obj, "call_id");
-        bind_num(st, 2, obj, "duration_s");
-        bind_str(st, 3, obj, "reason");
-        sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, now_ms);
-        bind_json(st, 6, json_is_object(summary) ? summary : NULL);
-        if (json_is_number(spread))
-            sqlite3_bind_double(st, 7, json_number_value(spread));
-        status = step_done(a, st, "storing a call_end", err);
-        const json_t *dropped = json_object_get(obj, "frames_dropped");
-        if (status == CW_OK && json_is_object(dropped))
-            status = store_legs(a, ST_LEG_DROPPED, call_id, dropped, NULL, err);
-    } else if (strcmp(type, "transcript") == 0) {
-        /* Partials are superseded by the final segment of the utterance. */
-        if (json_is_false(json_object_get(obj, "final"))) {
-            json_decref(obj);
-            return CW_OK;
-        }
-        st = a->st[ST_TRANSCRIPT];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "leg");
-        bind_num(st, 3, obj, "t");
-        bind_num(st, 4, obj, "t_start");
-        bind_num(st, 5, obj, "t_end");
-        bind_num(st, 6, obj, "utterance");
-        bind_str(st, 7, obj, "text");
-        sqlite3_bind_int64(st, 8, now_ms);
-        sqlite3_bind_text(st, 9, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing a transcript", err);
-    } else if (strcmp(type, "alert") == 0 && json_is_string(json_object_get(obj, "id"))) {
-        st = a->st[ST_ALERT];
-        bind_str(st, 1, obj, "id");
-        bind_str(st, 2, obj, "call_id");
-        bind_str(st, 3, obj, "leg");
-        bind_str(st, 4, obj, "kind");
-        bind_str(st, 5, obj, "severity");
-        bind_num(st, 6, obj, "score");
-        bind_num(st, 7, obj, "t");
-        bind_num(st, 8, obj, "t_start");
-        bind_num(st, 9, obj, "t_end");
-        bind_str(st, 10, obj, "text");
-        bind_str(st, 11, obj, "escalates");
-        bind_json(st, 12, json_object_get(obj, "evidence"));
-        sqlite3_bind_int64(st, 13, now_ms);
-        sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing an alert", err);
-    } else if (strcmp(type, "whisper") == 0) {
-        st = a->st[ST_WHISPER];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "agent_id");
-        bind_num(st, 3, obj, "t");
-        bind_str(st, 4, obj, "because");
-        bind_str(st, 5, obj, "kind");
-        bind_str(st, 6, obj, "severity");
-        bind_str(st, 7, obj, "lang");
-        bind_str(st, 8, obj, "prompt");
-        sqlite3_bind_int64(st, 9, now_ms);
-        sqlite3_bind_text(st, 10, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing a whisper", err);
-    } else if (strcmp(type, "ack") == 0) {
-        st = a->st[ST_ACK];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "alert_id");
-        bind_str(st, 3, obj, "by");
-        bind_str(st, 4, obj, "at");
-        bind_str(st, 5, obj, "note");
-        sqlite3_bind_int64(st, 6, now_ms);
-        sqlite3_bind_text(st, 7, json, -1, SQLITE_STATIC);
-        bind_str(st, 8, obj, "acked_at");
-        status = step_done(a, st, "storing an ack", err);
-    } else {
-        st = a->st[ST_OTHER];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "type");
-        sqlite3_bind_text(st, 3, topic, -1, SQLITE_TRANSIENT);
-        bind_num(st, 4, obj, "t");
-        sqlite3_bind_int64(st, 5, now_ms);
-        sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing an event", err);
-    }
-    json_decref(obj);
+    if (status == CW_OK && ev.legs)
+        status = store_legs(a, ev.kind == CW_AEV_CALL_START ? ST_LEG_RATE : ST_LEG_DROPPED, ev.call_id, ev.legs,
+                            ev.legs_field, err);
+    cw_archive_event_free(&ev);
     return status;
 }
 

@@ -1,6 +1,8 @@
 /* archive_pg.c - see callwatch/archive_pg.h */
 #include "callwatch/archive_pg.h"
 
+#include "callwatch/archive_event.h"
+
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -505,61 +507,6 @@ void cw_archive_pg_rollback(cw_archive_pg_t *pg)
 
 /* ---- storing one event ---- */
 
-/* The text parameters of one statement; numbers formatted here. */
-typedef struct params {
-    const char *v[16];
-    char num[16][40];
-    char *owned[16];
-    int n;
-} params_t;
-
-static void p_str(params_t *p, int i, const json_t *obj, const char *key)
-{
-    p->v[i - 1] = json_string_value(json_object_get(obj, key));
-    if (i > p->n)
-        p->n = i;
-}
-
-static void p_text(params_t *p, int i, const char *s)
-{
-    p->v[i - 1] = s;
-    if (i > p->n)
-        p->n = i;
-}
-
-static void p_num(params_t *p, int i, const json_t *v)
-{
-    const char *s = NULL;
-    if (json_is_integer(v))
-        s = (snprintf(p->num[i - 1], sizeof p->num[i - 1], "%lld", (long long)json_integer_value(v)), p->num[i - 1]);
-    else if (json_is_number(v))
-        s = (snprintf(p->num[i - 1], sizeof p->num[i - 1], "%.17g", json_number_value(v)), p->num[i - 1]);
-    p_text(p, i, s);
-}
-
-static void p_field_num(params_t *p, int i, const json_t *obj, const char *key)
-{
-    p_num(p, i, json_object_get(obj, key));
-}
-
-static void p_ms(params_t *p, int i, long long ms)
-{
-    snprintf(p->num[i - 1], sizeof p->num[i - 1], "%lld", ms);
-    p_text(p, i, p->num[i - 1]);
-}
-
-static void p_json(params_t *p, int i, const json_t *v)
-{
-    p->owned[i - 1] = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    p_text(p, i, p->owned[i - 1]);
-}
-
-static void p_free(params_t *p)
-{
-    for (int i = 0; i < 16; i++)
-        free(p->owned[i]);
-}
-
 /* Wall-clock ms of an ISO-8601 text by SQLite's date parser, as the SQLite
  * archive reads it; fallback when it does not parse. */
 static long long iso_ms(cw_archive_pg_t *pg, const char *text, long long fallback)
@@ -578,172 +525,86 @@ static long long iso_ms(cw_archive_pg_t *pg, const char *text, long long fallbac
     return ms;
 }
 
-static int exec_stmt(cw_archive_pg_t *pg, int which, params_t *p, const char *doing, cw_error_t *err)
+/* The event's parameters as libpq's text values. */
+typedef struct params {
+    const char *v[CW_ARCHIVE_EVENT_PARAMS];
+    char num[CW_ARCHIVE_EVENT_PARAMS][40];
+    int n;
+} params_t;
+
+static void to_text(const cw_archive_event_t *ev, params_t *p)
 {
-    int status = run(pg, PG_STATEMENTS[which], p->v, p->n, doing, err);
-    p_free(p);
-    memset(p, 0, sizeof *p);
-    return status;
+    p->n = ev->n;
+    for (int i = 0; i < ev->n; i++) {
+        const cw_archive_value_t *v = &ev->v[i];
+        p->v[i] = v->type == CW_AV_TEXT ? v->text : v->type == CW_AV_NULL ? NULL : p->num[i];
+        if (v->type == CW_AV_INT)
+            snprintf(p->num[i], sizeof p->num[i], "%lld", v->i);
+        else if (v->type == CW_AV_REAL)
+            snprintf(p->num[i], sizeof p->num[i], "%.17g", v->d);
+    }
 }
 
-static int store_legs(cw_archive_pg_t *pg, int which, const char *call_id, const json_t *legs, const char *field,
-                      cw_error_t *err)
+static int store_legs(cw_archive_pg_t *pg, int which, const cw_archive_event_t *ev, cw_error_t *err)
 {
     const char *leg;
     json_t *v;
-    json_object_foreach((json_t *)legs, leg, v) {
-        const json_t *n = field ? json_object_get(v, field) : v;
+    json_object_foreach((json_t *)ev->legs, leg, v) {
+        const json_t *n = ev->legs_field ? json_object_get(v, ev->legs_field) : v;
         if (!json_is_integer(n))
             continue;
-        params_t p = {0};
-        p_text(&p, 1, call_id);
-        p_text(&p, 2, leg);
-        p_num(&p, 3, n);
-        if (exec_stmt(pg, which, &p, "storing a leg", err) != CW_OK)
+        char count[32];
+        snprintf(count, sizeof count, "%lld", (long long)json_integer_value(n));
+        const char *params[] = {ev->call_id, leg, count};
+        if (run(pg, PG_STATEMENTS[which], params, 3, "storing a leg", err) != CW_OK)
             return err->code;
     }
     return CW_OK;
 }
 
-static int store_call_start(cw_archive_pg_t *pg, const json_t *obj, const char *call_id, const char *json,
-                            long long now_ms, cw_error_t *err)
+/* Rows of an earlier analysis of the call give way, unless this call_start
+ * is the one already archived (a replay). */
+static int forget_call(cw_archive_pg_t *pg, const char *call_id, const char *json, cw_error_t *err)
 {
-    for (int i = PS_FORGET_TRANSCRIPTS; i <= PS_FORGET_OTHER; i++) {
-        params_t p = {0};
-        p_text(&p, 1, call_id);
-        p_text(&p, 2, json);
-        if (exec_stmt(pg, i, &p, "replacing an earlier analysis of the call", err) != CW_OK)
+    const char *params[] = {call_id, json};
+    for (int i = PS_FORGET_TRANSCRIPTS; i <= PS_FORGET_OTHER; i++)
+        if (run(pg, PG_STATEMENTS[i], params, 2, "replacing an earlier analysis of the call", err) != CW_OK)
             return err->code;
-    }
-    params_t p = {0};
-    p_text(&p, 1, call_id);
-    p_str(&p, 2, obj, "agent_id");
-    p_str(&p, 3, obj, "line");
-    p_str(&p, 4, obj, "team");
-    p_str(&p, 5, obj, "source");
-    p_str(&p, 6, obj, "started_at");
-    p_ms(&p, 7, iso_ms(pg, json_string_value(json_object_get(obj, "started_at")), now_ms));
-    p_text(&p, 8, json);
-    if (exec_stmt(pg, PS_CALL_START, &p, "storing a call_start", err) != CW_OK)
-        return err->code;
-    const json_t *legs = json_object_get(obj, "legs");
-    return json_is_object(legs) ? store_legs(pg, PS_LEG_RATE, call_id, legs, "rate_hz", err) : CW_OK;
+    return CW_OK;
 }
 
-static int store_call_end(cw_archive_pg_t *pg, const json_t *obj, const char *call_id, const char *json,
-                          long long now_ms, cw_error_t *err)
+static int store_parsed(cw_archive_pg_t *pg, cw_archive_event_t *ev, const char *json, cw_error_t *err)
 {
-    const json_t *summary = json_object_get(obj, "prosody_summary");
-    params_t p = {0};
-    p_text(&p, 1, call_id);
-    p_field_num(&p, 2, obj, "duration_s");
-    p_str(&p, 3, obj, "reason");
-    p_text(&p, 4, json);
-    p_ms(&p, 5, now_ms);
-    p_json(&p, 6, json_is_object(summary) ? summary : NULL);
-    p_num(&p, 7, json_object_get(json_object_get(summary, "agent"), "f0_spread_st"));
-    if (exec_stmt(pg, PS_CALL_END, &p, "storing a call_end", err) != CW_OK)
-        return err->code;
-    const json_t *dropped = json_object_get(obj, "frames_dropped");
-    return json_is_object(dropped) ? store_legs(pg, PS_LEG_DROPPED, call_id, dropped, NULL, err) : CW_OK;
-}
-
-/* The statement for one event other than call_start/call_end, its
- * parameters filled; -1 when the event is not kept (a partial transcript). */
-static int fill_event(cw_archive_pg_t *pg, const char *type, const json_t *obj, const char *topic, const char *json,
-                      long long now_ms, params_t *p)
-{
-    if (strcmp(type, "transcript") == 0) {
-        if (json_is_false(json_object_get(obj, "final")))
-            return -1; /* partials are superseded by the final segment */
-        p_str(p, 1, obj, "call_id");
-        p_str(p, 2, obj, "leg");
-        p_field_num(p, 3, obj, "t");
-        p_field_num(p, 4, obj, "t_start");
-        p_field_num(p, 5, obj, "t_end");
-        p_field_num(p, 6, obj, "utterance");
-        p_str(p, 7, obj, "text");
-        p_ms(p, 8, now_ms);
-        p_text(p, 9, json);
-        return PS_TRANSCRIPT;
-    }
-    if (strcmp(type, "alert") == 0 && json_is_string(json_object_get(obj, "id"))) {
-        static const char *const strs[] = {"id", "call_id", "leg", "kind", "severity"};
-        for (int i = 0; i < 5; i++)
-            p_str(p, i + 1, obj, strs[i]);
-        p_field_num(p, 6, obj, "score");
-        p_field_num(p, 7, obj, "t");
-        p_field_num(p, 8, obj, "t_start");
-        p_field_num(p, 9, obj, "t_end");
-        p_str(p, 10, obj, "text");
-        p_str(p, 11, obj, "escalates");
-        p_json(p, 12, json_object_get(obj, "evidence"));
-        p_ms(p, 13, now_ms);
-        p_text(p, 14, json);
-        return PS_ALERT;
-    }
-    if (strcmp(type, "whisper") == 0) {
-        static const char *const strs[] = {"because", "kind", "severity", "lang", "prompt"};
-        p_str(p, 1, obj, "call_id");
-        p_str(p, 2, obj, "agent_id");
-        p_field_num(p, 3, obj, "t");
-        for (int i = 0; i < 5; i++)
-            p_str(p, i + 4, obj, strs[i]);
-        p_ms(p, 9, now_ms);
-        p_text(p, 10, json);
-        return PS_WHISPER;
-    }
-    if (strcmp(type, "ack") == 0) {
-        const char *acked = json_string_value(json_object_get(obj, "acked_at"));
-        const char *at = json_string_value(json_object_get(obj, "at"));
-        p_str(p, 1, obj, "call_id");
-        p_str(p, 2, obj, "alert_id");
-        p_str(p, 3, obj, "by");
-        p_str(p, 4, obj, "at");
-        p_str(p, 5, obj, "note");
-        p_ms(p, 6, iso_ms(pg, acked ? acked : at, now_ms));
-        p_text(p, 7, json);
-        p_str(p, 8, obj, "acked_at");
-        return PS_ACK;
-    }
-    p_str(p, 1, obj, "call_id");
-    p_str(p, 2, obj, "type");
-    p_text(p, 3, topic);
-    p_field_num(p, 4, obj, "t");
-    p_ms(p, 5, now_ms);
-    p_text(p, 6, json);
-    return PS_OTHER;
-}
-
-static int store_parsed(cw_archive_pg_t *pg, const char *topic, const char *json, const json_t *obj, const char *type,
-                        const char *call_id, long long now_ms, cw_error_t *err)
-{
-    if (strcmp(type, "call_start") == 0)
-        return store_call_start(pg, obj, call_id, json, now_ms, err);
-    if (strcmp(type, "call_end") == 0)
-        return store_call_end(pg, obj, call_id, json, now_ms, err);
-    params_t p = {0};
-    int which = fill_event(pg, type, obj, topic, json, now_ms, &p);
-    if (which < 0)
+    static const int by_kind[] = {
+        [CW_AEV_CALL_START] = PS_CALL_START, [CW_AEV_CALL_END] = PS_CALL_END, [CW_AEV_TRANSCRIPT] = PS_TRANSCRIPT,
+        [CW_AEV_ALERT] = PS_ALERT,           [CW_AEV_WHISPER] = PS_WHISPER,   [CW_AEV_ACK] = PS_ACK,
+        [CW_AEV_OTHER] = PS_OTHER,
+    };
+    if (ev->kind == CW_AEV_SKIP)
         return CW_OK;
-    return exec_stmt(pg, which, &p, "storing an event", err);
+    /* The SQLite archive reads these times in SQL; here SQLite's parser
+     * reads them in C (the same answers), the wall time "now" the fallback. */
+    if (ev->kind == CW_AEV_CALL_START)
+        ev->v[6].i = iso_ms(pg, ev->v[5].text, ev->v[6].i);
+    if (ev->kind == CW_AEV_ACK)
+        ev->v[5].i = iso_ms(pg, ev->v[7].text ? ev->v[7].text : ev->v[3].text, ev->v[5].i);
+    if (ev->kind == CW_AEV_CALL_START && forget_call(pg, ev->call_id, json, err) != CW_OK)
+        return err->code;
+    params_t p;
+    to_text(ev, &p);
+    if (run(pg, PG_STATEMENTS[by_kind[ev->kind]], p.v, p.n, "storing an event", err) != CW_OK)
+        return err->code;
+    return ev->legs ? store_legs(pg, ev->kind == CW_AEV_CALL_START ? PS_LEG_RATE : PS_LEG_DROPPED, ev, err) : CW_OK;
 }
 
 int cw_archive_pg_store(cw_archive_pg_t *pg, const char *topic, const char *json, long long now_ms, cw_error_t *err)
 {
-    json_error_t jerr;
-    json_t *obj = json_loads(json, 0, &jerr);
-    const char *type = json_string_value(json_object_get(obj, "type"));
-    const char *call_id = json_string_value(json_object_get(obj, "call_id"));
-    if (!json_is_object(obj) || !type || !call_id) {
-        json_decref(obj);
-        return cw_error_set(err, CW_ERR_INVALID, "%s: event on %s is not a JSON object with type and call_id",
-                            pg->name, topic);
-    }
-    int status = run(pg, "SAVEPOINT event", NULL, 0, "storing an event", err);
-    if (status == CW_OK)
-        status = store_parsed(pg, topic, json, obj, type, call_id, now_ms, err);
-    if (status == CW_ERR_INVALID) {
+    cw_archive_event_t ev;
+    int status = cw_archive_event_parse(&ev, topic, json, now_ms, pg->name, err);
+    bool saved = status == CW_OK && (status = run(pg, "SAVEPOINT event", NULL, 0, "storing an event", err)) == CW_OK;
+    if (saved)
+        status = store_parsed(pg, &ev, json, err);
+    if (saved && status == CW_ERR_INVALID) {
         cw_error_t e;
         cw_error_clear(&e);
         if (run(pg, "ROLLBACK TO SAVEPOINT event", NULL, 0, "undoing a refused event", &e) != CW_OK) {
@@ -751,7 +612,7 @@ int cw_archive_pg_store(cw_archive_pg_t *pg, const char *topic, const char *json
             status = e.code;
         }
     }
-    json_decref(obj);
+    cw_archive_event_free(&ev);
     return status;
 }
 

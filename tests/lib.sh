@@ -29,6 +29,7 @@ cw_tmpdir() {
 
 cw_cleanup() {
   if declare -F on_exit >/dev/null; then on_exit || true; fi
+  if [[ -n "${pg_up:-}" ]]; then pg_ctl_stop immediate >/dev/null 2>&1 || true; fi
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -90,6 +91,38 @@ start_broker() {
   frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$1")
   backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$1")
 }
+
+# pg_server DIR: a PostgreSQL server of its own for the test: initdb into DIR/pg (superuser
+# cw, trust authentication), started on a free port (pg_port) of 127.0.0.1 with its unix
+# socket in DIR; as root it runs as nobody (DIR is given to nobody). Skips the test (77) when
+# the server binaries are not installed. Stopped on exit. pg_ctl_start, pg_ctl_stop [MODE],
+# pg_createdb NAME and pg_psql ARGS... work on it.
+pg_server() {
+  PGBIN="${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+  if [[ -z "$PGBIN" || ! -x "$PGBIN/initdb" || ! -x "$PGBIN/pg_ctl" || ! -x "$PGBIN/createdb" ]]; then
+    echo "SKIP: the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)"
+    exit 77
+  fi
+  pg_dir=$1
+  pg_as=()
+  if [[ "$(id -u)" -eq 0 ]]; then
+    chown nobody "$pg_dir" # PostgreSQL refuses to run as root
+    pg_as=(runuser -u nobody --)
+  fi
+  pg_port="$(free_port)"
+  "${pg_as[@]}" "$PGBIN/initdb" -D "$pg_dir/pg" -U cw --auth=trust -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1 ||
+    fail "initdb: $(tail -3 "$pg_dir/initdb.log")"
+  pg_ctl_start || fail "PostgreSQL did not start: $(tail -5 "$pg_dir/pg.log")"
+}
+pg_ctl_start() {
+  "${pg_as[@]}" "$PGBIN/pg_ctl" -D "$pg_dir/pg" -l "$pg_dir/pg.log" -w -t 30 \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null && pg_up=1
+}
+pg_ctl_stop() {
+  "${pg_as[@]}" "$PGBIN/pg_ctl" -D "$pg_dir/pg" -m "${1:-fast}" -w stop >/dev/null && pg_up=""
+}
+pg_createdb() { "${pg_as[@]}" "$PGBIN/createdb" -h "$pg_dir" -p "$pg_port" -U cw "$1" || fail "createdb $1"; }
+pg_psql() { "${pg_as[@]}" "$PGBIN/psql" -X -q -t -A -h "$pg_dir" -p "$pg_port" -U cw "$@"; }
 
 # eval_tmpdir VAR NAME: like cw_tmpdir, but when EVAL_KEEP names a directory, that
 # one (made if missing, kept after the test) for the corpus and the outputs.

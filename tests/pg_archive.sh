@@ -16,37 +16,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_callwatch
 need_tools --for "cut the sample call and compare events" sox python3
-PGBIN="${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
-if [[ -z "$PGBIN" || ! -x "$PGBIN/initdb" || ! -x "$PGBIN/pg_ctl" || ! -x "$PGBIN/createdb" ]]; then
-  echo "SKIP: the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)"
-  exit 77
-fi
-
 start_s=$SECONDS
 cw_tmpdir work cw-pg
-as_pg=()
-if [[ "$(id -u)" -eq 0 ]]; then
-  # PostgreSQL refuses to run as root.
-  chown nobody "$work"
-  as_pg=(runuser -u nobody --)
-fi
-pg_up=""
+pg_server "$work"
+port=$pg_port
 node3_pid=""
-on_exit() {
-  [[ -n "$node3_pid" ]] && kill -9 "$node3_pid" 2>/dev/null || true
-  [[ -n "$pg_up" ]] && "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-}
-
-port="$(free_port)"
-pg_start() {
-  "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 30 \
-    -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-  pg_up=1
-}
-"${as_pg[@]}" "$PGBIN/initdb" -D "$work/pg" -U cw --auth=trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1 ||
-  fail "initdb: $(tail -3 "$work/initdb.log")"
-pg_start || fail "PostgreSQL did not start: $(tail -5 "$work/pg.log")"
-"${as_pg[@]}" "$PGBIN/createdb" -h "$work" -p "$port" -U cw callwatch || fail "createdb"
+on_exit() { [[ -n "$node3_pid" ]] && kill -9 "$node3_pid" 2>/dev/null || true; }
+pg_createdb callwatch
 secret="s3cret-pw"
 url="postgresql://cw:$secret@127.0.0.1:$port/callwatch"
 echo "PostgreSQL up on port $port after $((SECONDS - start_s)) s"
@@ -82,7 +58,7 @@ expect_bad "config, wrong scheme" '\[archive\] url .*must start with postgresql:
 
 # ---- `callwatch qa` answers the same from either backend: a generated shift of agent alice
 # imported into an SQLite file and into PostgreSQL (twice: the replay adds nothing)
-"${as_pg[@]}" "$PGBIN/createdb" -h "$work" -p "$port" -U cw qa || fail "createdb qa"
+pg_createdb qa
 qa_url="postgresql://cw:$secret@127.0.0.1:$port/qa"
 python3 - "$work/shift.jsonl" <<'PY'
 import json, sys
@@ -133,22 +109,21 @@ grep -q "DRIFT\|drift" <("$cw" qa --db "$qa_url" shift --agent alice --since 202
 echo "qa: ${#queries[@]} queries answer byte for byte the same from SQLite and PostgreSQL ($((SECONDS - start_s)) s)"
 
 # Retention: a run with retention_days = 10 deletes the shift of 2026-11-20 (older than that).
-psql() { "${as_pg[@]}" "$PGBIN/psql" -X -q -t -A -h "$work" -p "$port" -U cw "$@"; }
 printf '[archive]\nretention_days = 10\n' >"$work/retention.ini"
 "$cw" analyze --no-asr --config "$work/retention.ini" --archive "$qa_url" "$work/call.wav" >/dev/null 2>&1 ||
   fail "analyze --archive URL"
-old=$(psql -d qa -c "SELECT count(*) FROM calls WHERE call_id LIKE 'alice-%'")
+old=$(pg_psql -d qa -c "SELECT count(*) FROM calls WHERE call_id LIKE 'alice-%'")
 [[ "$old" == 0 ]] || fail "retention_days = 10 kept $old call(s) of 2026-11-20"
-[[ $(psql -d qa -c "SELECT count(*) FROM calls") -ge 1 ]] || fail "the analysed call is not archived"
+[[ $(pg_psql -d qa -c "SELECT count(*) FROM calls") -ge 1 ]] || fail "the analysed call is not archived"
 
 # Databases that are not (or not yet, or too new for) a callwatch archive.
-"${as_pg[@]}" "$PGBIN/createdb" -h "$work" -p "$port" -U cw other || fail "createdb other"
+pg_createdb other
 expect_bad "qa, empty database" 'no callwatch archive in this database yet' \
   "$cw" qa --db "postgresql://cw:$secret@127.0.0.1:$port/other" search
-psql -d other -c "CREATE TABLE invoices(id int)"
+pg_psql -d other -c "CREATE TABLE invoices(id int)"
 expect_bad "qa, foreign database" 'postgresql://cw@127.0.0.1:[0-9]+/other is not a callwatch archive' \
   "$cw" qa --db "postgresql://cw:$secret@127.0.0.1:$port/other" search
-psql -d qa -c "UPDATE callwatch_meta SET value = '99' WHERE key = 'schema_version'"
+pg_psql -d qa -c "UPDATE callwatch_meta SET value = '99' WHERE key = 'schema_version'"
 expect_bad "qa, newer schema" 'schema version 99, newer than this callwatch' "$cw" qa --db "$qa_url" search
 
 # ---- three nodes behind a broker, one database
@@ -190,10 +165,9 @@ wait_for 40 alerts_on_bus 1 || fail "no alert on the bus: $(tail -3 "$work/node1
 
 # The server goes away mid-call and comes back.
 t0=$SECONDS
-"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null || fail "pg_ctl stop"
-pg_up=""
+pg_ctl_stop fast || fail "pg_ctl stop"
 sleep 0.5
-pg_start || fail "PostgreSQL did not restart: $(tail -5 "$work/pg.log")"
+pg_ctl_start || fail "PostgreSQL did not restart: $(tail -5 "$work/pg.log")"
 echo "PostgreSQL stopped and started again ($((SECONDS - t0)) s)"
 
 # node3 dies by SIGKILL mid-call, right after it published more, and starts again.
@@ -230,43 +204,7 @@ for l in open(sys.argv[1]):
   grep -q "$call" "$work/search.txt" || fail "qa search does not show call $call"
   "$cw" qa --db "$url" timeline "$call" >"$work/timeline.txt" 2>"$work/qa.err" || fail "qa timeline $call: $(cat "$work/qa.err")"
 done
-python3 - "$work" <<'EOF'
-import collections, json, sys
-work = sys.argv[1]
-bus = []
-for line in open(work + "/tap.out"):
-    topic, _, body = line.rstrip("\n").partition("\t")
-    ev = json.loads(body)
-    ev.pop("seq", None)  # the bus's own numbering, not part of the event
-    bus.append(ev)
-archived = [json.loads(l) for l in open(work + "/archived.jsonl") if l.strip()]
-fail = []
-calls = {e["call_id"] for e in bus if e["type"] == "call_start"}
-nodes = {c.split("-")[0] for c in calls}
-alerts = {e["id"] for e in bus if e["type"] == "alert"}
-finals = [e for e in bus if e["type"] == "transcript" and e.get("final") is not False]
-got_alerts = [e["id"] for e in archived if e["type"] == "alert"]
-got_finals = [json.dumps(e, sort_keys=True) for e in archived if e["type"] == "transcript"]
-got_calls = {e["call_id"] for e in archived}
-missing_alerts = alerts - set(got_alerts)
-missing_finals = [e for e in finals if json.dumps(e, sort_keys=True) not in set(got_finals)]
-dups = [k for k, n in collections.Counter(got_alerts + got_finals).items() if n > 1]
-print(f"bus: {len(calls)} calls of {len(nodes)} nodes, {len(alerts)} alerts, {len(finals)} final transcripts;"
-      f" archive: {len(set(got_alerts))} alerts, {len(got_finals)} transcripts")
-if len(nodes) != 3 or len(calls) < 4:
-    fail.append(f"expected 4 calls of 3 nodes on the bus, got {sorted(calls)}")
-if missing_alerts:
-    fail.append(f"{len(missing_alerts)} alert(s) on the bus not archived: {sorted(missing_alerts)[:5]}")
-if missing_finals:
-    fail.append(f"{len(missing_finals)} transcript(s) on the bus not archived: {missing_finals[:2]}")
-if dups:
-    fail.append(f"{len(dups)} event(s) archived twice: {dups[:3]}")
-if calls - got_calls:
-    fail.append(f"calls without archived rows: {sorted(calls - got_calls)}")
-for f in fail:
-    print("FAIL:", f)
-sys.exit(1 if fail else 0)
-EOF
+python3 "$src/tests/archived_check.py" "$work/tap.out" "$work/archived.jsonl" 3 4
 lost=0
 for n in 1 2; do
   log_has "$work/node$n.log" "connection lost" && log_has "$work/node$n.log" "reconnected" && lost=$((lost + 1))

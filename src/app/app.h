@@ -63,6 +63,7 @@ int cmd_tap(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
+int cmd_archiver(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 
 /* Bus security from [bus]: with curve on, starts the CURVE server (*server,

@@ -260,7 +260,8 @@ static const opt_t options[] = {
     {"archive", "path", OPT_STRING, CFG(archive_path), 0, 0, OPT_ARGV, "", NULL,
      "SQLite file `callwatch run` archives every event in (created 0600); \"\" = no archive"},
     {"archive", "url", OPT_STRING, CFG(archive_url), 0, 0, OPT_ARGV | OPT_SECRET, "", check_archive_url,
-     "PostgreSQL archive instead of the SQLite path, shared by many nodes (postgresql://USER:PASSWORD@HOST:PORT/DB)"},
+     "PostgreSQL archive instead of the SQLite path, shared by many nodes (postgresql://USER:PASSWORD@HOST:PORT/DB), "
+     "or a central `callwatch archiver` (tcp://HOST:PORT)"},
     {"archive", "retention_days", OPT_INT, CFG(archive_retention_days), 0, 36500, 0, "90", NULL,
      "days archived calls are kept (checked at start and hourly); 0 = keep for ever"},
     {"archive", "commit_timeout_ms", OPT_INT, CFG(archive_commit_timeout_ms), 1, 600000, 0, "1000", NULL,
@@ -548,9 +549,11 @@ static const char *check_endpoint(const char *value)
 
 static const char *check_archive_url(const char *value)
 {
-    if (!value[0] || strncmp(value, "postgresql://", 13) == 0 || strncmp(value, "postgres://", 11) == 0)
+    if (!value[0] || strncmp(value, "postgresql://", 13) == 0 || strncmp(value, "postgres://", 11) == 0 ||
+        strncmp(value, "tcp://", 6) == 0 || strncmp(value, "ipc://", 6) == 0)
         return NULL;
-    return "must start with postgresql:// (or be empty for the SQLite path)";
+    return "must start with postgresql:// (a database) or tcp:// (a `callwatch archiver`), or be empty for the"
+           " SQLite path";
 }
 
 static const char *check_asr_mode(const char *value)

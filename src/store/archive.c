@@ -2,6 +2,7 @@
 #include "callwatch/archive.h"
 #include "callwatch/archive_event.h"
 #include "callwatch/archive_pg.h"
+#include "callwatch/archive_remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,9 @@
  * before leaving it to the process exit (a disk that never comes back must
  * not hang shutdown). */
 #define ARCHIVE_CLOSE_WAIT_S 10.0
+/* How long a node waits for a central archiver's answer to one batch
+ * before it counts the commit as failed and retries. */
+#define ARCHIVE_REMOTE_TIMEOUT_MS 3000
 
 /* ---- schema ---- */
 
@@ -160,6 +164,7 @@ typedef struct item {
 struct cw_archive {
     sqlite3 *db;              /* the SQLite backend, or NULL with pg */
     cw_archive_pg_t *pg;      /* the PostgreSQL backend (a URL was given), or NULL */
+    cw_archive_remote_t *remote; /* a central archiver keeps it (an endpoint was given), or NULL */
     bool in_txn;              /* cw_archive_begin() was called (PostgreSQL) */
     sqlite3_stmt *st[ST_COUNT];
     int last_rc;              /* SQLite code of the last failed statement */
@@ -356,6 +361,7 @@ static void finalize_statements(cw_archive_t *a)
 static void archive_free(cw_archive_t *a)
 {
     cw_archive_pg_close(&a->pg);
+    cw_archive_remote_close(&a->remote);
     finalize_statements(a);
     sqlite3_close_v2(a->db);
     while (a->head) {
@@ -373,6 +379,24 @@ static cw_archive_t *open_pg(cw_archive_t *a, const char *url, cw_error_t *err)
     cw_archive_pg_label(url, a->path, sizeof a->path);
     a->pg = cw_archive_pg_open(url, a->opts.create, a->opts.warn, a->opts.warn_user, err);
     if (!a->pg || (a->opts.retention_days > 0 && cw_archive_prune(a, a->opts.retention_days, err) < 0)) {
+        archive_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* A central archiver keeps the events: only for writing (a sink, an import). */
+static cw_archive_t *open_remote(cw_archive_t *a, const char *endpoint, cw_error_t *err)
+{
+    if (!a->opts.create) {
+        cw_error_set(err, CW_ERR_INVALID,
+                     "%s is a `callwatch archiver` endpoint, which only takes events: read the database it"
+                     " writes (its [archive] url)", endpoint);
+        archive_free(a);
+        return NULL;
+    }
+    a->remote = cw_archive_remote_open(endpoint, ARCHIVE_REMOTE_TIMEOUT_MS, err);
+    if (!a->remote) {
         archive_free(a);
         return NULL;
     }
@@ -399,6 +423,8 @@ cw_archive_t *cw_archive_open(const char *path, const cw_archive_opts_t *opts, c
     snprintf(a->path, sizeof a->path, "%s", path);
     if (cw_archive_pg_is_url(path))
         return open_pg(a, path, err);
+    if (cw_archive_remote_is_endpoint(path))
+        return open_remote(a, path, err);
 
     bool created = false;
     struct stat sb;
@@ -478,7 +504,11 @@ int cw_archive_begin(cw_archive_t *a, cw_error_t *err)
 {
     if (!a)
         return cw_error_set(err, CW_ERR_INVALID, "archive: none");
-    int status = a->pg ? cw_archive_pg_begin(a->pg, err) : exec_sql(a, "BEGIN IMMEDIATE", "starting a commit", err);
+    int status = CW_OK;
+    if (a->remote)
+        cw_archive_remote_begin(a->remote);
+    else
+        status = a->pg ? cw_archive_pg_begin(a->pg, err) : exec_sql(a, "BEGIN IMMEDIATE", "starting a commit", err);
     a->in_txn = status == CW_OK;
     return status;
 }
@@ -488,7 +518,9 @@ int cw_archive_commit(cw_archive_t *a, cw_error_t *err)
     if (!a)
         return cw_error_set(err, CW_ERR_INVALID, "archive: none");
     a->in_txn = false;
-    int status = a->pg ? cw_archive_pg_commit(a->pg, err) : exec_sql(a, "COMMIT", "committing", err);
+    int status = a->remote ? cw_archive_remote_commit(a->remote, err)
+                 : a->pg   ? cw_archive_pg_commit(a->pg, err)
+                           : exec_sql(a, "COMMIT", "committing", err);
     if (status != CW_OK)
         cw_archive_rollback(a);
     return status;
@@ -499,7 +531,9 @@ void cw_archive_rollback(cw_archive_t *a)
     if (!a)
         return;
     a->in_txn = false;
-    if (a->pg)
+    if (a->remote)
+        cw_archive_remote_rollback(a->remote);
+    else if (a->pg)
         cw_archive_pg_rollback(a->pg);
     else if (!sqlite3_get_autocommit(a->db))
         sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
@@ -568,6 +602,8 @@ static int store_event(cw_archive_t *a, const char *topic, const char *json, lon
 {
     if (a->pg)
         return cw_archive_pg_store(a->pg, topic, json, now_ms, err);
+    if (a->remote)
+        return cw_archive_remote_store(a->remote, topic, json, err);
     static const struct {
         int st;
         const char *doing;
@@ -600,7 +636,7 @@ int cw_archive_store_json(cw_archive_t *a, const char *topic, const char *json, 
 {
     if (!a || !topic || !json)
         return cw_error_set(err, CW_ERR_INVALID, "archive store: missing archive, topic or event");
-    if (!a->pg || a->in_txn)
+    if ((!a->pg && !a->remote) || a->in_txn)
         return store_event(a, topic, json, wall_ms_now(), err);
     /* PostgreSQL stores under a savepoint: give it a transaction. */
     if (cw_archive_begin(a, err) != CW_OK)
@@ -629,6 +665,8 @@ long cw_archive_prune(cw_archive_t *a, int retention_days, cw_error_t *err)
     long long cutoff = wall_ms_now() - (long long)retention_days * 86400000LL;
     if (a->pg)
         return cw_archive_pg_prune(a->pg, cutoff, err);
+    if (a->remote)
+        return 0; /* the archiver applies its own retention */
     long deleted = 0;
     if (exec_sql(a, "BEGIN IMMEDIATE", "applying the retention", err) != CW_OK)
         return err->code;

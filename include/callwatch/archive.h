@@ -1,11 +1,15 @@
 /* archive.h - the QA archive: every event of the contract kept in SQLite
  * (the embedded default) or PostgreSQL (one database many nodes share).
  *
- * Backends: cw_archive_open() takes a file name (SQLite, described below) or
+ * Backends: cw_archive_open() takes a file name (SQLite, described below),
  * a "postgresql://" URL (archive_pg.h: same tables, same queries through
- * qa.h, idempotent inserts, reconnects after a server restart). The sink,
- * its durability promise and its counters are the same for both; what is
- * said below of files, PRAGMAs and WAL is the SQLite backend's.
+ * qa.h, idempotent inserts, reconnects after a server restart) or the
+ * "tcp://" endpoint of a central `callwatch archiver` (archive_remote.h:
+ * a commit is the archiver's answer that it committed the batch; for
+ * writing only, opts->create). The sink, its durability promise and its
+ * counters are the same for all; what is said below of files, PRAGMAs and
+ * WAL is the SQLite backend's. Which events go to which columns:
+ * archive_event.h.
  *
  * One database file (WAL journal, synchronous=FULL) holds calls, legs, final
  * transcript segments, alerts with their evidence, whisper prompts and

@@ -92,6 +92,29 @@ start_broker() {
   backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$1")
 }
 
+# archiving_nodes DIR ARCHIVE N: DIR/node1.ini ... nodeN.ini, nodes named node1 ... that
+# publish into $frontend (start_broker), alert often (info_score 0.2, no cooldown), archive
+# into ARCHIVE ([archive] url) and wait up to 30 s for each commit; starts a tap on $backend
+# into DIR/tap.out (tap_pid). start_node N [WAV] then runs node N on WAV (default
+# DIR/call.wav), logging to DIR/nodeN.log, and sets node_pid.
+archiving_nodes() {
+  local n
+  for n in $(seq 1 "$3"); do
+    printf '[asr]\nworkers = 1\n[alerts]\ninfo_score = 0.2\ncooldown_s = 0\n[bus]\nmode = connect\nendpoint = %s\nnode = node%s\n[archive]\nurl = %s\ncommit_timeout_ms = 30000\n' \
+      "$frontend" "$n" "$2" >"$1/node$n.ini"
+  done
+  nodes_dir=$1
+  "$cw" tap --endpoint "$backend" --topics --timeout 100 >"$1/tap.out" 2>"$1/tap.err" &
+  tap_pid=$!
+  pids+=("$tap_pid")
+  sleep 0.5 # the tap's subscription reaches the broker before the nodes publish
+}
+start_node() {
+  "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$nodes_dir/node$1.ini" --file "${2:-$nodes_dir/call.wav}" \
+    2>>"$nodes_dir/node$1.log" &
+  node_pid=$!
+}
+
 # pg_server DIR: a PostgreSQL server of its own for the test: initdb into DIR/pg (superuser
 # cw, trust authentication), started on a free port (pg_port) of 127.0.0.1 with its unix
 # socket in DIR; as root it runs as nobody (DIR is given to nobody). Skips the test (77) when

@@ -129,33 +129,8 @@ expect_bad "qa, newer schema" 'schema version 99, newer than this callwatch' "$c
 # ---- three nodes behind a broker, one database
 echo "checks of a single archive done after $((SECONDS - start_s)) s"
 start_broker "$work/broker.log"
-"$cw" tap --endpoint "$backend" --topics --timeout 100 >"$work/tap.out" 2>"$work/tap.err" &
-tap_pid=$!
-pids+=("$tap_pid")
-sleep 0.5
-
-for n in 1 2 3; do
-  cat >"$work/node$n.ini" <<INI
-[asr]
-workers = 1
-[alerts]
-info_score = 0.2
-cooldown_s = 0
-[bus]
-mode = connect
-endpoint = $frontend
-node = node$n
-[archive]
-url = $url
-# Long enough that no event is published before its commit while the server restarts.
-commit_timeout_ms = 30000
-INI
-done
-start_node() { # N [WAV] -> pid in node_pid
-  "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/node$1.ini" --file "${2:-$work/call.wav}" \
-    2>>"$work/node$1.log" &
-  node_pid=$!
-}
+# commit_timeout_ms = 30000: no event is published before its commit while the server restarts.
+archiving_nodes "$work" "$url" 3
 start_node 1; node1_pid=$node_pid; pids+=("$node1_pid")
 start_node 2; node2_pid=$node_pid; pids+=("$node2_pid")
 start_node 3 "$work/long.wav"; node3_pid=$node_pid

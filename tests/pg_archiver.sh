@@ -44,29 +44,9 @@ start_archiver
 
 sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 12
 start_broker "$work/broker.log"
-"$cw" tap --endpoint "$backend" --topics --timeout 100 >"$work/tap.out" 2>"$work/tap.err" &
-tap_pid=$!
-pids+=("$tap_pid")
-sleep 0.5
-for n in 1 2; do
-  cat >"$work/node$n.ini" <<INI
-[asr]
-workers = 1
-[alerts]
-info_score = 0.2
-cooldown_s = 0
-[bus]
-mode = connect
-endpoint = $frontend
-node = node$n
-[archive]
-url = $archiver_ep
-commit_timeout_ms = 30000
-INI
-  "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$work/node$n.ini" --file "$work/call.wav" \
-    2>"$work/node$n.log" &
-  eval "node${n}_pid=$!"
-done
+archiving_nodes "$work" "$archiver_ep" 2
+start_node 1; node1_pid=$node_pid
+start_node 2; node2_pid=$node_pid
 pids+=("$node1_pid" "$node2_pid")
 
 alerts_on_bus() { [[ $(grep -c '"type":"alert"' "$work/tap.out" 2>/dev/null || true) -ge $1 ]]; }

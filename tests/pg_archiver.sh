@@ -42,6 +42,20 @@ start_archiver() {
 }
 start_archiver
 
+# A batch of 2500 events (more than one request carries) through the archiver, twice: all
+# archived, none twice.
+python3 -c 'import json
+for i in range(2500):
+    print(json.dumps({"type": "transcript", "call_id": "bulk-%d" % (i // 50), "leg": "agent", "t": i,
+                      "t_start": i, "t_end": i + 0.5, "text": "segment %d" % i, "final": True, "utterance": i}))' \
+  >"$work/bulk.jsonl"
+for i in 1 2; do
+  "$cw" qa --db "$archiver_ep" import "$work/bulk.jsonl" 2>"$work/import.err" || fail "import via the archiver: $(cat "$work/import.err")"
+done
+bulk=$(pg_psql -d callwatch -c "SELECT count(*) FROM transcripts WHERE call_id LIKE 'bulk-%'")
+[[ "$bulk" == 2500 ]] || fail "2500 events imported twice through the archiver: $bulk archived"
+pg_psql -d callwatch -c "DELETE FROM transcripts WHERE call_id LIKE 'bulk-%'"
+
 sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 12
 start_broker "$work/broker.log"
 archiving_nodes "$work" "$archiver_ep" 2

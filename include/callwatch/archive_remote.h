@@ -14,7 +14,10 @@
  *
  * Wire protocol (REQ -> REP, plain ZeroMQ; keep the endpoint on a trusted
  * network): request frames CW_ARCHIVE_REMOTE_PROTO, then topic and event
- * JSON per event; reply one frame, "ok" or "error: why".
+ * JSON per event; reply one frame, "ok" or "error: why". A large batch goes
+ * in several requests (at most 1000 events or about 8 MiB each), each
+ * committed and answered before the next; a failure part way fails the
+ * batch, whose retry repeats the committed part (dropped as copies).
  *
  * Threads: a handle is used by one thread at a time; its socket is made on
  * the first commit, on the thread that commits (the sink's archiver thread).

@@ -9,6 +9,12 @@
 #include <string.h>
 #include <zmq.h>
 
+/* A batch goes in requests of at most this many events and bytes (a batch
+ * that piled up while the archiver was away can be large); each is
+ * answered before the next is sent. */
+#define REMOTE_CHUNK_EVENTS 1000
+#define REMOTE_CHUNK_BYTES (8u << 20)
+
 typedef struct frame {
     char *topic;
     char *json;
@@ -108,7 +114,8 @@ static int fail(cw_archive_remote_t *r, cw_error_t *err, const char *what)
     return cw_error_set(err, CW_ERR_IO, "archiver %s: %s", r->endpoint, what);
 }
 
-static int send_batch(cw_archive_remote_t *r, cw_error_t *err)
+/* Sends events [from, to) as one request. */
+static int send_chunk(cw_archive_remote_t *r, size_t from, size_t to, cw_error_t *err)
 {
     if (!r->sock) {
         r->sock = cw_bus_socket_open(ZMQ_REQ, err);
@@ -123,11 +130,11 @@ static int send_batch(cw_archive_remote_t *r, cw_error_t *err)
         }
     }
     bool ok = zmq_send(r->sock, CW_ARCHIVE_REMOTE_PROTO, strlen(CW_ARCHIVE_REMOTE_PROTO),
-                       r->n ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT) >= 0;
-    for (size_t i = 0; ok && i < r->n; i++) {
+                       to > from ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT) >= 0;
+    for (size_t i = from; ok && i < to; i++) {
         ok = zmq_send(r->sock, r->batch[i].topic, strlen(r->batch[i].topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
              zmq_send(r->sock, r->batch[i].json, strlen(r->batch[i].json),
-                      (i + 1 < r->n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) >= 0;
+                      (i + 1 < to ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) >= 0;
     }
     if (!ok) {
         char why[256];
@@ -137,9 +144,10 @@ static int send_batch(cw_archive_remote_t *r, cw_error_t *err)
     return CW_OK;
 }
 
-int cw_archive_remote_commit(cw_archive_remote_t *r, cw_error_t *err)
+/* Sends [from, to) and waits for the archiver's answer. */
+static int commit_chunk(cw_archive_remote_t *r, size_t from, size_t to, cw_error_t *err)
 {
-    if (send_batch(r, err) != CW_OK)
+    if (send_chunk(r, from, to, err) != CW_OK)
         return err->code;
     zmq_pollitem_t item = {.socket = r->sock, .events = ZMQ_POLLIN};
     int rc = zmq_poll(&item, 1, r->timeout_ms);
@@ -160,6 +168,24 @@ int cw_archive_remote_commit(cw_archive_remote_t *r, cw_error_t *err)
         return fail(r, err, "a malformed answer (several frames)");
     if (strcmp(reply, "ok") != 0)
         return cw_error_set(err, CW_ERR_IO, "archiver %s: %s", r->endpoint, reply);
+    return CW_OK;
+}
+
+int cw_archive_remote_commit(cw_archive_remote_t *r, cw_error_t *err)
+{
+    /* A failure part way fails the batch; the chunks already committed come
+     * again with the retry and the archive's idempotent inserts drop them. */
+    size_t from = 0;
+    do {
+        size_t to = from, bytes = 0;
+        while (to < r->n && to - from < REMOTE_CHUNK_EVENTS && (to == from || bytes < REMOTE_CHUNK_BYTES)) {
+            bytes += strlen(r->batch[to].topic) + strlen(r->batch[to].json);
+            to++;
+        }
+        if (commit_chunk(r, from, to, err) != CW_OK)
+            return err->code;
+        from = to;
+    } while (from < r->n);
     cw_archive_remote_rollback(r);
     return CW_OK;
 }

@@ -43,17 +43,22 @@ start_archiver() {
 start_archiver
 
 # A batch of 2500 events (more than one request carries) through the archiver, twice: all
-# archived, none twice.
+# archived, none twice; one event PostgreSQL refuses (utterance 1.5 is not an integer) is left
+# out alone and logged.
 python3 -c 'import json
 for i in range(2500):
     print(json.dumps({"type": "transcript", "call_id": "bulk-%d" % (i // 50), "leg": "agent", "t": i,
-                      "t_start": i, "t_end": i + 0.5, "text": "segment %d" % i, "final": True, "utterance": i}))' \
+                      "t_start": i, "t_end": i + 0.5, "text": "segment %d" % i, "final": True, "utterance": i}))
+    if i == 1234:
+        print(json.dumps({"type": "transcript", "call_id": "bulk-bad", "leg": "agent", "final": True,
+                          "text": "refused", "utterance": 1.5}))' \
   >"$work/bulk.jsonl"
 for i in 1 2; do
   "$cw" qa --db "$archiver_ep" import "$work/bulk.jsonl" 2>"$work/import.err" || fail "import via the archiver: $(cat "$work/import.err")"
 done
 bulk=$(pg_psql -d callwatch -c "SELECT count(*) FROM transcripts WHERE call_id LIKE 'bulk-%'")
 [[ "$bulk" == 2500 ]] || fail "2500 events imported twice through the archiver: $bulk archived"
+log_has "$work/archiver.log" "event not archived: .*bigint" || fail "the refused event was not logged: $(cat "$work/archiver.log")"
 pg_psql -d callwatch -c "DELETE FROM transcripts WHERE call_id LIKE 'bulk-%'"
 
 sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 12

@@ -112,6 +112,13 @@ const char *cw_archive_path(const cw_archive_t *a);
  * all or nothing, one fsync). A failed commit rolls back. Not for an archive
  * given to a sink. */
 int cw_archive_begin(cw_archive_t *a, cw_error_t *err);
+/* PostgreSQL: by default an event the database refuses (bad data) spoils the
+ * transaction (cw_archive_spoils_on_refusal() true): roll back, turn careful
+ * on (a savepoint per event, about 3 times slower) and store the events
+ * again, so that only the refused one is left out. No effect on SQLite,
+ * where a refused event never spoils the transaction. */
+void cw_archive_set_careful(cw_archive_t *a, bool careful);
+bool cw_archive_spoils_on_refusal(const cw_archive_t *a);
 int cw_archive_commit(cw_archive_t *a, cw_error_t *err);
 void cw_archive_rollback(cw_archive_t *a);
 

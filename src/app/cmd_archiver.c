@@ -58,40 +58,61 @@ typedef struct archiver {
     unsigned long long batches, events, rejected, failures;
 } archiver_t;
 
+/* Stores one event of a request; the frames are topic and JSON. */
+static int store_frame(archiver_t *ar, zmq_msg_t *topic_frame, zmq_msg_t *json_frame, cw_error_t *err)
+{
+    char topic[CW_TOPIC_MAX];
+    size_t tlen = zmq_msg_size(topic_frame);
+    snprintf(topic, sizeof topic, "%.*s", (int)(tlen < sizeof topic ? tlen : sizeof topic - 1),
+             (const char *)zmq_msg_data(topic_frame));
+    size_t jlen = zmq_msg_size(json_frame);
+    char *json = malloc(jlen + 1);
+    if (!json)
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+    memcpy(json, zmq_msg_data(json_frame), jlen);
+    json[jlen] = '\0';
+    int rc = cw_archive_store_json(ar->archive, topic, json, err);
+    free(json);
+    return rc;
+}
+
 /* Stores the batch of one request (frames after the protocol frame: topic,
- * JSON, ...) in one transaction. Events that are not event JSON are skipped
- * and counted; anything else fails the batch, which the node sends again. */
+ * JSON, ...) in one transaction. Events that are not event JSON or that the
+ * database refuses are left out and counted (after a refusal the batch is
+ * done again with a savepoint per event); anything else fails the batch,
+ * which the node sends again. */
 static int store_batch(archiver_t *ar, zmq_msg_t *frames, size_t n, cw_error_t *err)
 {
-    if (cw_archive_begin(ar->archive, err) != CW_OK)
-        return err->code;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        char topic[CW_TOPIC_MAX];
-        size_t tlen = zmq_msg_size(&frames[i]);
-        snprintf(topic, sizeof topic, "%.*s", (int)(tlen < sizeof topic ? tlen : sizeof topic - 1),
-                 (const char *)zmq_msg_data(&frames[i]));
-        size_t jlen = zmq_msg_size(&frames[i + 1]);
-        char *json = malloc(jlen + 1);
-        if (!json) {
-            cw_archive_rollback(ar->archive);
-            return cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+    unsigned long long rejected;
+    cw_archive_set_careful(ar->archive, false);
+    for (;;) {
+        rejected = 0;
+        if (cw_archive_begin(ar->archive, err) != CW_OK)
+            return err->code;
+        bool redo = false;
+        for (size_t i = 0; i + 1 < n && !redo; i += 2) {
+            cw_error_t e;
+            cw_error_clear(&e);
+            int rc = store_frame(ar, &frames[i], &frames[i + 1], &e);
+            if (rc == CW_ERR_INVALID) {
+                redo = cw_archive_spoils_on_refusal(ar->archive);
+                if (!redo && rejected++ == 0)
+                    app_log("archiver: event not archived: %s", e.msg);
+            } else if (rc != CW_OK) {
+                cw_archive_rollback(ar->archive);
+                *err = e;
+                return rc;
+            }
         }
-        memcpy(json, zmq_msg_data(&frames[i + 1]), jlen);
-        json[jlen] = '\0';
-        cw_error_t e;
-        cw_error_clear(&e);
-        int rc = cw_archive_store_json(ar->archive, topic, json, &e);
-        free(json);
-        if (rc == CW_ERR_INVALID) {
-            if (ar->rejected++ == 0)
-                app_log("archiver: event not archived: %s", e.msg);
-        } else if (rc != CW_OK) {
-            cw_archive_rollback(ar->archive);
-            *err = e;
-            return rc;
-        }
+        if (!redo)
+            break;
+        cw_archive_rollback(ar->archive);
+        cw_archive_set_careful(ar->archive, true);
     }
-    return cw_archive_commit(ar->archive, err);
+    ar->rejected += rejected;
+    int status = cw_archive_commit(ar->archive, err);
+    cw_archive_set_careful(ar->archive, false);
+    return status;
 }
 
 /* Receives all frames of one request into *frames (malloc'd, *n of them);

@@ -166,6 +166,7 @@ struct cw_archive {
     cw_archive_pg_t *pg;      /* the PostgreSQL backend (a URL was given), or NULL */
     cw_archive_remote_t *remote; /* a central archiver keeps it (an endpoint was given), or NULL */
     bool in_txn;              /* cw_archive_begin() was called (PostgreSQL) */
+    bool careful;             /* PostgreSQL: a savepoint per event (cw_archive_set_careful) */
     sqlite3_stmt *st[ST_COUNT];
     int last_rc;              /* SQLite code of the last failed statement */
     char path[1024];
@@ -500,6 +501,17 @@ cw_archive_pg_t *cw_archive_pg(cw_archive_t *a)
     return a ? a->pg : NULL;
 }
 
+void cw_archive_set_careful(cw_archive_t *a, bool careful)
+{
+    if (a)
+        a->careful = careful;
+}
+
+bool cw_archive_spoils_on_refusal(const cw_archive_t *a)
+{
+    return a && a->pg && !a->careful;
+}
+
 int cw_archive_begin(cw_archive_t *a, cw_error_t *err)
 {
     if (!a)
@@ -601,7 +613,7 @@ static int store_legs(cw_archive_t *a, int which, const char *call_id, const jso
 static int store_event(cw_archive_t *a, const char *topic, const char *json, long long now_ms, cw_error_t *err)
 {
     if (a->pg)
-        return cw_archive_pg_store(a->pg, topic, json, now_ms, err);
+        return cw_archive_pg_store(a->pg, topic, json, now_ms, a->careful, err);
     if (a->remote)
         return cw_archive_remote_store(a->remote, topic, json, err);
     static const struct {
@@ -714,15 +726,19 @@ static void free_items(item_t *it)
  * transaction fails the batch, which is then retried as a whole. */
 static int commit_batch(cw_archive_t *a, item_t *batch, uint64_t *rejected, cw_error_t *err)
 {
-    *rejected = 0;
-    if (cw_archive_begin(a, err) != CW_OK)
-        return err->code;
-    long long now = wall_ms_now();
-    for (item_t *it = batch; it; it = it->next) {
-        cw_error_t e;
-        cw_error_clear(&e);
-        a->last_rc = SQLITE_OK;
-        if (store_event(a, it->topic, it->json, now, &e) != CW_OK) {
+    cw_archive_set_careful(a, false);
+    for (;;) {
+        *rejected = 0;
+        if (cw_archive_begin(a, err) != CW_OK)
+            return err->code;
+        long long now = wall_ms_now();
+        bool redo = false;
+        for (item_t *it = batch; it && !redo; it = it->next) {
+            cw_error_t e;
+            cw_error_clear(&e);
+            a->last_rc = SQLITE_OK;
+            if (store_event(a, it->topic, it->json, now, &e) == CW_OK)
+                continue;
             int primary = a->last_rc & 0xff;
             bool bad_event = e.code == CW_ERR_INVALID || primary == SQLITE_CONSTRAINT ||
                              primary == SQLITE_TOOBIG || primary == SQLITE_MISMATCH || primary == SQLITE_RANGE;
@@ -733,12 +749,20 @@ static int commit_batch(cw_archive_t *a, item_t *batch, uint64_t *rejected, cw_e
                 *err = e;
                 return e.code;
             }
-            (*rejected)++;
-            if (*rejected == 1)
+            /* PostgreSQL refused it without a savepoint: do the batch again
+             * with one per event, so only this event is left out. */
+            redo = cw_archive_spoils_on_refusal(a);
+            if (!redo && ++*rejected == 1)
                 warn(a, "archive %s: event not archived: %s", a->path, e.msg);
         }
+        if (!redo)
+            break;
+        cw_archive_rollback(a);
+        cw_archive_set_careful(a, true);
     }
-    return cw_archive_commit(a, err);
+    int status = cw_archive_commit(a, err);
+    cw_archive_set_careful(a, false);
+    return status;
 }
 
 static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double deadline)

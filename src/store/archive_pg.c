@@ -597,12 +597,14 @@ static int store_parsed(cw_archive_pg_t *pg, cw_archive_event_t *ev, const char 
     return ev->legs ? store_legs(pg, ev->kind == CW_AEV_CALL_START ? PS_LEG_RATE : PS_LEG_DROPPED, ev, err) : CW_OK;
 }
 
-int cw_archive_pg_store(cw_archive_pg_t *pg, const char *topic, const char *json, long long now_ms, cw_error_t *err)
+int cw_archive_pg_store(cw_archive_pg_t *pg, const char *topic, const char *json, long long now_ms, bool careful,
+                        cw_error_t *err)
 {
     cw_archive_event_t ev;
     int status = cw_archive_event_parse(&ev, topic, json, now_ms, pg->name, err);
-    bool saved = status == CW_OK && (status = run(pg, "SAVEPOINT event", NULL, 0, "storing an event", err)) == CW_OK;
-    if (saved)
+    bool saved = careful && status == CW_OK &&
+                 (status = run(pg, "SAVEPOINT event", NULL, 0, "storing an event", err)) == CW_OK;
+    if (status == CW_OK)
         status = store_parsed(pg, &ev, json, err);
     if (saved && status == CW_ERR_INVALID) {
         cw_error_t e;

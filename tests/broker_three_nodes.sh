@@ -29,12 +29,7 @@ http_get() { curl --noproxy '*' -s -m 5 "$@"; }
 sox "$CALLWATCH_SRC/models/sample-call.flac" "$work/call.wav" trim 11 12
 "$CALLWATCH" analyze "$work/call.wav" >"$work/analyze.jsonl" 2>/dev/null
 
-"$CALLWATCH" broker --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' 2>"$work/broker.log" &
-broker_pid=$!
-pids+=("$broker_pid")
-wait_for 10 log_has "$work/broker.log" 'subscribers connect to' || fail "broker did not start: $(cat "$work/broker.log")"
-frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$work/broker.log")
-backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$work/broker.log")
+start_broker "$work/broker.log"
 echo "broker: frontend $frontend, backend $backend"
 
 # Another broker on a taken port: a clear message, exit 1, at once.

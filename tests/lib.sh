@@ -29,6 +29,7 @@ cw_tmpdir() {
 
 cw_cleanup() {
   if declare -F on_exit >/dev/null; then on_exit || true; fi
+  if [[ -n "${pg_up:-}" ]]; then pg_ctl_stop immediate >/dev/null 2>&1 || true; fi
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -78,6 +79,73 @@ need_tools() {
 need_callwatch() {
   [[ -x "$cw" ]] || fail "callwatch binary not found or not executable: $cw (set CALLWATCH)"
 }
+
+# start_broker LOG: starts `callwatch broker` on two free loopback ports, logging to LOG,
+# waits until it is up, appends it to pids and sets broker_pid, frontend (nodes publish
+# there) and backend (subscribers connect there); fails the test when it does not start.
+start_broker() {
+  "$cw" broker --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' 2>"$1" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  wait_for 10 log_has "$1" 'subscribers connect to' || fail "broker did not start: $(cat "$1")"
+  frontend=$(sed -n 's/.*nodes publish to \(tcp:[^,]*\),.*/\1/p' "$1")
+  backend=$(sed -n 's/.*subscribers connect to \(tcp:.*\)$/\1/p' "$1")
+}
+
+# archiving_nodes DIR ARCHIVE N: DIR/node1.ini ... nodeN.ini, nodes named node1 ... that
+# publish into $frontend (start_broker), alert often (info_score 0.2, no cooldown), archive
+# into ARCHIVE ([archive] url) and wait up to 30 s for each commit; starts a tap on $backend
+# into DIR/tap.out (tap_pid). start_node N [WAV] then runs node N on WAV (default
+# DIR/call.wav), logging to DIR/nodeN.log, and sets node_pid.
+archiving_nodes() {
+  local n
+  for n in $(seq 1 "$3"); do
+    printf '[asr]\nworkers = 1\n[alerts]\ninfo_score = 0.2\ncooldown_s = 0\n[bus]\nmode = connect\nendpoint = %s\nnode = node%s\n[archive]\nurl = %s\ncommit_timeout_ms = 30000\n' \
+      "$frontend" "$n" "$2" >"$1/node$n.ini"
+  done
+  nodes_dir=$1
+  "$cw" tap --endpoint "$backend" --topics --timeout 100 >"$1/tap.out" 2>"$1/tap.err" &
+  tap_pid=$!
+  pids+=("$tap_pid")
+  sleep 0.5 # the tap's subscription reaches the broker before the nodes publish
+}
+start_node() {
+  "$cw" run --ack-endpoint 'tcp://127.0.0.1:*' --config "$nodes_dir/node$1.ini" --file "${2:-$nodes_dir/call.wav}" \
+    2>>"$nodes_dir/node$1.log" &
+  node_pid=$!
+}
+
+# pg_server DIR: a PostgreSQL server of its own for the test: initdb into DIR/pg (superuser
+# cw, trust authentication), started on a free port (pg_port) of 127.0.0.1 with its unix
+# socket in DIR; as root it runs as nobody (DIR is given to nobody). Skips the test (77) when
+# the server binaries are not installed. Stopped on exit. pg_ctl_start, pg_ctl_stop [MODE],
+# pg_createdb NAME and pg_psql ARGS... work on it.
+pg_server() {
+  PGBIN="${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+  if [[ -z "$PGBIN" || ! -x "$PGBIN/initdb" || ! -x "$PGBIN/pg_ctl" || ! -x "$PGBIN/createdb" ]]; then
+    echo "SKIP: the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)"
+    exit 77
+  fi
+  pg_dir=$1
+  pg_as=()
+  if [[ "$(id -u)" -eq 0 ]]; then
+    chown nobody "$pg_dir" # PostgreSQL refuses to run as root
+    pg_as=(runuser -u nobody --)
+  fi
+  pg_port="$(free_port)"
+  "${pg_as[@]}" "$PGBIN/initdb" -D "$pg_dir/pg" -U cw --auth=trust -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1 ||
+    fail "initdb: $(tail -3 "$pg_dir/initdb.log")"
+  pg_ctl_start || fail "PostgreSQL did not start: $(tail -5 "$pg_dir/pg.log")"
+}
+pg_ctl_start() {
+  "${pg_as[@]}" "$PGBIN/pg_ctl" -D "$pg_dir/pg" -l "$pg_dir/pg.log" -w -t 30 \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null && pg_up=1
+}
+pg_ctl_stop() {
+  "${pg_as[@]}" "$PGBIN/pg_ctl" -D "$pg_dir/pg" -m "${1:-fast}" -w stop >/dev/null && pg_up=""
+}
+pg_createdb() { "${pg_as[@]}" "$PGBIN/createdb" -h "$pg_dir" -p "$pg_port" -U cw "$1" || fail "createdb $1"; }
+pg_psql() { "${pg_as[@]}" "$PGBIN/psql" -X -q -t -A -h "$pg_dir" -p "$pg_port" -U cw "$@"; }
 
 # eval_tmpdir VAR NAME: like cw_tmpdir, but when EVAL_KEEP names a directory, that
 # one (made if missing, kept after the test) for the corpus and the outputs.

@@ -12,6 +12,7 @@ packages=(
   libjansson-dev libinih-dev libaubio-dev
   libmicrohttpd-dev
   libsqlite3-dev sqlite3
+  libpq-dev postgresql
   flite espeak-ng sox libsox-fmt-all curl
   clang libclang-rt-14-dev
   valgrind

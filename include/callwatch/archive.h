@@ -1,4 +1,15 @@
-/* archive.h - the QA archive: every event of the contract kept in SQLite.
+/* archive.h - the QA archive: every event of the contract kept in SQLite
+ * (the embedded default) or PostgreSQL (one database many nodes share).
+ *
+ * Backends: cw_archive_open() takes a file name (SQLite, described below),
+ * a "postgresql://" URL (archive_pg.h: same tables, same queries through
+ * qa.h, idempotent inserts, reconnects after a server restart) or the
+ * "tcp://" endpoint of a central `callwatch archiver` (archive_remote.h:
+ * a commit is the archiver's answer that it committed the batch; for
+ * writing only, opts->create). The sink, its durability promise and its
+ * counters are the same for all; what is said below of files, PRAGMAs and
+ * WAL is the SQLite backend's. Which events go to which columns:
+ * archive_event.h.
  *
  * One database file (WAL journal, synchronous=FULL) holds calls, legs, final
  * transcript segments, alerts with their evidence, whisper prompts and
@@ -41,6 +52,7 @@
 #ifndef CALLWATCH_ARCHIVE_H
 #define CALLWATCH_ARCHIVE_H
 
+#include "callwatch/archive_pg.h"
 #include "callwatch/error.h"
 #include "callwatch/sink.h"
 
@@ -70,7 +82,11 @@ typedef struct cw_archive_opts {
     void *warn_user;
 } cw_archive_opts_t;
 
-/* Opens (and when opts->create, creates) the archive at path, checks that it
+/* path may also be a PostgreSQL URL: then the archive connects, creates
+ * (opts->create) or migrates the schema there and applies the retention;
+ * errors name the URL without its password (archive_pg.h).
+ *
+ * Opens (and when opts->create, creates) the archive at path, checks that it
  * is a callwatch archive and not damaged (PRAGMA quick_check), migrates it to
  * CW_ARCHIVE_SCHEMA_VERSION, switches it to WAL and applies the retention.
  * opts NULL = open an existing archive, keep everything. NULL on error with
@@ -80,12 +96,31 @@ cw_archive_t *cw_archive_open(const char *path, const cw_archive_opts_t *opts, c
 /* Closes and frees; NULLs *a. Accepts NULL. Not for an archive given to a sink. */
 void cw_archive_close(cw_archive_t **a);
 
-/* The connection, for queries (qa.c) on the thread using the archive. Owned
- * by the archive. */
+/* The SQLite connection, for queries (qa.c) on the thread using the
+ * archive; NULL for a PostgreSQL archive. Owned by the archive. */
 sqlite3 *cw_archive_db(cw_archive_t *a);
 
-/* The path it was opened with; owned by the archive. */
+/* The PostgreSQL backend, for queries (qa.c); NULL for an SQLite archive.
+ * Owned by the archive. */
+cw_archive_pg_t *cw_archive_pg(cw_archive_t *a);
+
+/* The path it was opened with (a URL without its password); owned by the
+ * archive. */
 const char *cw_archive_path(const cw_archive_t *a);
+
+/* One transaction around several cw_archive_store_json() calls (an import:
+ * all or nothing, one fsync). A failed commit rolls back. Not for an archive
+ * given to a sink. */
+int cw_archive_begin(cw_archive_t *a, cw_error_t *err);
+/* PostgreSQL: by default an event the database refuses (bad data) spoils the
+ * transaction (cw_archive_spoils_on_refusal() true): roll back, turn careful
+ * on (a savepoint per event, about 3 times slower) and store the events
+ * again, so that only the refused one is left out. No effect on SQLite,
+ * where a refused event never spoils the transaction. */
+void cw_archive_set_careful(cw_archive_t *a, bool careful);
+bool cw_archive_spoils_on_refusal(const cw_archive_t *a);
+int cw_archive_commit(cw_archive_t *a, cw_error_t *err);
+void cw_archive_rollback(cw_archive_t *a);
 
 /* Stores one event (its JSON, as on the bus) at once, in its own
  * transaction: for tests and tools that fill an archive without a sink.

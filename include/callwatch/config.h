@@ -19,7 +19,7 @@
  *              idle_timeout_ms, pair_timeout_ms, max_frame_bytes
  *   [websocket] listen, max_connections, first_message_timeout_ms,
  *              idle_timeout_ms, max_message_bytes, tls_cert, tls_key
- *   [archive]  path, retention_days, commit_timeout_ms, wellbeing
+ *   [archive]  path, url, retention_days, commit_timeout_ms, wellbeing
  *   [bus]      endpoint, sndhwm, ack_endpoint
  *   [whisper]  playbook, min_interval_s, repeat_window_s
  *   [console]  keep_ended_s
@@ -173,6 +173,7 @@ typedef struct cw_config {
 
     /* [archive] */
     char archive_path[CW_PATH_MAX];     /* SQLite archive of `run`; "" = none */
+    char archive_url[CW_PATH_MAX];      /* PostgreSQL archive (postgresql://...); set, it replaces archive_path */
     int archive_retention_days;         /* 0 = keep for ever */
     int archive_commit_timeout_ms;      /* longest a batch waits for its commit before publishing */
     char archive_wellbeing[CW_PATH_MAX]; /* drift thresholds (JSON); relative = in the models directory */

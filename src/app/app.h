@@ -48,6 +48,12 @@ bool app_parse_int(const char *flag, const char *text, long min, long max, long 
  * and returns NULL on failure. */
 cw_sink_t *app_archive_sink(const cw_config_t *cfg, const char *path);
 
+/* The archive cfg names: [archive] url when set, else [archive] path ("" = none). */
+const char *app_archive_target(const cw_config_t *cfg);
+
+/* target for messages: a PostgreSQL URL without its password, a file as it is. */
+const char *app_archive_name(const char *target, char *buf, size_t cap);
+
 /* Logs what an archive sink did (events, commits, stalls); after a flush. */
 void app_archive_report(const cw_sink_t *sink);
 
@@ -57,6 +63,7 @@ int cmd_tap(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
+int cmd_archiver(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 
 /* Bus security from [bus]: with curve on, starts the CURVE server (*server,

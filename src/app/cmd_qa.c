@@ -37,8 +37,9 @@ static void qa_usage(FILE *out)
           "  --limit N\n"
           "\n"
           "options:\n"
-          "      --db FILE        the archive (default: [archive] path of the configuration)\n"
-          "  -c, --config FILE    configuration to take [archive] path and wellbeing from\n"
+          "      --db FILE|URL    the archive: an SQLite file or a postgresql:// URL (default: [archive]\n"
+          "                       url, else [archive] path of the configuration)\n"
+          "  -c, --config FILE    configuration to take [archive] url or path and wellbeing from\n"
           "      --format F       timeline: text (default) or jsonl; export: csv or jsonl\n"
           "  -h, --help           this help\n"
           "\n"
@@ -55,6 +56,28 @@ static void archive_warn(void *user, const char *msg)
     app_log("%s", msg);
 }
 
+const char *app_archive_target(const cw_config_t *cfg)
+{
+    return cfg->archive_url[0] ? cfg->archive_url : cfg->archive_path;
+}
+
+const char *app_archive_name(const char *target, char *buf, size_t cap)
+{
+    if (!cw_archive_pg_is_url(target))
+        return target;
+    return cw_archive_pg_label(target, buf, cap);
+}
+
+/* An archive that does not open: a PostgreSQL one is named as the option
+ * that gave it (the message names the server, never the password). */
+static void log_open_error(const char *target, const cw_error_t *err)
+{
+    if (cw_archive_pg_is_url(target))
+        app_log("[archive] url: %s", err->msg);
+    else
+        app_log("%s", err->msg);
+}
+
 cw_sink_t *app_archive_sink(const cw_config_t *cfg, const char *path)
 {
     cw_archive_opts_t o = {
@@ -67,7 +90,7 @@ cw_sink_t *app_archive_sink(const cw_config_t *cfg, const char *path)
     cw_error_clear(&err);
     cw_archive_t *a = cw_archive_open(path, &o, &err);
     if (!a) {
-        app_log("%s", err.msg);
+        log_open_error(path, &err);
         return NULL;
     }
     cw_sink_t *sink = cw_archive_sink_new(&a, &err);
@@ -212,9 +235,9 @@ static cw_archive_t *open_archive(const qa_opts_t *o, bool create, cw_config_t *
     cw_config_t *cfg = app_load_config(o->config, false);
     if (!cfg)
         return NULL;
-    const char *path = o->db ? o->db : cfg->archive_path;
+    const char *path = o->db ? o->db : app_archive_target(cfg);
     if (!path[0]) {
-        app_log("qa: no archive: give --db FILE or set [archive] path in %s", cfg->source_path);
+        app_log("qa: no archive: give --db FILE (or URL) or set [archive] path or url in %s", cfg->source_path);
         cw_config_destroy(&cfg);
         return NULL;
     }
@@ -224,7 +247,7 @@ static cw_archive_t *open_archive(const qa_opts_t *o, bool create, cw_config_t *
     cw_archive_opts_t ao = {.create = create};
     cw_archive_t *a = cw_archive_open(path, &ao, &err);
     if (!a) {
-        app_log("%s", err.msg);
+        log_open_error(path, &err);
         cw_config_destroy(&cfg);
         return NULL;
     }
@@ -601,23 +624,23 @@ static bool import_file(cw_archive_t *a, const char *path, long *count)
 
 static int qa_import(cw_archive_t *a, int n, char **paths)
 {
-    sqlite3 *db = cw_archive_db(a);
+    cw_error_t err;
+    cw_error_clear(&err);
     /* One transaction for everything: all files or nothing, one fsync. */
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        app_log("%s: %s", cw_archive_path(a), sqlite3_errmsg(db));
+    if (cw_archive_begin(a, &err) != CW_OK) {
+        app_log("%s", err.msg);
         return APP_FAILURE;
     }
     long count = 0;
     for (int i = 0; i < n; i++) {
         if (!import_file(a, paths[i], &count)) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            cw_archive_rollback(a);
             app_log("qa import: nothing imported");
             return APP_FAILURE;
         }
     }
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        app_log("%s: %s", cw_archive_path(a), sqlite3_errmsg(db));
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (cw_archive_commit(a, &err) != CW_OK) {
+        app_log("%s", err.msg);
         return APP_FAILURE;
     }
     app_log("qa import: %ld event(s) into %s", count, cw_archive_path(a));

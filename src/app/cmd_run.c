@@ -1,6 +1,7 @@
 /* cmd_run.c - `callwatch run`: the live daemon's command line (daemon.h runs it). */
 #include "app.h"
 
+#include "callwatch/archive_pg.h"
 #include "callwatch/daemon.h"
 #include "callwatch/playbook.h"
 
@@ -35,8 +36,10 @@ static void run_usage(FILE *out)
           "                        [websocket] listen): /freeswitch (mod_audio_fork),\n"
           "                        /twilio (Media Streams), /audiohook (Genesys AudioHook)\n"
           "      --user NAME       started as root: become NAME once the bus is bound\n"
-          "      --archive FILE    archive every event in this SQLite file (instead of\n"
-          "                        [archive] path); events are published once archived\n"
+          "      --archive FILE|URL\n"
+          "                        archive every event in this SQLite file or PostgreSQL\n"
+          "                        database (postgresql://...; instead of [archive] path\n"
+          "                        and url); events are published once archived\n"
           "      --ack-endpoint EP take acknowledgements here instead of [bus] ack_endpoint\n"
           "      --no-asr          skip speech recognition (no decoders are loaded): no\n"
           "                        transcripts, voice and turn-taking cues only\n"
@@ -83,7 +86,9 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     printf("  bus: %s (%s, %s)\n", cfg->bus_endpoint, cfg->bus_mode,
            cw_config_switch_on(cfg->bus_curve) ? "CURVE" : "plain");
     printf("  metrics: %s\n", cfg->metrics_listen[0] ? cfg->metrics_listen : "off");
-    printf("  archive: %s\n", cfg->archive_path[0] ? cfg->archive_path : "(none)");
+    char archive[512];
+    const char *target = app_archive_target(cfg);
+    printf("  archive: %s\n", target[0] ? app_archive_name(target, archive, sizeof archive) : "(none)");
     printf("  acks: %s", cfg->bus_ack_endpoint);
     if (cfg->bus_broker_ack_endpoint[0])
         printf(", and through the broker at %s as node %s", cfg->bus_broker_ack_endpoint,
@@ -190,8 +195,13 @@ static int apply_run_overrides(cw_config_t *cfg, const run_opts_t *o)
         app_log("%s", err.msg);
         return APP_USAGE;
     }
-    if (o->archive_path)
-        snprintf(cfg->archive_path, sizeof cfg->archive_path, "%s", o->archive_path);
+    if (o->archive_path) {
+        /* The command line wins over both [archive] path and url. */
+        bool url = cw_archive_pg_is_url(o->archive_path);
+        snprintf(url ? cfg->archive_url : cfg->archive_path, CW_PATH_MAX, "%s", o->archive_path);
+        if (!url)
+            cfg->archive_url[0] = '\0';
+    }
     if (o->ack_endpoint)
         snprintf(cfg->bus_ack_endpoint, sizeof cfg->bus_ack_endpoint, "%s", o->ack_endpoint);
     return APP_OK;

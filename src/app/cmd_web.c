@@ -45,7 +45,8 @@ static void web_usage(FILE *out)
           "      --ack-endpoint EP   daemon's ack endpoint (default: [bus] ack_endpoint)\n"
           "  -l, --listen HOST:PORT  where to serve (default: [web] listen, 127.0.0.1:8088)\n"
           "  -u, --users FILE        users file (default: [web] users)\n"
-          "      --db FILE.db        archive for ended calls and QA (default: [web] db)\n"
+          "      --db FILE.db|URL    archive for ended calls and QA: SQLite file or postgresql://\n"
+          "                          URL (default: [web] db, else [archive] url)\n"
           "  -h, --help              this help\n",
           out);
 }
@@ -244,7 +245,7 @@ static bool acquire(const web_args_t *a, web_res_t *r)
         app_log("web: %s", err.msg);
         return false;
     }
-    r->db = a->db ? a->db : cfg->web_db;
+    r->db = a->db ? a->db : cfg->web_db[0] ? cfg->web_db : cfg->archive_url;
     char wb[CW_PATH_MAX];
     if (cw_qa_drift_params_load(cw_config_model_path(cfg->archive_wellbeing, wb, sizeof wb), &r->drift, &err) !=
         CW_OK) {
@@ -292,9 +293,10 @@ int cmd_web(int argc, char **argv)
     cw_web_t *web = p.acks ? cw_web_new(&o, &err) : NULL;
     int status = APP_FAILURE;
     if (web) {
+        char db_name[512];
         app_install_signals();
         app_log("web: serving http%s://%s/ on port %d (bus %s, %zu users%s%s)", r.cert ? "s" : "", o.listen, cw_web_port(web), r.ep,
-                cw_users_count(r.users), r.db[0] ? ", archive " : "", r.db);
+                cw_users_count(r.users), r.db[0] ? ", archive " : "", app_archive_name(r.db, db_name, sizeof db_name));
         if (!r.cert && !is_loopback(o.listen))
             app_log("web: warning: %s is not a loopback address and TLS is off: passwords and session cookies "
                     "cross the network in clear (set [web] tls_cert and tls_key, or put a TLS proxy in front)",

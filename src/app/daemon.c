@@ -429,8 +429,8 @@ static int start_publisher(cw_daemon_t *d, cw_error_t *err)
 static int start_outbox(cw_daemon_t *d, cw_error_t *err)
 {
     cw_sink_t *archive = NULL;
-    if (d->cfg->archive_path[0]) {
-        archive = app_archive_sink(d->cfg, d->cfg->archive_path);
+    if (app_archive_target(d->cfg)[0]) {
+        archive = app_archive_sink(d->cfg, app_archive_target(d->cfg));
         if (!archive) {
             cw_sink_destroy(&d->publisher);
             return APP_FAILURE;

@@ -109,6 +109,7 @@ static void usage(FILE *out)
           "  devices           list the audio input devices PortAudio sees\n"
           "  config            print the effective configuration (all options, documented)\n"
           "  broker            relay the events of many nodes to many subscribers (scale-out)\n"
+          "  archiver          the central archive of many nodes ([archive] url = its endpoint)\n"
           "  keygen NAME       make a CURVE key pair for the bus (NAME.key, NAME.key_secret)\n"
           "  qa                search the QA archive: alerts, call timelines, shift summaries, export\n"
           "  console           the supervisor's live board: calls, heat, alerts, acknowledgements\n"
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } commands[] = {
         {"analyze", cmd_analyze}, {"run", cmd_run}, {"tap", cmd_tap}, {"devices", cmd_devices}, {"config", cmd_config},
-        {"broker", cmd_broker},
+        {"broker", cmd_broker}, {"archiver", cmd_archiver},
         {"keygen", cmd_keygen},
         {"qa", cmd_qa},
         {"console", cmd_console}, {"whisper", cmd_whisper},

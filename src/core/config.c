@@ -58,6 +58,7 @@ enum opt_flags {
     OPT_ACOUSTIC = 1u << 4,  /* validate: empty (off) or a PocketSphinx acoustic model directory */
     OPT_RESTART = 1u << 5,   /* shaped sockets, threads or loaded speech models: a reload keeps the running value */
     OPT_ARGV = 1u << 6,      /* a command-line option may override it: a reload keeps the running value silently */
+    OPT_SECRET = 1u << 7,    /* may hold a password: a refused value is not echoed in the error */
 };
 
 typedef struct opt {
@@ -85,6 +86,7 @@ static const char *check_switch(const char *value);
 static const char *check_asr_mode(const char *value);
 static const char *check_line_asr_mode(const char *value);
 static const char *check_word_kinds(const char *value);
+static const char *check_archive_url(const char *value);
 
 /* The options. Section order here is the order of cw_config_dump. */
 static const opt_t options[] = {
@@ -276,6 +278,9 @@ static const opt_t options[] = {
 
     {"archive", "path", OPT_STRING, CFG(archive_path), 0, 0, OPT_ARGV, "", NULL,
      "SQLite file `callwatch run` archives every event in (created 0600); \"\" = no archive"},
+    {"archive", "url", OPT_STRING, CFG(archive_url), 0, 0, OPT_ARGV | OPT_SECRET, "", check_archive_url,
+     "PostgreSQL archive instead of the SQLite path, shared by many nodes (postgresql://USER:PASSWORD@HOST:PORT/DB), "
+     "or a central `callwatch archiver` (tcp://HOST:PORT)"},
     {"archive", "retention_days", OPT_INT, CFG(archive_retention_days), 0, 36500, 0, "90", NULL,
      "days archived calls are kept (checked at start and hourly); 0 = keep for ever"},
     {"archive", "commit_timeout_ms", OPT_INT, CFG(archive_commit_timeout_ms), 1, 600000, 0, "1000", NULL,
@@ -296,7 +301,8 @@ static const opt_t options[] = {
     {"web", "users", OPT_STRING, CFG(web_users), 0, 0, 0, "", NULL,
      "`callwatch web`: users file written by `callwatch user add` (names, roles, password hashes)"},
     {"web", "db", OPT_STRING, CFG(web_db), 0, 0, 0, "", NULL,
-     "`callwatch web`: SQLite archive read (read-only) for ended calls and QA pages; \"\" = live calls only"},
+     "`callwatch web`: archive read for ended calls and QA pages (SQLite file or postgresql:// URL); \"\" = "
+     "[archive] url if set, else live calls only"},
     {"web", "assets", OPT_STRING, CFG(web_assets), 0, 0, OPT_MUST_DIR | OPT_IN_MODELS, "web", NULL,
      "directory of the web pages (HTML, CSS, JS); relative = in the models directory"},
     {"web", "ended_linger_s", OPT_DOUBLE, CFG(web_ended_linger_s), 0, 86400, 0, "120", NULL,
@@ -565,6 +571,15 @@ static const char *check_endpoint_or_empty(const char *value)
     return value[0] ? check_endpoint(value) : NULL;
 }
 
+static const char *check_archive_url(const char *value)
+{
+    if (!value[0] || strncmp(value, "postgresql://", 13) == 0 || strncmp(value, "postgres://", 11) == 0 ||
+        strncmp(value, "tcp://", 6) == 0 || strncmp(value, "ipc://", 6) == 0)
+        return NULL;
+    return "must start with postgresql:// (a database) or tcp:// (a `callwatch archiver`), or be empty for the"
+           " SQLite path";
+}
+
 static const char *check_asr_mode(const char *value)
 {
     return strcmp(value, "full") == 0 || strcmp(value, "cue") == 0 ? NULL : "must be full or cue";
@@ -789,6 +804,9 @@ static int apply_option(const scope_t *sc, const char *key, const char *value, c
     }
     char why[128];
     const char *bad = store_value(o, sc->base, value, why, sizeof why);
+    if (bad && (o->flags & OPT_SECRET))
+        return cw_error_set(err, CW_ERR_INVALID, "%s: [%s] %s (value not shown, it may hold a password): %s", where,
+                            sc->label, key, bad);
     if (bad)
         return cw_error_set(err, CW_ERR_INVALID, "%s: [%s] %s = '%s': %s", where, sc->label, key, value, bad);
     char *at_field = where_field(o, sc->base);

@@ -1,5 +1,8 @@
 /* archive.c - see callwatch/archive.h */
 #include "callwatch/archive.h"
+#include "callwatch/archive_event.h"
+#include "callwatch/archive_pg.h"
+#include "callwatch/archive_remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,9 @@
  * before leaving it to the process exit (a disk that never comes back must
  * not hang shutdown). */
 #define ARCHIVE_CLOSE_WAIT_S 10.0
+/* How long a node waits for a central archiver's answer to one batch
+ * before it counts the commit as failed and retries. */
+#define ARCHIVE_REMOTE_TIMEOUT_MS 3000
 
 /* ---- schema ---- */
 
@@ -156,7 +162,11 @@ typedef struct item {
 } item_t;
 
 struct cw_archive {
-    sqlite3 *db;
+    sqlite3 *db;              /* the SQLite backend, or NULL with pg */
+    cw_archive_pg_t *pg;      /* the PostgreSQL backend (a URL was given), or NULL */
+    cw_archive_remote_t *remote; /* a central archiver keeps it (an endpoint was given), or NULL */
+    bool in_txn;              /* cw_archive_begin() was called (PostgreSQL) */
+    bool careful;             /* PostgreSQL: a savepoint per event (cw_archive_set_careful) */
     sqlite3_stmt *st[ST_COUNT];
     int last_rc;              /* SQLite code of the last failed statement */
     char path[1024];
@@ -351,6 +361,8 @@ static void finalize_statements(cw_archive_t *a)
 
 static void archive_free(cw_archive_t *a)
 {
+    cw_archive_pg_close(&a->pg);
+    cw_archive_remote_close(&a->remote);
     finalize_statements(a);
     sqlite3_close_v2(a->db);
     while (a->head) {
@@ -360,6 +372,36 @@ static void archive_free(cw_archive_t *a)
         a->head = next;
     }
     free(a);
+}
+
+/* The PostgreSQL backend: a is named by its label (no password). */
+static cw_archive_t *open_pg(cw_archive_t *a, const char *url, cw_error_t *err)
+{
+    cw_archive_pg_label(url, a->path, sizeof a->path);
+    a->pg = cw_archive_pg_open(url, a->opts.create, a->opts.warn, a->opts.warn_user, err);
+    if (!a->pg || (a->opts.retention_days > 0 && cw_archive_prune(a, a->opts.retention_days, err) < 0)) {
+        archive_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* A central archiver keeps the events: only for writing (a sink, an import). */
+static cw_archive_t *open_remote(cw_archive_t *a, const char *endpoint, cw_error_t *err)
+{
+    if (!a->opts.create) {
+        cw_error_set(err, CW_ERR_INVALID,
+                     "%s is a `callwatch archiver` endpoint, which only takes events: read the database it"
+                     " writes (its [archive] url)", endpoint);
+        archive_free(a);
+        return NULL;
+    }
+    a->remote = cw_archive_remote_open(endpoint, ARCHIVE_REMOTE_TIMEOUT_MS, err);
+    if (!a->remote) {
+        archive_free(a);
+        return NULL;
+    }
+    return a;
 }
 
 cw_archive_t *cw_archive_open(const char *path, const cw_archive_opts_t *opts, cw_error_t *err)
@@ -380,6 +422,10 @@ cw_archive_t *cw_archive_open(const char *path, const cw_archive_opts_t *opts, c
     if (a->opts.commit_timeout_ms < 1)
         a->opts.commit_timeout_ms = 1000;
     snprintf(a->path, sizeof a->path, "%s", path);
+    if (cw_archive_pg_is_url(path))
+        return open_pg(a, path, err);
+    if (cw_archive_remote_is_endpoint(path))
+        return open_remote(a, path, err);
 
     bool created = false;
     struct stat sb;
@@ -450,33 +496,75 @@ const char *cw_archive_path(const cw_archive_t *a)
     return a ? a->path : "";
 }
 
+cw_archive_pg_t *cw_archive_pg(cw_archive_t *a)
+{
+    return a ? a->pg : NULL;
+}
+
+void cw_archive_set_careful(cw_archive_t *a, bool careful)
+{
+    if (a)
+        a->careful = careful;
+}
+
+bool cw_archive_spoils_on_refusal(const cw_archive_t *a)
+{
+    return a && a->pg && !a->careful;
+}
+
+int cw_archive_begin(cw_archive_t *a, cw_error_t *err)
+{
+    if (!a)
+        return cw_error_set(err, CW_ERR_INVALID, "archive: none");
+    int status = CW_OK;
+    if (a->remote)
+        cw_archive_remote_begin(a->remote);
+    else
+        status = a->pg ? cw_archive_pg_begin(a->pg, err) : exec_sql(a, "BEGIN IMMEDIATE", "starting a commit", err);
+    a->in_txn = status == CW_OK;
+    return status;
+}
+
+int cw_archive_commit(cw_archive_t *a, cw_error_t *err)
+{
+    if (!a)
+        return cw_error_set(err, CW_ERR_INVALID, "archive: none");
+    a->in_txn = false;
+    int status = a->remote ? cw_archive_remote_commit(a->remote, err)
+                 : a->pg   ? cw_archive_pg_commit(a->pg, err)
+                           : exec_sql(a, "COMMIT", "committing", err);
+    if (status != CW_OK)
+        cw_archive_rollback(a);
+    return status;
+}
+
+void cw_archive_rollback(cw_archive_t *a)
+{
+    if (!a)
+        return;
+    a->in_txn = false;
+    if (a->remote)
+        cw_archive_remote_rollback(a->remote);
+    else if (a->pg)
+        cw_archive_pg_rollback(a->pg);
+    else if (!sqlite3_get_autocommit(a->db))
+        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 /* ---- storing one event ---- */
 
-static void bind_str(sqlite3_stmt *st, int i, const json_t *obj, const char *key)
+/* Binds the event's parameters (archive_event.h) to st. */
+static void bind_event(sqlite3_stmt *st, const cw_archive_event_t *ev)
 {
-    const char *s = json_string_value(json_object_get(obj, key));
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void bind_num(sqlite3_stmt *st, int i, const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    if (json_is_number(v))
-        sqlite3_bind_double(st, i, json_number_value(v));
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static void bind_json(sqlite3_stmt *st, int i, const json_t *v)
-{
-    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (text)
-        sqlite3_bind_text(st, i, text, -1, free);
-    else
-        sqlite3_bind_null(st, i);
+    for (int i = 0; i < ev->n; i++) {
+        const cw_archive_value_t *v = &ev->v[i];
+        switch (v->type) {
+        case CW_AV_TEXT: sqlite3_bind_text(st, i + 1, v->text, -1, SQLITE_STATIC); break;
+        case CW_AV_INT: sqlite3_bind_int64(st, i + 1, v->i); break;
+        case CW_AV_REAL: sqlite3_bind_double(st, i + 1, v->d); break;
+        case CW_AV_NULL: sqlite3_bind_null(st, i + 1); break;
+        }
+    }
 }
 
 static int step_done(cw_archive_t *a, sqlite3_stmt *st, const char *doing, cw_error_t *err)
@@ -524,120 +612,35 @@ static int store_legs(cw_archive_t *a, int which, const char *call_id, const jso
 
 static int store_event(cw_archive_t *a, const char *topic, const char *json, long long now_ms, cw_error_t *err)
 {
-    json_error_t jerr;
-    json_t *obj = json_loads(json, 0, &jerr);
-    const char *type = json_string_value(json_object_get(obj, "type"));
-    const char *call_id = json_string_value(json_object_get(obj, "call_id"));
-    if (!json_is_object(obj) || !type || !call_id) {
-        json_decref(obj);
-        return cw_error_set(err, CW_ERR_INVALID, "%s: event on %s is not a JSON object with type and call_id",
-                            a->path, topic);
+    if (a->pg)
+        return cw_archive_pg_store(a->pg, topic, json, now_ms, a->careful, err);
+    if (a->remote)
+        return cw_archive_remote_store(a->remote, topic, json, err);
+    static const struct {
+        int st;
+        const char *doing;
+    } by_kind[] = {
+        [CW_AEV_CALL_START] = {ST_CALL_START, "storing a call_start"},
+        [CW_AEV_CALL_END] = {ST_CALL_END, "storing a call_end"},
+        [CW_AEV_TRANSCRIPT] = {ST_TRANSCRIPT, "storing a transcript"},
+        [CW_AEV_ALERT] = {ST_ALERT, "storing an alert"},
+        [CW_AEV_WHISPER] = {ST_WHISPER, "storing a whisper"},
+        [CW_AEV_ACK] = {ST_ACK, "storing an ack"},
+        [CW_AEV_OTHER] = {ST_OTHER, "storing an event"},
+    };
+    cw_archive_event_t ev;
+    int status = cw_archive_event_parse(&ev, topic, json, now_ms, a->path, err);
+    if (status == CW_OK && ev.kind == CW_AEV_CALL_START)
+        status = forget_call(a, ev.call_id, err);
+    if (status == CW_OK && ev.kind != CW_AEV_SKIP) {
+        sqlite3_stmt *st = a->st[by_kind[ev.kind].st];
+        bind_event(st, &ev);
+        status = step_done(a, st, by_kind[ev.kind].doing, err);
     }
-    int status = CW_OK;
-    sqlite3_stmt *st = NULL;
-    if (strcmp(type, "call_start") == 0) {
-        if (forget_call(a, call_id, err) != CW_OK) {
-            json_decref(obj);
-            return err->code;
-        }
-        st = a->st[ST_CALL_START];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "agent_id");
-        bind_str(st, 3, obj, "line");
-        bind_str(st, 4, obj, "team");
-        bind_str(st, 5, obj, "source");
-        bind_str(st, 6, obj, "started_at");
-        sqlite3_bind_int64(st, 7, now_ms);
-        sqlite3_bind_text(st, 8, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing a call_start", err);
-        const json_t *legs = json_object_get(obj, "legs");
-        if (status == CW_OK && json_is_object(legs))
-            status = store_legs(a, ST_LEG_RATE, call_id, legs, "rate_hz", err);
-    } else if (strcmp(type, "call_end") == 0) {
-        st = a->st[ST_CALL_END];
-        const json_t *summary = json_object_get(obj, "prosody_summary");
-        const json_t *spread = json_object_get(json_object_get(summary, "agent"), "f0_spread_st");
-        bind_str(st, 1, obj, "call_id");
-        bind_num(st, 2, obj, "duration_s");
-        bind_str(st, 3, obj, "reason");
-        sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, now_ms);
-        bind_json(st, 6, json_is_object(summary) ? summary : NULL);
-        if (json_is_number(spread))
-            sqlite3_bind_double(st, 7, json_number_value(spread));
-        status = step_done(a, st, "storing a call_end", err);
-        const json_t *dropped = json_object_get(obj, "frames_dropped");
-        if (status == CW_OK && json_is_object(dropped))
-            status = store_legs(a, ST_LEG_DROPPED, call_id, dropped, NULL, err);
-    } else if (strcmp(type, "transcript") == 0) {
-        /* Partials are superseded by the final segment of the utterance. */
-        if (json_is_false(json_object_get(obj, "final"))) {
-            json_decref(obj);
-            return CW_OK;
-        }
-        st = a->st[ST_TRANSCRIPT];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "leg");
-        bind_num(st, 3, obj, "t");
-        bind_num(st, 4, obj, "t_start");
-        bind_num(st, 5, obj, "t_end");
-        bind_num(st, 6, obj, "utterance");
-        bind_str(st, 7, obj, "text");
-        sqlite3_bind_int64(st, 8, now_ms);
-        sqlite3_bind_text(st, 9, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing a transcript", err);
-    } else if (strcmp(type, "alert") == 0 && json_is_string(json_object_get(obj, "id"))) {
-        st = a->st[ST_ALERT];
-        bind_str(st, 1, obj, "id");
-        bind_str(st, 2, obj, "call_id");
-        bind_str(st, 3, obj, "leg");
-        bind_str(st, 4, obj, "kind");
-        bind_str(st, 5, obj, "severity");
-        bind_num(st, 6, obj, "score");
-        bind_num(st, 7, obj, "t");
-        bind_num(st, 8, obj, "t_start");
-        bind_num(st, 9, obj, "t_end");
-        bind_str(st, 10, obj, "text");
-        bind_str(st, 11, obj, "escalates");
-        bind_json(st, 12, json_object_get(obj, "evidence"));
-        sqlite3_bind_int64(st, 13, now_ms);
-        sqlite3_bind_text(st, 14, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing an alert", err);
-    } else if (strcmp(type, "whisper") == 0) {
-        st = a->st[ST_WHISPER];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "agent_id");
-        bind_num(st, 3, obj, "t");
-        bind_str(st, 4, obj, "because");
-        bind_str(st, 5, obj, "kind");
-        bind_str(st, 6, obj, "severity");
-        bind_str(st, 7, obj, "lang");
-        bind_str(st, 8, obj, "prompt");
-        sqlite3_bind_int64(st, 9, now_ms);
-        sqlite3_bind_text(st, 10, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing a whisper", err);
-    } else if (strcmp(type, "ack") == 0) {
-        st = a->st[ST_ACK];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "alert_id");
-        bind_str(st, 3, obj, "by");
-        bind_str(st, 4, obj, "at");
-        bind_str(st, 5, obj, "note");
-        sqlite3_bind_int64(st, 6, now_ms);
-        sqlite3_bind_text(st, 7, json, -1, SQLITE_STATIC);
-        bind_str(st, 8, obj, "acked_at");
-        status = step_done(a, st, "storing an ack", err);
-    } else {
-        st = a->st[ST_OTHER];
-        bind_str(st, 1, obj, "call_id");
-        bind_str(st, 2, obj, "type");
-        sqlite3_bind_text(st, 3, topic, -1, SQLITE_TRANSIENT);
-        bind_num(st, 4, obj, "t");
-        sqlite3_bind_int64(st, 5, now_ms);
-        sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
-        status = step_done(a, st, "storing an event", err);
-    }
-    json_decref(obj);
+    if (status == CW_OK && ev.legs)
+        status = store_legs(a, ev.kind == CW_AEV_CALL_START ? ST_LEG_RATE : ST_LEG_DROPPED, ev.call_id, ev.legs,
+                            ev.legs_field, err);
+    cw_archive_event_free(&ev);
     return status;
 }
 
@@ -645,7 +648,17 @@ int cw_archive_store_json(cw_archive_t *a, const char *topic, const char *json, 
 {
     if (!a || !topic || !json)
         return cw_error_set(err, CW_ERR_INVALID, "archive store: missing archive, topic or event");
-    return store_event(a, topic, json, wall_ms_now(), err);
+    if ((!a->pg && !a->remote) || a->in_txn)
+        return store_event(a, topic, json, wall_ms_now(), err);
+    /* PostgreSQL stores under a savepoint: give it a transaction. */
+    if (cw_archive_begin(a, err) != CW_OK)
+        return err->code;
+    int status = store_event(a, topic, json, wall_ms_now(), err);
+    if (status != CW_OK) {
+        cw_archive_rollback(a);
+        return status;
+    }
+    return cw_archive_commit(a, err);
 }
 
 long cw_archive_prune(cw_archive_t *a, int retention_days, cw_error_t *err)
@@ -662,6 +675,10 @@ long cw_archive_prune(cw_archive_t *a, int retention_days, cw_error_t *err)
         "DELETE FROM legs WHERE call_id NOT IN (SELECT call_id FROM calls)",
     };
     long long cutoff = wall_ms_now() - (long long)retention_days * 86400000LL;
+    if (a->pg)
+        return cw_archive_pg_prune(a->pg, cutoff, err);
+    if (a->remote)
+        return 0; /* the archiver applies its own retention */
     long deleted = 0;
     if (exec_sql(a, "BEGIN IMMEDIATE", "applying the retention", err) != CW_OK)
         return err->code;
@@ -709,36 +726,43 @@ static void free_items(item_t *it)
  * transaction fails the batch, which is then retried as a whole. */
 static int commit_batch(cw_archive_t *a, item_t *batch, uint64_t *rejected, cw_error_t *err)
 {
-    *rejected = 0;
-    if (exec_sql(a, "BEGIN IMMEDIATE", "starting a commit", err) != CW_OK)
-        return err->code;
-    long long now = wall_ms_now();
-    for (item_t *it = batch; it; it = it->next) {
-        cw_error_t e;
-        cw_error_clear(&e);
-        a->last_rc = SQLITE_OK;
-        if (store_event(a, it->topic, it->json, now, &e) != CW_OK) {
+    cw_archive_set_careful(a, false);
+    for (;;) {
+        *rejected = 0;
+        if (cw_archive_begin(a, err) != CW_OK)
+            return err->code;
+        long long now = wall_ms_now();
+        bool redo = false;
+        for (item_t *it = batch; it && !redo; it = it->next) {
+            cw_error_t e;
+            cw_error_clear(&e);
+            a->last_rc = SQLITE_OK;
+            if (store_event(a, it->topic, it->json, now, &e) == CW_OK)
+                continue;
             int primary = a->last_rc & 0xff;
             bool bad_event = e.code == CW_ERR_INVALID || primary == SQLITE_CONSTRAINT ||
                              primary == SQLITE_TOOBIG || primary == SQLITE_MISMATCH || primary == SQLITE_RANGE;
             if (!bad_event) {
-                /* Disk full, I/O, lock: the whole batch is retried, never
-                 * an event quietly left out. */
-                if (!sqlite3_get_autocommit(a->db))
-                    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+                /* Disk full, I/O, lock, a lost server: the whole batch is
+                 * retried, never an event quietly left out. */
+                cw_archive_rollback(a);
                 *err = e;
                 return e.code;
             }
-            (*rejected)++;
-            if (*rejected == 1)
+            /* PostgreSQL refused it without a savepoint: do the batch again
+             * with one per event, so only this event is left out. */
+            redo = cw_archive_spoils_on_refusal(a);
+            if (!redo && ++*rejected == 1)
                 warn(a, "archive %s: event not archived: %s", a->path, e.msg);
         }
+        if (!redo)
+            break;
+        cw_archive_rollback(a);
+        cw_archive_set_careful(a, true);
     }
-    if (exec_sql(a, "COMMIT", "committing", err) != CW_OK) {
-        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-        return err->code;
-    }
-    return CW_OK;
+    int status = cw_archive_commit(a, err);
+    cw_archive_set_careful(a, false);
+    return status;
 }
 
 static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double deadline)

@@ -1,6 +1,8 @@
 /* qa.c - see callwatch/qa.h */
 #include "callwatch/qa.h"
 
+#include "callwatch/archive_pg.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -61,6 +63,16 @@ static void bind_opt_ms(sqlite3_stmt *st, int i, long long ms)
 /* Row columns every query below selects, in this order. */
 enum { C_TYPE, C_CALL, C_AGENT, C_LEG, C_ID, C_KIND, C_SEV, C_TEXT, C_SCORE, C_T, C_TSTART, C_TEND, C_WALL, C_JSON,
        C_ACKED_AT, C_ACK_AFTER };
+
+/* The PostgreSQL backend's side of the queries (further down). */
+typedef struct pg_rows {
+    cw_qa_row_fn fn;
+    void *user;
+} pg_rows_t;
+static int pg_row(void *user, const char *const *v, int n);
+static int pg_search(cw_archive_t *a, const cw_qa_filter_t *f, unsigned types, cw_qa_row_fn fn, void *user,
+                     cw_error_t *err);
+static int pg_call_info(cw_archive_t *a, const char *call_id, cw_qa_call_t *out, bool *known, cw_error_t *err);
 
 /* The last two columns: none for rows other than acks ... */
 #define NO_ACK_COLS ", NULL, NULL"
@@ -140,6 +152,8 @@ int cw_qa_search(cw_archive_t *a, const cw_qa_filter_t *f, cw_qa_row_fn fn, void
     if (!a || !f || !fn)
         return cw_error_set(err, CW_ERR_INVALID, "qa search: missing archive, filter or callback");
     unsigned types = f->types ? f->types : CW_QA_ALERT | (nonempty(f->text) ? CW_QA_TRANSCRIPT : 0u);
+    if (cw_archive_pg(a))
+        return pg_search(a, f, types, fn, user, err);
     bool alert_only_filter = nonempty(f->kind) || nonempty(f->severity);
     char sql[8192];
     size_t used = 0;
@@ -180,10 +194,26 @@ static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int i)
     snprintf(dst, cap, "%s", col_str(st, i));
 }
 
+static int call_found(cw_archive_t *a, const char *call_id, const cw_qa_call_t *out, bool known, cw_error_t *err)
+{
+    if (!known && out->alerts + out->transcripts + out->whispers + out->acks == 0)
+        return cw_error_set(err, CW_ERR_NOT_FOUND, "%s: no call '%s' in the archive", cw_archive_path(a), call_id);
+    return CW_OK;
+}
+
 int cw_qa_call_info(cw_archive_t *a, const char *call_id, cw_qa_call_t *out, cw_error_t *err)
 {
     if (!a || !call_id || !out)
         return cw_error_set(err, CW_ERR_INVALID, "qa: missing archive or call id");
+    if (cw_archive_pg(a)) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->call_id, sizeof out->call_id, "%s", call_id);
+        bool known = false;
+        int rc = pg_call_info(a, call_id, out, &known, err);
+        if (rc != CW_OK)
+            return rc;
+        return call_found(a, call_id, out, known, err);
+    }
     static const char sql[] =
         "SELECT c.agent_id, c.line, c.team, c.started_at, c.started_ms, c.duration_s, c.end_reason,"
         " (SELECT count(*) FROM alerts WHERE call_id = ?1), (SELECT count(*) FROM transcripts WHERE call_id = ?1),"
@@ -214,9 +244,7 @@ int cw_qa_call_info(cw_archive_t *a, const char *call_id, cw_qa_call_t *out, cw_
     out->acks = sqlite3_column_int(st, 10);
     bool known = sqlite3_column_int(st, 11) != 0;
     sqlite3_finalize(st);
-    if (!known && out->alerts + out->transcripts + out->whispers + out->acks == 0)
-        return cw_error_set(err, CW_ERR_NOT_FOUND, "%s: no call '%s' in the archive", cw_archive_path(a), call_id);
-    return CW_OK;
+    return call_found(a, call_id, out, known, err);
 }
 
 int cw_qa_timeline(cw_archive_t *a, const char *call_id, cw_qa_row_fn fn, void *user, cw_error_t *err)
@@ -224,6 +252,12 @@ int cw_qa_timeline(cw_archive_t *a, const char *call_id, cw_qa_row_fn fn, void *
     cw_qa_call_t info;
     if (cw_qa_call_info(a, call_id, &info, err) != CW_OK)
         return err->code;
+    if (cw_archive_pg(a)) {
+        const char *params[] = {call_id};
+        pg_rows_t r = {fn, user};
+        return cw_archive_pg_query(cw_archive_pg(a), CW_PGQ_TIMELINE, params, 1, pg_row, &r,
+                                   "reading a call's timeline", err);
+    }
     /* rank orders rows at the same instant: what was said, then
      * the alert it caused, the whisper answering it, its acknowledgement. */
     static const char sql[] =
@@ -344,6 +378,63 @@ static int by_hour(const void *x, const void *y)
     return (a->hour_ms > b->hour_ms) - (a->hour_ms < b->hour_ms);
 }
 
+/* Room for one more call in s->calls (*cap of them allocated); NULL when
+ * out of memory. */
+static cw_qa_shift_call_t *shift_next_call(cw_qa_shift_t *s, size_t *cap)
+{
+    if (s->n_calls == *cap) {
+        cw_qa_shift_call_t *more = realloc(s->calls, 2 * *cap * sizeof *s->calls);
+        if (!more)
+            return NULL;
+        s->calls = more;
+        *cap *= 2;
+    }
+    cw_qa_shift_call_t *c = &s->calls[s->n_calls++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+/* The call's measure and its share of the shift's totals. */
+static void shift_add_call(cw_qa_shift_t *s, cw_qa_shift_call_t *c, double summary, double from_alerts)
+{
+    /* The whole-call summary beats flat_affect alerts, which only exist
+     * for the stretches that were flat. */
+    c->measure = !isnan(summary) ? summary : from_alerts;
+    c->measure_source = !isnan(summary) ? "summary" : !isnan(from_alerts) ? "alerts" : "";
+    s->alerts += c->alerts;
+    s->hostile_calls += c->hostile;
+}
+
+/* One alert in its hour (cap hours allocated). */
+static void shift_add_alert(cw_qa_shift_t *s, size_t cap, long long wall_ms, const char *sev, const char *kind)
+{
+    cw_qa_shift_hour_t *h = hour_slot(s, wall_ms, cap);
+    if (!h)
+        return;
+    h->alerts++;
+    h->critical += strcmp(sev, "critical") == 0;
+    h->warning += strcmp(sev, "warning") == 0;
+    h->info += strcmp(sev, "info") == 0;
+    h->flat_affect += strcmp(kind, "flat_affect") == 0;
+}
+
+#define SHIFT_FIRST_CALLS 64
+#define SHIFT_MAX_HOURS (24 * 62)
+
+/* The hours s's calls started in; -1 when out of memory. */
+static int shift_start_hours(cw_qa_shift_t *s)
+{
+    s->hours = malloc(SHIFT_MAX_HOURS * sizeof *s->hours);
+    if (!s->hours)
+        return -1;
+    for (size_t i = 0; i < s->n_calls; i++) {
+        cw_qa_shift_hour_t *h = hour_slot(s, s->calls[i].started_ms, SHIFT_MAX_HOURS);
+        if (h)
+            h->calls++;
+    }
+    return 0;
+}
+
 /* Reads agent_id's calls in s's window into s->calls (and the shift's alert
  * and hostile-call totals); 0, or -1 on a database or memory failure. */
 static int shift_read_calls(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s)
@@ -361,7 +452,7 @@ static int shift_read_calls(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s)
         " FROM calls c WHERE c.agent_id = ?1 AND c.started_ms >= ?2 AND (?3 IS NULL OR c.started_ms < ?3)"
         " ORDER BY c.started_ms, c.call_id";
     sqlite3_stmt *st = NULL;
-    size_t cap_calls = 64;
+    size_t cap_calls = SHIFT_FIRST_CALLS;
     s->calls = malloc(cap_calls * sizeof *s->calls);
     if (!s->calls || sqlite3_prepare_v2(db, calls_sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -370,15 +461,9 @@ static int shift_read_calls(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s)
     bind_opt_ms(st, 3, s->until_ms);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (s->n_calls == cap_calls) {
-            cw_qa_shift_call_t *more = realloc(s->calls, 2 * cap_calls * sizeof *s->calls);
-            if (!more)
-                break;
-            s->calls = more;
-            cap_calls *= 2;
-        }
-        cw_qa_shift_call_t *c = &s->calls[s->n_calls++];
-        memset(c, 0, sizeof *c);
+        cw_qa_shift_call_t *c = shift_next_call(s, &cap_calls);
+        if (!c)
+            break;
         copy_col(c->call_id, sizeof c->call_id, st, 0);
         c->started_ms = sqlite3_column_int64(st, 1);
         c->duration_s = col_num(st, 2);
@@ -387,13 +472,7 @@ static int shift_read_calls(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s)
         c->warning = sqlite3_column_int(st, 6);
         c->flat_affect = sqlite3_column_int(st, 7);
         c->hostile = sqlite3_column_int(st, 8) > 0;
-        double summary = col_num(st, 3), from_alerts = col_num(st, 9);
-        /* The whole-call summary beats flat_affect alerts, which only exist
-         * for the stretches that were flat. */
-        c->measure = !isnan(summary) ? summary : from_alerts;
-        c->measure_source = !isnan(summary) ? "summary" : !isnan(from_alerts) ? "alerts" : "";
-        s->alerts += c->alerts;
-        s->hostile_calls += c->hostile;
+        shift_add_call(s, c, col_num(st, 3), col_num(st, 9));
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -406,15 +485,8 @@ static int shift_count_hours(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s
     static const char alerts_sql[] =
         "SELECT a.wall_ms, a.severity, a.kind FROM alerts a JOIN calls c ON c.call_id = a.call_id"
         " WHERE c.agent_id = ?1 AND c.started_ms >= ?2 AND (?3 IS NULL OR c.started_ms < ?3)";
-    size_t cap_hours = 24 * 62;
-    s->hours = malloc(cap_hours * sizeof *s->hours);
-    if (!s->hours)
+    if (shift_start_hours(s) != 0)
         return -1;
-    for (size_t i = 0; i < s->n_calls; i++) {
-        cw_qa_shift_hour_t *h = hour_slot(s, s->calls[i].started_ms, cap_hours);
-        if (h)
-            h->calls++;
-    }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, alerts_sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -422,22 +494,203 @@ static int shift_count_hours(sqlite3 *db, const char *agent_id, cw_qa_shift_t *s
     sqlite3_bind_int64(st, 2, s->since_ms);
     bind_opt_ms(st, 3, s->until_ms);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cw_qa_shift_hour_t *h = hour_slot(s, sqlite3_column_int64(st, 0), cap_hours);
-        if (!h)
-            continue;
-        const char *sev = col_str(st, 1);
-        h->alerts++;
-        h->critical += strcmp(sev, "critical") == 0;
-        h->warning += strcmp(sev, "warning") == 0;
-        h->info += strcmp(sev, "info") == 0;
-        h->flat_affect += strcmp(col_str(st, 2), "flat_affect") == 0;
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        shift_add_alert(s, SHIFT_MAX_HOURS, sqlite3_column_int64(st, 0), col_str(st, 1), col_str(st, 2));
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return -1;
     qsort(s->hours, s->n_hours, sizeof *s->hours, by_hour);
     return 0;
+}
+
+/* ---- the PostgreSQL backend: its SQL is in archive_pg.c ---- */
+
+static const char *text_or_empty(const char *v)
+{
+    return v ? v : "";
+}
+
+static double text_num(const char *v)
+{
+    return v ? strtod(v, NULL) : NAN;
+}
+
+static long long text_ll(const char *v)
+{
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int pg_row(void *user, const char *const *v, int n)
+{
+    pg_rows_t *r = user;
+    if (n < C_ACK_AFTER + 1)
+        return CW_ERR_INTERNAL;
+    cw_qa_row_t row = {
+        .type = text_or_empty(v[C_TYPE]),
+        .call_id = text_or_empty(v[C_CALL]),
+        .agent_id = text_or_empty(v[C_AGENT]),
+        .leg = text_or_empty(v[C_LEG]),
+        .id = text_or_empty(v[C_ID]),
+        .kind = text_or_empty(v[C_KIND]),
+        .severity = text_or_empty(v[C_SEV]),
+        .text = text_or_empty(v[C_TEXT]),
+        .score = text_num(v[C_SCORE]),
+        .t = text_num(v[C_T]),
+        .t_start = text_num(v[C_TSTART]),
+        .t_end = text_num(v[C_TEND]),
+        .wall_ms = text_ll(v[C_WALL]),
+        .json = text_or_empty(v[C_JSON]),
+        .acked_at = text_or_empty(v[C_ACKED_AT]),
+        .ack_after_s = text_num(v[C_ACK_AFTER]),
+    };
+    return r->fn(r->user, &row);
+}
+
+/* "123" into buf, or NULL (SQL NULL) for 0. */
+static const char *opt_ms_text(long long ms, char *buf, size_t cap)
+{
+    if (ms == 0)
+        return NULL;
+    snprintf(buf, cap, "%lld", ms);
+    return buf;
+}
+
+static int pg_search(cw_archive_t *a, const cw_qa_filter_t *f, unsigned types, cw_qa_row_fn fn, void *user,
+                     cw_error_t *err)
+{
+    char since[32], until[32], limit[32], mask[16];
+    snprintf(mask, sizeof mask, "%u", types);
+    const char *params[] = {
+        nonempty(f->call_id), nonempty(f->agent_id), nonempty(f->kind), nonempty(f->severity), nonempty(f->text),
+        opt_ms_text(f->since_ms, since, sizeof since), opt_ms_text(f->until_ms, until, sizeof until),
+        opt_ms_text(f->limit > 0 ? f->limit : 0, limit, sizeof limit), mask,
+    };
+    pg_rows_t r = {fn, user};
+    return cw_archive_pg_query(cw_archive_pg(a), CW_PGQ_SEARCH, params, 9, pg_row, &r, "searching", err);
+}
+
+static int pg_call_row(void *user, const char *const *v, int n)
+{
+    cw_qa_call_t *out = user;
+    if (n < 12)
+        return CW_ERR_INTERNAL;
+    snprintf(out->agent_id, sizeof out->agent_id, "%s", text_or_empty(v[0]));
+    snprintf(out->line, sizeof out->line, "%s", text_or_empty(v[1]));
+    snprintf(out->team, sizeof out->team, "%s", text_or_empty(v[2]));
+    snprintf(out->started_at, sizeof out->started_at, "%s", text_or_empty(v[3]));
+    out->started_ms = text_ll(v[4]);
+    out->duration_s = text_num(v[5]);
+    snprintf(out->end_reason, sizeof out->end_reason, "%s", text_or_empty(v[6]));
+    out->alerts = (long)text_ll(v[7]);
+    out->transcripts = (long)text_ll(v[8]);
+    out->whispers = (long)text_ll(v[9]);
+    out->acks = (long)text_ll(v[10]);
+    return text_ll(v[11]) ? 1 : 2; /* known, or only its events are */
+}
+
+/* Fills *out; CW_OK with *known, or a negative cw_status. */
+static int pg_call_info(cw_archive_t *a, const char *call_id, cw_qa_call_t *out, bool *known, cw_error_t *err)
+{
+    const char *params[] = {call_id};
+    int rc = cw_archive_pg_query(cw_archive_pg(a), CW_PGQ_CALL_INFO, params, 1, pg_call_row, out, "reading a call",
+                                 err);
+    if (rc < 0)
+        return rc;
+    *known = rc == 1;
+    return CW_OK;
+}
+
+static int pg_latest_row(void *user, const char *const *v, int n)
+{
+    long long *latest = user;
+    if (n < 1 || !v[0])
+        return 2;
+    *latest = text_ll(v[0]);
+    return 1;
+}
+
+typedef struct pg_shift {
+    cw_qa_shift_t *s;
+    size_t cap;
+} pg_shift_t;
+
+static int pg_shift_call_row(void *user, const char *const *v, int n)
+{
+    pg_shift_t *ps = user;
+    if (n < 10)
+        return CW_ERR_INTERNAL;
+    cw_qa_shift_call_t *c = shift_next_call(ps->s, &ps->cap);
+    if (!c)
+        return CW_ERR_NOMEM;
+    snprintf(c->call_id, sizeof c->call_id, "%s", text_or_empty(v[0]));
+    c->started_ms = text_ll(v[1]);
+    c->duration_s = text_num(v[2]);
+    c->alerts = (int)text_ll(v[4]);
+    c->critical = (int)text_ll(v[5]);
+    c->warning = (int)text_ll(v[6]);
+    c->flat_affect = (int)text_ll(v[7]);
+    c->hostile = text_ll(v[8]) > 0;
+    shift_add_call(ps->s, c, text_num(v[3]), text_num(v[9]));
+    return 0;
+}
+
+static int pg_shift_alert_row(void *user, const char *const *v, int n)
+{
+    if (n < 3)
+        return CW_ERR_INTERNAL;
+    shift_add_alert(user, SHIFT_MAX_HOURS, text_ll(v[0]), text_or_empty(v[1]), text_or_empty(v[2]));
+    return 0;
+}
+
+/* s's calls and hours from PostgreSQL; a negative cw_status on failure. */
+static int pg_shift_fill(cw_archive_t *a, const char *agent_id, cw_qa_shift_t *s, cw_error_t *err)
+{
+    char since[32], until[32];
+    snprintf(since, sizeof since, "%lld", s->since_ms);
+    const char *params[] = {agent_id, since, opt_ms_text(s->until_ms, until, sizeof until)};
+    pg_shift_t ps = {s, SHIFT_FIRST_CALLS};
+    s->calls = malloc(ps.cap * sizeof *s->calls);
+    if (!s->calls)
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+    int rc = cw_archive_pg_query(cw_archive_pg(a), CW_PGQ_SHIFT_CALLS, params, 3, pg_shift_call_row, &ps,
+                                 "summarising the shift", err);
+    if (rc == CW_OK && shift_start_hours(s) != 0)
+        rc = CW_ERR_NOMEM;
+    if (rc == CW_OK)
+        rc = cw_archive_pg_query(cw_archive_pg(a), CW_PGQ_SHIFT_ALERTS, params, 3, pg_shift_alert_row, s,
+                                 "summarising the shift", err);
+    if (rc == CW_ERR_NOMEM)
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+    if (rc != CW_OK)
+        return rc < 0 ? rc : CW_ERR_INTERNAL;
+    qsort(s->hours, s->n_hours, sizeof *s->hours, by_hour);
+    return CW_OK;
+}
+
+/* The start of the agent's latest call (*any false: none). */
+static int agent_latest(cw_archive_t *a, const char *agent_id, bool *any, long long *latest, cw_error_t *err)
+{
+    if (cw_archive_pg(a)) {
+        const char *params[] = {agent_id};
+        int rc = cw_archive_pg_query(cw_archive_pg(a), CW_PGQ_AGENT_LATEST, params, 1, pg_latest_row, latest,
+                                     "reading the agent's calls", err);
+        if (rc < 0)
+            return rc;
+        *any = rc == 1;
+        return CW_OK;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cw_archive_db(a), "SELECT max(started_ms) FROM calls WHERE agent_id = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return qa_db_error(a, err, "reading the agent's calls");
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    *any = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *latest = *any ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return qa_db_error(a, err, "reading the agent's calls");
+    return CW_OK;
 }
 
 int cw_qa_shift(cw_archive_t *a, const char *agent_id, long long since_ms, long long until_ms,
@@ -446,18 +699,10 @@ int cw_qa_shift(cw_archive_t *a, const char *agent_id, long long since_ms, long 
     if (!a || !nonempty(agent_id) || !out)
         return cw_error_set(err, CW_ERR_INVALID, "qa shift: an agent id is needed");
     *out = NULL;
-    sqlite3 *db = cw_archive_db(a);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT max(started_ms) FROM calls WHERE agent_id = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return qa_db_error(a, err, "reading the agent's calls");
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    bool any = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
-    long long latest = any ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-        return qa_db_error(a, err, "reading the agent's calls");
+    bool any = false;
+    long long latest = 0;
+    if (agent_latest(a, agent_id, &any, &latest, err) != CW_OK)
+        return err->code;
     if (!any)
         return cw_error_set(err, CW_ERR_NOT_FOUND, "%s: no call of agent '%s' in the archive", cw_archive_path(a),
                             agent_id);
@@ -470,7 +715,14 @@ int cw_qa_shift(cw_archive_t *a, const char *agent_id, long long since_ms, long 
     snprintf(s->agent_id, sizeof s->agent_id, "%s", agent_id);
     s->since_ms = since_ms;
     s->until_ms = until_ms;
-    if (shift_read_calls(db, agent_id, s) != 0 || shift_count_hours(db, agent_id, s) != 0) {
+    if (cw_archive_pg(a)) {
+        int rc = pg_shift_fill(a, agent_id, s, err);
+        if (rc != CW_OK) {
+            cw_qa_shift_free(&s);
+            return rc;
+        }
+    } else if (shift_read_calls(cw_archive_db(a), agent_id, s) != 0 ||
+               shift_count_hours(cw_archive_db(a), agent_id, s) != 0) {
         if (!s->calls || !s->hours)
             cw_error_set(err, CW_ERR_NOMEM, "out of memory");
         else
@@ -516,16 +768,26 @@ int cw_qa_parse_time(cw_archive_t *a, const char *text, long long *out_ms, cw_er
     /* ISO-8601 by SQLite's date parser; "now" and modifiers are not dates. */
     if (!isdigit((unsigned char)text[0]))
         return cw_error_set(err, CW_ERR_INVALID, "'%s' is not a time: %s", text, forms);
+    /* A PostgreSQL archive reads times with SQLite's parser too, in memory. */
+    sqlite3 *dates = NULL;
+    sqlite3 *db = cw_archive_db(a);
+    if (!db && sqlite3_open_v2(":memory:", &dates, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        sqlite3_close(dates);
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory reading a time");
+    }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(cw_archive_db(a), "SELECT CAST(round((julianday(?1) - 2440587.5) * 86400000) AS INTEGER)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db ? db : dates, "SELECT CAST(round((julianday(?1) - 2440587.5) * 86400000) AS INTEGER)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_close(dates);
         return qa_db_error(a, err, "reading a time");
+    }
     sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     bool ok = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
     if (ok)
         *out_ms = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    sqlite3_close(dates);
     if (!ok)
         return cw_error_set(err, CW_ERR_INVALID, "'%s' is not a time: %s", text, forms);
     return CW_OK;

@@ -165,7 +165,7 @@ static void test_shipped_ini(const char *models_dir)
             CHECK(strstr(text, needle) != NULL, "shipped ini lacks '%s'", line);
             options += strstr(line, " = ") != NULL;
         }
-        CHECK(options == 76, "%d global options in the dump", options);
+        CHECK(options == 77, "%d global options in the dump", options);
 
         /* Uncomment the ';' examples: two valid lines. */
         char *examples = malloc(strlen(text) + 1), *o = examples;

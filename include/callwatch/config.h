@@ -84,6 +84,7 @@ typedef struct cw_config {
     double asr_recover_backlog_s;       /* run: legs return to full below this backlog ... */
     double asr_recover_hold_s;          /* ... held for this long */
     char asr_model_8k[CW_PATH_MAX];     /* acoustic model for 8 kHz legs, decoded at 8 kHz; "" = none */
+    int asr_cue_workers;                /* mode = cue: keyphrase-only decoders besides asr_workers */
     char asr_decoder_args[160];         /* extra PocketSphinx "-name value" pairs for every decoder */
     char asr_model_8k_at[CW_AT_MAX];    /* where model_8k was set ("site.ini:12", "--set"), "" = default */
     int asr_workers_8k;                 /* decoders of the 8 kHz model; 0 = as many as asr_workers */

@@ -124,6 +124,9 @@ static const opt_t options[] = {
     {"asr", "model_8k", OPT_STRING, CFG(asr_model_8k), 0, 0, OPT_ACOUSTIC | OPT_RESTART, "", NULL,
      "acoustic model directory for legs at 8 kHz, decoded natively (-samprate 8000); empty = such legs are "
      "upsampled to 16 kHz for the [models] hmm model"},
+    {"asr", "cue_workers", OPT_INT, CFG(asr_cue_workers), 0, 256, OPT_RESTART, "8", NULL,
+     "with mode = cue: keyphrase spotters (no language model, a fraction of a decoder's memory) on top of "
+     "workers, so that many live legs are spotted at once"},
     {"asr", "decoder_args", OPT_STRING, CFG(asr_decoder_args), 0, 0, OPT_RESTART, "", NULL,
      "extra PocketSphinx arguments for every decoder, '-name value' pairs (speed against accuracy: "
      "docs/architecture.md)"},

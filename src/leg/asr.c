@@ -101,6 +101,7 @@ typedef struct worker {
     cw_asr_pool_t *pool;
     int index;
     int rate_hz; /* of the decoder's acoustic model: CW_ASR_RATE or CW_ASR_RATE_8K */
+    bool cue_only; /* a keyphrase spotter: takes only streams in cue mode */
     pthread_t thread;
     pthread_cond_t wake; /* signalled when this worker may have something to do */
     bool idle;           /* guarded by pool->lock: waiting for any work */
@@ -124,8 +125,10 @@ struct cw_asr_pool {
     pthread_mutex_t lock;
     pthread_cond_t space; /* blocking producers wait here for ring or table room */
     worker_t *workers;
-    int n_workers;    /* all decoders: those at CW_ASR_RATE first, then n_workers_8k at 8 kHz */
+    int n_workers;    /* all decoders: those at CW_ASR_RATE first, then n_workers_8k at 8 kHz, then
+                       * n_cue_workers keyphrase spotters at CW_ASR_RATE */
     int n_workers_8k;
+    int n_cue_workers;
     int n_started;
     bool stopping;
     cw_asr_stream_t *streams;
@@ -192,13 +195,19 @@ static int check_model_8k(const cw_config_t *cfg, cw_error_t *err)
 /* PocketSphinx's configuration: ours, then [asr] decoder_args ("-name value"
  * pairs) judged by PocketSphinx's own argument table, which refuses unknown
  * names, bad values and any of ours given again. NULL with err set. */
-static cmd_ln_t *decoder_config(const cw_config_t *cfg, const char *hmm, bool narrow, cw_error_t *err)
+static cmd_ln_t *decoder_config(const cw_config_t *cfg, const char *hmm, const char *dict, const char *lm,
+                                bool narrow, cw_error_t *err)
 {
     char *argv[DECODER_ARGS_MAX + 16] = {
-        "-hmm", (char *)hmm, "-dict", (char *)cfg->dict, "-lm", (char *)cfg->lm,
+        "-hmm", (char *)hmm, "-dict", (char *)dict,
         "-samprate", narrow ? "8000" : "16000", "-nfft", narrow ? "256" : "512", "-remove_silence", "no",
     };
-    int ours = 12, argc = ours;
+    int ours = 10, argc = ours;
+    if (lm) {
+        argv[argc++] = "-lm";
+        argv[argc++] = (char *)lm;
+        ours = argc;
+    }
     char buf[sizeof cfg->asr_decoder_args];
     snprintf(buf, sizeof buf, "%s", cfg->asr_decoder_args);
     for (char *save = NULL, *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
@@ -236,7 +245,7 @@ static ps_decoder_t *load_decoder(const cw_config_t *cfg, int rate_hz, cw_error_
      * the decoder, so keep every frame and get exact word times. */
     /* At 8 kHz a 25 ms window is 200 samples: the 512-point FFT of 16 kHz
      * would zero-pad it to a coarser filterbank than the model was trained on. */
-    cmd_ln_t *ps_cfg = decoder_config(cfg, hmm, narrow, err);
+    cmd_ln_t *ps_cfg = decoder_config(cfg, hmm, cfg->dict, cfg->lm, narrow, err);
     if (!ps_cfg)
         return NULL;
     ps_decoder_t *ps = ps_init(ps_cfg);
@@ -259,11 +268,17 @@ static ps_decoder_t *load_decoder(const cw_config_t *cfg, int rate_hz, cw_error_
 /* Finished utterances first, oldest completion first: they are pure work with
  * no waiting on live audio. Only when none waits does a decoder take an
  * utterance still being spoken, which then streams with partials. */
-static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool, int rate_hz)
+/* Whether worker w may decode s's next utterance. */
+static bool worker_serves(const worker_t *w, const cw_asr_stream_t *s)
+{
+    return s->rate_hz == w->rate_hz && (!w->cue_only || atomic_load(&s->mode) == CW_ASR_CUE);
+}
+
+static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool, const worker_t *w)
 {
     cw_asr_stream_t *best_complete = NULL, *best_open = NULL;
     for (cw_asr_stream_t *s = pool->streams; s; s = s->next) {
-        if (s->bound || s->utt_count == 0 || s->rate_hz != rate_hz)
+        if (s->bound || s->utt_count == 0 || !worker_serves(w, s))
             continue;
         const utterance_t *u = &s->utts[s->utt_head];
         if (u->complete) {
@@ -278,15 +293,16 @@ static cw_asr_stream_t *pick_stream(cw_asr_pool_t *pool, int rate_hz)
 }
 
 /* Wakes the worker that should look at s: its bound worker, or any idle one
- * of the stream's rate. */
+ * that serves it (a keyphrase spotter first, for a stream in cue mode: it
+ * leaves the full decoders to streams that need them). */
 static void wake_for(cw_asr_pool_t *pool, cw_asr_stream_t *s)
 {
     if (s->bound) {
         pthread_cond_signal(&pool->workers[s->bound_worker].wake);
         return;
     }
-    for (int i = 0; i < pool->n_workers; i++) {
-        if (pool->workers[i].idle && pool->workers[i].rate_hz == s->rate_hz) {
+    for (int i = pool->n_workers - 1; i >= 0; i--) {
+        if (pool->workers[i].idle && worker_serves(&pool->workers[i], s)) {
             pthread_cond_signal(&pool->workers[i].wake);
             return;
         }
@@ -534,7 +550,7 @@ static void *worker_main(void *arg)
     while (!pool->stopping) {
         cw_asr_stream_t *s = w->stream;
         if (!s) {
-            s = pick_stream(pool, w->rate_hz);
+            s = pick_stream(pool, w);
             if (!s) {
                 w->idle = true;
                 pthread_cond_wait(&w->wake, &pool->lock);
@@ -548,7 +564,7 @@ static void *worker_main(void *arg)
             w->last_partial[0] = '\0';
             w->partial_repeats = 0;
             w->last_partial_s = monotonic_s();
-            w->mode = (cw_asr_mode_t)atomic_load(&s->mode);
+            w->mode = w->cue_only ? CW_ASR_CUE : (cw_asr_mode_t)atomic_load(&s->mode);
             pthread_mutex_unlock(&pool->lock);
             /* Both searches stay loaded; switching between utterances only
              * changes which one the next utterance runs through. */
@@ -667,6 +683,67 @@ static int write_kws_file(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_out,
     return CW_OK;
 }
 
+static int load_worker(cw_asr_pool_t *pool, worker_t *w, const cw_config_t *cfg, int rate_hz,
+                       const char *spotter_dict, cw_error_t *err);
+
+static int compare_words(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Writes the pronunciation (from the full decoder ps) of every word of the
+ * spottable keyphrases, once each, as a PocketSphinx dictionary for the
+ * keyphrase spotters. Returns 0 and the path in path_out (the caller
+ * unlinks it). */
+static int write_spotter_dict(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_out, size_t cap, cw_error_t *err)
+{
+    size_t n_phrases = cw_keyphrases_count(pool->keyphrases), n = 0, room = 16;
+    char **words = malloc(room * sizeof *words);
+    int rc = words ? CW_OK : cw_error_set(err, CW_ERR_NOMEM, "out of memory for the spotters' dictionary");
+    for (size_t i = 0; i < n_phrases && rc == CW_OK; i++) {
+        const char *p = cw_keyphrases_get(pool->keyphrases, i)->phrase;
+        while (*p && rc == CW_OK) {
+            size_t len = strcspn(p, " ");
+            if (n == room) {
+                char **more = realloc(words, (room *= 2) * sizeof *words);
+                if (!more)
+                    rc = cw_error_set(err, CW_ERR_NOMEM, "out of memory for the spotters' dictionary");
+                else
+                    words = more;
+            }
+            if (rc == CW_OK && !(words[n++] = strndup(p, len)))
+                rc = cw_error_set(err, CW_ERR_NOMEM, "out of memory for the spotters' dictionary");
+            p += len + strspn(p + len, " ");
+        }
+    }
+    FILE *f = NULL;
+    if (rc == CW_OK) {
+        const char *dir = getenv("TMPDIR");
+        snprintf(path_out, cap, "%s/callwatch-spot-dict.XXXXXX", dir && dir[0] ? dir : "/tmp");
+        int fd = mkstemp(path_out);
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f && fd >= 0)
+            close(fd);
+        if (!f)
+            rc = cw_error_set(err, CW_ERR_IO, "cue mode: cannot write the spotters' dictionary '%s': %s", path_out,
+                              strerror(errno));
+    }
+    if (rc == CW_OK)
+        qsort(words, n, sizeof *words, compare_words);
+    for (size_t i = 0; i < n && f; i++) {
+        char *pron = i > 0 && strcmp(words[i], words[i - 1]) == 0 ? NULL : ps_lookup_word(ps, words[i]);
+        if (pron)
+            fprintf(f, "%s %s\n", words[i], pron);
+        ckd_free(pron);
+    }
+    if (f && fclose(f) != 0)
+        rc = cw_error_set(err, CW_ERR_IO, "cue mode: cannot write the spotters' dictionary '%s'", path_out);
+    for (size_t i = 0; i < n; i++)
+        free(words[i]);
+    free(words);
+    return rc;
+}
+
 static int load_cue_search(cw_asr_pool_t *pool, const cw_config_t *cfg, cw_error_t *err)
 {
     char lex_path[CW_PATH_MAX], th_path[CW_PATH_MAX];
@@ -674,28 +751,57 @@ static int load_cue_search(cw_asr_pool_t *pool, const cw_config_t *cfg, cw_error
                                           cw_config_model_path(cfg->keyphrases, th_path, sizeof th_path), err);
     if (!pool->keyphrases)
         return err && err->code ? err->code : CW_ERR_INVALID;
-    char kws_path[CW_PATH_MAX];
+    char kws_path[CW_PATH_MAX], dict_path[CW_PATH_MAX] = "";
     int rc = write_kws_file(pool, pool->workers[0].ps, kws_path, sizeof kws_path, err);
     if (rc != CW_OK)
         return rc;
+    int n_full = pool->n_workers - pool->n_cue_workers;
+    if (pool->n_cue_workers > 0)
+        rc = write_spotter_dict(pool, pool->workers[0].ps, dict_path, sizeof dict_path, err);
     for (int i = 0; i < pool->n_workers && rc == CW_OK; i++) {
-        if (pool->n_spottable == 0 || ps_set_kws(pool->workers[i].ps, CUE_SEARCH, kws_path) != 0)
+        worker_t *w = &pool->workers[i];
+        if (i >= n_full)
+            rc = load_worker(pool, w, cfg, CW_ASR_RATE, dict_path, err);
+        if (rc == CW_OK && (pool->n_spottable == 0 || ps_set_kws(w->ps, CUE_SEARCH, kws_path) != 0))
             rc = cw_error_set(err, CW_ERR_FORMAT,
                               "cue mode: PocketSphinx refused the keyphrase list built from '%s' and '%s' "
                               "(%zu usable phrases); set CALLWATCH_DEBUG=1 to see its log",
                               lex_path, th_path, pool->n_spottable);
+        if (rc == CW_OK && w->cue_only && ps_set_search(w->ps, CUE_SEARCH) != 0)
+            rc = cw_error_set(err, CW_ERR_INTERNAL, "a keyphrase spotter has no search named '%s'", CUE_SEARCH);
     }
     unlink(kws_path);
+    if (dict_path[0])
+        unlink(dict_path);
     return rc;
+}
+
+/* A keyphrase spotter (cue workers): the 16 kHz acoustic model, the
+ * dictionary of the keyphrases' words only (dict_path) and no language
+ * model, so it weighs a fraction of a full decoder. */
+static ps_decoder_t *load_spotter(const cw_config_t *cfg, const char *dict_path, cw_error_t *err)
+{
+    cmd_ln_t *ps_cfg = decoder_config(cfg, cfg->hmm, dict_path, NULL, false, err);
+    if (!ps_cfg)
+        return NULL;
+    ps_decoder_t *ps = ps_init(ps_cfg);
+    cmd_ln_free_r(ps_cfg);
+    if (!ps)
+        cw_error_set(err, CW_ERR_FORMAT,
+                     "PocketSphinx could not load a keyphrase spotter (hmm '%s', the cue words of dict '%s'); "
+                     "set CALLWATCH_DEBUG=1 to see its log", cfg->hmm, cfg->dict);
+    return ps;
 }
 
 /* Loads worker w's decoder for rate_hz and reads the model's initial
  * cepstral mean. */
-static int load_worker(cw_asr_pool_t *pool, worker_t *w, const cw_config_t *cfg, int rate_hz, cw_error_t *err)
+static int load_worker(cw_asr_pool_t *pool, worker_t *w, const cw_config_t *cfg, int rate_hz,
+                       const char *spotter_dict, cw_error_t *err)
 {
     w->pool = pool;
     w->rate_hz = rate_hz;
-    w->ps = load_decoder(cfg, rate_hz, err);
+    w->cue_only = spotter_dict != NULL;
+    w->ps = w->cue_only ? load_spotter(cfg, spotter_dict, err) : load_decoder(cfg, rate_hz, err);
     if (!w->ps)
         return err && err->code ? err->code : CW_ERR_FORMAT;
     feat_t *feat = ps_get_feat(w->ps);
@@ -705,6 +811,8 @@ static int load_worker(cw_asr_pool_t *pool, worker_t *w, const cw_config_t *cfg,
         cmn_live_get(w->cmn, w->cmn_init);
     else
         w->cmn = NULL; /* a model without live CMN: nothing to carry */
+    if (w->cue_only)
+        return CW_OK; /* its only search, the keyphrases, comes with load_cue_search() */
     /* The n-gram search ps_init made from -lm has PocketSphinx's default
      * name (ps_get_search would tell, but leaks an iterator in 5prealpha). */
     snprintf(w->full_search, sizeof w->full_search, "%s", FULL_SEARCH);
@@ -725,7 +833,9 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
     int n_wide = cfg->asr_workers > 0 ? cfg->asr_workers : online_cores();
     if (cfg->asr_model_8k[0])
         pool->n_workers_8k = cfg->asr_workers_8k > 0 ? cfg->asr_workers_8k : n_wide;
-    pool->n_workers = n_wide + pool->n_workers_8k;
+    if (strcmp(cfg->asr_mode, "cue") == 0)
+        pool->n_cue_workers = cfg->asr_cue_workers;
+    pool->n_workers = n_wide + pool->n_workers_8k + pool->n_cue_workers;
     pool->backlog_s = cfg->asr_backlog_s;
     pool->partial_interval_s = cfg->asr_partial_interval_ms / 1000.0;
     pool->min_confidence = cfg->asr_min_confidence;
@@ -739,12 +849,12 @@ cw_asr_pool_t *cw_asr_pool_new(const cw_config_t *cfg, cw_error_t *err)
     /* Decoders are loaded one after another: ps_init touches sphinxbase's
      * process-wide logging state and is not documented as thread-safe. */
     for (int i = 0; i < pool->n_workers; i++) {
-        worker_t *w = &pool->workers[i];
-        w->index = i;
-        pthread_cond_init(&w->wake, NULL);
-        if (load_worker(pool, w, cfg, i < n_wide ? CW_ASR_RATE : CW_ASR_RATE_8K, err) != CW_OK)
-            goto error_out;
+        pool->workers[i].index = i;
+        pthread_cond_init(&pool->workers[i].wake, NULL);
     }
+    for (int i = 0; i < pool->n_workers - pool->n_cue_workers; i++)
+        if (load_worker(pool, &pool->workers[i], cfg, i < n_wide ? CW_ASR_RATE : CW_ASR_RATE_8K, NULL, err) != CW_OK)
+            goto error_out;
     if (load_cue_search(pool, cfg, err) != CW_OK)
         goto error_out;
     for (int i = 0; i < pool->n_workers; i++) {

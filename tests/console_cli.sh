@@ -28,6 +28,9 @@ expect 2 "longer than 128" "$CALLWATCH" console --user "$(printf 'x%.0s' $(seq 2
 # console --ack: one acknowledgement without a terminal.
 expect 2 "--ack ALERT_ID and --call CALL_ID go together" "$CALLWATCH" console --ack a1
 expect 2 "--timeout must be" "$CALLWATCH" console --ack a1 --call c1 --timeout soon
+expect 2 "--password-file /nonexistent/pw: No such file" "$CALLWATCH" console --ack a1 --call c1 --password-file /nonexistent/pw
+printf '\n' > "$work/empty.pw"; chmod 600 "$work/empty.pw"
+expect 2 "empty.pw: expected the password on its first line" "$CALLWATCH" console --ack a1 --call c1 --password-file "$work/empty.pw"
 expect 1 "a1 not acknowledged: tcp://127.0.0.1:1 not reachable within 1000 ms" \
   "$CALLWATCH" console --ack a1 --call c1 --ack-endpoint tcp://127.0.0.1:1 --timeout 1
 # The broker's ack endpoints go in pairs; a node's link endpoint is checked.

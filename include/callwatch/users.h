@@ -1,4 +1,5 @@
-/* users.h - who may use the web pages (`callwatch web`) and in which role.
+/* users.h - who may use the web pages (`callwatch web`) and in which role,
+ * and who may acknowledge alerts at a daemon that reads the same file (acks.h).
  *
  * A users file is text, one user per line: NAME:ROLE:HASH, where NAME is 1..64
  * of [A-Za-z0-9._@-], ROLE is supervisor, qa or agent and HASH is libsodium's

@@ -79,8 +79,8 @@ int app_ack_request(const char *endpoint, const cw_curve_client_t *curve, const 
 
 /* Passwords (password.c). app_read_line: one line of f into buf without its
  * newline; false at EOF or when longer than cap - 2. app_prompt_password:
- * prompt on stderr, the line read from standard input with echo off when it
- * is a terminal. */
+ * prompt on the terminal (/dev/tty, else stderr), the line read from
+ * standard input with echo off when it is a terminal. */
 bool app_read_line(FILE *f, char *buf, size_t cap);
 bool app_prompt_password(const char *prompt, char *buf, size_t cap);
 

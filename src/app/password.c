@@ -24,8 +24,12 @@ bool app_read_line(FILE *f, char *buf, size_t cap)
 bool app_prompt_password(const char *prompt, char *buf, size_t cap)
 {
     struct termios old, quiet;
-    fputs(prompt, stderr);
-    fflush(stderr);
+    /* On the terminal itself, as getpass(3) does, so a redirected stderr
+     * does not swallow the question. */
+    FILE *tty_out = fopen("/dev/tty", "w");
+    FILE *out = tty_out ? tty_out : stderr;
+    fputs(prompt, out);
+    fflush(out);
     bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
         quiet = old;
@@ -35,7 +39,9 @@ bool app_prompt_password(const char *prompt, char *buf, size_t cap)
     bool ok = app_read_line(stdin, buf, cap);
     if (tty)
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    fputc('\n', stderr);
+    fputc('\n', out);
+    if (tty_out)
+        fclose(tty_out);
     return ok;
 }
 

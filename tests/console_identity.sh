@@ -71,18 +71,6 @@ for line in open(sys.argv[1]):
 PY
 }
 failures=0
-bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() { # STATUS REGEX NAME CMD...: exit status and stderr
-  local want=$1 regex=$2 name=$3
-  shift 3
-  local got=0
-  "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null || got=$?
-  if [ "$got" -ne "$want" ] || ! grep -Eq -- "$regex" "$work/$name.err"; then
-    bad "$name: exit $got (want $want), stderr: $(cat "$work/$name.err")"
-  else
-    echo "ok  $name: exit $got: $(head -n 1 "$work/$name.err")"
-  fi
-}
 
 read -r call alert < <(alert_of "$work/checked.tap") || true
 [ -n "${alert:-}" ] || fail "no alert on the checked daemon's bus: $(head -c 400 "$work/checked.tap")"

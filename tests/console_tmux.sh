@@ -144,6 +144,13 @@ ack=$(grep $'^[0-9.]*\tack\.' "$work/tap.log" | head -n 1 | cut -f3)
 python3 -c 'import json,sys; a=json.loads(sys.argv[1]); assert a["by"]=="sup1" and a["alert_id"] and a["at"].endswith("Z") and a["note"]=="calling back at 3pm" and a["verified"] is True and a["role"]=="supervisor", a' "$ack" \
     || fail "bad ack event: $ack"
 echo "ack on the bus: $ack"
+# P types the password again, shown as stars; Esc leaves it as it was.
+tmux -L "$sock" send-keys -t con P
+wait_screen 5 "password of sup1 for acknowledgements \(Enter sets" || fail "P did not ask for the password"
+tmux -L "$sock" send-keys -t con -l "zq9"
+wait_screen 5 "Esc cancels\): \*\*\*_" || fail "the typed password is not shown as stars"
+screen | grep -q "zq9" && fail "the password typed after P was echoed"
+tmux -L "$sock" send-keys -t con Escape
 
 # A second console opened mid-call knows the call's agent and team at once
 # (the daemon lists its calls when asked), though call_start went by long ago.

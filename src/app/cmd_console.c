@@ -41,7 +41,7 @@
 
 enum { PAIR_CRIT = 1, PAIR_WARN, PAIR_INFO, PAIR_OK, PAIR_DOWN, PAIR_SEL };
 enum focus { FOCUS_CALLS, FOCUS_FEED };
-enum mode { MODE_BOARD, MODE_FILTER, MODE_NOTE, MODE_TRANSCRIPT };
+enum mode { MODE_BOARD, MODE_FILTER, MODE_NOTE, MODE_TRANSCRIPT, MODE_PASSWORD };
 enum pending { PENDING_NONE, PENDING_PING, PENDING_ACK };
 
 typedef struct console {
@@ -49,7 +49,8 @@ typedef struct console {
     cw_bus_sub_t *sub;
     cw_ack_client_t *acks;
     const char *endpoint, *ack_endpoint, *user;
-    const char *password; /* "" = none: the daemon checks it when it has a users file */
+    char *password; /* "" = none: the daemon checks it when it has a users file; 'P' changes it */
+    size_t password_cap;
 
     bool connected;
     bool calls_synced; /* the daemon's list of calls was read since (re)connecting */
@@ -78,7 +79,7 @@ static void console_usage(FILE *out)
           "keep_ended_s); the alert feed coloured by severity with the reason and the\n"
           "evidence. Keys:\n"
           "  Tab switch calls/alerts   j/k or arrows select   a acknowledge the alert\n"
-          "  A acknowledge with a note\n"
+          "  A acknowledge with a note   P type the password again\n"
           "  f filter (agent=ID team=NAME kind=KIND)   t transcript of the call   q quit\n"
           "\n"
           "options:\n"
@@ -418,11 +419,18 @@ static void draw(console_t *cs, double now_s)
         attron(A_BOLD);
         putf(LINES - 2, 0, "note for the acknowledgement (Enter sends, Esc cancels): %s_", cs->input);
         attroff(A_BOLD);
+    } else if (cs->mode == MODE_PASSWORD) {
+        char stars[sizeof cs->input];
+        memset(stars, '*', cs->input_len);
+        stars[cs->input_len] = '\0';
+        attron(A_BOLD);
+        putf(LINES - 2, 0, "password of %s for acknowledgements (Enter sets, Esc cancels): %s_", cs->user, stars);
+        attroff(A_BOLD);
     } else if (cs->message[0]) {
         put(LINES - 2, 0, cs->message);
     }
     attron(A_REVERSE);
-    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  A ack+note  f filter  t transcript  q quit  (as %s) ",
+    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  A ack+note  f filter  t transcript  P password  q quit  (as %s) ",
          cs->user);
     attroff(A_REVERSE);
     refresh();
@@ -525,9 +533,10 @@ static void handle_reply(console_t *cs, const char *reply, double now_s)
         if (ok)
             set_message(cs, "acknowledged %s as %s (%s)", cs->pending_alert, cs->user, ack_how(r, how, sizeof how));
         else
-            set_message(cs, "the daemon refused the acknowledgement: %s",
+            set_message(cs, "the daemon refused the acknowledgement: %s%s",
                         json_string_value(json_object_get(r, "error")) ? json_string_value(json_object_get(r, "error"))
-                                                                       : reply);
+                                                                       : reply,
+                        strstr(reply, "password") ? " (P: type the password again)" : "");
         cs->last_pong_s = now_s;
     }
     cs->pending = PENDING_NONE;
@@ -573,20 +582,32 @@ static int drain_bus(console_t *cs, double now_s, cw_error_t *err)
     return 0;
 }
 
+/* Leaves a line-input mode; what was typed is wiped (it may be a password). */
+static void end_input(console_t *cs)
+{
+    sodium_memzero(cs->input, sizeof cs->input);
+    cs->input_len = 0;
+    cs->mode = MODE_BOARD;
+}
+
 /* Returns false to quit. */
 static bool handle_key(console_t *cs, int ch, double now_s)
 {
-    if (cs->mode == MODE_FILTER || cs->mode == MODE_NOTE) {
+    if (cs->mode == MODE_FILTER || cs->mode == MODE_NOTE || cs->mode == MODE_PASSWORD) {
         if (ch == '\n' || ch == KEY_ENTER || ch == '\r') {
-            if (cs->mode == MODE_NOTE)
+            if (cs->mode == MODE_PASSWORD) {
+                snprintf(cs->password, cs->password_cap, "%s", cs->input);
+                set_message(cs, cs->input_len ? "password set: the next acknowledgement sends it"
+                                              : "password cleared: acknowledgements go unverified");
+            } else if (cs->mode == MODE_NOTE)
                 acknowledge(cs, cs->input, now_s);
             else if (cw_board_parse_filter(cs->board, cs->input) != 0)
                 set_message(cs, "bad filter '%s': use agent=ID team=NAME kind=KIND", cs->input);
             else
                 set_message(cs, cs->input_len ? "filter set" : "filter cleared");
-            cs->mode = MODE_BOARD;
+            end_input(cs);
         } else if (ch == 27) {
-            cs->mode = MODE_BOARD;
+            end_input(cs);
         } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
             if (cs->input_len)
                 cs->input[--cs->input_len] = '\0';
@@ -620,6 +641,11 @@ static bool handle_key(console_t *cs, int ch, double now_s)
         break;
     case 'f':
         cs->mode = MODE_FILTER;
+        cs->input[0] = '\0';
+        cs->input_len = 0;
+        break;
+    case 'P':
+        cs->mode = MODE_PASSWORD;
         cs->input[0] = '\0';
         cs->input_len = 0;
         break;
@@ -777,7 +803,7 @@ static int parse_console_args(int argc, char **argv, console_args_t *a)
 }
 
 /* The console once its options are read (user and password settled). */
-static int run_console(const console_args_t *args, const char *user, const char *password)
+static int run_console(const console_args_t *args, const char *user, char *password, size_t cap)
 {
     const char *config_path = args->config_path, *endpoint = args->endpoint, *ack_endpoint = args->ack_endpoint;
     const char *filter = args->filter;
@@ -788,7 +814,7 @@ static int run_console(const console_args_t *args, const char *user, const char 
     char ep[CW_PATH_MAX], ack_ep[CW_PATH_MAX];
     snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : cfg->bus_endpoint);
     snprintf(ack_ep, sizeof ack_ep, "%s", ack_endpoint ? ack_endpoint : cfg->bus_ack_endpoint);
-    console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user, .password = password};
+    console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user, .password = password, .password_cap = cap};
     cw_error_t err;
     cw_error_clear(&err);
     /* With [bus] curve = on the daemon admits only listed keys, on the bus
@@ -883,7 +909,8 @@ int cmd_console(int argc, char **argv)
     static char password[CW_USER_PASSWORD_MAX + 2];
     if (app_ack_password(user, args.password_file, password, sizeof password) != APP_OK)
         return APP_USAGE;
-    int status = run_console(&args, user, password);
-    sodium_memzero(password, sizeof password);
+    sodium_mlock(password, sizeof password); /* kept out of swap while it lives */
+    int status = run_console(&args, user, password, sizeof password);
+    sodium_munlock(password, sizeof password); /* wipes it too */
     return status;
 }

@@ -41,6 +41,12 @@ expect 2 "bogus://x" "$CALLWATCH" broker --frontend 'tcp://127.0.0.1:*' \
 printf '[bus]\nbroker_ack_endpoint = udp://x\n' > "$work/f.ini"
 expect 2 "f.ini:2: \[bus\] broker_ack_endpoint" "$CALLWATCH" run -c "$work/f.ini" --check-config
 
+# A daemon that checks who acknowledges needs its users file.
+printf '[web]\nusers = /nonexistent/users\n' > "$work/g.ini"
+expect 2 "g.ini: \[web\] users: cannot open users file /nonexistent/users" "$CALLWATCH" run -c "$work/g.ini" --check-config
+expect 1 "acknowledgements: cannot open users file /nonexistent/users" "$CALLWATCH" run -c "$work/g.ini" \
+  --endpoint 'tcp://127.0.0.1:*' --ack-endpoint 'tcp://127.0.0.1:*' --file /dev/null
+
 printf '[whisper]\nplaybook = /nonexistent/pb.json\n' > "$work/a.ini"
 expect 2 "playbook" "$CALLWATCH" run -c "$work/a.ini" --check-config
 printf '[whisper]\nmin_interval_s = -1\n' > "$work/b.ini"

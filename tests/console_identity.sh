@@ -33,6 +33,10 @@ daemon_cfg() { # NAME [USERS]
 daemon_cfg checked "$work/users" >"$work/checked.ini"
 daemon_cfg open >"$work/open.ini"
 
+"$cw" run --config "$work/checked.ini" --check-config 2>&1 | grep -q "acks: .*; only supervisors of $work/users (2 users)" ||
+  fail "--check-config does not say who may acknowledge: $("$cw" run --config "$work/checked.ini" --check-config 2>&1)"
+"$cw" run --config "$work/open.ini" --check-config 2>&1 | grep -q "acks: .*; names unverified (no \[web\] users)" ||
+  fail "--check-config does not say acknowledgements are unverified"
 sox "$src/models/sample-call.flac" "$work/call.wav" trim 11 6
 for n in checked open; do
   "$cw" tap --config "$work/$n.ini" --timeout 60 >"$work/$n.tap" 2>"$work/$n.taperr" &

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cw_outbox_get_stats(ob, &st);
     switch (outcome) {
     case CW_ACK_REJECTED:
+    case CW_ACK_DENIED:
         if (!json_is_false(ok) || !json_is_string(json_object_get(r, "error")) || st.posted != 0)
             abort();
         break;

@@ -88,19 +88,6 @@ for line in open(sys.argv[1]):
 PY
 }
 failures=0
-bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# expect STATUS REGEX NAME CMD...: exit status and stderr.
-expect() {
-  local want=$1 regex=$2 name=$3
-  shift 3
-  local got=0
-  "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null || got=$?
-  if [ "$got" -ne "$want" ] || ! grep -Eq -- "$regex" "$work/$name.err"; then
-    bad "$name: exit $got (want $want), stderr: $(cat "$work/$name.err")"
-  else
-    echo "ok  $name: exit $got: $(head -n 1 "$work/$name.err")"
-  fi
-}
 
 for n in a b; do
   read -r call alert < <(alert_of node$n) || true

@@ -28,6 +28,9 @@ expect 2 "longer than 128" "$CALLWATCH" console --user "$(printf 'x%.0s' $(seq 2
 # console --ack: one acknowledgement without a terminal.
 expect 2 "--ack ALERT_ID and --call CALL_ID go together" "$CALLWATCH" console --ack a1
 expect 2 "--timeout must be" "$CALLWATCH" console --ack a1 --call c1 --timeout soon
+expect 2 "--password-file /nonexistent/pw: No such file" "$CALLWATCH" console --ack a1 --call c1 --password-file /nonexistent/pw
+printf '\n' > "$work/empty.pw"; chmod 600 "$work/empty.pw"
+expect 2 "empty.pw: expected the password on its first line" "$CALLWATCH" console --ack a1 --call c1 --password-file "$work/empty.pw"
 expect 1 "a1 not acknowledged: tcp://127.0.0.1:1 not reachable within 1000 ms" \
   "$CALLWATCH" console --ack a1 --call c1 --ack-endpoint tcp://127.0.0.1:1 --timeout 1
 # The broker's ack endpoints go in pairs; a node's link endpoint is checked.
@@ -37,6 +40,12 @@ expect 2 "bogus://x" "$CALLWATCH" broker --frontend 'tcp://127.0.0.1:*' \
   --backend 'tcp://127.0.0.1:*' --ack-endpoint 'tcp://127.0.0.1:*' --node-ack-endpoint bogus://x
 printf '[bus]\nbroker_ack_endpoint = udp://x\n' > "$work/f.ini"
 expect 2 "f.ini:2: \[bus\] broker_ack_endpoint" "$CALLWATCH" run -c "$work/f.ini" --check-config
+
+# A daemon that checks who acknowledges needs its users file.
+printf '[web]\nusers = /nonexistent/users\n' > "$work/g.ini"
+expect 2 "g.ini: \[web\] users: cannot open users file /nonexistent/users" "$CALLWATCH" run -c "$work/g.ini" --check-config
+expect 1 "acknowledgements: cannot open users file /nonexistent/users" "$CALLWATCH" run -c "$work/g.ini" \
+  --endpoint 'tcp://127.0.0.1:*' --ack-endpoint 'tcp://127.0.0.1:*' --file /dev/null
 
 printf '[whisper]\nplaybook = /nonexistent/pb.json\n' > "$work/a.ini"
 expect 2 "playbook" "$CALLWATCH" run -c "$work/a.ini" --check-config

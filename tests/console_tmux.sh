@@ -5,9 +5,11 @@
 # - the call's row appears on the board, then its alerts in the feed;
 # - the agent's whisper for an alert is on the bus within 1 s of the alert,
 #   and `callwatch whisper --agent alice` prints it;
-# - the ack key sends an acknowledgement that reaches the bus as an ack event
-#   and the QA archive (qa timeline shows who acknowledged) and is marked in
-#   the feed;
+# - the console asks sup1's password at start without echoing it (the
+#   daemon reads a users file, [web] users); the ack key sends an
+#   acknowledgement that the daemon checks and that reaches the bus as an ack
+#   event (verified, role supervisor) and the QA archive (qa timeline shows
+#   who acknowledged) and is marked in the feed;
 # - filter and transcript keys work;
 # - killing the daemon shows DISCONNECTED; restarting it reconnects by itself.
 set -euo pipefail
@@ -50,6 +52,9 @@ ack_endpoint = $acks
 [archive]
 path = $work/qa.db
 
+[web]
+users = $work/users
+
 [line desk7]
 file = $CALLWATCH_SRC/models/sample-call.flac
 agent_id = alice
@@ -78,8 +83,14 @@ bg_pids+=($!)
 "$CALLWATCH" whisper --agent alice -e "$bus" > "$work/whisper.out" 2>/dev/null &
 bg_pids+=($!)
 
+printf 'sup1-secret\n' | "$CALLWATCH" user add --users "$work/users" sup1 --role supervisor 2>/dev/null
 tmux -L "$sock" -f /dev/null new-session -d -s con -x 200 -y 50 \
     "TERM=tmux-256color USER=sup1 '$CALLWATCH' console -e '$bus' --ack-endpoint '$acks' 2>'$work/console.err'; echo console exited \$?; sleep 600"
+wait_screen 5 "password of sup1 for acknowledgements" || fail "the console did not ask sup1's password"
+tmux -L "$sock" send-keys -t con -l "sup1-secret"
+sleep 0.3
+screen | grep -q "sup1-secret" && fail "the password was echoed"
+tmux -L "$sock" send-keys -t con Enter
 wait_screen 5 "callwatch console" || fail "console did not start"
 wait_screen 5 "DISCONNECTED" || fail "no daemon yet, but the console does not say DISCONNECTED"
 
@@ -130,14 +141,21 @@ until grep -q $'^[0-9.]*\tack\.' "$work/tap.log"; do
     sleep 0.2
 done
 ack=$(grep $'^[0-9.]*\tack\.' "$work/tap.log" | head -n 1 | cut -f3)
-python3 -c 'import json,sys; a=json.loads(sys.argv[1]); assert a["by"]=="sup1" and a["alert_id"] and a["at"].endswith("Z") and a["note"]=="calling back at 3pm", a' "$ack" \
+python3 -c 'import json,sys; a=json.loads(sys.argv[1]); assert a["by"]=="sup1" and a["alert_id"] and a["at"].endswith("Z") and a["note"]=="calling back at 3pm" and a["verified"] is True and a["role"]=="supervisor", a' "$ack" \
     || fail "bad ack event: $ack"
 echo "ack on the bus: $ack"
+# P types the password again, shown as stars; Esc leaves it as it was.
+tmux -L "$sock" send-keys -t con P
+wait_screen 5 "password of sup1 for acknowledgements \(Enter sets" || fail "P did not ask for the password"
+tmux -L "$sock" send-keys -t con -l "zq9"
+wait_screen 5 "Esc cancels\): \*\*\*_" || fail "the typed password is not shown as stars"
+screen | grep -q "zq9" && fail "the password typed after P was echoed"
+tmux -L "$sock" send-keys -t con Escape
 
 # A second console opened mid-call knows the call's agent and team at once
 # (the daemon lists its calls when asked), though call_start went by long ago.
 tmux -L "$sock" new-window -d -t con -n late \
-    "TERM=tmux-256color USER=sup2 '$CALLWATCH' console -e '$bus' --ack-endpoint '$acks' 2>'$work/late.err'; echo late console exited \$?; sleep 600"
+    "TERM=tmux-256color USER=sup2 CALLWATCH_PASSWORD= '$CALLWATCH' console -e '$bus' --ack-endpoint '$acks' 2>'$work/late.err'; echo late console exited \$?; sleep 600"
 late_ok=0
 for _ in $(seq 25); do
     tmux -L "$sock" capture-pane -p -t con:late | grep -Eq "alice +north" && { late_ok=1; break; }

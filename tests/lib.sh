@@ -42,6 +42,24 @@ trap cw_cleanup EXIT
 # fail MESSAGE: prints "FAIL: MESSAGE" and ends the test with status 1.
 fail() { echo "FAIL: $*"; exit 1; }
 
+# bad MESSAGE: prints "FAIL: MESSAGE" and counts it in $failures; the test goes on.
+bad() { echo "FAIL: $*"; failures=$((${failures:-0} + 1)); }
+
+# expect STATUS REGEX NAME CMD...: runs CMD (stdin /dev/null, stdout and stderr in
+# $work/NAME.out and $work/NAME.err); bad unless it exits STATUS with stderr matching
+# the extended REGEX. Tests with another expect of their own define it after this file.
+expect() {
+  local want=$1 regex=$2 name=$3
+  shift 3
+  local got=0
+  "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null || got=$?
+  if [ "$got" -ne "$want" ] || ! grep -Eq -- "$regex" "$work/$name.err"; then
+    bad "$name: exit $got (want $want), stderr: $(cat "$work/$name.err")"
+  else
+    echo "ok  $name: exit $got: $(head -n 1 "$work/$name.err")"
+  fi
+}
+
 # free_port: prints a TCP port on 127.0.0.1 that was free a moment ago.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

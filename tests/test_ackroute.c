@@ -168,6 +168,51 @@ out:
     cw_ack_router_destroy(&router);
 }
 
+/* A node with a users file behind the router: the request reaches it
+ * unchanged (password and all) and the node decides who acknowledged. */
+static void test_checked_node(void)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    char dir[] = "/tmp/test_ackroute.XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL, "temp dir");
+    snprintf(path, sizeof path, "%s/users", dir);
+    CHECK(cw_users_add(path, "sarah", CW_ROLE_SUPERVISOR, "sup-pw", &err) == CW_OK &&
+              cw_users_add(path, "alice", CW_ROLE_AGENT, "agent-pw", &err) == CW_OK,
+          "users file: %s", err.msg);
+    cw_ack_router_t *router = cw_ack_router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", NULL, &err);
+    cw_outbox_t *ob = cw_outbox_new(64, &err);
+    cw_ack_link_t link = {router ? cw_ack_router_node_endpoint(router) : "", "nc", NULL};
+    cw_ack_auth_t auth = {path, NULL, NULL};
+    cw_ack_server_t *node = router ? cw_ack_server_new_auth("tcp://127.0.0.1:*", ob, NULL, &link, &auth, &err) : NULL;
+    CHECK(router && node, "router and a checked node: %s", err.msg);
+    if (node) {
+        const char *ep = cw_ack_router_client_endpoint(router);
+        observe(node, "call_start", "nc-desk1-1", NULL);
+        observe(node, "alert", "nc-desk1-1", "nc-desk1-1-a1");
+        const char *calls[] = {"\"nc-desk1-1\""};
+        CHECK(wait_linked(ep, calls, 1), "checked node linked");
+#define NC_ACK "{\"type\":\"ack\",\"call_id\":\"nc-desk1-1\",\"alert_id\":\"nc-desk1-1-a1\","
+        expect(ep, NC_ACK "\"by\":\"sarah\"}", "needs a password", "checked: no password");
+        expect(ep, NC_ACK "\"by\":\"sarah\",\"password\":\"nope\"}", "wrong name or password",
+               "checked: wrong password");
+        expect(ep, NC_ACK "\"by\":\"alice\",\"password\":\"agent-pw\"}", "agent alice may not acknowledge",
+               "checked: agent");
+        expect(ep, NC_ACK "\"by\":\"sarah\",\"password\":\"sup-pw\"}",
+               "\"verified\":true,\"role\":\"supervisor\"", "checked: supervisor");
+#undef NC_ACK
+        cw_ack_stats_t st;
+        cw_ack_server_get_stats(node, &st);
+        CHECK(st.acks == 1 && st.denied == 3 && st.via_broker >= 4, "checked node: %llu acks, %llu denied, %llu via",
+              (unsigned long long)st.acks, (unsigned long long)st.denied, (unsigned long long)st.via_broker);
+    }
+    cw_ack_server_destroy(&node);
+    cw_outbox_destroy(&ob);
+    cw_ack_router_destroy(&router);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_bad_setup(void)
 {
     cw_error_t err;
@@ -183,6 +228,7 @@ static void test_bad_setup(void)
 int main(void)
 {
     test_routing();
+    test_checked_node();
     test_bad_setup();
     cw_bus_shutdown();
     return check_summary("ackroute");

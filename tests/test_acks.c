@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 static json_t *ask(cw_ack_client_t *c, const char *req)
@@ -91,7 +92,143 @@ static void check_ack(cw_ack_client_t *c, cw_ack_server_t *srv)
     const char *acked_at = json_string_value(json_object_get(ack, "acked_at"));
     CHECK(acked_at && at && strcmp(acked_at, at) == 0, "the ack says when it was made: acked_at %s",
           acked_at ? acked_at : "(none)");
+    CHECK(json_is_false(json_object_get(ack, "verified")) && !json_object_get(ack, "role"),
+          "without a users file the name is taken as given, marked unverified");
     json_decref(r);
+}
+
+/* ---- who acknowledges: a server with a users file ---- */
+
+typedef struct log_lines {
+    char text[8192];
+} log_lines_t;
+
+static void collect_log(void *user, const char *line)
+{
+    log_lines_t *l = user;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
+}
+
+/* An ack of desk1-1-a3 as by with extra fields ("\"password\":\"...\"" etc.). */
+static json_t *ack_as(cw_ack_client_t *c, const char *by, const char *extra)
+{
+    char req[1024];
+    snprintf(req, sizeof req,
+             "{\"type\":\"ack\",\"call_id\":\"desk1-1\",\"alert_id\":\"desk1-1-a3\",\"by\":\"%s\","
+             "\"note\":\"n\"%s%s}",
+             by, extra[0] ? "," : "", extra);
+    return ask(c, req);
+}
+
+static void expect_ack_refused(cw_ack_client_t *c, const char *by, const char *extra, const char *want)
+{
+    json_t *r = ack_as(c, by, extra);
+    const char *e = json_string_value(json_object_get(r, "error"));
+    CHECK(r && json_is_false(json_object_get(r, "ok")) && e && strstr(e, want), "ack as %s {%s} refused with '%s': %s",
+          by, extra, want, e ? e : "(no error)");
+    json_decref(r);
+}
+
+static void expect_ack_verified(cw_ack_client_t *c, const char *by, const char *extra)
+{
+    json_t *r = ack_as(c, by, extra);
+    json_t *ack = json_object_get(r, "ack");
+    const char *role = json_string_value(json_object_get(ack, "role"));
+    CHECK(r && json_is_true(json_object_get(r, "ok")) && json_is_true(json_object_get(ack, "verified")) && role &&
+              strcmp(role, "supervisor") == 0 && strcmp(json_string_value(json_object_get(ack, "by")), by) == 0,
+          "ack as %s {%.40s} accepted, verified supervisor: %s", by, extra,
+          json_string_value(json_object_get(r, "error")) ? json_string_value(json_object_get(r, "error")) : "");
+    json_decref(r);
+}
+
+/* The web's way: a signature made with the users file, no password. */
+static void signed_extra(const cw_users_t *u, const char *by, const char *note, char *out, size_t cap)
+{
+    char sig[CW_USER_SIG_HEX + 1] = "";
+    char *text = cw_ack_signed_text("desk1-1", "desk1-1-a3", by, note);
+    cw_users_sign(u, by, text, sig);
+    free(text);
+    snprintf(out, cap, "\"signature\":\"%s\"", sig);
+}
+
+static void check_identity_requests(cw_ack_client_t *c, const char *users_path)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_users_t *u = cw_users_load(users_path, &err);
+    CHECK(u != NULL, "users load: %s", err.msg);
+    char extra[256];
+    expect_ack_refused(c, "sarah", "", "needs a password");
+    expect_ack_refused(c, "sarah", "\"password\":\"guess\"", "wrong name or password");
+    expect_ack_refused(c, "nobody", "\"password\":\"sup-pw\"", "wrong name or password");
+    expect_ack_refused(c, "alice", "\"password\":\"agent-pw\"", "agent alice may not acknowledge");
+    expect_ack_refused(c, "quinn", "\"password\":\"qa-pw\"", "qa quinn may not acknowledge");
+    expect_ack_refused(c, "sarah", "\"password\":7", "\"password\" is not a string");
+    expect_ack_verified(c, "sarah", "\"password\":\"sup-pw\"");
+    signed_extra(u, "sarah", "n", extra, sizeof extra);
+    expect_ack_verified(c, "sarah", extra);
+    signed_extra(u, "sarah", "another note", extra, sizeof extra); /* signed for other fields */
+    expect_ack_refused(c, "sarah", extra, "wrong name or signature");
+    signed_extra(u, "alice", "n", extra, sizeof extra);
+    expect_ack_refused(c, "alice", extra, "agent alice may not acknowledge");
+    expect_ack_refused(c, "sarah", "\"signature\":\"00\"", "wrong name or signature");
+    cw_users_destroy(&u);
+    /* `callwatch user add` while the daemon runs: the next ack sees it. */
+    CHECK(cw_users_add(users_path, "bob", CW_ROLE_SUPERVISOR, "bob-pw", &err) == CW_OK, "add bob: %s", err.msg);
+    expect_ack_verified(c, "bob", "\"password\":\"bob-pw\"");
+}
+
+static void check_identity(void)
+{
+    cw_error_t err;
+    cw_error_clear(&err);
+    char dir[] = "/tmp/test_acks.XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL, "temp dir");
+    snprintf(path, sizeof path, "%s/users", dir);
+    CHECK(cw_users_add(path, "sarah", CW_ROLE_SUPERVISOR, "sup-pw", &err) == CW_OK &&
+              cw_users_add(path, "alice", CW_ROLE_AGENT, "agent-pw", &err) == CW_OK &&
+              cw_users_add(path, "quinn", CW_ROLE_QA, "qa-pw", &err) == CW_OK,
+          "users file: %s", err.msg);
+    cw_outbox_t *ob = cw_outbox_new(64, &err);
+    FILE *devnull = fopen("/dev/null", "w");
+    cw_sink_t *sink = cw_sink_jsonl_new(devnull);
+    CHECK(ob && cw_outbox_add_sink(ob, &sink, &err) == CW_OK && cw_outbox_start(ob, &err) == CW_OK, "outbox: %s",
+          err.msg);
+    log_lines_t log = {.text = ""};
+    char missing[80];
+    snprintf(missing, sizeof missing, "%s/nosuch", dir);
+    cw_ack_auth_t bad = {missing, collect_log, &log};
+    cw_ack_server_t *srv = cw_ack_server_new_auth("tcp://127.0.0.1:*", ob, NULL, NULL, &bad, &err);
+    CHECK(!srv && strstr(err.msg, missing), "a missing users file stops the start: %s", err.msg);
+    cw_ack_auth_t auth = {path, collect_log, &log};
+    srv = cw_ack_server_new_auth("tcp://127.0.0.1:*", ob, NULL, NULL, &auth, &err);
+    CHECK(srv != NULL, "server with users: %s", err.msg);
+    cw_ack_client_t *c = srv ? cw_ack_client_new(cw_ack_server_endpoint(srv), &err) : NULL;
+    if (c) {
+        cw_event_t *raised = cw_event_from_json("alert.anger.desk1-1",
+                                                json_pack("{s:s,s:s,s:f,s:s,s:s}", "type", "alert", "call_id",
+                                                          "desk1-1", "t", 3.0, "id", "desk1-1-a3", "kind", "anger"));
+        cw_ack_server_observe(srv, raised);
+        cw_event_destroy(&raised);
+        check_ping(c);
+        check_identity_requests(c, path);
+        cw_ack_stats_t st;
+        cw_ack_server_get_stats(srv, &st);
+        CHECK(st.acks == 3 && st.denied == 8 && st.rejected == 9, "stats: %llu acks, %llu denied, %llu rejected",
+              (unsigned long long)st.acks, (unsigned long long)st.denied, (unsigned long long)st.rejected);
+    }
+    cw_ack_client_destroy(&c);
+    cw_ack_server_destroy(&srv);
+    cw_outbox_destroy(&ob);
+    fclose(devnull);
+    CHECK(strstr(log.text, "acks: refused to acknowledge desk1-1-a3 of call desk1-1 as \"sarah\": wrong name or "
+                           "password") &&
+              strstr(log.text, "as \"alice\": agent alice may not acknowledge") &&
+              strstr(log.text, "users file") && !strstr(log.text, "sup-pw") && !strstr(log.text, "guess"),
+          "refusals and the reload logged, no password: %s", log.text);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* Garbage of every kind is refused with the reason. */
@@ -197,6 +334,7 @@ int main(void)
     check_refusals(c);
     check_multi_frame(ep);
     check_calls_in_progress(c, srv);
+    check_identity();
 
     /* Still serving after all that. */
     json_t *r = ask(c, "{\"type\":\"ping\"}");

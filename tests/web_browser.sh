@@ -84,6 +84,13 @@ fi
 "$cw" qa --db "$work/qa.db" search --type ack > "$work/acks.txt" 2>&1 || true
 grep -q "sarah" "$work/acks.txt" || { cat "$work/acks.txt"; fail "the page's acknowledgement is not in the archive"; }
 grep -q "called the customer back" "$work/acks.txt" || { cat "$work/acks.txt"; fail "the note is not in the archive"; }
+# The daemon checked who acknowledged ([web] users in its config too): the
+# web signed for sarah, so the archived ack is hers, verified, as a supervisor.
+/usr/bin/python3 - "$work/qa.db" <<'PY' || fail "the page's acknowledgement is not marked verified in the archive"
+import json, sqlite3, sys
+rows = [json.loads(r[0]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT json FROM acks")]
+assert rows and all(a.get("verified") is True and a.get("role") == "supervisor" for a in rows), rows
+PY
 # Every refusal left a log line.
 grep -q "401 .*wrong name or password" "$work/web.log" || fail "no log line for the wrong password"
 grep -q "403 POST /api/ack by sarah: missing or wrong CSRF token" "$work/web.log" || fail "no log line for the CSRF refusal"

@@ -13,6 +13,20 @@
  *        "calls": true the pong also lists the calls in progress, as their
  *        call_start events ("calls":[{...}, ...], at most CW_ACK_MAX_CALLS),
  *        so a console started mid-call knows each call's agent and team.
+ * Who acknowledges (a server given a users file, cw_ack_server_new_auth()):
+ * an ack must prove that `by` is a user of the file and a supervisor, with
+ *   "password": "..."    the user's password, checked like the web's login
+ *                        (users.h, Argon2id, ~0.1 s), as `callwatch console`
+ *                        sends it; or
+ *   "signature": "hex"   cw_users_sign() of cw_ack_signed_text() by `by`, as
+ *                        `callwatch web` sends it for its logged-in user (it
+ *                        reads the same users file; the password stays there).
+ * Otherwise {"ok":false,"error":"wrong name or password"}, "... needs a
+ * password ...", or "agent NAME may not acknowledge (only supervisors do)";
+ * each such refusal is logged (cw_ack_auth_t.log). The ack event then carries
+ * "verified": true and the user's "role". Without a users file the name is
+ * taken as given (a password or signature sent anyway is ignored) and the
+ * event says "verified": false.
  * Anything else - not JSON, not an object, several frames, over
  * CW_ACK_MAX_REQUEST bytes, a missing or empty call_id/alert_id/by, strings
  * over CW_ACK_MAX_FIELD bytes, a note over CW_ACK_MAX_NOTE - gets
@@ -36,6 +50,7 @@
 #include "callwatch/curve.h"
 #include "callwatch/error.h"
 #include "callwatch/outbox.h"
+#include "callwatch/users.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -53,6 +68,7 @@ typedef struct cw_ack_stats {
     uint64_t acks;     /* ack events posted */
     uint64_t pings;
     uint64_t rejected; /* requests answered with ok:false */
+    uint64_t denied;   /* of which refused for who sent them (users file) */
 } cw_ack_stats_t;
 
 /* Binds endpoint (bind errors are reported here: CW_ERR_BUSY when in use,
@@ -83,6 +99,22 @@ typedef struct cw_ack_link {
 cw_ack_server_t *cw_ack_server_new_linked(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
                                           const cw_ack_link_t *link, cw_error_t *err);
 
+/* Who may acknowledge. users_path NULL or "" = anyone, unverified. The file
+ * is read at creation (missing or malformed: NULL with err naming it) and
+ * read again when it changes (its size, time or inode; checked at each ack;
+ * a file that became unreadable or malformed keeps the old users, logged). */
+typedef void (*cw_ack_log_fn)(void *user, const char *line);
+typedef struct cw_ack_auth {
+    const char *users_path;
+    cw_ack_log_fn log; /* one line per refusal or reload; the server's thread; NULL = none */
+    void *log_user;
+} cw_ack_auth_t;
+
+/* cw_ack_server_new_linked() with auth (NULL = no users file). auth and its
+ * path may be freed once this returns; log_user must outlive the server. */
+cw_ack_server_t *cw_ack_server_new_auth(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
+                                        const cw_ack_link_t *link, const cw_ack_auth_t *auth, cw_error_t *err);
+
 /* The endpoint bound (a "*" port resolved). Valid until destroy. */
 const char *cw_ack_server_endpoint(const cw_ack_server_t *srv);
 
@@ -108,7 +140,12 @@ void cw_ack_server_destroy(cw_ack_server_t **srv);
  * to outbox when accepted. calls: what a pong lists when asked (an array,
  * borrowed; NULL = []). Returns the reply JSON (malloc'd, caller frees) or
  * NULL when out of memory, and says what the request was in *outcome. */
-typedef enum cw_ack_outcome { CW_ACK_REJECTED = 0, CW_ACK_POSTED = 1, CW_ACK_PONG = 2 } cw_ack_outcome;
+typedef enum cw_ack_outcome {
+    CW_ACK_REJECTED = 0,
+    CW_ACK_POSTED = 1,
+    CW_ACK_PONG = 2,
+    CW_ACK_DENIED = 3 /* rejected for who sent it (wrong password, role, none given) */
+} cw_ack_outcome;
 char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                     cw_ack_outcome *outcome);
 
@@ -118,6 +155,16 @@ char *cw_ack_answer(const char *request, size_t len, cw_outbox_t *outbox, const 
  * answers with the alerts it observed. */
 char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                           const json_t *known, cw_ack_outcome *outcome);
+
+/* Same, checking who acknowledges against users (borrowed; NULL = nobody
+ * checked: "verified": false, as cw_ack_answer_known()). */
+char *cw_ack_answer_checked(const char *request, size_t len, cw_outbox_t *outbox, const char *instance,
+                            json_t *calls, const json_t *known, const cw_users_t *users, cw_ack_outcome *outcome);
+
+/* What a "signature" signs: the ack's fields in one unambiguous text (a
+ * compact JSON array with a version tag); note NULL = "". malloc'd, caller
+ * frees; NULL when out of memory or a field is not UTF-8. */
+char *cw_ack_signed_text(const char *call_id, const char *alert_id, const char *by, const char *note);
 
 typedef struct cw_ack_client cw_ack_client_t;
 

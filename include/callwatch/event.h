@@ -97,9 +97,16 @@ cw_event_t *cw_event_transcript(const char *call_id, double t, const cw_transcri
  * "ack", call_id, t (0: not tied to call audio), alert_id, by, at (wall
  * clock now, ISO-8601 UTC with milliseconds), acked_at (the same instant:
  * when the acknowledgement was made, what time-to-acknowledge is measured
- * from), note (omitted when NULL or "").
+ * from), note (omitted when NULL or ""), verified (true when the daemon
+ * checked who `by` is against its users file, users.h), role (the user's
+ * role; only when verified).
  * NULL if call_id, alert_id or by is NULL or the topic would not fit. */
 cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *by, const char *note);
+
+/* Same, with the role of a verified user (role NULL = unverified, as
+ * cw_event_ack()). */
+cw_event_t *cw_event_ack_verified(const char *call_id, const char *alert_id, const char *by, const char *role,
+                                  const char *note);
 /* Topic `status.<node>`. Fields: type "status", call_id "", t (seconds the
  * node has been up), node, change ("degrade" | "recover"), reason (one line:
  * why), legs (the legs this change switched: [{call_id, leg, mode}]),

@@ -1,4 +1,5 @@
-/* users.h - who may use the web pages (`callwatch web`) and in which role.
+/* users.h - who may use the web pages (`callwatch web`) and in which role,
+ * and who may acknowledge alerts at a daemon that reads the same file (acks.h).
  *
  * A users file is text, one user per line: NAME:ROLE:HASH, where NAME is 1..64
  * of [A-Za-z0-9._@-], ROLE is supervisor, qa or agent and HASH is libsodium's
@@ -43,6 +44,22 @@ size_t cw_users_count(const cw_users_t *u);
 /* The role of name when password is theirs, else CW_ROLE_NONE (an unknown
  * name costs as much time as a wrong password). Thread-safe. */
 cw_role_t cw_users_check(const cw_users_t *u, const char *name, const char *password);
+
+/* Signed requests: proof that a holder of the users file (the web pages,
+ * which checked the user's password at login) speaks for name, without
+ * the password. The key is derived from name's stored hash (BLAKE2b), the
+ * signature is HMAC-SHA256 of message, as 64 lowercase hex digits. Only a
+ * process that can read the users file can make one; the daemon, reading
+ * the same file, checks it (acks.h). */
+#define CW_USER_SIG_HEX 64
+
+/* Writes the signature of message by name into hex (65 bytes with the NUL):
+ * 0, or -1 when name is not in u. Thread-safe. */
+int cw_users_sign(const cw_users_t *u, const char *name, const char *message, char hex[CW_USER_SIG_HEX + 1]);
+
+/* The role of name when hex is name's signature of message (compared in
+ * constant time), else CW_ROLE_NONE. Thread-safe. */
+cw_role_t cw_users_check_signed(const cw_users_t *u, const char *name, const char *message, const char *hex);
 
 /* Adds name (or replaces its role and password) in the file at path,
  * creating it 0600 when missing; the file is rewritten through a temporary

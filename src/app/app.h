@@ -14,6 +14,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 enum { APP_OK = 0, APP_FAILURE = 1, APP_USAGE = 2 };
 
@@ -82,6 +83,21 @@ int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_
  * caller frees), else CW_ERR_IO saying which step failed. */
 int app_ack_request(const char *endpoint, const cw_curve_client_t *curve, const char *request, char **reply,
                     int connect_ms, int reply_ms, cw_error_t *err);
+
+/* Passwords (password.c). app_read_line: one line of f into buf without its
+ * newline; false at EOF or when longer than cap - 2. app_prompt_password:
+ * prompt on the terminal (/dev/tty, else stderr), the line read from
+ * standard input with echo off when it is a terminal. */
+bool app_read_line(FILE *f, char *buf, size_t cap);
+bool app_prompt_password(const char *prompt, char *buf, size_t cap);
+
+/* The password `callwatch console --user NAME` acknowledges with, into buf
+ * ("" = none): the first line of file when not NULL (a file others may read
+ * is refused), else $CALLWATCH_PASSWORD when set, else asked on the terminal
+ * when standard input is one (Enter = none), else none. 0, or APP_USAGE
+ * with the reason logged. */
+#define APP_PASSWORD_ENV "CALLWATCH_PASSWORD"
+int app_ack_password(const char *user, const char *file, char *buf, size_t cap);
 
 /* `callwatch broker`: like app_bus_security, but the CURVE server has two
  * admission lists: [bus] curve_clients_dir (subscribers and consoles,

@@ -20,6 +20,7 @@
 
 #include <curses.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <jansson.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -40,7 +41,7 @@
 
 enum { PAIR_CRIT = 1, PAIR_WARN, PAIR_INFO, PAIR_OK, PAIR_DOWN, PAIR_SEL };
 enum focus { FOCUS_CALLS, FOCUS_FEED };
-enum mode { MODE_BOARD, MODE_FILTER, MODE_NOTE, MODE_TRANSCRIPT };
+enum mode { MODE_BOARD, MODE_FILTER, MODE_NOTE, MODE_TRANSCRIPT, MODE_PASSWORD };
 enum pending { PENDING_NONE, PENDING_PING, PENDING_ACK };
 
 typedef struct console {
@@ -48,6 +49,8 @@ typedef struct console {
     cw_bus_sub_t *sub;
     cw_ack_client_t *acks;
     const char *endpoint, *ack_endpoint, *user;
+    char *password; /* "" = none: the daemon checks it when it has a users file; 'P' changes it */
+    size_t password_cap;
 
     bool connected;
     bool calls_synced; /* the daemon's list of calls was read since (re)connecting */
@@ -76,14 +79,18 @@ static void console_usage(FILE *out)
           "keep_ended_s); the alert feed coloured by severity with the reason and the\n"
           "evidence. Keys:\n"
           "  Tab switch calls/alerts   j/k or arrows select   a acknowledge the alert\n"
-          "  A acknowledge with a note\n"
+          "  A acknowledge with a note   P type the password again\n"
           "  f filter (agent=ID team=NAME kind=KIND)   t transcript of the call   q quit\n"
           "\n"
           "options:\n"
           "  -c, --config FILE       take the endpoints from this configuration's [bus]\n"
           "  -e, --endpoint EP       bus to subscribe to (default: [bus] endpoint)\n"
           "      --ack-endpoint EP   daemon's ack endpoint (default: [bus] ack_endpoint)\n"
-          "  -u, --user NAME         who acknowledges (default: $USER)\n"
+          "  -u, --user NAME         who acknowledges (default: $USER); the password is asked\n"
+          "                          once on the terminal (no echo), or read from:\n"
+          "      --password-file FILE  its first line (the file must be 0600), or\n"
+          "                          $" APP_PASSWORD_ENV " (scripts); none = unverified, refused by\n"
+          "                          a daemon with a users file ([web] users)\n"
           "      --filter TEXT       start with this filter, e.g. \"team=north\"\n"
           "  -h, --help              this help\n"
           "\n"
@@ -412,11 +419,18 @@ static void draw(console_t *cs, double now_s)
         attron(A_BOLD);
         putf(LINES - 2, 0, "note for the acknowledgement (Enter sends, Esc cancels): %s_", cs->input);
         attroff(A_BOLD);
+    } else if (cs->mode == MODE_PASSWORD) {
+        char stars[sizeof cs->input];
+        memset(stars, '*', cs->input_len);
+        stars[cs->input_len] = '\0';
+        attron(A_BOLD);
+        putf(LINES - 2, 0, "password of %s for acknowledgements (Enter sets, Esc cancels): %s_", cs->user, stars);
+        attroff(A_BOLD);
     } else if (cs->message[0]) {
         put(LINES - 2, 0, cs->message);
     }
     attron(A_REVERSE);
-    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  A ack+note  f filter  t transcript  q quit  (as %s) ",
+    putf(LINES - 1, 0, " Tab calls/alerts  j/k select  a ack  A ack+note  f filter  t transcript  P password  q quit  (as %s) ",
          cs->user);
     attroff(A_REVERSE);
     refresh();
@@ -434,6 +448,33 @@ static void send_request(console_t *cs, const char *json, enum pending kind, dou
     }
     cs->pending = kind;
     cs->pending_since_s = now_s;
+}
+
+/* An ack request (password "" = none sent); malloc'd, NULL when a field is
+ * not UTF-8 or out of memory. */
+static char *ack_request_text(const char *call_id, const char *alert_id, const char *user, const char *password,
+                              const char *note)
+{
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", call_id, "alert_id", alert_id,
+                            "by", user, "note", note ? note : "");
+    if (req && password && password[0])
+        json_object_set_new(req, "password", json_string(password));
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    return text;
+}
+
+/* How the daemon took an accepted ack's name: "supervisor, verified" or
+ * "unverified: the daemon has no users file". */
+static const char *ack_how(json_t *reply, char *buf, size_t cap)
+{
+    json_t *ack = json_object_get(reply, "ack");
+    const char *role = json_string_value(json_object_get(ack, "role"));
+    if (json_is_true(json_object_get(ack, "verified")) && role)
+        snprintf(buf, cap, "%s, verified", role);
+    else
+        snprintf(buf, cap, "unverified: the daemon has no users file");
+    return buf;
 }
 
 /* The alert the 'a' key means: the selected one in the feed, or the worst
@@ -458,10 +499,7 @@ static void acknowledge(console_t *cs, const char *note, double now_s)
         set_message(cs, "still waiting for the daemon to confirm the last acknowledgement");
         return;
     }
-    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", a->call_id, "alert_id", a->id,
-                            "by", cs->user, "note", note);
-    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
+    char *text = ack_request_text(a->call_id, a->id, cs->user, cs->password, note);
     if (!text) {
         set_message(cs, "out of memory");
         return;
@@ -491,12 +529,14 @@ static void handle_reply(console_t *cs, const char *reply, double now_s)
             snprintf(cs->instance, sizeof cs->instance, "%s", inst);
         cs->last_pong_s = now_s;
     } else if (cs->pending == PENDING_ACK) {
+        char how[96];
         if (ok)
-            set_message(cs, "acknowledged %s as %s", cs->pending_alert, cs->user);
+            set_message(cs, "acknowledged %s as %s (%s)", cs->pending_alert, cs->user, ack_how(r, how, sizeof how));
         else
-            set_message(cs, "the daemon refused the acknowledgement: %s",
+            set_message(cs, "the daemon refused the acknowledgement: %s%s",
                         json_string_value(json_object_get(r, "error")) ? json_string_value(json_object_get(r, "error"))
-                                                                       : reply);
+                                                                       : reply,
+                        strstr(reply, "password") ? " (P: type the password again)" : "");
         cs->last_pong_s = now_s;
     }
     cs->pending = PENDING_NONE;
@@ -542,20 +582,32 @@ static int drain_bus(console_t *cs, double now_s, cw_error_t *err)
     return 0;
 }
 
+/* Leaves a line-input mode; what was typed is wiped (it may be a password). */
+static void end_input(console_t *cs)
+{
+    sodium_memzero(cs->input, sizeof cs->input);
+    cs->input_len = 0;
+    cs->mode = MODE_BOARD;
+}
+
 /* Returns false to quit. */
 static bool handle_key(console_t *cs, int ch, double now_s)
 {
-    if (cs->mode == MODE_FILTER || cs->mode == MODE_NOTE) {
+    if (cs->mode == MODE_FILTER || cs->mode == MODE_NOTE || cs->mode == MODE_PASSWORD) {
         if (ch == '\n' || ch == KEY_ENTER || ch == '\r') {
-            if (cs->mode == MODE_NOTE)
+            if (cs->mode == MODE_PASSWORD) {
+                snprintf(cs->password, cs->password_cap, "%s", cs->input);
+                set_message(cs, cs->input_len ? "password set: the next acknowledgement sends it"
+                                              : "password cleared: acknowledgements go unverified");
+            } else if (cs->mode == MODE_NOTE)
                 acknowledge(cs, cs->input, now_s);
             else if (cw_board_parse_filter(cs->board, cs->input) != 0)
                 set_message(cs, "bad filter '%s': use agent=ID team=NAME kind=KIND", cs->input);
             else
                 set_message(cs, cs->input_len ? "filter set" : "filter cleared");
-            cs->mode = MODE_BOARD;
+            end_input(cs);
         } else if (ch == 27) {
-            cs->mode = MODE_BOARD;
+            end_input(cs);
         } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
             if (cs->input_len)
                 cs->input[--cs->input_len] = '\0';
@@ -589,6 +641,11 @@ static bool handle_key(console_t *cs, int ch, double now_s)
         break;
     case 'f':
         cs->mode = MODE_FILTER;
+        cs->input[0] = '\0';
+        cs->input_len = 0;
+        break;
+    case 'P':
+        cs->mode = MODE_PASSWORD;
         cs->input[0] = '\0';
         cs->input_len = 0;
         break;
@@ -642,12 +699,10 @@ typedef struct cli_ack {
 } cli_ack_t;
 
 /* `console --ack`: one acknowledgement, no terminal. */
-static int ack_once(const cli_ack_t *a, const char *ack_ep, const char *user, const cw_curve_client_t *curve)
+static int ack_once(const cli_ack_t *a, const char *ack_ep, const char *user, const char *password,
+                    const cw_curve_client_t *curve)
 {
-    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", a->call, "alert_id", a->alert,
-                            "by", user, "note", a->note ? a->note : "");
-    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
+    char *text = ack_request_text(a->call, a->alert, user, password, a->note);
     if (!text) {
         app_log("console: --ack: cannot build the request (not UTF-8?)");
         return APP_USAGE;
@@ -667,8 +722,10 @@ static int ack_once(const cli_ack_t *a, const char *ack_ep, const char *user, co
     json_t *r = json_loads(reply, 0, NULL);
     bool ok = json_is_true(json_object_get(r, "ok"));
     const char *why = json_string_value(json_object_get(r, "error"));
+    char how[96];
     if (ok)
-        app_log("console: acknowledged %s of call %s as %s (via %s)", a->alert, a->call, user, ack_ep);
+        app_log("console: acknowledged %s of call %s as %s (%s; via %s)", a->alert, a->call, user,
+                ack_how(r, how, sizeof how), ack_ep);
     else
         app_log("console: %s not acknowledged: %s", a->alert, why ? why : reply);
     json_decref(r);
@@ -699,21 +756,21 @@ static int check_cli_ack(const cli_ack_t *a)
 }
 
 typedef struct console_args {
-    const char *config_path, *endpoint, *ack_endpoint, *filter, *user;
+    const char *config_path, *endpoint, *ack_endpoint, *filter, *user, *password_file;
     cli_ack_t cli;
 } console_args_t;
 
 /* -1 to go on, else the exit status (help printed, or a usage error). */
 static int parse_console_args(int argc, char **argv, console_args_t *a)
 {
-    enum { OPT_ACK = 256, OPT_FILTER, OPT_ACK_ONE, OPT_CALL, OPT_NOTE, OPT_TIMEOUT };
+    enum { OPT_ACK = 256, OPT_FILTER, OPT_ACK_ONE, OPT_CALL, OPT_NOTE, OPT_TIMEOUT, OPT_PASSWORD_FILE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},  {"endpoint", required_argument, NULL, 'e'},
         {"ack-endpoint", required_argument, NULL, OPT_ACK}, {"user", required_argument, NULL, 'u'},
         {"filter", required_argument, NULL, OPT_FILTER}, {"help", no_argument, NULL, 'h'},
         {"ack", required_argument, NULL, OPT_ACK_ONE}, {"call", required_argument, NULL, OPT_CALL},
         {"note", required_argument, NULL, OPT_NOTE}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {NULL, 0, NULL, 0},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE}, {NULL, 0, NULL, 0},
     };
     char *end = NULL;
     int c;
@@ -728,6 +785,7 @@ static int parse_console_args(int argc, char **argv, console_args_t *a)
         case OPT_ACK_ONE: a->cli.alert = optarg; break;
         case OPT_CALL: a->cli.call = optarg; break;
         case OPT_NOTE: a->cli.note = optarg; break;
+        case OPT_PASSWORD_FILE: a->password_file = optarg; break;
         case OPT_TIMEOUT:
             a->cli.timeout_s = strtod(optarg, &end);
             if (end == optarg || *end)
@@ -744,30 +802,19 @@ static int parse_console_args(int argc, char **argv, console_args_t *a)
     return -1;
 }
 
-int cmd_console(int argc, char **argv)
+/* The console once its options are read (user and password settled). */
+static int run_console(const console_args_t *args, const char *user, char *password, size_t cap)
 {
-    console_args_t args = {.user = getenv("USER"), .cli = {.timeout_s = 5.0}};
-    int parsed = parse_console_args(argc, argv, &args);
-    if (parsed >= 0)
-        return parsed;
-    const char *config_path = args.config_path, *endpoint = args.endpoint, *ack_endpoint = args.ack_endpoint;
-    const char *filter = args.filter, *user = args.user;
-    cli_ack_t cli = args.cli;
-    if (!user || !user[0])
-        user = "supervisor";
-    if (strlen(user) > CW_ACK_MAX_FIELD) {
-        app_log("console: --user is longer than %d bytes", CW_ACK_MAX_FIELD);
-        return APP_USAGE;
-    }
-    if (check_cli_ack(&cli) != APP_OK)
-        return APP_USAGE;
+    const char *config_path = args->config_path, *endpoint = args->endpoint, *ack_endpoint = args->ack_endpoint;
+    const char *filter = args->filter;
+    cli_ack_t cli = args->cli;
     cw_config_t *cfg = app_load_config(config_path, false);
     if (!cfg)
         return APP_USAGE;
     char ep[CW_PATH_MAX], ack_ep[CW_PATH_MAX];
     snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : cfg->bus_endpoint);
     snprintf(ack_ep, sizeof ack_ep, "%s", ack_endpoint ? ack_endpoint : cfg->bus_ack_endpoint);
-    console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user};
+    console_t cs = {.endpoint = ep, .ack_endpoint = ack_ep, .user = user, .password = password, .password_cap = cap};
     cw_error_t err;
     cw_error_clear(&err);
     /* With [bus] curve = on the daemon admits only listed keys, on the bus
@@ -782,7 +829,7 @@ int cmd_console(int argc, char **argv)
     double keep_ended_s = cfg->console_keep_ended_s;
     cw_config_destroy(&cfg);
     if (cli.alert) {
-        status = ack_once(&cli, ack_ep, user, curve);
+        status = ack_once(&cli, ack_ep, user, password, curve);
         cw_curve_client_destroy(&curve);
         cw_bus_shutdown();
         return status;
@@ -840,5 +887,30 @@ out:
     cw_bus_sub_destroy(&cs.sub);
     cw_board_destroy(&cs.board);
     cw_bus_shutdown();
+    return status;
+}
+
+int cmd_console(int argc, char **argv)
+{
+    console_args_t args = {.user = getenv("USER"), .cli = {.timeout_s = 5.0}};
+    int parsed = parse_console_args(argc, argv, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *user = args.user;
+    if (!user || !user[0])
+        user = "supervisor";
+    if (strlen(user) > CW_ACK_MAX_FIELD) {
+        app_log("console: --user is longer than %d bytes", CW_ACK_MAX_FIELD);
+        return APP_USAGE;
+    }
+    if (check_cli_ack(&args.cli) != APP_OK)
+        return APP_USAGE;
+    /* Asked once, before the screen is taken; wiped at exit. */
+    static char password[CW_USER_PASSWORD_MAX + 2];
+    if (app_ack_password(user, args.password_file, password, sizeof password) != APP_OK)
+        return APP_USAGE;
+    sodium_mlock(password, sizeof password); /* kept out of swap while it lives */
+    int status = run_console(&args, user, password, sizeof password);
+    sodium_munlock(password, sizeof password); /* wipes it too */
     return status;
 }

@@ -4,6 +4,7 @@
 #include "callwatch/archive_pg.h"
 #include "callwatch/daemon.h"
 #include "callwatch/playbook.h"
+#include "callwatch/users.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -46,6 +47,26 @@ static void run_usage(FILE *out)
           "  -h, --help            this help\n",
           out);
 }
+/* --check-config: who may acknowledge ([web] users read as the daemon would). */
+static int print_ack_users(const cw_config_t *cfg)
+{
+    if (!cfg->web_users[0]) {
+        printf("; names unverified (no [web] users)");
+        return APP_OK;
+    }
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_users_t *users = cw_users_load(cfg->web_users, &err);
+    if (!users) {
+        printf("\n");
+        app_log("%s: [web] users: %s", cfg->source_path, err.msg);
+        return APP_USAGE;
+    }
+    printf("; only supervisors of %s (%zu users)", cfg->web_users, cw_users_count(users));
+    cw_users_destroy(&users);
+    return APP_OK;
+}
+
 
 static int check_config(const cw_config_t *cfg, int n_lines)
 {
@@ -93,6 +114,10 @@ static int check_config(const cw_config_t *cfg, int n_lines)
     if (cfg->bus_broker_ack_endpoint[0])
         printf(", and through the broker at %s as node %s", cfg->bus_broker_ack_endpoint,
                cfg->bus_node[0] ? cfg->bus_node : "(the short host name)");
+    if (print_ack_users(cfg) != APP_OK) {
+        cw_playbook_destroy(&pb);
+        return APP_USAGE;
+    }
     printf("\n  whispers: %s (%s)\n", pb_path, cw_playbook_lang(pb));
     cw_playbook_destroy(&pb);
     printf("  lines: %d\n", n_lines);

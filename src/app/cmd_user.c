@@ -7,7 +7,6 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 static void user_usage(FILE *out)
@@ -15,7 +14,8 @@ static void user_usage(FILE *out)
     fputs("usage: callwatch user add --users FILE NAME --role supervisor|qa|agent\n"
           "\n"
           "Adds NAME to the users file of `callwatch web` (or changes their role and\n"
-          "password). The password is read from standard input (one line), or asked\n"
+          "password). A daemon whose [web] users names the file accepts acknowledgements\n"
+          "only from its supervisors (`callwatch console -u NAME`). The password is read from standard input (one line), or asked\n"
           "twice without echo on a terminal. The file keeps salted Argon2id hashes\n"
           "(libsodium) and is written 0600.\n"
           "\n"
@@ -24,41 +24,10 @@ static void user_usage(FILE *out)
           out);
 }
 
-/* One line from f into buf without its newline; false at EOF or too long. */
-static bool read_line(FILE *f, char *buf, size_t cap)
-{
-    if (!fgets(buf, (int)cap, f))
-        return false;
-    size_t n = strcspn(buf, "\r\n");
-    if (buf[n] == '\0' && n + 1 >= cap)
-        return false;
-    buf[n] = '\0';
-    return true;
-}
-
-/* Asks on the terminal with echo off. */
-static bool prompt_password(const char *prompt, char *buf, size_t cap)
-{
-    struct termios old, quiet;
-    fputs(prompt, stderr);
-    fflush(stderr);
-    bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
-    if (tty) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-    bool ok = read_line(stdin, buf, cap);
-    if (tty)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    fputc('\n', stderr);
-    return ok;
-}
-
 static bool get_password(char *pw, size_t cap)
 {
     if (!isatty(STDIN_FILENO)) {
-        if (!read_line(stdin, pw, cap)) {
+        if (!app_read_line(stdin, pw, cap)) {
             app_log("user add: expected the password as one line on standard input (at most %d bytes)",
                     CW_USER_PASSWORD_MAX);
             return false;
@@ -66,7 +35,7 @@ static bool get_password(char *pw, size_t cap)
         return true;
     }
     char again[CW_USER_PASSWORD_MAX + 2];
-    bool ok = prompt_password("password: ", pw, cap) && prompt_password("again: ", again, sizeof again);
+    bool ok = app_prompt_password("password: ", pw, cap) && app_prompt_password("again: ", again, sizeof again);
     if (ok && strcmp(pw, again) != 0) {
         app_log("user add: the passwords differ; nothing changed");
         ok = false;

@@ -454,6 +454,12 @@ static int start_outbox(cw_daemon_t *d, cw_error_t *err)
     return APP_OK;
 }
 
+static void log_ack_line(void *user, const char *line)
+{
+    (void)user;
+    app_log("%s", line);
+}
+
 /* The ack server, then the outbox's writer with its follower (acks, whispers). */
 static int start_acks_and_writer(cw_daemon_t *d, cw_error_t *err)
 {
@@ -468,12 +474,19 @@ static int start_acks_and_writer(cw_daemon_t *d, cw_error_t *err)
         return APP_FAILURE;
     }
     link.curve = node_client;
-    d->acks = cw_ack_server_new_linked(cfg->bus_ack_endpoint, d->outbox, d->curve, linked ? &link : NULL, err);
+    /* With a users file ([web] users, the web's) an ack must prove who sent it. */
+    cw_ack_auth_t auth = {cfg->web_users, log_ack_line, NULL};
+    d->acks = cw_ack_server_new_auth(cfg->bus_ack_endpoint, d->outbox, d->curve, linked ? &link : NULL, &auth, err);
     cw_curve_client_destroy(&node_client); /* its keys are on the socket now */
     if (!d->acks) {
         app_log("%s", err->msg);
         return APP_FAILURE;
     }
+    if (cfg->web_users[0])
+        app_log("acknowledgements: only supervisors of %s, checked by password or the web's signature",
+                cfg->web_users);
+    else
+        app_log("acknowledgements: no users file ([web] users), names taken as given and marked unverified");
     if (linked)
         app_log("acknowledgements through the broker at %s as node %s", cfg->bus_broker_ack_endpoint, cfg->bus_node);
     d->follow = (daemon_follow_t){d->acks, d->whisper};

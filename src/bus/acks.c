@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -48,6 +49,12 @@ struct cw_ack_server {
     json_t *calls;        /* call_id -> its call_start object */
     json_t *alerts;       /* alert id -> its call_id: the alerts an ack may name */
     json_t *alert_order;  /* their ids, oldest first, for evicting past ACK_KNOWN_ALERTS */
+    /* Who may acknowledge; only the server thread touches these after creation. */
+    cw_users_t *users;    /* NULL = nobody checked */
+    char *users_path;
+    struct stat users_st; /* the file as last read */
+    cw_ack_log_fn log;
+    void *log_user;
 };
 
 static char *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -136,8 +143,60 @@ static char *unknown_alert(const json_t *known, const char *call_id, const char 
     return NULL;
 }
 
+char *cw_ack_signed_text(const char *call_id, const char *alert_id, const char *by, const char *note)
+{
+    json_t *a = json_pack("[s, s, s, s, s]", "callwatch-ack-v1", call_id ? call_id : "", alert_id ? alert_id : "",
+                          by ? by : "", note ? note : "");
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return text;
+}
+
+/* Who the ack's sender is, when users are checked: NULL with *role set
+ * (NULL = unverified, no users) or the refusal (*outcome CW_ACK_DENIED when
+ * it is about who sent it). */
+static char *check_sender(json_t *req, const cw_users_t *users, const char *call_id, const char *alert_id,
+                          const char *by, const char *note, const char **role, cw_ack_outcome *outcome)
+{
+    *role = NULL;
+    if (!users)
+        return NULL;
+    char why[200] = "";
+    const char *password = get_field(req, "password", CW_USER_PASSWORD_MAX, false, why, sizeof why);
+    const char *sig = why[0] ? NULL : get_field(req, "signature", CW_USER_SIG_HEX, false, why, sizeof why);
+    if (why[0])
+        return reply_error("%s", why);
+    *outcome = CW_ACK_DENIED;
+    if (!password && !sig)
+        return reply_error("this node checks who acknowledges: \"by\" needs a password (callwatch console "
+                           "--user NAME asks for it, or reads --password-file or $CALLWATCH_PASSWORD)");
+    cw_role_t r = CW_ROLE_NONE;
+    if (password) {
+        r = cw_users_check(users, by, password);
+    } else {
+        char *text = cw_ack_signed_text(call_id, alert_id, by, note);
+        r = text ? cw_users_check_signed(users, by, text, sig) : CW_ROLE_NONE;
+        free(text);
+        if (r == CW_ROLE_NONE)
+            return reply_error("wrong name or signature (does the web read this node's users file?)");
+    }
+    if (r == CW_ROLE_NONE)
+        return reply_error("wrong name or password");
+    if (r != CW_ROLE_SUPERVISOR)
+        return reply_error("%s %s may not acknowledge (only supervisors do)", cw_role_name(r), by);
+    *outcome = CW_ACK_REJECTED;
+    *role = cw_role_name(r);
+    return NULL;
+}
+
 char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                           const json_t *known, cw_ack_outcome *outcome)
+{
+    return cw_ack_answer_checked(request, len, outbox, instance, calls, known, NULL, outcome);
+}
+
+char *cw_ack_answer_checked(const char *request, size_t len, cw_outbox_t *outbox, const char *instance,
+                            json_t *calls, const json_t *known, const cw_users_t *users, cw_ack_outcome *outcome)
 {
     *outcome = CW_ACK_REJECTED;
     if (len > CW_ACK_MAX_REQUEST)
@@ -190,7 +249,10 @@ char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, 
     }
     if ((out = unknown_alert(known, call_id, alert_id)) != NULL)
         goto done;
-    cw_event_t *ev = cw_event_ack(call_id, alert_id, by, note);
+    const char *role = NULL;
+    if ((out = check_sender(req, users, call_id, alert_id, by, note, &role, outcome)) != NULL)
+        goto done;
+    cw_event_t *ev = cw_event_ack_verified(call_id, alert_id, by, role, note);
     if (!ev) {
         out = reply_error("cannot build the ack event (call_id too long?)");
         goto done;
@@ -287,6 +349,65 @@ static void remember_alert(cw_ack_server_t *srv, const char *alert_id, const cha
     }
 }
 
+static void server_log(cw_ack_server_t *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void server_log(cw_ack_server_t *srv, const char *fmt, ...)
+{
+    if (!srv->log)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* Names and reasons quote the peer's bytes: one line, no escapes. */
+    for (char *c = line; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    srv->log(srv->log_user, line);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Reads the users file again when it changed (`callwatch user add` replaces
+ * it); keeps the users it has when the new file cannot be read. */
+static void refresh_users(cw_ack_server_t *srv)
+{
+    struct stat st;
+    if (!srv->users || stat(srv->users_path, &st) != 0 || same_file(&st, &srv->users_st))
+        return;
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_users_t *fresh = cw_users_load(srv->users_path, &err);
+    srv->users_st = st; /* a broken file is reported once, not at every ack */
+    if (!fresh) {
+        server_log(srv, "acks: keeping the users read before: %s", err.msg);
+        return;
+    }
+    cw_users_destroy(&srv->users);
+    srv->users = fresh;
+    server_log(srv, "acks: users file %s read again (%zu users)", srv->users_path, cw_users_count(fresh));
+}
+
+/* Logs a refusal for who sent the request (the reply names why). */
+static void log_denied(cw_ack_server_t *srv, const char *req, size_t len, const char *reply, bool via_broker)
+{
+    json_t *q = req ? json_loadb(req, len, 0, NULL) : NULL;
+    json_t *r = reply ? json_loads(reply, 0, NULL) : NULL;
+    const char *by = json_string_value(json_object_get(q, "by"));
+    const char *alert = json_string_value(json_object_get(q, "alert_id"));
+    const char *call = json_string_value(json_object_get(q, "call_id"));
+    server_log(srv, "acks: refused to acknowledge %.128s of call %.128s as \"%.128s\"%s: %s", alert ? alert : "?",
+               call ? call : "?", by ? by : "?", via_broker ? " (through the broker)" : "",
+               json_string_value(json_object_get(r, "error")) ? json_string_value(json_object_get(r, "error")) : "?");
+    json_decref(q);
+    json_decref(r);
+}
+
 /* The reply to one request (why: a transport-level refusal), counted. req
  * may be NULL when len is over CW_ACK_MAX_REQUEST: refused by its length. */
 static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const char *why, bool via_broker)
@@ -302,8 +423,13 @@ static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const cha
     }
     json_t *known = why ? NULL : known_subset(srv, req, len);
     pthread_mutex_unlock(&srv->lock);
+    if (!why)
+        refresh_users(srv);
     char *reply = why ? reply_error("%s", why)
-                      : cw_ack_answer_known(req, len, srv->outbox, srv->instance, calls, known, &outcome);
+                      : cw_ack_answer_checked(req, len, srv->outbox, srv->instance, calls, known, srv->users,
+                                              &outcome);
+    if (outcome == CW_ACK_DENIED)
+        log_denied(srv, req, len, reply, via_broker);
     json_decref(known);
     json_decref(calls);
     /* Counted before the reply goes out: whoever got the reply sees it counted. */
@@ -316,6 +442,7 @@ static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const cha
         srv->stats.pings++;
     else
         srv->stats.rejected++;
+    srv->stats.denied += outcome == CW_ACK_DENIED;
     pthread_mutex_unlock(&srv->lock);
     return reply;
 }
@@ -464,6 +591,30 @@ cw_ack_server_t *cw_ack_server_new_secure(const char *endpoint, cw_outbox_t *out
 cw_ack_server_t *cw_ack_server_new_linked(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
                                           const cw_ack_link_t *link, cw_error_t *err)
 {
+    return cw_ack_server_new_auth(endpoint, outbox, curve, link, NULL, err);
+}
+
+/* The users file of auth, if any: read now, so a missing one stops the start. */
+static int load_auth(cw_ack_server_t *srv, const cw_ack_auth_t *auth, cw_error_t *err)
+{
+    if (!auth)
+        return CW_OK;
+    srv->log = auth->log;
+    srv->log_user = auth->log_user;
+    if (!auth->users_path || !auth->users_path[0])
+        return CW_OK;
+    srv->users_path = strdup(auth->users_path);
+    if (!srv->users_path)
+        return cw_error_set(err, CW_ERR_NOMEM, "out of memory");
+    if (stat(srv->users_path, &srv->users_st) != 0)
+        memset(&srv->users_st, 0, sizeof srv->users_st);
+    srv->users = cw_users_load(srv->users_path, err);
+    return srv->users ? CW_OK : cw_error_prefix(err, "acknowledgements");
+}
+
+cw_ack_server_t *cw_ack_server_new_auth(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
+                                        const cw_ack_link_t *link, const cw_ack_auth_t *auth, cw_error_t *err)
+{
     if (!endpoint || !*endpoint || !outbox) {
         cw_error_set(err, CW_ERR_INVALID, "ack server: no endpoint or outbox");
         return NULL;
@@ -482,6 +633,8 @@ cw_ack_server_t *cw_ack_server_new_linked(const char *endpoint, cw_outbox_t *out
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(srv->instance, sizeof srv->instance, "%s:%ld:%lld", host, (long)getpid(), (long long)time(NULL));
+    if (load_auth(srv, auth, err) != CW_OK)
+        goto error_out;
     if (curve) {
         void *curve_ctx = cw_curve_context();
         srv->sock = curve_ctx ? zmq_socket(curve_ctx, ZMQ_REP) : NULL;
@@ -524,6 +677,8 @@ cw_ack_server_t *cw_ack_server_new_linked(const char *endpoint, cw_outbox_t *out
 
 error_out:
     server_socket_close(srv);
+    cw_users_destroy(&srv->users);
+    free(srv->users_path);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);
     json_decref(srv->alerts);
@@ -580,6 +735,8 @@ void cw_ack_server_destroy(cw_ack_server_t **srvp)
         return;
     cw_ack_server_t *srv = *srvp;
     cw_ack_server_stop(srv);
+    cw_users_destroy(&srv->users);
+    free(srv->users_path);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);
     json_decref(srv->alerts);

@@ -302,7 +302,8 @@ static const opt_t options[] = {
     {"web", "listen", OPT_STRING, CFG(web_listen), 0, 0, 0, "127.0.0.1:8088", check_listen,
      "HOST:PORT where `callwatch web` serves the supervisors' pages (keep it on localhost without TLS)"},
     {"web", "users", OPT_STRING, CFG(web_users), 0, 0, 0, "", NULL,
-     "`callwatch web`: users file written by `callwatch user add` (names, roles, password hashes)"},
+     "users file of `callwatch user add`: web logins; the daemon then takes acks only from its supervisors "
+     "(empty: acks unverified)"},
     {"web", "db", OPT_STRING, CFG(web_db), 0, 0, 0, "", NULL,
      "`callwatch web`: archive read for ended calls and QA pages (SQLite file or postgresql:// URL); \"\" = "
      "[archive] url if set, else live calls only"},

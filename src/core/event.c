@@ -443,6 +443,12 @@ cw_event_t *cw_event_status(const char *node, double t, const char *change, cons
 
 cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *by, const char *note)
 {
+    return cw_event_ack_verified(call_id, alert_id, by, NULL, note);
+}
+
+cw_event_t *cw_event_ack_verified(const char *call_id, const char *alert_id, const char *by, const char *role,
+                                  const char *note)
+{
     if (!call_id || !alert_id || !by)
         return NULL;
     char topic[CW_TOPIC_MAX];
@@ -465,6 +471,9 @@ cw_event_t *cw_event_ack(const char *call_id, const char *alert_id, const char *
     }
     if (note && note[0])
         put_str(obj, "note", note, &ok);
+    put(obj, "verified", json_boolean(role != NULL), &ok);
+    if (role)
+        put_str(obj, "role", role, &ok);
     return finish(topic, obj, ok);
 }
 

@@ -199,6 +199,52 @@ cw_role_t cw_users_check(const cw_users_t *u, const char *name, const char *pass
     return found && ok ? found->role : CW_ROLE_NONE;
 }
 
+static const user_t *find_user(const cw_users_t *u, const char *name)
+{
+    for (size_t i = 0; u && name && i < u->n; i++)
+        if (strcmp(u->users[i].name, name) == 0)
+            return &u->users[i];
+    return NULL;
+}
+
+/* The signing key of a user: BLAKE2b of their stored hash, under a context
+ * of its own so it is no other key derived from it. */
+static void sign_key(const user_t *user, unsigned char key[crypto_auth_hmacsha256_KEYBYTES])
+{
+    static const char context[] = "callwatch signed request v1";
+    crypto_generichash(key, crypto_auth_hmacsha256_KEYBYTES, (const unsigned char *)user->hash, strlen(user->hash),
+                       (const unsigned char *)context, sizeof context - 1);
+}
+
+int cw_users_sign(const cw_users_t *u, const char *name, const char *message, char hex[CW_USER_SIG_HEX + 1])
+{
+    const user_t *user = find_user(u, name);
+    hex[0] = '\0';
+    if (!user || !message)
+        return -1;
+    unsigned char key[crypto_auth_hmacsha256_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
+    sign_key(user, key);
+    crypto_auth_hmacsha256(mac, (const unsigned char *)message, strlen(message), key);
+    sodium_bin2hex(hex, CW_USER_SIG_HEX + 1, mac, sizeof mac);
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
+cw_role_t cw_users_check_signed(const cw_users_t *u, const char *name, const char *message, const char *hex)
+{
+    const user_t *user = find_user(u, name);
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    size_t got = 0;
+    if (!user || !message || !hex || strlen(hex) != CW_USER_SIG_HEX ||
+        sodium_hex2bin(mac, sizeof mac, hex, CW_USER_SIG_HEX, NULL, &got, NULL) != 0 || got != sizeof mac)
+        return CW_ROLE_NONE;
+    unsigned char key[crypto_auth_hmacsha256_KEYBYTES];
+    sign_key(user, key);
+    int ok = crypto_auth_hmacsha256_verify(mac, (const unsigned char *)message, strlen(message), key) == 0;
+    sodium_memzero(key, sizeof key);
+    return ok ? user->role : CW_ROLE_NONE;
+}
+
 /* Copies the users file at path (if any) to out, leaving out name's line. */
 static int copy_others(const char *path, FILE *out, const char *name, cw_error_t *err)
 {

@@ -3,6 +3,7 @@
  * state; no socket and no libmicrohttpd (web_server.c calls it). */
 #include "web_priv.h"
 
+#include "callwatch/acks.h"
 #include "callwatch/qa.h"
 
 #include <errno.h>
@@ -293,8 +294,15 @@ static int h_agent(req_t *q)
 
 static int send_ack(req_t *q, const char *call_id, const char *alert_id, const char *note, json_t *done)
 {
-    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", call_id, "alert_id", alert_id,
-                            "by", q->s.name, "note", note);
+    /* Signed for the logged-in user with the users file the daemon reads
+     * too (acks.h), so a daemon that checks who acknowledges believes it. */
+    char sig[CW_USER_SIG_HEX + 1] = "";
+    char *signed_text = cw_ack_signed_text(call_id, alert_id, q->s.name, note);
+    if (signed_text)
+        cw_users_sign(q->w->o.users, q->s.name, signed_text, sig);
+    free(signed_text);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "ack", "call_id", call_id, "alert_id",
+                            alert_id, "by", q->s.name, "note", note, "signature", sig);
     char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     char *reply = NULL;

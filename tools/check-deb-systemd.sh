@@ -146,9 +146,10 @@ in_ct systemctl start callwatch || bad "systemctl start callwatch"
 in_ct systemctl is-active callwatch >/dev/null || bad "callwatch is not active"
 in_ct systemctl status callwatch --no-pager -n 0 | sed -n '1,7p'
 journal() { in_ct journalctl -u callwatch -b --no-pager -o cat; }
-journal | grep -F "no [line] configured in /etc/callwatch/callwatch.ini" ||
+log=$(journal)
+grep -m1 -F "no [line] configured in /etc/callwatch/callwatch.ini" <<<"$log" ||
     bad "the journal does not say that no [line] is configured"
-journal | grep -q "insecure memory" && bad "the journal has libgcrypt's 'using insecure memory' warning"
+if grep -q "insecure memory" <<<"$log"; then bad "the journal has libgcrypt's 'using insecure memory' warning"; fi
 say "curl http://127.0.0.1:9464/health"
 health=""
 for _ in $(seq 20); do

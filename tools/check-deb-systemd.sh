@@ -14,7 +14,8 @@
 #   2. `systemctl start callwatch` runs the shipped config: active (Type=notify:
 #      started once the lines are up), the journal says that no [line] is
 #      configured, `curl http://127.0.0.1:9464/health` answers 200;
-#   3. `systemctl reload` (SIGHUP) and `systemctl stop` (exit 0) work;
+#   3. `systemctl reload` (SIGHUP) and `systemctl stop` (exit 0) work, and
+#      after a reboot of the container the service is running again;
 #   4. `man callwatch` and `man callwatch.ini` open;
 #   5. `apt purge` leaves the archive only (/var/lib/callwatch/archive.db), and
 #      with CALLWATCH_PURGE_ARCHIVE=yes nothing (man-db's own cache of
@@ -57,13 +58,7 @@ nspawn_pid=""
 ct_pid=""
 # shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {
-    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-        # SIGTERM: systemd-nspawn asks the container's systemd to power off.
-        kill "$nspawn_pid" 2>/dev/null || true
-        for _ in $(seq 60); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$nspawn_pid" 2>/dev/null || true
-        wait "$nspawn_pid" 2>/dev/null || true
-    fi
+    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then halt_ct; fi
     if [ -n "${CW_KEEP_ROOT:-}" ]; then echo "container root kept: $root"; else rm -rf "$work"; fi
 }
 trap on_exit EXIT
@@ -103,30 +98,46 @@ debname=$(basename "$deb")
 # real machine: without it nspawn's seccomp filter refuses mlock(), and
 # libgcrypt (loaded through libaubio -> libavformat -> libssh) logs "Warning:
 # using insecure memory!".
-say "systemd-nspawn --boot"
-systemd-nspawn -D "$root" --boot --register=no --keep-unit --console=passive -M cwcheck \
-    --capability=CAP_IPC_LOCK >"$work/nspawn.log" 2>&1 &
-nspawn_pid=$!
 in_ct() { nsenter -t "$ct_pid" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb "$@"; }
-state=""
-for _ in $(seq "$boot_timeout"); do
-    kill -0 "$nspawn_pid" 2>/dev/null || break
-    [ -n "$ct_pid" ] || ct_pid=$(pgrep -P "$nspawn_pid" | head -1 || true)
-    if [ -n "$ct_pid" ]; then
-        state=$(in_ct systemctl is-system-running 2>/dev/null || true)
-        case "$state" in running|degraded) break ;; esac
-    fi
-    sleep 1
-done
-case "$state" in
-    running|degraded) echo "container booted: systemctl is-system-running = $state" ;;
-    *)
-        cat "$work/nspawn.log"
-        kill -0 "$nspawn_pid" 2>/dev/null || { wait "$nspawn_pid" || echo "systemd-nspawn exited with status $?"; nspawn_pid=""; }
-        skip "systemd did not boot in the container within ${boot_timeout}s (state '${state:-none}'; systemd-nspawn's output above)"
-        ;;
-esac
-[ "$state" = degraded ] && in_ct systemctl --failed --no-pager
+# boot_ct: starts the container and waits until its systemd has booted; sets
+# nspawn_pid, ct_pid (the container's PID 1 as the host sees it) and state.
+boot_ct() {
+    say "systemd-nspawn --boot"
+    systemd-nspawn -D "$root" --boot --register=no --keep-unit --console=passive -M cwcheck \
+        --capability=CAP_IPC_LOCK >"$work/nspawn.log" 2>&1 &
+    nspawn_pid=$!
+    ct_pid=""
+    state=""
+    for _ in $(seq "$boot_timeout"); do
+        kill -0 "$nspawn_pid" 2>/dev/null || break
+        [ -n "$ct_pid" ] || ct_pid=$(pgrep -P "$nspawn_pid" -x systemd | head -1 || true)
+        if [ -n "$ct_pid" ]; then
+            state=$(in_ct systemctl is-system-running 2>/dev/null || true)
+            case "$state" in running|degraded) break ;; esac
+        fi
+        sleep 1
+    done
+    case "$state" in
+        running|degraded) echo "container booted: systemctl is-system-running = $state" ;;
+        *)
+            cat "$work/nspawn.log"
+            kill -0 "$nspawn_pid" 2>/dev/null ||
+                { wait "$nspawn_pid" || echo "systemd-nspawn exited with status $?"; nspawn_pid=""; }
+            skip "systemd did not boot in the container within ${boot_timeout}s (state '${state:-none}'; systemd-nspawn's output above)"
+            ;;
+    esac
+    if [ "$state" = degraded ]; then in_ct systemctl --failed --no-pager; fi
+}
+# halt_ct: powers the container off (systemd-nspawn turns SIGTERM into a
+# clean shutdown of the container's systemd).
+halt_ct() {
+    kill "$nspawn_pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$nspawn_pid" 2>/dev/null || true
+    wait "$nspawn_pid" 2>/dev/null || true
+    nspawn_pid=""
+}
+boot_ct
 
 # 1. Install.
 say "apt-get install ./$debname"
@@ -169,6 +180,15 @@ echo "after stop: Result=$result ExecMainStatus=$status"
 if [ "$result" != success ] || [ "$status" != 0 ]; then bad "stop: Result=$result status=$status"; fi
 in_ct systemctl start callwatch || bad "second start"
 journal | tail -n 4
+
+# The service comes up at boot by itself (enabled, Type=notify).
+say "reboot the container: callwatch starts at boot"
+halt_ct
+boot_ct
+for _ in $(seq 30); do in_ct systemctl is-active callwatch >/dev/null && break; sleep 1; done
+in_ct systemctl is-active callwatch >/dev/null || bad "callwatch did not start at boot"
+health=$(in_ct curl -sS -f http://127.0.0.1:9464/health 2>&1) || bad "/health after the reboot: $health"
+echo "after the reboot: $(in_ct systemctl is-active callwatch), /health $(cut -c1-40 <<<"$health")..."
 
 # 4. Man pages.
 say "man callwatch, man callwatch.ini"

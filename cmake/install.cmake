@@ -63,8 +63,10 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# The speech model is data the binary opens by default, not a shared library.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "pocketsphinx-en-us")
+# The speech model is data the binary opens by default, not a shared library;
+# adduser: the postinst's way to the service user where systemd-sysusers is not
+# there (Debian policy: a maintainer script that calls adduser depends on it).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "pocketsphinx-en-us, adduser")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd, curl")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

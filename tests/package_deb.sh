@@ -31,7 +31,7 @@ deb=$(ls "$work"/out/callwatch_*.deb)
 # 1. Control.
 dpkg-deb -I "$deb" >"$work/info"
 depends=$(dpkg-deb -f "$deb" Depends)
-for dep in libportaudio2 libzmq5 libpocketsphinx3 libsndfile1 libsqlite3-0 pocketsphinx-en-us; do
+for dep in libportaudio2 libzmq5 libpocketsphinx3 libsndfile1 libsqlite3-0 pocketsphinx-en-us adduser; do
     grep -q "$dep" <<<"$depends" || bad "Depends lacks $dep: $depends"
 done
 for script in postinst prerm postrm conffiles; do

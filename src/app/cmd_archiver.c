@@ -11,6 +11,7 @@
 
 #include "callwatch/archive.h"
 #include "callwatch/archive_remote.h"
+#include "callwatch/zmqctx.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -239,7 +240,7 @@ static int start(archiver_t *ar, const cw_config_t *cfg, const char *target, con
         app_log("%s%s", cw_archive_pg_is_url(target) ? "[archive] url: " : "", err.msg);
         return APP_FAILURE;
     }
-    ar->sock = cw_bus_socket_open(ZMQ_REP, &err);
+    ar->sock = cw_zmq_socket_open(ZMQ_REP, &err);
     long long max = ARCHIVER_MAX_MESSAGE;
     if (ar->sock)
         zmq_setsockopt(ar->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
@@ -292,8 +293,8 @@ int cmd_archiver(int argc, char **argv)
         status = serve(&ar);
         log_totals(&ar, " stopping");
     }
-    cw_bus_socket_close(ar.sock);
+    cw_zmq_socket_close(ar.sock);
     cw_archive_close(&ar.archive);
-    cw_bus_shutdown();
+    cw_zmq_shutdown();
     return status;
 }

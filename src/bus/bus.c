@@ -1,5 +1,6 @@
 /* bus.c - see callwatch/bus.h */
 #include "callwatch/bus.h"
+#include "callwatch/zmqctx.h"
 
 #include "callwatch/curve.h"
 
@@ -42,45 +43,15 @@
 /* Kernel receive buffer of a subscriber made with cw_bus_sub_new_small(). */
 #define BUS_SUB_SMALL_RCVBUF (16 * 1024)
 
-/* ---- the process-wide context ----
- * A mutex rather than pthread_once so cw_bus_shutdown() can end it and a
- * later use (the next test) can make a fresh one. live_sockets lets shutdown
- * refuse to terminate under open sockets, which would block forever. */
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *ctx;
-static int live_sockets;
-
+/* Sockets that are not CURVE servers live in the process's one context (zmqctx.h). */
 static void *bus_socket_open(int type, cw_error_t *err)
 {
-    void *sock = NULL;
-    pthread_mutex_lock(&ctx_lock);
-    if (!ctx)
-        ctx = zmq_ctx_new();
-    if (!ctx) {
-        int e = errno;
-        pthread_mutex_unlock(&ctx_lock);
-        cw_error_set(err, CW_ERR_INTERNAL, "cannot create ZeroMQ context: %s", zmq_strerror(e));
-        return NULL;
-    }
-    sock = zmq_socket(ctx, type);
-    int e = errno;
-    if (sock)
-        live_sockets++;
-    pthread_mutex_unlock(&ctx_lock);
-    if (!sock)
-        cw_error_set(err, e == EMFILE ? CW_ERR_BUSY : CW_ERR_INTERNAL,
-                     "cannot create ZeroMQ socket: %s", zmq_strerror(e));
-    return sock;
+    return cw_zmq_socket_open(type, err);
 }
 
 static void bus_socket_close(void *sock)
 {
-    if (!sock)
-        return;
-    zmq_close(sock);
-    pthread_mutex_lock(&ctx_lock);
-    live_sockets--;
-    pthread_mutex_unlock(&ctx_lock);
+    cw_zmq_socket_close(sock);
 }
 
 /* A CURVE server socket lives in the context czmq's ZAP handler watches (see
@@ -105,19 +76,7 @@ static int bus_set_int(void *sock, int option, int value, const char *what, cw_e
 
 void cw_bus_shutdown(void)
 {
-    pthread_mutex_lock(&ctx_lock);
-    void *old = NULL;
-    if (live_sockets == 0) {
-        old = ctx;
-        ctx = NULL;
-    }
-    /* else: a socket is still open; zmq_ctx_term would wait for it forever.
-     * Leave the context to the process exit instead. */
-    pthread_mutex_unlock(&ctx_lock);
-    if (!old)
-        return;
-    while (zmq_ctx_term(old) != 0 && errno == EINTR)
-        ; /* a signal arrived while lingering: keep terminating */
+    cw_zmq_shutdown();
 }
 
 void *cw_bus_socket_open(int type, cw_error_t *err)

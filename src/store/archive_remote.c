@@ -1,7 +1,7 @@
 /* archive_remote.c - see callwatch/archive_remote.h */
 #include "callwatch/archive_remote.h"
 
-#include "callwatch/bus.h"
+#include "callwatch/zmqctx.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,7 +70,7 @@ static void drop_socket(cw_archive_remote_t *r)
         return;
     int zero = 0;
     zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof zero);
-    cw_bus_socket_close(r->sock);
+    cw_zmq_socket_close(r->sock);
     r->sock = NULL;
 }
 
@@ -118,7 +118,7 @@ static int fail(cw_archive_remote_t *r, cw_error_t *err, const char *what)
 static int send_chunk(cw_archive_remote_t *r, size_t from, size_t to, cw_error_t *err)
 {
     if (!r->sock) {
-        r->sock = cw_bus_socket_open(ZMQ_REQ, err);
+        r->sock = cw_zmq_socket_open(ZMQ_REQ, err);
         if (!r->sock)
             return err->code;
         int zero = 0;

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +40,11 @@
 /* Times an unchanged partial hypothesis is delivered again (a second of audio
  * at the default partial interval: the final comes by then). */
 #define PARTIAL_REPEATS_MAX 2
+/* How much nicer than the rest of the process decoder threads run. The
+ * ingest thread (capture, VAD, prosody, voice and turn-taking cues) has a
+ * 300 ms budget and costs little; decoders are heavy and a word cue may take
+ * a second: under a full load the decoders are the ones to wait. */
+#define DECODER_NICE_STEP 5
 /* Words of [asr] decoder_args. */
 #define DECODER_ARGS_MAX 32
 #define TEXT_MAX 8192
@@ -542,10 +549,22 @@ static void notify_drained_locked(cw_asr_pool_t *pool, cw_asr_stream_t *s)
     }
 }
 
+/* Lowers the calling thread's priority by DECODER_NICE_STEP (Linux nice is
+ * per thread); where that is refused the thread keeps the process's. */
+static void nicer_thread(void)
+{
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0)
+        (void)setpriority(PRIO_PROCESS, tid, nice_now + DECODER_NICE_STEP);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     cw_asr_pool_t *pool = w->pool;
+    nicer_thread();
     pthread_mutex_lock(&pool->lock);
     while (!pool->stopping) {
         cw_asr_stream_t *s = w->stream;

@@ -18,4 +18,4 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>/dev
 fi
 # The build tree persists next to the test's build so reruns only relink.
 export FUZZ_BUILD_DIR="${FUZZ_BUILD_DIR:-$PWD/fuzz-build}"
-exec bash "$src/tools/fuzz.sh" 5
+exec bash "$src/tools/fuzz.sh" 3

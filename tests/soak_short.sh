@@ -19,8 +19,8 @@ cw_tmpdir tmp cw-soak-short
 # The first 12 s of the sample call: greeting, double charge, "this is ridiculous".
 sox "$src/models/sample-call.flac" "$tmp/call.wav" trim 0 12
 rc=0
-python3 "$src/tools/soak" --callwatch "$cw" --call "$tmp/call.wav" --calls 1 --duration 80 --interval 5 \
-  --warmup 30 --max-rss-slope 32768 --max-fd-growth 0 --out "$tmp/out" || rc=$?
+python3 "$src/tools/soak" --callwatch "$cw" --call "$tmp/call.wav" --calls 1 --duration 60 --interval 5 \
+  --warmup 20 --max-rss-slope 32768 --max-fd-growth 0 --out "$tmp/out" || rc=$?
 if [[ $rc -ne 0 ]]; then
   echo "--- samples"; cat "$tmp/out/soak.csv" || true
   echo "--- daemon log (tail)"; tail -20 "$tmp/out/daemon.log" || true

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Behaviour test: a short soak (tools/soak) - `callwatch run` takes calls over AudioSocket back to
 # back (one at a time, 12 s each, for 60 s) and must not leak grossly: after a 20 s warm-up its
-# resident memory grows by less than 32 MiB per minute, i.e. about 6 MiB per call (50 s of samples
+# resident memory grows by less than 32 MiB per minute, i.e. about 6 MiB per call (40 s of samples
 # are too few to see a slow leak: the decoders' and the allocator's high-water marks still rise by
 # about 1.5 MiB per call this early, measured 8-16 MiB/min on an idle machine; this catches a call
 # that keeps its decoder state or all its audio, and the long run catches the rest), it

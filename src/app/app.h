@@ -76,6 +76,13 @@ int app_bus_security(const cw_config_t *cfg, cw_curve_server_t **server, cw_bus_
  * else NULL. */
 int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_t *err);
 
+/* The subscriber of `tap` and `whisper`: reads config_path (NULL = the
+ * shipped one) for the CURVE keys, and for the endpoint unless `endpoint` is
+ * given; the endpoint used is copied to endpoint_out. NULL with *status set
+ * (APP_USAGE: the config; APP_FAILURE: the bus, logged). */
+cw_bus_sub_t *app_subscribe(const char *config_path, const char *endpoint, const char *topic, char *endpoint_out,
+                            size_t cap, int *status);
+
 /* One request on an acknowledgement channel (a node's [bus] ack_endpoint or
  * a broker's [broker] ack_endpoint): a fresh client (CURVE when curve is not
  * NULL) that waits up to connect_ms for the connection, sends request and

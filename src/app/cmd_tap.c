@@ -80,29 +80,13 @@ int cmd_tap(int argc, char **argv)
         return APP_USAGE;
     }
     char endpoint_buf[CW_PATH_MAX];
-    /* The config is read even with --endpoint: it holds the CURVE keys. */
-    cw_config_t *cfg = app_load_config(config_path, false);
-    if (!cfg)
-        return APP_USAGE;
-    if (!endpoint) {
-        snprintf(endpoint_buf, sizeof endpoint_buf, "%s", cfg->bus_endpoint);
-        endpoint = endpoint_buf;
-    }
-
+    int status = APP_OK;
+    cw_bus_sub_t *sub = app_subscribe(config_path, endpoint, topic, endpoint_buf, sizeof endpoint_buf, &status);
+    if (!sub)
+        return status;
     app_install_signals();
     cw_error_t err;
     cw_error_clear(&err);
-    cw_curve_client_t *curve = NULL;
-    cw_bus_sub_t *sub = NULL;
-    if (app_bus_client(cfg, &curve, &err) == CW_OK)
-        sub = cw_bus_sub_new_secure(endpoint, topic, curve, &err);
-    cw_curve_client_destroy(&curve);
-    cw_config_destroy(&cfg);
-    if (!sub) {
-        app_log("%s", err.msg);
-        return APP_FAILURE;
-    }
-    int status = APP_OK;
     long received = 0;
     double deadline = timeout_s > 0 ? app_monotonic_s() + (double)timeout_s : 0;
     double next_stats = stats_s > 0 ? app_monotonic_s() + (double)stats_s : 0;

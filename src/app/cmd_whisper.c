@@ -91,29 +91,14 @@ int cmd_whisper(int argc, char **argv)
      * so the exact topic is checked on arrival. */
     snprintf(topic, sizeof topic, "whisper.%s", agent);
     char endpoint_buf[CW_PATH_MAX];
-    /* The config is read even with --endpoint: it holds the CURVE keys. */
-    cw_config_t *cfg = app_load_config(config_path, false);
-    if (!cfg)
-        return APP_USAGE;
-    if (!endpoint) {
-        snprintf(endpoint_buf, sizeof endpoint_buf, "%s", cfg->bus_endpoint);
-        endpoint = endpoint_buf;
-    }
+    int status = APP_OK;
+    cw_bus_sub_t *sub = app_subscribe(config_path, endpoint, topic, endpoint_buf, sizeof endpoint_buf, &status);
+    if (!sub)
+        return status;
     app_install_signals();
     cw_error_t err;
     cw_error_clear(&err);
-    cw_curve_client_t *curve = NULL;
-    cw_bus_sub_t *sub = NULL;
-    if (app_bus_client(cfg, &curve, &err) == CW_OK)
-        sub = cw_bus_sub_new_secure(endpoint, topic, curve, &err);
-    cw_curve_client_destroy(&curve);
-    cw_config_destroy(&cfg);
-    if (!sub) {
-        app_log("%s", err.msg);
-        return APP_FAILURE;
-    }
-    app_log("whisper prompts for %s from %s", agent, endpoint);
-    int status = APP_OK;
+    app_log("whisper prompts for %s from %s", agent, endpoint_buf);
     long shown = 0;
     unsigned long long missed = 0;
     double deadline = timeout_s > 0 ? app_monotonic_s() + (double)timeout_s : 0;

@@ -36,6 +36,31 @@ int app_bus_client(const cw_config_t *cfg, cw_curve_client_t **client, cw_error_
     return CW_OK;
 }
 
+cw_bus_sub_t *app_subscribe(const char *config_path, const char *endpoint, const char *topic, char *endpoint_out,
+                            size_t cap, int *status)
+{
+    /* The config is read even with an endpoint given: it holds the CURVE keys. */
+    cw_config_t *cfg = app_load_config(config_path, false);
+    if (!cfg) {
+        *status = APP_USAGE;
+        return NULL;
+    }
+    snprintf(endpoint_out, cap, "%s", endpoint ? endpoint : cfg->bus_endpoint);
+    cw_error_t err;
+    cw_error_clear(&err);
+    cw_curve_client_t *curve = NULL;
+    cw_bus_sub_t *sub = NULL;
+    if (app_bus_client(cfg, &curve, &err) == CW_OK)
+        sub = cw_bus_sub_new_secure(endpoint_out, topic, curve, &err);
+    cw_curve_client_destroy(&curve);
+    cw_config_destroy(&cfg);
+    if (!sub) {
+        app_log("%s", err.msg);
+        *status = APP_FAILURE;
+    }
+    return sub;
+}
+
 int app_broker_security(const cw_config_t *cfg, const char *nodes_dir, cw_curve_server_t **server,
                         cw_bus_security_t *sec, cw_error_t *err)
 {

@@ -660,32 +660,47 @@ static void *worker_main(void *arg)
 /* Writes the keyphrases whose every word the dictionary knows to a temporary
  * file in PocketSphinx's -kws format ("phrase /threshold/" per line), for
  * ps_set_kws. Returns 0 and the path in path_out (the caller unlinks it). */
-static int write_kws_file(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_out, size_t cap, cw_error_t *err)
+/* A new temporary file (in $TMPDIR, else /tmp) named after stem, open for
+ * writing; its path in path_out (the caller unlinks it). NULL with err set. */
+static FILE *create_temp(const char *stem, const char *what, char *path_out, size_t cap, cw_error_t *err)
 {
     const char *dir = getenv("TMPDIR");
-    snprintf(path_out, cap, "%s/callwatch-kws.XXXXXX", dir && dir[0] ? dir : "/tmp");
+    snprintf(path_out, cap, "%s/%s.XXXXXX", dir && dir[0] ? dir : "/tmp", stem);
     int fd = mkstemp(path_out);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        return cw_error_set(err, CW_ERR_IO, "cue mode: cannot write the keyphrase list '%s': %s", path_out,
-                            strerror(errno));
-    }
+    if (!f && fd >= 0)
+        close(fd);
+    if (!f)
+        cw_error_set(err, CW_ERR_IO, "cue mode: cannot write %s '%s': %s", what, path_out, strerror(errno));
+    return f;
+}
+
+/* Copies the word of a keyphrase that *p points at into word and moves *p
+ * past it and its spaces; false at the phrase's end. */
+static bool next_word(const char **p, char *word, size_t cap)
+{
+    if (!**p)
+        return false;
+    size_t len = strcspn(*p, " ");
+    snprintf(word, cap, "%.*s", (int)len, *p);
+    *p += len + strspn(*p + len, " ");
+    return true;
+}
+
+static int write_kws_file(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_out, size_t cap, cw_error_t *err)
+{
+    FILE *f = create_temp("callwatch-kws", "the keyphrase list", path_out, cap, err);
+    if (!f)
+        return err && err->code ? err->code : CW_ERR_IO;
     pool->n_spottable = 0;
     for (size_t i = 0; i < cw_keyphrases_count(pool->keyphrases); i++) {
         const cw_keyphrase_t *k = cw_keyphrases_get(pool->keyphrases, i);
         char word[CW_WORD_MAX];
         bool known = true;
-        for (const char *p = k->phrase; *p && known;) {
-            size_t len = strcspn(p, " ");
-            snprintf(word, sizeof word, "%.*s", (int)len, p);
+        for (const char *p = k->phrase; known && next_word(&p, word, sizeof word);) {
             char *pron = ps_lookup_word(ps, word);
             known = pron != NULL;
             ckd_free(pron);
-            p += len;
-            while (*p == ' ')
-                p++;
         }
         if (!known)
             continue; /* the keyphrase search refuses a phrase with an unknown word */
@@ -719,10 +734,10 @@ static int write_spotter_dict(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_
     size_t n_phrases = cw_keyphrases_count(pool->keyphrases), n = 0, room = 16;
     char **words = malloc(room * sizeof *words);
     int rc = words ? CW_OK : cw_error_set(err, CW_ERR_NOMEM, "out of memory for the spotters' dictionary");
+    char word[CW_WORD_MAX];
     for (size_t i = 0; i < n_phrases && rc == CW_OK; i++) {
         const char *p = cw_keyphrases_get(pool->keyphrases, i)->phrase;
-        while (*p && rc == CW_OK) {
-            size_t len = strcspn(p, " ");
+        while (rc == CW_OK && next_word(&p, word, sizeof word)) {
             if (n == room) {
                 char **more = realloc(words, (room *= 2) * sizeof *words);
                 if (!more)
@@ -730,23 +745,13 @@ static int write_spotter_dict(cw_asr_pool_t *pool, ps_decoder_t *ps, char *path_
                 else
                     words = more;
             }
-            if (rc == CW_OK && !(words[n++] = strndup(p, len)))
+            if (rc == CW_OK && !(words[n++] = strdup(word)))
                 rc = cw_error_set(err, CW_ERR_NOMEM, "out of memory for the spotters' dictionary");
-            p += len + strspn(p + len, " ");
         }
     }
     FILE *f = NULL;
-    if (rc == CW_OK) {
-        const char *dir = getenv("TMPDIR");
-        snprintf(path_out, cap, "%s/callwatch-spot-dict.XXXXXX", dir && dir[0] ? dir : "/tmp");
-        int fd = mkstemp(path_out);
-        f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (!f && fd >= 0)
-            close(fd);
-        if (!f)
-            rc = cw_error_set(err, CW_ERR_IO, "cue mode: cannot write the spotters' dictionary '%s': %s", path_out,
-                              strerror(errno));
-    }
+    if (rc == CW_OK && !(f = create_temp("callwatch-spot-dict", "the spotters' dictionary", path_out, cap, err)))
+        rc = err && err->code ? err->code : CW_ERR_IO;
     if (rc == CW_OK)
         qsort(words, n, sizeof *words, compare_words);
     for (size_t i = 0; i < n && f; i++) {

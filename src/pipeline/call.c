@@ -98,12 +98,12 @@ static void offer_alert(cw_call_t *call, int leg, const char *kind, double score
         cw_outbox_post(call->outbox, &ev);
 }
 
-/* Only the customer leg has word cues: the agent's spotted phrases would be
- * decoder time spent on nothing a detector reads (and a misleading
- * transcript), so in cue mode the agent leg is not recognised at all. */
-static cw_asr_mode_t leg_asr_mode(int leg, cw_asr_mode_t mode)
+/* Cue mode spots phrases for the word-cue detector alone: a leg without one
+ * (the agent's) would spend decoder time on nothing a detector reads, and
+ * show a misleading transcript, so it is not recognised at all. */
+static cw_asr_mode_t leg_asr_mode(const cw_call_t *call, int leg, cw_asr_mode_t mode)
 {
-    return leg == CW_LEG_AGENT && mode == CW_ASR_CUE ? CW_ASR_OFF : mode;
+    return mode == CW_ASR_CUE && !call->cues[leg] ? CW_ASR_OFF : mode;
 }
 
 /* Runs on a decoder thread. */
@@ -401,7 +401,7 @@ cw_call_t *cw_call_new(const cw_config_t *cfg, cw_asr_pool_t *pool, cw_outbox_t 
                                   &call->ctx[leg], err);
             if (!call->streams[leg])
                 goto error_out;
-            cw_asr_stream_set_mode(call->streams[leg], leg_asr_mode(leg, mode));
+            cw_asr_stream_set_mode(call->streams[leg], leg_asr_mode(call, leg, mode));
             report_rate_unserved(call, leg, cfg);
             call->own_mode = (cw_asr_mode_t)mode;
         }
@@ -586,7 +586,7 @@ void cw_call_set_asr_mode(cw_call_t *call, int leg, cw_asr_mode_t mode)
 {
     for (int l = 0; l < CW_LEG_COUNT; l++)
         if ((leg < 0 || leg == l) && call->streams[l])
-            cw_asr_stream_set_mode(call->streams[l], leg_asr_mode(l, mode));
+            cw_asr_stream_set_mode(call->streams[l], leg_asr_mode(call, l, mode));
 }
 
 cw_asr_mode_t cw_call_asr_mode(const cw_call_t *call, int leg)

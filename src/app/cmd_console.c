@@ -543,6 +543,19 @@ static void handle_reply(console_t *cs, const char *reply, double now_s)
     json_decref(r);
 }
 
+/* Whether a live call on the board is known only from later events: its
+ * call_start went out before the subscription was up (a console started or
+ * reconnected mid-call), so the daemon's list of calls must fill it in. */
+static bool board_has_unnamed_call(const console_t *cs)
+{
+    for (size_t k = 0; k < cw_board_n_calls_all(cs->board); k++) {
+        const cw_board_call_t *c = cw_board_call_all(cs->board, k);
+        if (!c->ended && !c->agent_id[0])
+            return true;
+    }
+    return false;
+}
+
 static void poll_daemon(console_t *cs, double now_s)
 {
     cw_error_t err;
@@ -559,8 +572,9 @@ static void poll_daemon(console_t *cs, double now_s)
     }
     if (cs->pending == PENDING_NONE && now_s - cs->last_ping_s >= PING_EVERY_S) {
         cs->last_ping_s = now_s;
-        send_request(cs, cs->calls_synced ? "{\"type\":\"ping\"}" : "{\"type\":\"ping\",\"calls\":true}",
-                     PENDING_PING, now_s);
+        bool want_calls = !cs->calls_synced || board_has_unnamed_call(cs);
+        send_request(cs, want_calls ? "{\"type\":\"ping\",\"calls\":true}" : "{\"type\":\"ping\"}", PENDING_PING,
+                     now_s);
     }
     bool was = cs->connected;
     cs->connected = cs->last_pong_s > 0 && now_s - cs->last_pong_s < STALE_AFTER_S;

@@ -152,6 +152,20 @@ static void signed_extra(const cw_users_t *u, const char *by, const char *note, 
     snprintf(out, cap, "\"signature\":\"%s\"", sig);
 }
 
+/* Password guessing: after 5 wrong passwords for bob, a sixth locks the
+ * name for 1 s; then even the right one is refused unchecked, other
+ * supervisors go on, and bob gets in once the lock ran out. */
+static void check_guessing(cw_ack_client_t *c)
+{
+    for (int i = 0; i < 6; i++)
+        expect_ack_refused(c, "bob", "\"password\":\"guess\"", "wrong name or password");
+    expect_ack_refused(c, "bob", "\"password\":\"bob-pw\"", "too many wrong passwords for bob: try again in 1 s");
+    expect_ack_verified(c, "sarah", "\"password\":\"sup-pw\"");
+    struct timespec lock = {1, 100 * 1000 * 1000};
+    nanosleep(&lock, NULL);
+    expect_ack_verified(c, "bob", "\"password\":\"bob-pw\"");
+}
+
 static void check_identity_requests(cw_ack_client_t *c, const char *users_path)
 {
     cw_error_t err;
@@ -177,6 +191,7 @@ static void check_identity_requests(cw_ack_client_t *c, const char *users_path)
     /* `callwatch user add` while the daemon runs: the next ack sees it. */
     CHECK(cw_users_add(users_path, "bob", CW_ROLE_SUPERVISOR, "bob-pw", &err) == CW_OK, "add bob: %s", err.msg);
     expect_ack_verified(c, "bob", "\"password\":\"bob-pw\"");
+    check_guessing(c);
 }
 
 static void check_identity(void)
@@ -215,7 +230,7 @@ static void check_identity(void)
         check_identity_requests(c, path);
         cw_ack_stats_t st;
         cw_ack_server_get_stats(srv, &st);
-        CHECK(st.acks == 3 && st.denied == 8 && st.rejected == 9, "stats: %llu acks, %llu denied, %llu rejected",
+        CHECK(st.acks == 5 && st.denied == 15 && st.rejected == 16, "stats: %llu acks, %llu denied, %llu rejected",
               (unsigned long long)st.acks, (unsigned long long)st.denied, (unsigned long long)st.rejected);
     }
     cw_ack_client_destroy(&c);

@@ -79,6 +79,12 @@ static void test_calls_alerts_heat(void)
     a = cw_board_feed(b, 1);
     CHECK(a && a->acked && strcmp(a->acked_by, "sup1") == 0 && strcmp(a->acked_at, "2026-01-01T00:00:00.000Z") == 0,
           "ack marks the alert");
+    CHECK(a && !a->acked_verified, "an ack without \"verified\": true is shown unverified");
+    apply(b, "{\"type\":\"ack\",\"call_id\":\"c1\",\"t\":0,\"alert_id\":\"c1-a2\",\"by\":\"sup2\","
+             "\"at\":\"2026-01-01T00:00:01.000Z\",\"verified\":true,\"role\":\"supervisor\"}",
+          15);
+    a = cw_board_feed(b, 1);
+    CHECK(a && a->acked_verified && strcmp(a->acked_by, "sup2") == 0, "a checked ack is shown verified");
     CHECK(cw_board_apply(b, "t", "{\"type\":\"ack\",\"call_id\":\"c1\",\"alert_id\":\"nope\",\"by\":\"x\"}", 15) == 0,
           "ack of an unknown alert changes nothing");
 

@@ -108,11 +108,26 @@ static void test_wallboard(cw_web_t *w, const char *session)
     json_decref(b);
     /* Acknowledged (ack events on the bus): the warning call goes on top. */
     feed(w, "ack.c2", "{\"type\":\"ack\",\"call_id\":\"c2\",\"t\":0,\"alert_id\":\"c2-a1\",\"by\":\"s\",\"at\":\"x\"}", 4);
-    feed(w, "ack.c2", "{\"type\":\"ack\",\"call_id\":\"c2\",\"t\":0,\"alert_id\":\"c2-a2\",\"by\":\"s\",\"at\":\"x\"}", 4);
+    feed(w, "ack.c2",
+         "{\"type\":\"ack\",\"call_id\":\"c2\",\"t\":0,\"alert_id\":\"c2-a2\",\"by\":\"s\",\"at\":\"x\","
+         "\"verified\":true,\"role\":\"supervisor\"}",
+         4);
     cw_web_tick(w, 5);
     ask(w, "GET", "/api/board", &r, NULL, &b);
     top = json_array_get(json_object_get(b, "calls"), 0);
     CHECK(strcmp(json_string_value(json_object_get(top, "call_id")), "c1") == 0, "after the acks c1 is on top");
+    json_t *acked = json_array_get(json_object_get(json_array_get(json_object_get(b, "calls"), 1), "rows"), 0);
+    CHECK(json_is_true(json_object_get(acked, "acked_verified")), "a checked ack is marked verified on the board");
+    json_t *feed_rows = json_object_get(b, "feed");
+    int unverified = 0, verified = 0;
+    for (size_t i = 0; i < json_array_size(feed_rows); i++) {
+        json_t *a = json_array_get(feed_rows, i);
+        const char *id = json_string_value(json_object_get(a, "id"));
+        unverified += id && strcmp(id, "c2-a1") == 0 && json_is_false(json_object_get(a, "acked_verified"));
+        verified += id && strcmp(id, "c2-a2") == 0 && json_is_true(json_object_get(a, "acked_verified"));
+    }
+    CHECK(unverified == 1 && verified == 1, "the feed tells an unchecked ack from a checked one (%d, %d)", unverified,
+          verified);
     json_decref(b);
     /* Ended calls stay (greyed) for ended_linger_s (60 s here), then go. */
     feed(w, "call.c1", "{\"type\":\"call_end\",\"call_id\":\"c1\",\"t\":9,\"reason\":\"eof\",\"duration_s\":9}", 6);
@@ -176,6 +191,12 @@ int main(void)
     CHECK(login(w, "nobody", "s3cret", sup, sup_csrf) == 401, "unknown user refused");
     CHECK(login(w, "sarah", "s3cret", sup, sup_csrf) == 200, "supervisor logs in");
     CHECK(login(w, "alice", "pw-a", agent, agent_csrf) == 200, "agent logs in");
+    /* Guessing: 5 free wrong passwords, the 6th locks alice for 1 s. */
+    char scratch[65] = "", scratch_csrf[65] = "";
+    for (int i = 0; i < 6; i++)
+        CHECK(login(w, "alice", "guess", scratch, scratch_csrf) == 401, "wrong password %d refused", i + 1);
+    CHECK(login(w, "alice", "pw-a", scratch, scratch_csrf) == 429, "then even the right one waits: 429");
+    CHECK(login(w, "sarah", "s3cret", scratch, scratch_csrf) == 200, "other users still log in");
     test_wallboard(w, sup);
     test_access(w, sup, sup_csrf, agent);
     cw_web_destroy(&w);

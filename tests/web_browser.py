@@ -182,6 +182,9 @@ def check_call_page(d, call_id):
     d.find_element(By.ID, "ack-send").click()
     wait("the acknowledgement confirmed", lambda: d.find_element(By.ID, "ack-msg").text == "acknowledged")
     wait("the acknowledgement shown", lambda: d.find_elements(By.CSS_SELECTOR, "#transcript .ackd"))
+    # The daemon checked sarah against the users file: no "unverified" mark.
+    if d.find_elements(By.CSS_SELECTOR, "#transcript .ackd .unverified"):
+        fail("a verified acknowledgement is marked unverified")
     shot(d, "call")
 
 

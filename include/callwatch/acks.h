@@ -157,9 +157,14 @@ char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, 
                           const json_t *known, cw_ack_outcome *outcome);
 
 /* Same, checking who acknowledges against users (borrowed; NULL = nobody
- * checked: "verified": false, as cw_ack_answer_known()). */
+ * checked: "verified": false, as cw_ack_answer_known()). Passwords go
+ * through guesses (borrowed, may be NULL): after wrong passwords for a name
+ * that name is refused for a while ("too many wrong passwords for NAME: try
+ * again in N s", CW_ACK_DENIED) without a check (throttle.h's default
+ * policy in the server). */
 char *cw_ack_answer_checked(const char *request, size_t len, cw_outbox_t *outbox, const char *instance,
-                            json_t *calls, const json_t *known, const cw_users_t *users, cw_ack_outcome *outcome);
+                            json_t *calls, const json_t *known, const cw_users_t *users, cw_throttle_t *guesses,
+                            cw_ack_outcome *outcome);
 
 /* What a "signature" signs: the ack's fields in one unambiguous text (a
  * compact JSON array with a version tag); note NULL = "". malloc'd, caller

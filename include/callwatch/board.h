@@ -54,6 +54,7 @@ typedef struct cw_board_alert {
     char evidence[CW_BOARD_TEXT_MAX]; /* words said, prosodic numbers */
     bool acked;
     char acked_by[CW_BOARD_ID_MAX];
+    bool acked_verified;            /* the daemon checked acked_by against its users */
     char acked_at[40];
 } cw_board_alert_t;
 

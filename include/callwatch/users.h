@@ -18,6 +18,7 @@
 #define CALLWATCH_USERS_H
 
 #include "callwatch/error.h"
+#include "callwatch/throttle.h"
 
 #include <stddef.h>
 
@@ -44,6 +45,15 @@ size_t cw_users_count(const cw_users_t *u);
 /* The role of name when password is theirs, else CW_ROLE_NONE (an unknown
  * name costs as much time as a wrong password). Thread-safe. */
 cw_role_t cw_users_check(const cw_users_t *u, const char *name, const char *password);
+
+/* cw_users_check() behind a throttle (throttle.h), for a check that
+ * anyone who reaches the server may ask for: while key (the name, or name
+ * and client address) or the server as a whole must wait, CW_ROLE_NONE with
+ * *wait_s > 0 and no password checked; otherwise *wait_s = 0, the check
+ * runs and its outcome is recorded under key. t NULL = no throttle.
+ * Thread-safe. */
+cw_role_t cw_users_check_throttled(const cw_users_t *u, cw_throttle_t *t, const char *key, const char *name,
+                                   const char *password, double *wait_s);
 
 /* Signed requests: proof that a holder of the users file (the web pages,
  * which checked the user's password at login) speaks for name, without

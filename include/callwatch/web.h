@@ -91,7 +91,8 @@ void cw_web_destroy(cw_web_t **w);
 
 /* One request without a socket (what the HTTP thread does, minus streams).
  * lookup(ctx, kind, name) returns a header ('h'), cookie ('c') or query
- * argument ('q') value or NULL. The response body is malloc'd into *body
+ * argument ('q') value or NULL, and with kind 'a' the client's address
+ * (name unused; NULL when unknown: logins are then throttled per name). The response body is malloc'd into *body
  * (caller frees), its type into *content_type (static), a Set-Cookie value
  * (malloc'd or NULL) into *set_cookie and a redirect target (static or
  * NULL) into *location. Returns the HTTP status. */

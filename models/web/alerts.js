@@ -19,7 +19,8 @@ function render(snap) {
   CW.el('td', { class: 'kind', text: a.kind.replace('_', ' ') }),
   CW.el('td', { text: a.agent || '?' }), CW.el('td', { text: a.team }),
   CW.el('td', {}, CW.el('div', { text: a.text }), CW.el('div', { class: 'legs', text: a.evidence })),
-  CW.el('td', { class: 'muted', text: a.acked ? a.acked_by + ' at ' + (a.acked_at || '').replace('T', ' ').slice(0, 19) : '' })));
+  CW.el('td', { class: 'muted', text: a.acked ? a.acked_by + ' at ' + (a.acked_at || '').replace('T', ' ').slice(0, 19) : '' },
+    a.acked && !a.acked_verified ? CW.unverified() : null)));
   document.getElementById('feed').replaceChildren(...rows);
   document.getElementById('empty').hidden = rows.length > 0;
   CW.daemonUp = snap.connected; CW.showConn();

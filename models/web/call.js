@@ -50,7 +50,8 @@ function alertBox(a) {
     CW.el('b', { text: a.kind.replace('_', ' ') }), ' ', CW.el('span', { class: 'muted', text: a.leg + ' leg, ' + a.t_start.toFixed(1) + '-' + a.t_end.toFixed(1) + ' s' }),
     CW.el('div', { text: a.text }),
     parts.length ? CW.el('div', { class: 'ev', text: parts.join(' — ') }) : null,
-    ack ? CW.el('div', { class: 'ackd', text: 'acknowledged by ' + ack.by + ' at ' + ack.at + (ack.note ? ': ' + ack.note : '') }) : null);
+    ack ? CW.el('div', { class: 'ackd', text: 'acknowledged by ' + ack.by + ' at ' + ack.at + (ack.note ? ': ' + ack.note : '') },
+      ack.verified === false ? CW.unverified() : null) : null);
 }
 
 function lineEl(l, partial) {

@@ -18,6 +18,12 @@ const CW = {
     return e;
   },
 
+  // Marks an acknowledgement whose name nobody checked (the daemon has no
+  // users file): anyone could have typed it.
+  unverified() {
+    return CW.el('span', { class: 'badge unverified', title: 'the daemon has no users file: this name was not checked', text: 'unverified' });
+  },
+
   async api(path) {
     const r = await fetch(path, { credentials: 'same-origin' });
     if (r.status === 401) { location.href = '/login'; throw new Error('logged out'); }

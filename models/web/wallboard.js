@@ -6,7 +6,8 @@ let pending = null;   // the row being acknowledged: {call_id, ids, label}
 function severityCell(r) {
   const open = r.ids.length > 0;
   return CW.el('td', {}, CW.el('span', { class: 'sev ' + (open ? r.severity : 'acked'),
-    text: open ? r.severity : 'ack ' + (r.acked_by || '') }));
+    text: open ? r.severity : 'ack ' + (r.acked_by || '') }),
+  !open && !r.acked_verified ? CW.unverified() : null);
 }
 
 function rowFor(c, r, first) {

@@ -5,6 +5,7 @@
 #include "callwatch/event.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -51,6 +52,7 @@ struct cw_ack_server {
     json_t *alert_order;  /* their ids, oldest first, for evicting past ACK_KNOWN_ALERTS */
     /* Who may acknowledge; only the server thread touches these after creation. */
     cw_users_t *users;    /* NULL = nobody checked */
+    cw_throttle_t *guesses; /* wrong passwords per user name, with users */
     char *users_path;
     struct stat users_st; /* the file as last read */
     cw_ack_log_fn log;
@@ -155,8 +157,9 @@ char *cw_ack_signed_text(const char *call_id, const char *alert_id, const char *
 /* Who the ack's sender is, when users are checked: NULL with *role set
  * (NULL = unverified, no users) or the refusal (*outcome CW_ACK_DENIED when
  * it is about who sent it). */
-static char *check_sender(json_t *req, const cw_users_t *users, const char *call_id, const char *alert_id,
-                          const char *by, const char *note, const char **role, cw_ack_outcome *outcome)
+static char *check_sender(json_t *req, const cw_users_t *users, cw_throttle_t *guesses, const char *call_id,
+                          const char *alert_id, const char *by, const char *note, const char **role,
+                          cw_ack_outcome *outcome)
 {
     *role = NULL;
     if (!users)
@@ -172,7 +175,10 @@ static char *check_sender(json_t *req, const cw_users_t *users, const char *call
                            "--user NAME asks for it, or reads --password-file or $CALLWATCH_PASSWORD)");
     cw_role_t r = CW_ROLE_NONE;
     if (password) {
-        r = cw_users_check(users, by, password);
+        double wait_s = 0;
+        r = cw_users_check_throttled(users, guesses, by, by, password, &wait_s);
+        if (wait_s > 0)
+            return reply_error("too many wrong passwords for %s: try again in %.0f s", by, ceil(wait_s));
     } else {
         char *text = cw_ack_signed_text(call_id, alert_id, by, note);
         r = text ? cw_users_check_signed(users, by, text, sig) : CW_ROLE_NONE;
@@ -192,11 +198,12 @@ static char *check_sender(json_t *req, const cw_users_t *users, const char *call
 char *cw_ack_answer_known(const char *request, size_t len, cw_outbox_t *outbox, const char *instance, json_t *calls,
                           const json_t *known, cw_ack_outcome *outcome)
 {
-    return cw_ack_answer_checked(request, len, outbox, instance, calls, known, NULL, outcome);
+    return cw_ack_answer_checked(request, len, outbox, instance, calls, known, NULL, NULL, outcome);
 }
 
 char *cw_ack_answer_checked(const char *request, size_t len, cw_outbox_t *outbox, const char *instance,
-                            json_t *calls, const json_t *known, const cw_users_t *users, cw_ack_outcome *outcome)
+                            json_t *calls, const json_t *known, const cw_users_t *users, cw_throttle_t *guesses,
+                            cw_ack_outcome *outcome)
 {
     *outcome = CW_ACK_REJECTED;
     if (len > CW_ACK_MAX_REQUEST)
@@ -250,7 +257,7 @@ char *cw_ack_answer_checked(const char *request, size_t len, cw_outbox_t *outbox
     if ((out = unknown_alert(known, call_id, alert_id)) != NULL)
         goto done;
     const char *role = NULL;
-    if ((out = check_sender(req, users, call_id, alert_id, by, note, &role, outcome)) != NULL)
+    if ((out = check_sender(req, users, guesses, call_id, alert_id, by, note, &role, outcome)) != NULL)
         goto done;
     cw_event_t *ev = cw_event_ack_verified(call_id, alert_id, by, role, note);
     if (!ev) {
@@ -427,7 +434,7 @@ static char *answer(cw_ack_server_t *srv, const char *req, size_t len, const cha
         refresh_users(srv);
     char *reply = why ? reply_error("%s", why)
                       : cw_ack_answer_checked(req, len, srv->outbox, srv->instance, calls, known, srv->users,
-                                              &outcome);
+                                              srv->guesses, &outcome);
     if (outcome == CW_ACK_DENIED)
         log_denied(srv, req, len, reply, via_broker);
     json_decref(known);
@@ -609,7 +616,11 @@ static int load_auth(cw_ack_server_t *srv, const cw_ack_auth_t *auth, cw_error_t
     if (stat(srv->users_path, &srv->users_st) != 0)
         memset(&srv->users_st, 0, sizeof srv->users_st);
     srv->users = cw_users_load(srv->users_path, err);
-    return srv->users ? CW_OK : cw_error_prefix(err, "acknowledgements");
+    if (!srv->users)
+        return cw_error_prefix(err, "acknowledgements");
+    cw_throttle_policy_t policy = cw_throttle_policy_default();
+    srv->guesses = cw_throttle_new(&policy, err);
+    return srv->guesses ? CW_OK : cw_error_prefix(err, "acknowledgements");
 }
 
 cw_ack_server_t *cw_ack_server_new_auth(const char *endpoint, cw_outbox_t *outbox, const cw_curve_server_t *curve,
@@ -678,6 +689,7 @@ cw_ack_server_t *cw_ack_server_new_auth(const char *endpoint, cw_outbox_t *outbo
 error_out:
     server_socket_close(srv);
     cw_users_destroy(&srv->users);
+    cw_throttle_destroy(&srv->guesses);
     free(srv->users_path);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);
@@ -736,6 +748,7 @@ void cw_ack_server_destroy(cw_ack_server_t **srvp)
     cw_ack_server_t *srv = *srvp;
     cw_ack_server_stop(srv);
     cw_users_destroy(&srv->users);
+    cw_throttle_destroy(&srv->guesses);
     free(srv->users_path);
     pthread_mutex_destroy(&srv->lock);
     json_decref(srv->calls);

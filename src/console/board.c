@@ -208,6 +208,7 @@ int cw_board_apply(cw_board_t *b, const char *topic, const char *json, double no
         if (a) {
             a->acked = true;
             copy(a->acked_by, sizeof a->acked_by, str(ev, "by"));
+            a->acked_verified = json_is_true(json_object_get(ev, "verified"));
             copy(a->acked_at, sizeof a->acked_at, str(ev, "at"));
             changed = 1;
         }

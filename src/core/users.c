@@ -199,6 +199,21 @@ cw_role_t cw_users_check(const cw_users_t *u, const char *name, const char *pass
     return found && ok ? found->role : CW_ROLE_NONE;
 }
 
+cw_role_t cw_users_check_throttled(const cw_users_t *u, cw_throttle_t *t, const char *key, const char *name,
+                                   const char *password, double *wait_s)
+{
+    double now_s = cw_throttle_now_s();
+    *wait_s = cw_throttle_wait_s(t, key, now_s);
+    if (*wait_s > 0)
+        return CW_ROLE_NONE;
+    cw_role_t role = cw_users_check(u, name, password);
+    if (role == CW_ROLE_NONE)
+        cw_throttle_failed(t, key, cw_throttle_now_s());
+    else
+        cw_throttle_passed(t, key);
+    return role;
+}
+
 static const user_t *find_user(const cw_users_t *u, const char *name)
 {
     for (size_t i = 0; u && name && i < u->n; i++)

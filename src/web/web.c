@@ -183,10 +183,11 @@ static json_t *call_rows(cw_web_t *w, const cw_board_call_t *c, double now_s, in
             continue;
         json_t *r = find_row(rows, a->kind);
         if (!r) {
-            r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:b, s:s, s:[], s:i, s:i}", "kind", a->kind,
-                          "severity", a->severity, "text", a->text, "evidence", a->evidence, "leg", a->leg, "score",
-                          a->score, "ago_s", now_s - a->seen_s, "acked", a->acked, "acked_by", a->acked_by, "ids",
-                          "rank", severity_rank(a->severity), "open_rank", 0);
+            r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:b, s:s, s:b, s:[], s:i, s:i}", "kind",
+                          a->kind, "severity", a->severity, "text", a->text, "evidence", a->evidence, "leg", a->leg,
+                          "score", a->score, "ago_s", now_s - a->seen_s, "acked", a->acked, "acked_by", a->acked_by,
+                          "acked_verified", a->acked_verified, "ids", "rank", severity_rank(a->severity),
+                          "open_rank", 0);
             if (!r)
                 continue;
             json_array_append_new(rows, r);
@@ -294,12 +295,13 @@ static json_t *snapshot_feed(cw_web_t *w, double now_s)
     for (size_t i = 0; i < cw_board_n_feed(w->board) && i < 300; i++) {
         const cw_board_alert_t *a = cw_board_feed(w->board, i);
         json_array_append_new(feed, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:s, s:s, "
-                                              "s:b, s:s, s:s}",
+                                              "s:b, s:s, s:b, s:s}",
                                               "id", a->id, "call_id", a->call_id, "agent", a->agent_id, "team",
                                               a->team, "kind", a->kind, "severity", a->severity, "leg", a->leg,
                                               "score", a->score, "t_start", a->t_start, "t_end", a->t_end, "ago_s",
                                               now_s - a->seen_s, "text", a->text, "evidence", a->evidence, "acked",
-                                              a->acked, "acked_by", a->acked_by, "acked_at", a->acked_at));
+                                              a->acked, "acked_by", a->acked_by, "acked_verified",
+                                              a->acked_verified, "acked_at", a->acked_at));
     }
     return feed;
 }
@@ -430,7 +432,9 @@ cw_web_t *web_alloc(const cw_web_opts_t *o, cw_error_t *err)
     pthread_condattr_destroy(&ca);
     w->board = cw_board_new();
     w->degraded = json_object();
-    if (!w->board || !w->degraded) {
+    cw_throttle_policy_t policy = cw_throttle_policy_default();
+    w->guesses = cw_throttle_new(&policy, NULL);
+    if (!w->board || !w->degraded || !w->guesses) {
         cw_error_set(err, CW_ERR_NOMEM, "out of memory creating the web server");
         web_free(w);
         w = NULL;
@@ -458,6 +462,7 @@ void web_free(cw_web_t *w)
     cw_archive_close(&w->archive);
     json_decref(w->degraded);
     cw_board_destroy(&w->board);
+    cw_throttle_destroy(&w->guesses);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     pthread_mutex_destroy(&w->sess_lock);

@@ -68,6 +68,7 @@ struct cw_web {
     pthread_mutex_t sess_lock;
     web_session_t sessions[WEB_SESSIONS];
     pthread_mutex_t slow_lock;    /* one password check or ack at a time */
+    cw_throttle_t *guesses;       /* wrong passwords per name and client address */
 };
 
 /* The state with opts copied (listen and TLS dropped), nothing served yet;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,10 +112,19 @@ static int h_login(req_t *q)
         json_decref(j);
         return fail(q, 400, "expected JSON {\"name\": ..., \"password\": ...}");
     }
+    const char *client = q->lookup(q->ctx, 'a', "");
+    char key[CW_THROTTLE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s@%s", name, client ? client : "?");
     /* Argon2 takes 64 MiB per check: one at a time. */
+    double wait_s = 0;
     pthread_mutex_lock(&q->w->slow_lock);
-    cw_role_t role = cw_users_check(q->w->o.users, name, pass);
+    cw_role_t role = cw_users_check_throttled(q->w->o.users, q->w->guesses, key, name, pass, &wait_s);
     pthread_mutex_unlock(&q->w->slow_lock);
+    if (wait_s > 0) {
+        int rc = fail(q, 429, "too many wrong passwords for '%s' from here: try again in %.0f s", name, ceil(wait_s));
+        json_decref(j);
+        return rc;
+    }
     if (role == CW_ROLE_NONE) {
         int rc = fail(q, 401, "wrong name or password (user '%s')", name);
         json_decref(j);

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,10 +148,30 @@ typedef struct upload {
     bool too_big;
 } upload_t;
 
+/* What cw_web_answer()'s lookup reads: the connection and its peer. */
+typedef struct lookup_ctx {
+    struct MHD_Connection *conn;
+    char client[NI_MAXHOST];
+} lookup_ctx_t;
+
 static const char *mhd_lookup(void *ctx, char kind, const char *name)
 {
+    lookup_ctx_t *l = ctx;
+    if (kind == 'a')
+        return l->client;
     enum MHD_ValueKind k = kind == 'h' ? MHD_HEADER_KIND : kind == 'c' ? MHD_COOKIE_KIND : MHD_GET_ARGUMENT_KIND;
-    return MHD_lookup_connection_value(ctx, k, name);
+    return MHD_lookup_connection_value(l->conn, k, name);
+}
+
+/* The peer's numeric address ("?" when unknown): a throttle key, so one
+ * address guessing passwords does not lock the user out elsewhere. */
+static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    socklen_t len = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (!sa || getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "?");
 }
 
 static void add_security_headers(struct MHD_Response *resp, bool tls)
@@ -292,7 +314,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (status == 0)
             return rc;
     } else {
-        status = cw_web_answer(w, method, url, mhd_lookup, conn, up->data ? up->data : "", up->len, &r);
+        lookup_ctx_t ctx = {.conn = conn};
+        client_address(conn, ctx.client, sizeof ctx.client);
+        status = cw_web_answer(w, method, url, mhd_lookup, &ctx, up->data ? up->data : "", up->len, &r);
     }
     return queue_reply(w, conn, status, &r);
 }

@@ -25,6 +25,10 @@ extern volatile sig_atomic_t app_stop_requested;
  * becomes a write error, reported, instead of a silent death). */
 void app_install_signals(void);
 
+/* handler for sig, with no flags and nothing blocked while it runs; the
+ * handler may only set a sig_atomic_t flag. */
+void app_on_signal(int sig, void (*handler)(int));
+
 /* Loads `path`, or the shipped default config when path is NULL, then
  * validates it. Prints the error and returns NULL on failure. */
 /* Seconds on CLOCK_MONOTONIC, for deadlines. */

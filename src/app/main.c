@@ -17,14 +17,19 @@ static void on_stop_signal(int sig)
     app_stop_requested = 1;
 }
 
-void app_install_signals(void)
+void app_on_signal(int sig, void (*handler)(int))
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
+    sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    sigaction(sig, &sa, NULL);
+}
+
+void app_install_signals(void)
+{
+    app_on_signal(SIGINT, on_stop_signal);
+    app_on_signal(SIGTERM, on_stop_signal);
     signal(SIGPIPE, SIG_IGN);
 }
 

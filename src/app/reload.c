@@ -30,11 +30,7 @@ static void on_reload_signal(int sig)
 
 void app_install_reload_signal(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_reload_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGHUP, &sa, NULL);
+    app_on_signal(SIGHUP, on_reload_signal);
 }
 
 app_reloader_t *app_reloader_new(const cw_config_t *boot, const char *path)

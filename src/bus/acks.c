@@ -688,14 +688,7 @@ cw_ack_server_t *cw_ack_server_new_auth(const char *endpoint, cw_outbox_t *outbo
 
 error_out:
     server_socket_close(srv);
-    cw_users_destroy(&srv->users);
-    cw_throttle_destroy(&srv->guesses);
-    free(srv->users_path);
-    pthread_mutex_destroy(&srv->lock);
-    json_decref(srv->calls);
-    json_decref(srv->alerts);
-    json_decref(srv->alert_order);
-    free(srv);
+    cw_ack_server_destroy(&srv); /* the thread never started: stop has no thread to join */
     return NULL;
 }
 

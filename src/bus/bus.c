@@ -410,6 +410,25 @@ cw_sink_t *cw_bus_publisher_new(const char *endpoint, int sndhwm, cw_error_t *er
     return cw_bus_publisher_new_secure(endpoint, sndhwm, NULL, err);
 }
 
+/* A publisher with its counters set and no socket yet; NULL with err when
+ * sndhwm is below 1 (libzmq reads 0 as "no limit": unbounded memory for a
+ * stuck subscriber) or memory is short. */
+static bus_pub_t *pub_alloc(const char *endpoint, int sndhwm, cw_error_t *err)
+{
+    if (sndhwm < 1) {
+        cw_error_set(err, CW_ERR_INVALID, "bus %s: sndhwm must be >= 1, got %d", endpoint, sndhwm);
+        return NULL;
+    }
+    bus_pub_t *pub = calloc(1, sizeof *pub);
+    if (!pub) {
+        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating bus publisher");
+        return NULL;
+    }
+    atomic_init(&pub->dropped, 0);
+    seq_map_init(&pub->seqs, BUS_SEQ_TOPICS_MAX, BUS_PUB_SEQ_IDLE_MS);
+    return pub;
+}
+
 cw_sink_t *cw_bus_publisher_new_secure(const char *endpoint, int sndhwm, const cw_bus_security_t *sec,
                                        cw_error_t *err)
 {
@@ -423,20 +442,9 @@ cw_sink_t *cw_bus_publisher_new_secure(const char *endpoint, int sndhwm, const c
     if (cw_curve_check_plain_bind(endpoint, sec->curve != NULL, sec->allow_plain_remote,
                                   "[bus] allow_plain_remote", err) != CW_OK)
         return NULL;
-    if (sndhwm < 1) {
-        /* 0 would mean "no limit" to libzmq: unbounded memory for a stuck
-         * subscriber. */
-        cw_error_set(err, CW_ERR_INVALID, "bus %s: sndhwm must be >= 1, got %d", endpoint,
-                     sndhwm);
+    bus_pub_t *pub = pub_alloc(endpoint, sndhwm, err);
+    if (!pub)
         return NULL;
-    }
-    bus_pub_t *pub = calloc(1, sizeof *pub);
-    if (!pub) {
-        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating bus publisher");
-        return NULL;
-    }
-    atomic_init(&pub->dropped, 0);
-    seq_map_init(&pub->seqs, BUS_SEQ_TOPICS_MAX, BUS_PUB_SEQ_IDLE_MS);
     pub->curve_ctx = sec->curve != NULL;
     pub->sock = pub->curve_ctx ? bus_curve_socket_open(ZMQ_PUB, err) : bus_socket_open(ZMQ_PUB, err);
     if (!pub->sock)
@@ -815,17 +823,9 @@ cw_sink_t *cw_bus_publisher_connect_secure(const char *endpoint, int sndhwm, con
         cw_error_set(err, CW_ERR_INVALID, "bus endpoint is empty");
         return NULL;
     }
-    if (sndhwm < 1) {
-        cw_error_set(err, CW_ERR_INVALID, "bus %s: sndhwm must be >= 1, got %d", endpoint, sndhwm);
+    bus_pub_t *pub = pub_alloc(endpoint, sndhwm, err);
+    if (!pub)
         return NULL;
-    }
-    bus_pub_t *pub = calloc(1, sizeof *pub);
-    if (!pub) {
-        cw_error_set(err, CW_ERR_NOMEM, "out of memory creating bus publisher");
-        return NULL;
-    }
-    atomic_init(&pub->dropped, 0);
-    seq_map_init(&pub->seqs, BUS_SEQ_TOPICS_MAX, BUS_PUB_SEQ_IDLE_MS);
     pub->sock = bus_socket_open(ZMQ_PUB, err);
     if (!pub->sock)
         goto error_out;

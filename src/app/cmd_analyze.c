@@ -4,6 +4,7 @@
 #include "callwatch/asr.h"
 #include "callwatch/call.h"
 #include "callwatch/event.h"
+#include "callwatch/models.h"
 #include "callwatch/outbox.h"
 #include "callwatch/sink.h"
 #include "callwatch/source.h"
@@ -265,6 +266,7 @@ static int analysis_teardown(analysis_t *a, int status)
     free(a->recs);
     free(a->duration_s);
     cw_config_destroy(&a->cfg);
+    cw_models_forget_all();
     return status;
 }
 

@@ -10,6 +10,7 @@
 #include "callwatch/http.h"
 #include "callwatch/metrics.h"
 #include "callwatch/metrics_sink.h"
+#include "callwatch/models.h"
 #include "callwatch/monitor.h"
 #include "callwatch/outbox.h"
 #include "callwatch/overload.h"
@@ -768,6 +769,7 @@ static void daemon_teardown(cw_daemon_t *d)
      * the server its last events. */
     cw_ack_server_stop(d->acks);
     app_reloader_destroy(&d->reloader); /* after the calls that read its configs */
+    cw_models_forget_all();              /* the calls released theirs */
     cw_overload_destroy(&d->overload);
     cw_outbox_destroy(&d->outbox);
     cw_ack_server_destroy(&d->acks);

@@ -2,9 +2,8 @@
  * detector models it names are read again; new calls use them. */
 #include "app.h"
 
-#include "callwatch/lexicon.h"
+#include "callwatch/models.h"
 #include "callwatch/redact.h"
-#include "callwatch/voice.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +48,14 @@ const cw_config_t *app_reloader_config(const app_reloader_t *r)
 }
 
 /* Loads what a new call would load from cfg, so a broken lexicon, voice model
- * or redaction list is refused now rather than by the next call. */
+ * or redaction list is refused now rather than by the next call; the models
+ * stay in the shared cache for the calls of the new generation. */
 static int try_models(const cw_config_t *cfg, cw_error_t *err)
 {
-    char path[CW_PATH_MAX];
-    cw_lexicon_t *lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
-    if (!lexicon)
+    cw_models_t *models = cw_models_get(cfg, err);
+    if (!models)
         return err->code;
-    cw_lexicon_destroy(&lexicon);
-    cw_voice_model_t *voice = cw_voice_model_load(cw_config_model_path(cfg->prosody, path, sizeof path), err);
-    if (!voice)
-        return err->code;
-    cw_voice_model_destroy(&voice);
+    cw_models_release(&models);
     cw_redactor_t *redactor = cw_redactor_new(cfg, err);
     if (!redactor)
         return err->code;

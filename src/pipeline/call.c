@@ -6,6 +6,7 @@
 #include "callwatch/event.h"
 #include "callwatch/leg.h"
 #include "callwatch/lexicon.h"
+#include "callwatch/models.h"
 #include "callwatch/repeats.h"
 #include "callwatch/redact.h"
 #include "callwatch/turns.h"
@@ -50,7 +51,7 @@ struct cw_call {
     /* Detection: fed from decoder threads (words) and the ingest thread
      * (turn-taking), so under detect_lock. */
     pthread_mutex_t detect_lock;
-    cw_lexicon_t *lexicon;
+    cw_models_t *models; /* the lexicon and voice model, shared with other calls */
     cw_cues_t *cues[CW_LEG_COUNT];
     cw_turns_t *turns;
     cw_repeats_t *agent_repeats;
@@ -58,7 +59,6 @@ struct cw_call {
     cw_redactor_t *redact[CW_LEG_COUNT]; /* used by the leg's decoder callback only */
 
     /* Voice cues run on the ingest thread, from each leg's prosody. */
-    cw_voice_model_t *voice_model;
     cw_voice_t *voice[CW_LEG_COUNT];
     cw_prosody_frame_t *prosody_buf;
     size_t prosody_cap;
@@ -175,10 +175,9 @@ static void destroy_detectors(cw_call_t *call)
     cw_repeats_destroy(&call->agent_repeats);
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         cw_voice_destroy(&call->voice[leg]);
-    cw_voice_model_destroy(&call->voice_model);
     free(call->prosody_buf);
     cw_alert_engine_destroy(&call->alerts);
-    cw_lexicon_destroy(&call->lexicon);
+    cw_models_release(&call->models);
     pthread_mutex_destroy(&call->detect_lock);
 }
 
@@ -222,26 +221,22 @@ static void report_rate_unserved(const cw_call_t *call, int leg, const cw_config
 
 static int make_detectors(cw_call_t *call, const cw_config_t *cfg, cw_error_t *err)
 {
-    char path[CW_PATH_MAX];
     for (int leg = 0; leg < CW_LEG_COUNT; leg++)
         if (!(call->redact[leg] = cw_redactor_new(cfg, err)))
             return err->code ? err->code : CW_ERR_INTERNAL;
-    call->lexicon = cw_lexicon_load(cw_config_model_path(cfg->cues, path, sizeof path), err);
-    if (!call->lexicon)
+    call->models = cw_models_get(cfg, err);
+    if (!call->models)
         return err->code ? err->code : CW_ERR_INTERNAL;
     cw_cue_params_t cp = {.min_conf = cfg->detect_word_min_conf,
                           .window_s = cfg->detect_word_window_s,
                           .partial_trust = cfg->detect_partial_trust,
                           .partial_settle_s = cfg->detect_partial_settle_s};
-    call->cues[CW_LEG_CUSTOMER] = cw_cues_new(call->lexicon, &cp, cw_leg_name(CW_LEG_CUSTOMER), err);
+    call->cues[CW_LEG_CUSTOMER] = cw_cues_new(cw_models_lexicon(call->models), &cp, cw_leg_name(CW_LEG_CUSTOMER), err);
     if (!call->cues[CW_LEG_CUSTOMER])
         return err->code;
-    call->voice_model = cw_voice_model_load(cw_config_model_path(cfg->prosody, path, sizeof path), err);
-    if (!call->voice_model)
-        return err->code ? err->code : CW_ERR_INTERNAL;
     static const char *const whose[CW_LEG_COUNT] = {"agent", "caller"};
     for (int leg = 0; leg < CW_LEG_COUNT; leg++) {
-        call->voice[leg] = cw_voice_new(call->voice_model, whose[leg], err);
+        call->voice[leg] = cw_voice_new(cw_models_voice(call->models), whose[leg], err);
         if (!call->voice[leg])
             return err->code;
     }

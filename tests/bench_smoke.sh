@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_smoke: tools/bench --quick runs every part of the benchmark (voice, kws and full live modes, the
+# bench_smoke: tools/bench --quick runs every part of the benchmark (voice, kws, full and mixed live modes, the
 # naive pocketsphinx_continuous baseline, batch analysis) at N <= 2 and writes a JSON report with
 # every field; then one voice-mode run with the calls streamed over WebSocket (--ingest websocket).
 # Not a timing gate: performance numbers never fail this test, only missing or
@@ -24,7 +24,7 @@ def need(cond, what):
         bad.append(what)
 num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
 need(r["machine"]["cores"] >= 1 and len(r["machine"]["loadavg_start"]) == 3, "machine")
-for mode in ("voice", "kws", "full"):
+for mode in ("voice", "kws", "full", "mixed"):
     m = r["modes"][mode]
     need(isinstance(m["max_sustained_n"], int) and 0 <= m["max_sustained_n"] <= 2, mode + " max_sustained_n")
     need(set(m["rss_mb"]) == {"1", "10", "max_n"}, mode + " rss_mb keys")
@@ -52,6 +52,10 @@ for mode in ("voice", "kws", "full"):
         need(isinstance(t["sustained"], bool) and t["why"], w + "verdict")
         need(t["sanitizer_errors"] == 0, w + "no sanitizer error in the daemon")
         need(t["daemon_exit"] in (0, 1), w + "daemon exit status (1: decoders still draining at shutdown)")
+        need(isinstance(t["legs_degraded_max"], int) and 0 <= t["legs_degraded_max"] <= 2 * t["n"],
+             w + "legs degraded by the governor")
+        if mode in ("voice", "kws", "full"):
+            need(t["legs_degraded_max"] == 0, w + "no governor: no leg degraded")
     need(m["trials"] and m["trials"][-1]["n"] == 2, mode + " ran N=2")
 cue = r["modes"]["voice"]
 need([t["n"] for t in cue["trials"]] == [1, 2], "voice trials 1 and 2")

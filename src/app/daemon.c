@@ -29,6 +29,7 @@
 
 /* How long a shutdown waits for in-flight utterances to be decoded. */
 #define DRAIN_TIMEOUT_S 15.0
+#define PASS_TICK_MS 10 /* one audio frame: the ingest loop's pace when it keeps up */
 
 typedef struct line_state {
     cw_line_config_t cfg;
@@ -703,8 +704,12 @@ static void daemon_run(cw_daemon_t *d)
             cw_monitor_pbx(d->monitor, ps.calls, ps.max_calls, ps.refused);
         }
         sweep_retired_configs(d);
-        if (moved == 0)
-            app_sleep_ms(10);
+        /* Audio comes in 10 ms frames: a pass that finished early waits for
+         * the next frame rather than spinning on a few samples per call (a
+         * busy pass, over PASS_TICK_MS, goes on at once). */
+        long spent_ms = (long)((app_monotonic_s() - now) * 1000.0);
+        if (moved == 0 || spent_ms < PASS_TICK_MS)
+            app_sleep_ms(moved == 0 ? PASS_TICK_MS : PASS_TICK_MS - spent_ms);
     }
 }
 

@@ -212,18 +212,32 @@ static void test_confidence(void)
 {
     cw_word_t w[MAX_WORDS];
     cw_cue_match_t m[MAX_MATCHES];
-    size_t nw = make_words("this is ridiculous", w, MAX_WORDS);
-    w[2].conf = LOW_CONF;
+    /* A one-word phrase needs its word at min_conf. */
+    size_t nw = make_words("ridiculous", w, MAX_WORDS);
+    w[0].conf = LOW_CONF;
     size_t n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
-    CHECK(n == 0, "low-confidence cue word does not match (%zu)", n);
+    CHECK(n == 0, "low-confidence one-word cue does not match (%zu)", n);
     n = cw_lexicon_match(lex, w, nw, LOW_CONF, m, MAX_MATCHES);
     CHECK(n == 1, "matches when min_conf allows it (%zu)", n);
+    /* In a phrase the other words vouch for an unsure one (phrase_word_floor
+     * 0.1 in cues-en.json): geometric mean 0.55 >= 0.5, every word >= 0.1. */
+    nw = make_words("this is ridiculous", w, MAX_WORDS);
+    w[2].conf = LOW_CONF;
+    n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n == 1 && strcmp(m[0].phrase, "this is ridiculous") == 0,
+          "a phrase with one unsure word matches whole (%zu)", n);
     if (n == 1) {
         double mean = (HIGH_CONF + HIGH_CONF + LOW_CONF) / 3.0;
         CHECK(fabs(m[0].conf - mean) < EPS, "mean conf %g, expected %g", m[0].conf, mean);
     }
+    w[1].conf = LOW_CONF;
+    n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
+    CHECK(n == 0, "two unsure words of three: geometric mean 0.34 < 0.5, no match (%zu)", n);
+    /* A word below the floor is not vouched for: the phrase falls back to
+     * its confident part. */
+    w[1].conf = HIGH_CONF;
     w[2].conf = HIGH_CONF;
-    w[0].conf = LOW_CONF;
+    w[0].conf = 0.05;
     n = cw_lexicon_match(lex, w, nw, MIN_CONF, m, MAX_MATCHES);
     CHECK(n == 1 && strcmp(m[0].phrase, "ridiculous") == 0 && m[0].first_word == 2,
           "the longer phrase falls back to the confident part (%zu)", n);
@@ -373,6 +387,10 @@ static void test_errors(void)
     cw_lexicon_destroy(&lx);
     cw_lexicon_destroy(NULL);
 
+    expect_load_error("{\"language\": \"en\", \"negators\": [\"not\"], \"negation_window\": 3, "
+                      "\"phrase_word_floor\": 2, \"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", "
+                      "\"category\": \"x\", \"weight\": 0.5}]}",
+                      "phrase_word_floor", "0..1", "a phrase word floor over 1");
     expect_load_error(HEAD "\"entries\": [\n{\"phrase\": \"fed up\", \"kind\": \"anger\",, }]}\n", ":3:", "invalid JSON",
                       "syntax error on line 3");
     expect_load_error(HEAD "\"entries\": [{\"phrase\": \"fed up\", \"kind\": \"anger\", \"category\": \"x\", "

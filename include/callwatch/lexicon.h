@@ -40,8 +40,13 @@
  * Matching (cw_lexicon_match), on one utterance's words:
  * 1. A phrase matches at a position when each of its words equals the heard
  *    word (ASCII case-insensitive, both in their word_forms) and that heard
- *    word's conf >= min_conf. A match spans the heard words it covers: "not
- *    fair" found in "isn't fair" spans "isn't fair".
+ *    word's conf >= min_conf. With "phrase_word_floor": F (optional, 0..1,
+ *    below min_conf) a phrase of several words needs instead the geometric
+ *    mean of its words' conf >= min_conf and each word's conf >= F: in "call
+ *    my lawyer" heard at 1.0, 0.99 and 0.19, the other words vouch for
+ *    "lawyer"; a one-word phrase still needs min_conf. A match spans the
+ *    heard words it covers: "not fair" found in "isn't fair" spans "isn't
+ *    fair".
  * 2. Longest phrase wins: candidate matches are taken longest first, in
  *    words of matching form (ties: earliest, then heavier, then fewer
  *    wildcards, then the entry written as it was said, then file order); a match

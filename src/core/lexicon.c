@@ -2,6 +2,7 @@
 #include "callwatch/lexicon.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@ struct cw_lexicon {
     phrase_t *stops;   /* words that end a negator's scope ("but", "it's") */
     size_t n_stops;
     size_t negation_window;
+    double phrase_word_floor; /* 0 = every word needs min_conf; see lexicon.h */
     entry_t *entries;
     size_t n_entries, cap_entries;
     first_t *by_first; /* entries by first matching-form word, then file order */
@@ -652,7 +654,7 @@ static int index_entries(cw_lexicon_t *lx, const char *path, cw_error_t *err)
 static int load_doc(cw_lexicon_t *lx, json_t *root, const char *path, cw_error_t *err)
 {
     static const char *const top_keys[] = {"language", "negators", "negation_window", "negation_stops",
-                                            "word_forms", "entries", "benign", "comment", NULL};
+                                            "phrase_word_floor", "word_forms", "entries", "benign", "comment", NULL};
     if (!json_is_object(root))
         return cw_error_set(err, CW_ERR_FORMAT, "%s: the top level must be a JSON object", path);
     int rc = check_keys(root, top_keys, path, "top level", err);
@@ -677,6 +679,10 @@ static int load_doc(cw_lexicon_t *lx, json_t *root, const char *path, cw_error_t
     if (!json_is_integer(jw) || json_integer_value(jw) < 0)
         return cw_error_set(err, CW_ERR_FORMAT, "%s: \"negation_window\" must be an integer >= 0 (words)", path);
     lx->negation_window = (size_t)json_integer_value(jw);
+    json_t *jf = json_object_get(root, "phrase_word_floor");
+    if (jf && !(json_is_number(jf) && json_number_value(jf) >= 0 && json_number_value(jf) <= 1))
+        return cw_error_set(err, CW_ERR_FORMAT, "%s: \"phrase_word_floor\" must be a number in 0..1", path);
+    lx->phrase_word_floor = jf ? json_number_value(jf) : 0;
 
     size_t i;
     json_t *item;
@@ -769,21 +775,39 @@ static size_t heard_tokens(const cw_lexicon_t *lx, const cw_word_t *words, size_
     return n;
 }
 
-/* Does ph occur at tokens t[at ..]? With check_conf, literal words need their heard word's conf >= min_conf. */
-static bool phrase_at(const phrase_t *ph, const htok_t *t, size_t n_t, size_t at, const cw_word_t *words,
-                      bool check_conf, double min_conf)
+/* Were the literal words of a phrase heard surely enough? Each at min_conf;
+ * or, with the lexicon's phrase_word_floor, their geometric mean at min_conf
+ * and each at the floor: the other words of a phrase vouch for one word the
+ * recogniser was unsure of, as a single word cannot. */
+static bool heard_surely(const cw_lexicon_t *lx, const phrase_t *ph, const htok_t *t, size_t at,
+                         const cw_word_t *words, double min_conf)
 {
-    if (ph->n_ctok > n_t - at)
-        return false;
+    double floor = lx->phrase_word_floor > 0 && lx->phrase_word_floor < min_conf ? lx->phrase_word_floor : min_conf;
+    double log_sum = 0;
+    size_t n = 0;
     for (size_t k = 0; k < ph->n_ctok; k++) {
         if (strcmp(ph->ctok[k], WILDCARD) == 0)
             continue;
-        if (check_conf && !(words[t[at + k].src].conf >= min_conf))
+        double conf = words[t[at + k].src].conf;
+        if (!(conf >= floor))
             return false;
-        if (!word_eq(t[at + k].w, ph->ctok[k]))
-            return false;
+        log_sum += log(conf);
+        n++;
     }
-    return true;
+    return n == 0 || exp(log_sum / (double)n) >= min_conf;
+}
+
+/* Does ph occur at tokens t[at ..]? With check_conf, its literal words must
+ * have been heard surely enough (heard_surely). */
+static bool phrase_at(const cw_lexicon_t *lx, const phrase_t *ph, const htok_t *t, size_t n_t, size_t at,
+                      const cw_word_t *words, bool check_conf, double min_conf)
+{
+    if (ph->n_ctok > n_t - at)
+        return false;
+    for (size_t k = 0; k < ph->n_ctok; k++)
+        if (strcmp(ph->ctok[k], WILDCARD) != 0 && !word_eq(t[at + k].w, ph->ctok[k]))
+            return false;
+    return !check_conf || heard_surely(lx, ph, t, at, words, min_conf);
 }
 
 /* Does one of the phrases end at token i? */
@@ -893,7 +917,7 @@ static const entry_t *best_at(const cw_lexicon_t *lx, const htok_t *t, size_t n_
         if (strcmp(lx->by_first[j].word, low) != 0)
             break;
         const entry_t *en = &lx->entries[lx->by_first[j].entry];
-        if (en->ph.n_ctok != len || !phrase_at(&en->ph, t, n_t, i, words, true, min_conf))
+        if (en->ph.n_ctok != len || !phrase_at(lx, &en->ph, t, n_t, i, words, true, min_conf))
             continue;
         bool as_said = said_as_written(en, t, i, len, words);
         if (!best || better(en, as_said, best, best_as_said)) {

@@ -704,12 +704,12 @@ static void daemon_run(cw_daemon_t *d)
             cw_monitor_pbx(d->monitor, ps.calls, ps.max_calls, ps.refused);
         }
         sweep_retired_configs(d);
-        /* Audio comes in 10 ms frames: a pass that finished early waits for
-         * the next frame rather than spinning on a few samples per call (a
-         * busy pass, over PASS_TICK_MS, goes on at once). */
+        /* Audio comes in 10 ms frames: a pass waits out the rest of one
+         * rather than spinning on a few samples per call (a pass longer than
+         * PASS_TICK_MS goes on at once). */
         long spent_ms = (long)((app_monotonic_s() - now) * 1000.0);
-        if (moved == 0 || spent_ms < PASS_TICK_MS)
-            app_sleep_ms(moved == 0 ? PASS_TICK_MS : PASS_TICK_MS - spent_ms);
+        if (spent_ms < PASS_TICK_MS)
+            app_sleep_ms(PASS_TICK_MS - spent_ms);
     }
 }
 

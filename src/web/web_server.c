@@ -148,20 +148,12 @@ typedef struct upload {
     bool too_big;
 } upload_t;
 
-/* What cw_web_answer()'s lookup reads: the connection and its peer. */
+/* What cw_web_answer()'s lookup reads: the connection, and its peer's
+ * address once asked for (only a login needs it). */
 typedef struct lookup_ctx {
     struct MHD_Connection *conn;
     char client[NI_MAXHOST];
 } lookup_ctx_t;
-
-static const char *mhd_lookup(void *ctx, char kind, const char *name)
-{
-    lookup_ctx_t *l = ctx;
-    if (kind == 'a')
-        return l->client;
-    enum MHD_ValueKind k = kind == 'h' ? MHD_HEADER_KIND : kind == 'c' ? MHD_COOKIE_KIND : MHD_GET_ARGUMENT_KIND;
-    return MHD_lookup_connection_value(l->conn, k, name);
-}
 
 /* The peer's numeric address ("?" when unknown): a throttle key, so one
  * address guessing passwords does not lock the user out elsewhere. */
@@ -172,6 +164,18 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
     socklen_t len = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (!sa || getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
         snprintf(out, cap, "?");
+}
+
+static const char *mhd_lookup(void *ctx, char kind, const char *name)
+{
+    lookup_ctx_t *l = ctx;
+    if (kind == 'a') {
+        if (!l->client[0])
+            client_address(l->conn, l->client, sizeof l->client);
+        return l->client;
+    }
+    enum MHD_ValueKind k = kind == 'h' ? MHD_HEADER_KIND : kind == 'c' ? MHD_COOKIE_KIND : MHD_GET_ARGUMENT_KIND;
+    return MHD_lookup_connection_value(l->conn, k, name);
 }
 
 static void add_security_headers(struct MHD_Response *resp, bool tls)
@@ -315,7 +319,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return rc;
     } else {
         lookup_ctx_t ctx = {.conn = conn};
-        client_address(conn, ctx.client, sizeof ctx.client);
         status = cw_web_answer(w, method, url, mhd_lookup, &ctx, up->data ? up->data : "", up->len, &r);
     }
     return queue_reply(w, conn, status, &r);
